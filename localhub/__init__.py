@@ -1,0 +1,3 @@
+"""localhub: Binder at home."""
+
+__version__ = "0.1.0"

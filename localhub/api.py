@@ -1,0 +1,153 @@
+"""The daemon's own HTTP API, served as a JupyterHub service at /services/localhub/api/.
+
+JupyterHub's REST API already covers users and named servers; this adds what only the daemon knows:
+engine facts, storage use, profiles, sign-in links and shutdown. Every request is authenticated by the
+hub (a token with access to this service: the CLI's token, or the signed-in desktop user).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import TYPE_CHECKING
+
+import docker.errors
+from jupyterhub.services.auth import HubOAuthenticated
+from tornado import web
+
+from . import __version__, storage
+from .profiles import load_profiles
+
+if TYPE_CHECKING:
+    from .daemon import Daemon
+
+
+class APIHandler(HubOAuthenticated, web.RequestHandler):
+    def initialize(self, daemon: "Daemon"):
+        self.daemon = daemon
+        self.hub_auth = daemon.hub_auth
+
+    def check_xsrf_cookie(self):
+        pass  # token-authenticated JSON API; browsers use the hub's pages
+
+    def write_json(self, data, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(data))
+
+    def write_error(self, status_code: int, **kwargs) -> None:
+        message = self._reason
+        exc = kwargs.get("exc_info", (None, None))[1]
+        if isinstance(exc, web.HTTPError) and exc.log_message:
+            message = exc.log_message
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"status": status_code, "message": message}))
+
+    async def in_thread(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+
+
+class InfoHandler(APIHandler):
+    @web.authenticated
+    async def get(self):
+        d = self.daemon
+        profiles = load_profiles(d.settings.config_dir)
+        self.write_json({
+            "version": __version__,
+            "url": d.settings.url,
+            "user": d.settings.user,
+            "instance": d.settings.instance,
+            "state_dir": str(d.settings.state_dir),
+            "started": d.started,
+            "uptime": time.time() - d.started,
+            "default_image": d.settings.image,
+            "engine": await self.in_thread(d.engine_facts),
+            "storage_enforcement": storage.ENFORCEMENT,
+            "storage_enforcement_text": storage.ENFORCEMENT_TEXT,
+            "profiles": [p.to_dict() for p in profiles.values()],
+            "default_profile": d.settings.default_profile,
+            "limits": {
+                "max_named_servers": d.settings.max_named_servers,
+                "server_name_max_length": d.settings.server_name_max_length,
+                "idle_timeout": d.settings.idle_timeout,
+            },
+        })
+
+
+class ServersHandler(APIHandler):
+    """The desktop user's servers with what the engine knows of them (container state, storage use)."""
+
+    @web.authenticated
+    async def get(self):
+        d = self.daemon
+        user = await d.hub_api.user(d.settings.user)
+        details = await self.in_thread(d.container_details)
+        profiles = load_profiles(d.settings.config_dir)
+        servers = []
+        for name, server in sorted((user.get("servers") or {}).items()):
+            if not name and not (server.get("ready") or server.get("pending")):
+                continue  # the default server is listed only while it runs
+            options = server.get("user_options") or {}
+            profile = profiles.get(options.get("profile") or d.settings.default_profile)
+            volume = storage.home_volume_name(d.settings.instance, d.settings.user, name)
+            detail = details.get(volume, {})
+            servers.append({
+                "name": name,
+                "ready": bool(server.get("ready")),
+                "pending": server.get("pending"),
+                "status": "running" if server.get("ready") else (server.get("pending") or "stopped"),
+                "url": d.settings.url + server["url"] if server.get("url") else None,
+                "profile": profile.name if profile else options.get("profile"),
+                "image": options.get("image") or (profile.image if profile else None) or d.settings.image,
+                "environment": options.get("spec"),
+                "storage_used": detail.get("storage_used"),
+                "storage_cap": profile.storage if profile else None,
+                "container": detail.get("container"),
+                "container_state": detail.get("state"),
+                "last_activity": server.get("last_activity"),
+                "started": server.get("started"),
+                "where": "local",
+            })
+        self.write_json({"user": d.settings.user, "servers": servers})
+
+
+class LoginLinkHandler(APIHandler):
+    @web.authenticated
+    async def post(self):
+        self.write_json({"url": self.daemon.login_link()})
+
+
+class ShutdownHandler(APIHandler):
+    @web.authenticated
+    async def post(self):
+        body = json.loads(self.request.body or b"{}")
+        keep = bool(body.get("keep_servers"))
+        self.write_json({"stopping": True, "keep_servers": keep})
+        asyncio.get_running_loop().call_later(0.1, self.daemon.request_shutdown, keep)
+
+
+def make_app(daemon: "Daemon") -> web.Application:
+    prefix = "/services/localhub/api"
+    args = {"daemon": daemon}
+    return web.Application([
+        (prefix + "/info", InfoHandler, args),
+        (prefix + "/servers", ServersHandler, args),
+        (prefix + "/login-link", LoginLinkHandler, args),
+        (prefix + "/shutdown", ShutdownHandler, args),
+    ], cookie_secret=daemon.cookie_secret)
+
+
+def container_details(client, instance: str) -> dict:
+    """Per home volume: its storage use and the state of the container using it."""
+    usage = storage.volume_usage(client.api)
+    details: dict = {name: {"storage_used": used} for name, used in usage.items()}
+    try:
+        containers = client.containers.list(all=True, filters={"label": f"localhub.instance={instance}"})
+    except docker.errors.DockerException:
+        containers = []
+    for container in containers:
+        volume = storage.home_volume_name(instance, container.labels.get("localhub.user", ""),
+                                          container.labels.get("localhub.server", ""))
+        details.setdefault(volume, {}).update(container=container.name, state=container.status)
+    return details

@@ -1,0 +1,25 @@
+"""The two errors of the binder package: a link that cannot be read, and a spec that cannot be resolved."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from localhub.errors import LocalhubError
+
+ResolveKind = Literal["repo", "ref", "network", "other"]
+
+
+class BadLink(LocalhubError, ValueError):
+    """A link, spec or URL that cannot be read. `str(err)` is one sentence: what is wrong and what a valid link looks like."""
+
+
+class ResolveError(LocalhubError):
+    """A spec that cannot be pinned to an immutable id.
+
+    `kind` tells callers why, so they can pick a fallback: "repo" (repository or record not found),
+    "ref" (ref not found), "network" (no network, or the host did not answer), "other".
+    """
+
+    def __init__(self, message: str, kind: ResolveKind = "other") -> None:
+        super().__init__(message)
+        self.kind: ResolveKind = kind

@@ -1,0 +1,97 @@
+"""A directory on this machine (not in BinderHub): `local/<url-encoded absolute path>[/<ref>]`, paths and file:// URLs.
+
+With a ref the directory must be a git repository and the id is that ref's commit; without one the
+directory is built as it is on disk and the id is a hash of its content.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from ..errors import BadLink, ResolveError
+from ..quoting import decode, encode_component, encode_ref
+from ..spec import LaunchSpec
+from .base import Provider
+from .refs import is_valid_ref
+from .treehash import tree_hash
+
+_PATH_PREFIXES = ("/", "./", "../", "~")
+
+
+class Local(Provider):
+    name = "local"
+    title = "local directory"
+    example = "local/%2Fhome%2Fyou%2Fproject/HEAD"
+
+    def from_spec(self, spec: str) -> LaunchSpec:
+        quoted, _, ref = spec.partition("/")
+        path = os.path.expanduser(decode(quoted))
+        if not os.path.isabs(path):
+            raise self.bad(f"{path!r} is not an absolute path (encode the whole path, slashes too)")
+        ref = decode(ref).rstrip("/")
+        if ref and not is_valid_ref(ref):
+            raise self.bad(f"{ref!r} is not a valid git ref")
+        return LaunchSpec(self.name, os.path.normpath(path), ref or None)
+
+    def detect(self, url: str) -> LaunchSpec | None:
+        text = url.strip()
+        if text.lower().startswith("file:"):
+            parts = urlsplit(text)
+            if parts.netloc not in ("", "localhost") or not parts.path:
+                raise self.bad(f"{text} is not a file:// URL of this machine")
+            path = decode(parts.path)
+        elif text.startswith(_PATH_PREFIXES) or text in (".", "..") or os.path.isdir(text):
+            path = os.path.expanduser(text)
+        else:
+            return None
+        path = os.path.normpath(os.path.abspath(path))
+        # A git repository is pinned to its committed HEAD; any other directory is taken as it is.
+        return LaunchSpec(self.name, path, "HEAD" if is_git_repository(path) else None)
+
+    def resolve(self, launch: LaunchSpec) -> str:
+        path = Path(launch.repo)
+        if not path.exists():
+            raise ResolveError(f"Local directory {path} does not exist.", kind="repo")
+        if not path.is_dir():
+            raise ResolveError(f"{path} is a file, not a directory.", kind="repo")
+        if launch.ref is None:
+            return tree_hash(path)
+        return _rev_parse(path, launch.ref)
+
+    def format_spec(self, launch: LaunchSpec) -> str:
+        body = encode_component(launch.repo)
+        return f"{body}/{encode_ref(launch.ref)}" if launch.ref else body
+
+
+def is_git_repository(path: str) -> bool:
+    """A work tree root (with .git) or a bare repository."""
+    root = Path(path)
+    if (root / ".git").exists():
+        return True
+    return (root / "HEAD").is_file() and (root / "objects").is_dir() and (root / "refs").is_dir()
+
+
+def _rev_parse(path: Path, ref: str) -> str:
+    if not is_git_repository(str(path)):
+        raise ResolveError(
+            f"{path} is not a git repository, so ref {ref!r} cannot be resolved; leave the ref out to build it as it is.",
+            kind="ref",
+        )
+    command = ["git", "-C", str(path), "rev-parse", "--verify", "--quiet", "--end-of-options", ref + "^{commit}"]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    except FileNotFoundError:
+        raise ResolveError("git is not installed, so git refs cannot be resolved.") from None
+    sha = done.stdout.strip()
+    if done.returncode != 0 or not sha:
+        detail = done.stderr.strip().splitlines()
+        if detail and "dubious ownership" in detail[0]:
+            raise ResolveError(f"git refuses to read {path} because another user owns it (see git safe.directory).")
+        raise ResolveError(f"Ref {ref!r} was not found in the git repository {path}.", kind="ref")
+    return sha
+
+
+PROVIDER = Local()

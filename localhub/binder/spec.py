@@ -1,0 +1,50 @@
+"""LaunchSpec: what to build (provider, repository, ref) and what to open once it runs (urlpath)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .quoting import encode_query_value
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    """One Binder launch, provider-neutral.
+
+    provider: short name (gh, gl, gist, git, zenodo, figshare, hydroshare, dataverse, ckan, swh, bb, local).
+    repo: what repo2docker is given: a clone URL, a DOI, a record URL, a SWHID or an absolute local path.
+    ref: git ref as the user wrote it (branch, tag, sha, "HEAD"); None for providers without refs
+         and for a local directory built as it is on disk.
+    urlpath: path inside the Jupyter server to open after launch, without a leading slash; None for the default.
+    """
+
+    provider: str
+    repo: str
+    ref: str | None = None
+    urlpath: str | None = None
+
+    @property
+    def spec(self) -> str:
+        """`<provider>/<spec>` exactly as BinderHub writes it after /v2/, e.g. `gh/org/repo/HEAD`."""
+        # Imported here because every provider module imports LaunchSpec.
+        from .providers import get_provider
+
+        return f"{self.provider}/{get_provider(self.provider).format_spec(self)}"
+
+    def binder_path(self) -> str:
+        """The launch path on any BinderHub-compatible host: `/v2/<spec>[?urlpath=...]`."""
+        path = f"/v2/{self.spec}"
+        if self.urlpath:
+            path += f"?urlpath={encode_query_value(self.urlpath)}"
+        return path
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape `localhub spec URL --json` prints."""
+        return {
+            "provider": self.provider,
+            "repo": self.repo,
+            "ref": self.ref,
+            "urlpath": self.urlpath,
+            "spec": self.spec,
+        }

@@ -1,0 +1,186 @@
+"""The one typed client of a running localhub: JupyterHub's REST API plus the daemon's own API.
+
+The CLI and the TUI use only this module to talk to the hub. It finds the hub through the state dir
+(runtime.json and the 0600 API token), so `--state-dir` addresses one of several hubs.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+from urllib.parse import quote
+
+import httpx
+
+from .errors import LocalhubError, NotRunning
+from .state import StateDir, pid_alive
+
+
+@dataclass
+class Server:
+    name: str
+    status: str  # running | stopped | spawn | stop
+    ready: bool
+    url: str | None
+    profile: str | None
+    image: str | None
+    environment: str | None
+    storage_used: int | None
+    storage_cap: int | None
+    last_activity: str | None
+    where: str
+
+    @classmethod
+    def from_api(cls, data: dict) -> "Server":
+        return cls(**{k: data.get(k) for k in cls.__dataclass_fields__})
+
+
+class Client:
+    def __init__(self, state_dir: Path, timeout: float = 30):
+        self.state = StateDir(Path(state_dir))
+        runtime = self.state.read_runtime()
+        if not runtime or not pid_alive(runtime.get("daemon_pid")):
+            raise NotRunning(
+                f"No localhub is running for {self.state.root}; start one with `localhub up`."
+            )
+        self.runtime = runtime
+        self.url: str = runtime["url"]
+        self.user: str = runtime["user"]
+        try:
+            token = (self.state.secrets / "api-token").read_text().strip()
+        except OSError as err:
+            raise LocalhubError(f"Cannot read the hub's API token in {self.state.secrets}: {err.strerror}.") from None
+        self.http = httpx.Client(base_url=self.url, headers={"Authorization": f"token {token}"}, timeout=timeout)
+
+    # --- plumbing -----------------------------------------------------------------------------
+    def _request(self, method: str, path: str, **kwargs) -> httpx.Response:
+        try:
+            r = self.http.request(method, path, **kwargs)
+        except httpx.HTTPError as err:
+            raise LocalhubError(f"The hub at {self.url} did not answer ({err.__class__.__name__}); "
+                                "is it still running? (`localhub status`)") from None
+        if r.status_code >= 400:
+            raise LocalhubError(_error_message(r))
+        return r
+
+    def _json(self, method: str, path: str, **kwargs):
+        r = self._request(method, path, **kwargs)
+        return r.json() if r.content else None
+
+    def _server_path(self, name: str) -> str:
+        return f"/hub/api/users/{quote(self.user)}/servers/{quote(name)}"
+
+    # --- daemon ------------------------------------------------------------------------------
+    def info(self) -> dict:
+        return self._json("GET", "/services/localhub/api/info")
+
+    def login_link(self) -> str:
+        return self._json("POST", "/services/localhub/api/login-link")["url"]
+
+    def shutdown(self, keep_servers: bool = False) -> None:
+        self._json("POST", "/services/localhub/api/shutdown", json={"keep_servers": keep_servers})
+
+    # --- servers -----------------------------------------------------------------------------
+    def servers(self) -> list[Server]:
+        data = self._json("GET", "/services/localhub/api/servers")
+        return [Server.from_api(s) for s in data["servers"]]
+
+    def server(self, name: str) -> Server:
+        for server in self.servers():
+            if server.name == name:
+                return server
+        raise LocalhubError(f"There is no server '{name}'; `localhub servers ls` lists them.")
+
+    def create_server(self, name: str, profile: str | None = None, image: str | None = None,
+                      extra_options: dict | None = None) -> Iterator[dict]:
+        """Create and start a named server; yields progress events until it answers."""
+        options = {k: v for k, v in {"profile": profile, "image": image, **(extra_options or {})}.items() if v}
+        if any(s.name == name for s in self.servers()):
+            raise LocalhubError(f"A server named '{name}' exists already; start it with `localhub servers start {name}`.")
+        self._request("POST", self._server_path(name), json={"user_options": options})
+        yield from self._follow_spawn(name)
+
+    def start_server(self, name: str) -> Iterator[dict]:
+        server = self.server(name)
+        if server.ready:
+            yield {"progress": 100, "message": f"Server '{name}' is already running", "ready": True}
+            return
+        self._request("POST", self._server_path(name))  # JupyterHub reuses the stored options
+        yield from self._follow_spawn(name)
+
+    def stop_server(self, name: str, timeout: float = 60) -> None:
+        self.server(name)
+        self._request("DELETE", self._server_path(name))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.server(name).status == "stopped":
+                return
+            time.sleep(0.3)
+        raise LocalhubError(f"Server '{name}' did not stop within {timeout:.0f} s.")
+
+    def delete_server(self, name: str) -> None:
+        server = self.server(name)
+        if server.status != "stopped":
+            self.stop_server(name)
+        self._request("DELETE", self._server_path(name), json={"remove": True})
+
+    def server_url(self, name: str) -> str:
+        return f"{self.url}/user/{quote(self.user)}/{quote(name)}/"
+
+    def _follow_spawn(self, name: str, timeout: float = 180) -> Iterator[dict]:
+        """Follow JupyterHub's spawn-progress stream, then wait until the server itself answers."""
+        url = self._server_path(name) + "/progress"
+        ready = False
+        try:
+            with self.http.stream("GET", url, timeout=httpx.Timeout(timeout, connect=10)) as r:
+                if r.status_code >= 400:
+                    r.read()
+                    raise LocalhubError(_error_message(r))
+                for line in r.iter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    event = json.loads(line[5:])
+                    yield event
+                    if event.get("failed"):
+                        raise LocalhubError(f"Server '{name}' failed to start: {_clean(event.get('message', ''))}")
+                    if event.get("ready"):
+                        ready = True
+                        break
+        except httpx.HTTPError as err:
+            raise LocalhubError(f"Lost the hub while server '{name}' was starting ({err.__class__.__name__}).") from None
+        if not ready:
+            server = self.server(name)
+            if not server.ready:
+                raise LocalhubError(f"Server '{name}' did not become ready; see `localhub status` and the hub log.")
+        self._wait_answers(name)
+
+    def _wait_answers(self, name: str, timeout: float = 30) -> None:
+        status_url = f"/user/{quote(self.user)}/{quote(name)}/api/status"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if self.http.get(status_url).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise LocalhubError(f"Server '{name}' is marked ready but does not answer at {self.server_url(name)}.")
+
+
+def _clean(message: str) -> str:
+    # JupyterHub prefixes spawn failures with its own sentence; keep the reason
+    for marker in ("HTTP 400: Bad Request (", "Error: HTTP 400: Bad Request ("):
+        if marker in message:
+            return message.split(marker, 1)[1].rstrip(")")
+    return message
+
+
+def _error_message(r: httpx.Response) -> str:
+    try:
+        message = r.json().get("message")
+    except ValueError:
+        message = None
+    return _clean(message or f"The hub answered {r.status_code} {r.reason_phrase}.")

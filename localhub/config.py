@@ -1,0 +1,158 @@
+"""Settings with embedded defaults, an optional config.toml, and environment/CLI overrides.
+
+Order of precedence (later wins): defaults in this file < `config.toml` in the user config dir (or the
+file named by LOCALHUB_CONFIG) < LOCALHUB_* environment variables < command-line flags.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+import platformdirs
+
+from .errors import LocalhubError
+
+APP_NAME = "localhub"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the daemon needs to run a hub. Each field's `help` metadata is shown by `localhub config`."""
+
+    state_dir: Path = field(
+        default_factory=lambda: Path(platformdirs.user_data_dir(APP_NAME)),
+        metadata={"help": "Where the hub keeps its database, secrets, logs and build logs."},
+    )
+    config_dir: Path = field(
+        default_factory=lambda: Path(platformdirs.user_config_dir(APP_NAME)),
+        metadata={"help": "Where config.toml and your own profiles/*.toml live."},
+    )
+    ip: str = field(
+        default="127.0.0.1",
+        metadata={"help": "Address the hub listens on. Use 0.0.0.0 only to open it to your LAN."},
+    )
+    port: int = field(default=8765, metadata={"help": "Port of the hub (the proxy). The proxy's API uses port+1."})
+    user: str = field(
+        default_factory=lambda: desktop_user_name(),
+        metadata={"help": "The hub user the login link signs in: the desktop user by default."},
+    )
+    image: str = field(
+        default="localhub/singleuser:latest",
+        metadata={"help": "Image for servers whose profile names none."},
+    )
+    default_profile: str = field(default="default", metadata={"help": "Profile used when none is named."})
+    max_named_servers: int = field(default=5, metadata={"help": "Named servers per user (plus the default one)."})
+    server_name_max_length: int = field(default=20, metadata={"help": "Longest allowed server name."})
+    idle_timeout: int = field(
+        default=7200, metadata={"help": "Seconds without activity before a server is stopped (storage kept)."}
+    )
+    cull_every: int = field(default=300, metadata={"help": "How often (seconds) the idle culler looks."})
+    pids_limit: int = field(default=1024, metadata={"help": "Most processes a server container may run."})
+    labels: dict = field(
+        default_factory=dict,
+        metadata={"help": "Extra Docker labels on everything localhub creates (tests use this)."},
+    )
+
+    @property
+    def instance(self) -> str:
+        """A short id of this hub, derived from its state dir, so several hubs can run side by side."""
+        import hashlib
+
+        return hashlib.sha256(str(self.state_dir.resolve()).encode()).hexdigest()[:8]
+
+    @property
+    def url(self) -> str:
+        host = "127.0.0.1" if self.ip in ("0.0.0.0", "") else self.ip
+        return f"http://{host}:{self.port}"
+
+
+def desktop_user_name() -> str:
+    """The OS user, made into a valid JupyterHub user name."""
+    try:
+        name = getpass.getuser()
+    except Exception:  # no passwd entry (some containers)
+        name = "user"
+    name = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")
+    return name or "user"
+
+
+_ENV_PREFIX = "LOCALHUB_"
+
+
+def _coerce(name: str, value, target_type, source: str):
+    try:
+        if target_type is Path:
+            return Path(value).expanduser()
+        if target_type is int:
+            if isinstance(value, bool):
+                raise ValueError
+            return int(value)
+        if target_type is dict:
+            if not isinstance(value, dict):
+                raise ValueError
+            return {str(k): str(v) for k, v in value.items()}
+        if not isinstance(value, (str, int, float)):
+            raise ValueError
+        return str(value)
+    except (TypeError, ValueError):
+        raise LocalhubError(f"{source}: '{name}' must be {target_type.__name__}, not {value!r}.") from None
+
+
+def _field_types() -> dict[str, type]:
+    mapping = {"Path": Path, "int": int, "str": str, "dict": dict}
+    return {f.name: mapping[f.type] for f in fields(Settings)}
+
+
+def config_file_path(config_dir: Path | None = None) -> Path:
+    if os.environ.get("LOCALHUB_CONFIG"):
+        return Path(os.environ["LOCALHUB_CONFIG"])
+    return (config_dir or Path(platformdirs.user_config_dir(APP_NAME))) / "config.toml"
+
+
+def load_settings(**overrides) -> Settings:
+    """Build the settings from all sources. `overrides` are command-line values; None means not given."""
+    types = _field_types()
+    values: dict = {}
+
+    env_config_dir = os.environ.get(_ENV_PREFIX + "CONFIG_DIR")
+    config_dir = overrides.get("config_dir") or (Path(env_config_dir) if env_config_dir else None)
+    path = config_file_path(config_dir)
+    if path.exists():
+        try:
+            data = tomllib.loads(path.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as err:
+            raise LocalhubError(f"Cannot read {path}: {err}. Fix the file or remove it.") from None
+        for key, value in data.items():
+            if key not in types:
+                raise LocalhubError(
+                    f"{path}: unknown setting '{key}'. Known settings: {', '.join(sorted(types))}."
+                )
+            values[key] = _coerce(key, value, types[key], str(path))
+
+    for name, target_type in types.items():
+        env_value = os.environ.get(_ENV_PREFIX + name.upper())
+        if env_value is not None and target_type is not dict:
+            values[name] = _coerce(name, env_value, target_type, f"${_ENV_PREFIX}{name.upper()}")
+
+    for name, value in overrides.items():
+        if value is not None:
+            values[name] = _coerce(name, value, types[name], f"--{name.replace('_', '-')}")
+
+    settings = replace(Settings(), **values)
+    if not 1 <= settings.port <= 65534:
+        raise LocalhubError(f"Port {settings.port} is out of range: choose one from 1 to 65534.")
+    return settings
+
+
+def settings_to_dict(settings: Settings) -> dict:
+    return {f.name: (str(v) if isinstance(v := getattr(settings, f.name), Path) else v) for f in fields(Settings)}
+
+
+def settings_from_dict(data: dict) -> Settings:
+    types = _field_types()
+    return Settings(**{k: _coerce(k, v, types[k], "runtime.json") for k, v in data.items() if k in types})

@@ -1,0 +1,238 @@
+"""The daemon: checks the machine, starts JupyterHub (with its proxy and services) and localhub's API,
+supervises them, and shuts everything down cleanly.
+
+`localhub up` runs it in the foreground; `localhub up --detach` starts it as a background process and
+returns once the hub answers. A restarted daemon finds running servers again: JupyterHub keeps them in
+SQLite and the spawner reconnects to their containers (`cleanup_servers = False`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from jupyterhub.services.auth import HubOAuth
+from tornado.httpserver import HTTPServer
+
+from . import api, engine
+from .config import Settings, settings_to_dict
+from .errors import LocalhubError
+from .hub import login_tokens
+from .hub.hub_config import HUB_PORT
+from .hub.network import ensure_network
+from .hubapi import HubAPI
+from .profiles import load_profiles
+from .state import StateDir, pid_alive
+
+HUB_CONFIG = Path(__file__).parent / "hub" / "jupyterhub_config.py"
+READY_TIMEOUT = 90
+
+
+def port_in_use(ip: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((ip, port))
+        except OSError:
+            return True
+    return False
+
+
+def running_daemon(state: StateDir) -> dict | None:
+    """The runtime record of the daemon that owns this state dir, if it is alive."""
+    runtime = state.read_runtime()
+    if runtime and pid_alive(runtime.get("daemon_pid")):
+        return runtime
+    return None
+
+
+def login_link(state: StateDir, url: str, next_url: str = "/hub/home") -> str:
+    token = login_tokens.issue(state.login_tokens)
+    return f"{url}/hub/login?token={token}&next={next_url}"
+
+
+def preflight(settings: Settings) -> tuple[StateDir, "engine.docker.DockerClient"]:
+    """Everything that can be checked before starting; each failure is one sentence."""
+    state = StateDir(settings.state_dir)
+    state.prepare()
+    load_profiles(settings.config_dir)  # a bad profile file stops us here, naming file and field
+    client = engine.connect()
+    facts = engine.describe(client)
+    if not facts["api_ok"]:
+        raise LocalhubError(
+            f"The Docker engine at {facts['address']} speaks API {facts['api_version']}; localhub needs "
+            f"{'.'.join(map(str, engine.MIN_API_VERSION))} or newer (Docker 20.10+). Upgrade Docker."
+        )
+    proxy_pid = _read_pid(state.proxy_pid_file)
+    orphan_proxy = pid_alive(proxy_pid)  # JupyterHub stops a proxy it left behind and takes its ports
+    for port, what in ((settings.port, "the hub"), (settings.port + 1, "the proxy's API"),
+                       (settings.port + 2, "localhub's API")):
+        if orphan_proxy and port in (settings.port, settings.port + 1):
+            continue
+        if port_in_use(settings.ip, port) if port == settings.port else port_in_use("127.0.0.1", port):
+            raise LocalhubError(
+                f"Port {port} (for {what}) is already in use by another program; "
+                f"choose another with --port (localhub uses --port, --port+1 and --port+2)."
+            )
+    return state, client
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+class Daemon:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.state, self.docker = preflight(settings)
+        self.started = time.time()
+        self.hub_process: asyncio.subprocess.Process | None = None
+        self._shutdown = asyncio.Event()
+        self._keep_servers = False
+        self.cookie_secret = self.state.secret("daemon-cookie-secret")
+        self.token = self.state.secret("api-token")
+        self.hub_api = HubAPI(settings.url, self.token)
+        self.hub_auth: HubOAuth | None = None
+        self._engine_facts: dict | None = None
+
+    # --- used by the API handlers -------------------------------------------------------------
+    def engine_facts(self) -> dict:
+        if self._engine_facts is None:
+            self._engine_facts = engine.describe(self.docker)
+        return self._engine_facts
+
+    def container_details(self) -> dict:
+        return api.container_details(self.docker, self.settings.instance)
+
+    def login_link(self) -> str:
+        return login_link(self.state, self.settings.url)
+
+    def request_shutdown(self, keep_servers: bool = False) -> None:
+        self._keep_servers = keep_servers
+        self._shutdown.set()
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    async def run(self, announce=print) -> int:
+        network, gateway = ensure_network(self.docker, self.settings.instance, self.settings.labels)
+        service_port = self.settings.port + 2
+        self.state.write_runtime({
+            "settings": settings_to_dict(self.settings),
+            "daemon_pid": os.getpid(),
+            "url": self.settings.url,
+            "user": self.settings.user,
+            "network": network,
+            "gateway": gateway,
+            "service_port": service_port,
+            "started": self.started,
+            "ready": False,
+        })
+        self.hub_auth = HubOAuth(
+            api_token=self.token,
+            api_url=f"http://{gateway}:{HUB_PORT}/hub/api",
+            base_url="/services/localhub/",
+            hub_prefix="/hub/",
+            oauth_client_id="service-localhub",
+            access_scopes={"access:services!service=localhub"},
+            cache_max_age=60,
+        )
+        server = HTTPServer(api.make_app(self))
+        server.listen(service_port, "127.0.0.1")
+
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_shutdown, False)
+
+        log = open(self.state.logs / "hub.log", "ab")
+        env = {**os.environ, "LOCALHUB_STATE_DIR": str(self.state.root)}
+        self.hub_process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "jupyterhub", "-f", str(HUB_CONFIG),
+            cwd=self.state.root, env=env, stdout=log, stderr=log, start_new_session=True,
+        )
+        try:
+            await self._wait_until_ready()
+        except LocalhubError:
+            await self._stop_hub()
+            server.stop()
+            self.state.clear_runtime()
+            raise
+        runtime = self.state.read_runtime() or {}
+        self.state.write_runtime({**runtime, "ready": True, "hub_pid": self.hub_process.pid})
+        announce(f"localhub is running at {self.settings.url} — sign in: {self.login_link()}")
+
+        hub_exit = asyncio.create_task(self.hub_process.wait())
+        shutdown = asyncio.create_task(self._shutdown.wait())
+        await asyncio.wait({hub_exit, shutdown}, return_when=asyncio.FIRST_COMPLETED)
+        code = 0
+        if hub_exit.done():
+            code = 1
+            announce(f"localhub: JupyterHub stopped unexpectedly (exit code {hub_exit.result()}); "
+                     f"see {self.state.logs / 'hub.log'}")
+        else:
+            if not self._keep_servers:
+                try:
+                    stopped = await self.hub_api.stop_all_servers()
+                    if stopped:
+                        announce(f"Stopped {stopped} server(s); their storage is kept.")
+                except httpx.HTTPError:
+                    announce("Could not reach the hub to stop servers; they keep running.")
+            await self._stop_hub()
+        server.stop()
+        await self.hub_api.aclose()
+        self.state.clear_runtime()
+        return code
+
+    async def _wait_until_ready(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT
+        async with httpx.AsyncClient(timeout=5) as http:
+            while time.monotonic() < deadline:
+                if self.hub_process.returncode is not None:
+                    raise LocalhubError(
+                        f"JupyterHub exited during start-up (exit code {self.hub_process.returncode}): "
+                        f"{last_error_line(self.state.logs / 'hub.log')} (full log: {self.state.logs / 'hub.log'})"
+                    )
+                try:
+                    r = await http.get(f"{self.settings.url}/hub/api/")
+                    if r.status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.25)
+        raise LocalhubError(f"JupyterHub did not answer within {READY_TIMEOUT} s; see {self.state.logs / 'hub.log'}")
+
+    async def _stop_hub(self) -> None:
+        proc = self.hub_process
+        if proc is None or proc.returncode is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), 20)
+        except asyncio.TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+
+def last_error_line(log: Path) -> str:
+    try:
+        lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return "no log"
+    for line in reversed(lines[-60:]):
+        if " E " in line or "Error" in line or "error" in line:
+            return line.strip()[-300:]
+    return lines[-1].strip()[-300:] if lines else "no log"
+
+
+def run_foreground(settings: Settings) -> int:
+    async def main() -> int:
+        return await Daemon(settings).run()
+
+    return asyncio.run(main())

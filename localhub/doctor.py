@@ -1,0 +1,91 @@
+"""`localhub doctor`: checks the machine and says what to do about each problem."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+
+import docker.errors
+
+from . import engine, storage
+from .config import Settings
+from .daemon import port_in_use, running_daemon
+from .errors import LocalhubError
+from .profiles import load_profiles
+from .state import StateDir
+
+MIN_FREE_DISK = 5 * 2**30
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+    def to_dict(self) -> dict:
+        return {"check": self.name, "ok": self.ok, "detail": self.detail, "fix": self.fix}
+
+
+def run_checks(settings: Settings) -> list[Check]:
+    checks: list[Check] = []
+    client = None
+    try:
+        client = engine.connect(timeout=10)
+        facts = engine.describe(client)
+        checks.append(Check("engine", True, f"Docker {facts['version']} at {facts['address']} (API "
+                            f"{facts['api_version']}, cgroup v{facts['cgroup_version']}, {facts['storage_driver']})"))
+        if not facts["api_ok"]:
+            checks.append(Check("engine API", False, f"API {facts['api_version']} is too old",
+                                "upgrade to Docker 20.10 or newer"))
+    except LocalhubError as err:
+        checks.append(Check("engine", False, str(err), "run scripts/setup-docker.sh, or start Docker"))
+
+    try:
+        from .build.engine import describe_build_method
+
+        checks.append(Check("image builds", True, describe_build_method()))
+    except ImportError:
+        pass
+    except Exception as err:  # a machine without any usable builder
+        checks.append(Check("image builds", False, str(err), "install docker-buildx or Debian's docker.io"))
+
+    state = StateDir(settings.state_dir)
+    runtime = running_daemon(state)
+    if runtime:
+        checks.append(Check("hub", True, f"running at {runtime['url']} (pid {runtime['daemon_pid']})"))
+    else:
+        busy = [p for p in (settings.port, settings.port + 1, settings.port + 2)
+                if port_in_use(settings.ip if p == settings.port else "127.0.0.1", p)]
+        checks.append(Check("ports", not busy,
+                            f"ports {settings.port}-{settings.port + 2} are free" if not busy
+                            else f"port(s) {', '.join(map(str, busy))} in use by another program",
+                            "" if not busy else "choose another with --port"))
+
+    try:
+        state.prepare()
+        free = shutil.disk_usage(state.root).free
+        checks.append(Check("disk", free >= MIN_FREE_DISK, f"{free / 2**30:.1f} GiB free for {state.root}",
+                            "" if free >= MIN_FREE_DISK else "free some disk: images and homes need room"))
+    except LocalhubError as err:
+        checks.append(Check("state dir", False, str(err), "use --state-dir or fix permissions"))
+
+    try:
+        profiles = load_profiles(settings.config_dir)
+        checks.append(Check("profiles", True, ", ".join(sorted(profiles))))
+    except LocalhubError as err:
+        checks.append(Check("profiles", False, str(err), "fix or remove that profile file"))
+        profiles = {}
+
+    if client is not None:
+        wanted = {settings.image} | {p.image for p in profiles.values() if p.image}
+        for image in sorted(wanted):
+            try:
+                client.images.get(image)
+                checks.append(Check("image", True, f"{image} is present"))
+            except docker.errors.ImageNotFound:
+                checks.append(Check("image", False, f"{image} is not on this machine",
+                                    "run scripts/build-images.sh (localhub never pulls images)"))
+    checks.append(Check("storage caps", True, storage.ENFORCEMENT_TEXT))
+    return checks

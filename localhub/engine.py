@@ -1,0 +1,60 @@
+"""The connection to the Docker engine: found like the docker CLI finds it (DOCKER_HOST honoured),
+checked for a usable API version, and every failure turned into one sentence that names the fix."""
+
+from __future__ import annotations
+
+import os
+
+import docker
+import docker.errors
+import requests.exceptions
+
+from .errors import LocalhubError
+
+MIN_API_VERSION = (1, 41)
+
+
+def engine_address() -> str:
+    return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+
+
+class EngineUnreachable(LocalhubError):
+    pass
+
+
+def connect(timeout: int = 30) -> docker.DockerClient:
+    """A Docker client for the engine, after a successful ping."""
+    try:
+        client = docker.from_env(timeout=timeout)
+        client.ping()
+    except (docker.errors.DockerException, requests.exceptions.RequestException, OSError):
+        raise EngineUnreachable(
+            f"Docker engine not reachable at {engine_address()} — is Docker running? "
+            "(`localhub doctor` checks; scripts/setup-docker.sh installs and starts one)"
+        ) from None
+    return client
+
+
+def api_version_ok(version: str) -> bool:
+    try:
+        major, minor = (int(x) for x in version.split(".")[:2])
+    except ValueError:
+        return False
+    return (major, minor) >= MIN_API_VERSION
+
+
+def describe(client: docker.DockerClient) -> dict:
+    """Engine facts for `doctor`, `status` and the TUI's hub page."""
+    version = client.version()
+    info = client.info()
+    return {
+        "address": engine_address(),
+        "version": version.get("Version", "?"),
+        "api_version": version.get("ApiVersion", "?"),
+        "api_ok": api_version_ok(version.get("ApiVersion", "0.0")),
+        "os": info.get("OperatingSystem", "?"),
+        "cgroup_version": info.get("CgroupVersion", "?"),
+        "storage_driver": info.get("Driver", "?"),
+        "cpus": info.get("NCPU"),
+        "memory": info.get("MemTotal"),
+    }

@@ -1,0 +1,1 @@
+"""What JupyterHub runs: its generated configuration, the spawner, the desktop authenticator and policies."""

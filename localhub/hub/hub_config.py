@@ -1,0 +1,89 @@
+"""Turn the daemon's resolved settings into JupyterHub configuration (see jupyterhub_config.py)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ..config import settings_from_dict
+from ..state import StateDir
+
+HUB_PORT = 8081  # bound on this hub's own network gateway, so side-by-side hubs do not clash
+
+
+def configure(c, state_dir: str) -> None:
+    state = StateDir(Path(state_dir))
+    runtime = state.read_runtime()
+    if not runtime:
+        raise SystemExit(f"localhub: no runtime.json in {state_dir}; start the hub with `localhub up`.")
+    settings = settings_from_dict(runtime["settings"])
+    bin_dir = Path(sys.executable).parent
+    gateway = runtime["gateway"]
+
+    c.JupyterHub.bind_url = f"http://{settings.ip}:{settings.port}/"
+    c.JupyterHub.hub_bind_url = f"http://{gateway}:{HUB_PORT}"
+    c.JupyterHub.hub_connect_ip = gateway
+    c.JupyterHub.db_url = f"sqlite:///{state.database}"
+    c.JupyterHub.cookie_secret_file = str(state.cookie_secret)
+    c.JupyterHub.pid_file = str(state.root / "hub.pid")
+    # servers outlive a hub restart; `localhub down` stops them explicitly
+    c.JupyterHub.cleanup_servers = False
+    c.JupyterHub.allow_named_servers = True
+    c.JupyterHub.named_server_limit_per_user = settings.max_named_servers
+    c.JupyterHub.default_url = "/hub/home"
+
+    c.JupyterHub.authenticator_class = "localhub.hub.auth.DesktopAuthenticator"
+    c.DesktopAuthenticator.desktop_user = settings.user
+    c.DesktopAuthenticator.login_tokens_dir = str(state.login_tokens)
+    c.DesktopAuthenticator.state_dir = str(state.root)
+    c.Authenticator.allowed_users = {settings.user}
+    c.Authenticator.admin_users = {settings.user}
+
+    c.JupyterHub.proxy_class = "configurable-http-proxy"
+    # the pure-Python configurable-http-proxy from PyPI: no Node.js needed
+    c.ConfigurableHTTPProxy.command = [str(bin_dir / "configurable-http-proxy")]
+    c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{settings.port + 1}"
+    c.ConfigurableHTTPProxy.auth_token = state.secret("proxy-token")
+    c.ConfigurableHTTPProxy.pid_file = str(state.proxy_pid_file)
+
+    c.JupyterHub.spawner_class = "localhub.hub.spawner.LocalhubSpawner"
+    c.LocalhubSpawner.instance = settings.instance
+    c.LocalhubSpawner.config_dir = str(settings.config_dir)
+    c.LocalhubSpawner.default_profile = settings.default_profile
+    c.LocalhubSpawner.fallback_image = settings.image
+    c.LocalhubSpawner.image = settings.image
+    c.LocalhubSpawner.extra_labels = settings.labels
+    c.LocalhubSpawner.pids_limit = settings.pids_limit
+    c.LocalhubSpawner.network_name = runtime["network"]
+    c.LocalhubSpawner.use_internal_ip = True
+    c.LocalhubSpawner.remove = True
+    c.LocalhubSpawner.pull_policy = "never"
+    c.LocalhubSpawner.notebook_dir = "/home/jovyan"
+    # repo2docker images default to `jupyter notebook`; DockerSpawner would append its args to that
+    c.LocalhubSpawner.cmd = ["jupyterhub-singleuser"]
+    c.LocalhubSpawner.http_timeout = 60
+    c.LocalhubSpawner.start_timeout = 120
+
+    c.JupyterHub.services = [
+        {
+            "name": "localhub",
+            "url": f"http://127.0.0.1:{runtime['service_port']}",
+            "api_token": state.secret("api-token"),
+            "display": False,
+        },
+        {
+            "name": "idle-culler",
+            "command": [
+                sys.executable, "-m", "jupyterhub_idle_culler",
+                f"--timeout={settings.idle_timeout}", f"--cull-every={settings.cull_every}",
+            ],
+        },
+    ]
+    c.JupyterHub.load_roles = [
+        {"name": "admin", "users": [settings.user], "services": ["localhub"]},
+        {
+            "name": "idle-culler",
+            "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+            "services": ["idle-culler"],
+        },
+    ]
