@@ -104,12 +104,44 @@ class ServersHandler(APIHandler):
                 "storage_used": detail.get("storage_used"),
                 "storage_cap": profile.storage if profile else None,
                 "container": detail.get("container"),
+                "cpu_percent": d.usage.latest.get(detail.get("container"), {}).get("cpu_percent"),
+                "memory_used": d.usage.latest.get(detail.get("container"), {}).get("memory"),
                 "container_state": detail.get("state"),
                 "last_activity": server.get("last_activity"),
                 "started": server.get("started"),
                 "where": "local",
             })
         self.write_json({"user": d.settings.user, "servers": servers})
+
+
+class ServerLogsHandler(APIHandler):
+    """A server's container log as plain text lines; `?follow=1` keeps streaming until the client leaves."""
+
+    @web.authenticated
+    async def get(self, name: str):
+        d = self.daemon
+        container = storage.container_name(d.settings.instance, d.settings.user, name)
+        follow = self.get_argument("follow", "0") == "1"
+        tail = int(self.get_argument("tail", "200"))
+        try:
+            stream = await self.in_thread(
+                lambda: d.docker.api.logs(container, stream=True, follow=follow, tail=tail)
+            )
+        except docker.errors.NotFound:
+            raise web.HTTPError(404, f"Server '{name}' has no container (it is stopped).") from None
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        iterator = iter(stream)
+        while True:
+            chunk = await self.in_thread(next, iterator, None)
+            if chunk is None:
+                break
+            self.write(chunk)
+            try:
+                await self.flush()
+            except Exception:  # the client went away
+                stream.close()
+                return
+        self.finish()
 
 
 class LoginLinkHandler(APIHandler):
@@ -133,6 +165,7 @@ def make_app(daemon: "Daemon") -> web.Application:
     return web.Application([
         (prefix + "/info", InfoHandler, args),
         (prefix + "/servers", ServersHandler, args),
+        (prefix + r"/servers/([^/]*)/logs", ServerLogsHandler, args),
         (prefix + "/login-link", LoginLinkHandler, args),
         (prefix + "/shutdown", ShutdownHandler, args),
     ], cookie_secret=daemon.cookie_secret)

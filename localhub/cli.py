@@ -243,6 +243,12 @@ def cmd_servers_open(args) -> int:
     return 0
 
 
+def cmd_servers_logs(args) -> int:
+    for line in _client(args).server_logs(args.name, follow=args.follow, tail=args.tail):
+        print(line, flush=True)
+    return 0
+
+
 # --- parser ----------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -300,6 +306,11 @@ def build_parser() -> argparse.ArgumentParser:
     open_.add_argument("name")
     open_.add_argument("--browser", action="store_true", help="open it in the browser")
     open_.set_defaults(func=cmd_servers_open)
+    logs = servers.add_parser("logs", parents=[common], help="print a server's log")
+    logs.add_argument("name")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    logs.add_argument("--tail", type=int, default=200, help="lines from the end to start with (default 200)")
+    logs.set_defaults(func=cmd_servers_logs)
     return parser
 
 

@@ -30,6 +30,8 @@ class Server:
     environment: str | None
     storage_used: int | None
     storage_cap: int | None
+    cpu_percent: float | None
+    memory_used: int | None
     last_activity: str | None
     where: str
 
@@ -126,6 +128,20 @@ class Client:
         if server.status != "stopped":
             self.stop_server(name)
         self._request("DELETE", self._server_path(name), json={"remove": True})
+
+    def server_logs(self, name: str, follow: bool = False, tail: int = 200) -> Iterator[str]:
+        """A server's log lines; with follow, keeps yielding until the caller stops iterating."""
+        self.server(name)
+        params = {"follow": "1" if follow else "0", "tail": str(tail)}
+        try:
+            with self.http.stream("GET", f"/services/localhub/api/servers/{quote(name)}/logs", params=params,
+                                  timeout=httpx.Timeout(None, connect=10)) as r:
+                if r.status_code >= 400:
+                    r.read()
+                    raise LocalhubError(_error_message(r))
+                yield from r.iter_lines()
+        except httpx.HTTPError as err:
+            raise LocalhubError(f"Lost the hub while reading logs ({err.__class__.__name__}).") from None
 
     def server_url(self, name: str) -> str:
         return f"{self.url}/user/{quote(self.user)}/{quote(name)}/"

@@ -29,6 +29,7 @@ from .hub.network import ensure_network
 from .hubapi import HubAPI
 from .profiles import load_profiles
 from .state import StateDir, pid_alive
+from .usage import UsageSampler
 
 HUB_CONFIG = Path(__file__).parent / "hub" / "jupyterhub_config.py"
 READY_TIMEOUT = 90
@@ -103,6 +104,7 @@ class Daemon:
         self.hub_api = HubAPI(settings.url, self.token)
         self.hub_auth: HubOAuth | None = None
         self._engine_facts: dict | None = None
+        self.usage = UsageSampler(self.docker, settings.instance)
 
     # --- used by the API handlers -------------------------------------------------------------
     def engine_facts(self) -> dict:
@@ -146,6 +148,7 @@ class Daemon:
         )
         server = HTTPServer(api.make_app(self))
         server.listen(service_port, "127.0.0.1")
+        self.usage.start()
 
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -186,6 +189,7 @@ class Daemon:
                     announce("Could not reach the hub to stop servers; they keep running.")
             await self._stop_hub()
         server.stop()
+        self.usage.stop()
         await self.hub_api.aclose()
         self.state.clear_runtime()
         return code

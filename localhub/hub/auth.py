@@ -104,6 +104,15 @@ class PolicyServerAPIHandler(UserServerAPIHandler):
         await self._check(user_name, server_name)
         return await super().post(user_name, server_name)
 
+    @needs_scope("servers")
+    async def put(self, user_name, server_name=""):
+        # creating without starting: only the name rule applies (image and storage are checked at start)
+        try:
+            check_server_name(server_name, _settings(self.authenticator.state_dir).server_name_max_length)
+        except PolicyError as err:
+            raise web.HTTPError(400, str(err)) from None
+        return await super().put(user_name, server_name)
+
 
 class DesktopAuthenticator(Authenticator):
     desktop_user = Unicode(help="The user the sign-in link signs in.").tag(config=True)

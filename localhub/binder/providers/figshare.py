@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from ..quoting import encode_ref
 from ..spec import LaunchSpec
 from . import webapi
 from .base import Provider
@@ -30,13 +31,10 @@ class Figshare(Provider):
     def detect(self, url: str) -> LaunchSpec | None:
         web = parse_web_url(url)
         if web is not None and (web.host in self.hosts or web.host.endswith(".figshare.com")):
-            numbers = [p for p in web.parts[1:] if p.isdigit()] if web.parts[:1] == ("articles",) else []
-            tail = list(web.parts[-2:])
-            if not numbers:
+            article, version = _article_from_path(web.parts)
+            if article is None:
                 raise self.bad(f"{url} is not a Figshare article page")
-            if len(tail) == 2 and all(p.isdigit() for p in tail) and len(tail[1]) < 4:
-                return LaunchSpec(self.name, f"{DOI_PREFIX}{tail[0]}.v{tail[1]}")
-            return LaunchSpec(self.name, f"{DOI_PREFIX}{numbers[-1]}")
+            return LaunchSpec(self.name, f"{DOI_PREFIX}{article}" + (f".v{version}" if version else ""))
         doi = doi_of(url)
         if doi is not None and doi.lower().startswith(DOI_PREFIX):
             return self.from_spec(doi)
@@ -59,7 +57,25 @@ class Figshare(Provider):
         return f"{article}.v{latest}"
 
     def format_spec(self, launch: LaunchSpec) -> str:
-        return launch.repo
+        # Escape only what a URL path cannot hold; ordinary DOIs come out unchanged.
+        return encode_ref(launch.repo)
+
+
+def _article_from_path(parts: tuple[str, ...]) -> tuple[str | None, str | None]:
+    """Article id and version from `/articles/[<type>/]<slug>/<id>[/<version>]`."""
+    if parts[:1] != ("articles",):
+        return None, None
+    trailing: list[str] = []
+    for part in reversed(parts[1:]):
+        if not part.isdigit() or len(trailing) == 2:
+            break
+        trailing.insert(0, part)
+    if not trailing:
+        return None, None
+    # Versions are small numbers, article ids are not.
+    if len(trailing) == 2 and len(trailing[1]) < 4:
+        return trailing[0], trailing[1]
+    return trailing[-1], None
 
 
 PROVIDER = Figshare()

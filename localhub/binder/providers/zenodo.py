@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from ..errors import BadLink
+from ..quoting import encode_ref
 from ..spec import LaunchSpec
 from . import webapi
 from .base import Provider
@@ -50,9 +50,8 @@ class Zenodo(Provider):
         return record
 
     def format_spec(self, launch: LaunchSpec) -> str:
-        if doi_of(launch.repo) != launch.repo:
-            raise BadLink(f"{launch.repo!r} is not a DOI; a valid Zenodo link looks like {self.example}.")
-        return launch.repo
+        # Escape only what a URL path cannot hold; ordinary DOIs come out unchanged.
+        return encode_ref(launch.repo)
 
 
 PROVIDER = Zenodo()
