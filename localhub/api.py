@@ -48,6 +48,13 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
         return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
 
 
+class RootHandler(APIHandler):
+    """The hub checks that a service answers at its prefix."""
+
+    def get(self):
+        self.write_json({"service": "localhub", "version": __version__})
+
+
 class InfoHandler(APIHandler):
     @web.authenticated
     async def get(self):
@@ -163,6 +170,7 @@ def make_app(daemon: "Daemon") -> web.Application:
     prefix = "/services/localhub/api"
     args = {"daemon": daemon}
     return web.Application([
+        (r"/services/localhub/?", RootHandler, args),
         (prefix + "/info", InfoHandler, args),
         (prefix + "/servers", ServersHandler, args),
         (prefix + r"/servers/([^/]*)/logs", ServerLogsHandler, args),

@@ -25,7 +25,7 @@ from .config import Settings, settings_to_dict
 from .errors import LocalhubError
 from .hub import login_tokens
 from .hub.hub_config import HUB_PORT
-from .hub.network import ensure_network
+from .hub.network import ensure_network, remove_network
 from .hubapi import HubAPI
 from .profiles import load_profiles
 from .state import StateDir, pid_alive
@@ -188,6 +188,9 @@ class Daemon:
                 except httpx.HTTPError:
                     announce("Could not reach the hub to stop servers; they keep running.")
             await self._stop_hub()
+            if not self._keep_servers:
+                await asyncio.get_running_loop().run_in_executor(
+                    None, remove_network, self.docker, self.settings.instance)
         server.stop()
         self.usage.stop()
         await self.hub_api.aclose()

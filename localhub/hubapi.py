@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 
 
@@ -27,13 +29,21 @@ class HubAPI:
         if r.status_code not in (202, 204, 400, 404):
             r.raise_for_status()
 
-    async def stop_all_servers(self) -> int:
+    async def stop_all_servers(self, timeout: float = 60) -> int:
+        """Ask every running server to stop and wait until none is left running."""
         stopped = 0
         for user in await self.users():
             for name, server in (user.get("servers") or {}).items():
                 if server.get("ready") or server.get("pending") == "spawn":
                     await self.stop_server(user["name"], name)
                     stopped += 1
+        deadline = asyncio.get_running_loop().time() + timeout
+        while stopped and asyncio.get_running_loop().time() < deadline:
+            busy = [s for u in await self.users() for s in (u.get("servers") or {}).values()
+                    if s.get("ready") or s.get("pending")]
+            if not busy:
+                break
+            await asyncio.sleep(0.3)
         return stopped
 
     async def aclose(self) -> None:

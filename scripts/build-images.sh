@@ -67,6 +67,7 @@ now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 sha() { sha256sum | cut -c1-64; }
 
+HINT=""   # printed after a failed step's log, when set
 # Run a step with its output in a log file (streamed too with --verbose); on failure show its tail.
 run_logged() {
     local log="$1" what="$2"; shift 2
@@ -79,6 +80,7 @@ run_logged() {
     if [ "$rc" -ne 0 ]; then
         printf 'build-images: error: %s failed (exit %s). The last lines of %s:\n' "$what" "$rc" "$log" >&2
         tail -n 30 "$log" | sed 's/^/    /' >&2
+        [ -z "$HINT" ] || printf 'build-images: %s\n' "$HINT" >&2
         exit 1
     fi
 }
@@ -123,16 +125,27 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# The newest image carrying both labels, if any.
-image_with() {   # $1 image kind, $2 recipe hash
+# Our image for a recipe, if any: one tagged in our repository that carries both labels.
+# Only images tagged in that repository count: images built FROM ours (repo2docker's, for one)
+# inherit our labels, so a search by label alone can find them instead.
+image_with() {   # $1 repository, $2 image kind, $3 recipe hash
+    local t want="$2 $3"
+    for t in "${TAGS[@]}"; do
+        if [ "$("$DOCKER" image inspect --format \
+                '{{index .Config.Labels "localhub.image"}} {{index .Config.Labels "localhub.recipe"}}' \
+                "$1:$t" 2>/dev/null)" = "$want" ]; then
+            "$DOCKER" image inspect --format '{{.Id}}' "$1:$t"
+            return
+        fi
+    done
     "$DOCKER" images -q --no-trunc \
-        --filter "label=localhub.image=$1" --filter "label=localhub.recipe=$2" | head -n 1
+        --filter "label=localhub.image=$2" --filter "label=localhub.recipe=$3" "$1" | head -n 1
 }
 tag_all() {      # $1 image id, $2 repository
     local t
     for t in "${TAGS[@]}"; do "$DOCKER" tag "$1" "$2:$t"; done
 }
-image_size() { "$DOCKER" image inspect --format '{{.Size}}' "$1" | awk '{ printf "%d MB", $1 / 1e6 }'; }
+image_size() { "$DOCKER" image inspect --format '{{.Size}}' "$1" | awk '{ printf "%.0f MB", $1 / 1e6 }'; }
 
 OLD_IMAGES=()   # images this run replaced; removed at the end when nothing else uses them
 remember_old() {
@@ -233,7 +246,7 @@ build_base() {
     local debootstrap_bin
     debootstrap_bin="$(command -v debootstrap 2>/dev/null || echo /usr/sbin/debootstrap)"
     find_mirror
-    say "building base image $BASE_REPO:${TAGS[0]}: debootstrap $SUITE ($VARIANT) from $MIRROR (read from $MIRROR_FROM), about 1–2 minutes…"
+    say "building base image $BASE_REPO:${TAGS[0]}: debootstrap $SUITE ($VARIANT) from $MIRROR (read from $MIRROR_FROM), about a minute…"
     t0="$(now)"
     rootfs="$(mktemp -d /var/tmp/localhub-base.XXXXXX)"
     TMP_DIRS+=("$rootfs")
@@ -260,7 +273,7 @@ build_base() {
 }
 
 t_all="$(now)"
-base_id="$(image_with base "$BASE_HASH")"
+base_id="$(image_with "$BASE_REPO" base "$BASE_HASH")"
 if $FORCE || [ -z "$base_id" ]; then
     if $FORCE && [ -n "$base_id" ]; then say "--force: rebuilding the base image."; fi
     build_base
@@ -334,8 +347,9 @@ ensure_wheelhouse() {
         say "reusing the wheelhouse $WHEELHOUSE ($n wheels, $(du -sm "$WHEELHOUSE" | cut -f1) MB)."
         return
     fi
-    command -v python3 >/dev/null 2>&1 && python3 -m pip --version >/dev/null 2>&1 \
-        || die "python3 -m pip is not available on this machine; install python3-pip (scripts/setup-docker.sh does)."
+    if ! { command -v python3 >/dev/null 2>&1 && python3 -m pip --version >/dev/null 2>&1; }; then
+        die "python3 -m pip is not available on this machine; install python3-pip (scripts/setup-docker.sh does)."
+    fi
     say "downloading wheels for ${REQUIREMENTS[*]} (Python 3.11, manylinux x86_64) into $WHEELHOUSE, about 20 s…"
     t0="$(now)"
     rm -f "$WHEEL_STAMP"
@@ -349,24 +363,24 @@ ensure_wheelhouse() {
 build_singleuser() {
     local t0 ctx id
     ensure_wheelhouse
-    say "building single-user image $SINGLEUSER_REPO:${TAGS[0]} with jupyterhub $JH_VERSION (from $JH_FROM) (about 30 s)…"
+    say "building single-user image $SINGLEUSER_REPO:${TAGS[0]} (jupyterhub $JH_VERSION as found in $JH_FROM; about 30 s)…"
     t0="$(now)"
     ctx="$(mktemp -d "${TMPDIR:-/tmp}/localhub-singleuser.XXXXXX")"
     TMP_DIRS+=("$ctx")
     printf '%s\n' "$DOCKERFILE" >"$ctx/Dockerfile"
-    # Nothing but the wheels goes into the build context.
-    printf '*\n!*.whl\n' >"$ctx/Dockerfile.dockerignore"
     remember_old "$SINGLEUSER_REPO:${TAGS[0]}"
     local tag_args=() t
     for t in "${TAGS[@]}"; do tag_args+=(-t "$SINGLEUSER_REPO:$t"); done
+    HINT="If pip reports a missing wheel, remove $WHEEL_STAMP to download the wheelhouse again."
     run_logged "$LOG_DIR/singleuser-build.log" "docker build of the single-user image" \
         "$DOCKER" build --progress=plain --label "localhub.recipe=$SINGLEUSER_HASH" \
         --iidfile "$ctx/iid" "${tag_args[@]}" -f "$ctx/Dockerfile" "$WHEELHOUSE"
+    HINT=""
     id="$(cat "$ctx/iid")"
     say "built single-user image $SINGLEUSER_REPO:${TAGS[0]} ($(image_size "$id")) in $(since "$t0") s."
 }
 
-su_id="$(image_with singleuser "$SINGLEUSER_HASH")"
+su_id="$(image_with "$SINGLEUSER_REPO" singleuser "$SINGLEUSER_HASH")"
 if $FORCE || [ -z "$su_id" ]; then
     if $FORCE && [ -n "$su_id" ]; then say "--force: rebuilding the single-user image."; fi
     build_singleuser

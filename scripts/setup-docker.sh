@@ -139,6 +139,7 @@ else
     say "starting dockerd in the background (log: $DOCKERD_LOG)…"
     as_root mkdir -p "$(dirname "$DOCKERD_LOG")"
     # setsid + nohup: its own session, immune to hang-ups, so it outlives this script and its terminal.
+    # shellcheck disable=SC2016  # $1 and $2 are expanded by that inner sh
     as_root sh -c 'nohup setsid "$1" >>"$2" 2>&1 </dev/null &' sh "$dockerd_bin" "$DOCKERD_LOG"
 fi
 

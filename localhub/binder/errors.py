@@ -10,7 +10,10 @@ ResolveKind = Literal["repo", "ref", "network", "other"]
 
 
 class BadLink(LocalhubError, ValueError):
-    """A link, spec or URL that cannot be read. `str(err)` is one sentence: what is wrong and what a valid link looks like."""
+    """A link, spec or URL that cannot be read.
+
+    `str(err)` is one sentence: what is wrong, then what a valid link looks like.
+    """
 
 
 class ResolveError(LocalhubError):

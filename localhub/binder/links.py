@@ -12,12 +12,13 @@ from .errors import BadLink
 from .providers import DEFAULT_PROVIDERS, find_provider, get_provider, parse_spec
 from .providers.doi import doi_of
 from .providers.weburl import parse_web_url
-from .quoting import decode, encode_uri
+from .quoting import encode_uri
 from .spec import LaunchSpec
 
 EXAMPLE = "https://mybinder.org/v2/gh/org/repo/HEAD"
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
 _WORD = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
+_HOST_PORT = re.compile(r"^[A-Za-z0-9-]+((\.[A-Za-z0-9-]+)+(:\d+)?|:\d+)/")
 _OWNED_HOSTS = frozenset(host for provider in DEFAULT_PROVIDERS for host in provider.hosts)
 
 
@@ -67,17 +68,15 @@ def _bare_link(link: str) -> LaunchSpec:
     if path.startswith(("/repo/", "repo/")) and not os.path.isdir(link):
         return _legacy(path.split("repo/", 1)[1], link)
     first = path.split("/", 1)[0]
-    if find_provider(first) is not None and "/" in path:
+    if find_provider(first) is not None and not os.path.isdir(link):
         return _binder_spec(path, query, link)
+    if _HOST_PORT.match(path) and "/v2/" in path:
+        # A Binder URL pasted without its scheme: mybinder.org/v2/gh/…, localhost:8765/v2/…
+        return _web_link("http://" + link)
     found = _detected(link)
     if found is not None:
         return found
-    if doi_of(link) is not None:
-        raise BadLink(
-            f"{_show(link)} is a DOI localhub cannot place by itself; write it with its provider, "
-            f"as in zenodo/{doi_of(link)} or dataverse/{doi_of(link)}."
-        )
-    if "/" in path and _WORD.match(first) and "." not in first:
+    if "/" in path and _WORD.match(first) and "." not in first and doi_of(link) is None:
         get_provider(first)  # raises the "unknown provider" BadLink
     return _unreadable(link)
 
@@ -87,6 +86,9 @@ def _binder_spec(raw: str, query: str, link: str) -> LaunchSpec:
     spec = raw.rstrip("/")
     if not spec:
         raise BadLink(f"{_show(link)} names no provider after v2/; a valid link looks like {EXAMPLE}.")
+    if "/" not in spec:
+        provider = get_provider(spec)
+        raise BadLink(f"{_show(link)} names no repository after {spec}/; a valid link looks like {provider.example}.")
     return replace(parse_spec(spec), urlpath=_urlpath(query))
 
 
@@ -95,7 +97,9 @@ def _legacy(rest: str, link: str) -> LaunchSpec:
     user, _, after = rest.partition("/")
     repo, _, path = after.partition("/")
     if not user or not repo:
-        raise BadLink(f"{_show(link)} is a legacy /repo/ link without user and repository; a valid one looks like /repo/org/repo.")
+        raise BadLink(
+            f"{_show(link)} is a legacy /repo/ link without user and repository; a valid one looks like /repo/org/repo."
+        )
     # BinderHub pins these to "master"; HEAD follows repositories whose default branch has since changed.
     return replace(parse_spec(f"gh/{user}/{repo}/HEAD"), urlpath=_clean_urlpath(path))
 
@@ -124,6 +128,12 @@ def _detected(link: str) -> LaunchSpec | None:
 
 
 def _unreadable(link: str) -> LaunchSpec:
+    doi = doi_of(link)
+    if doi is not None:
+        raise BadLink(
+            f"{_show(link)} is a DOI localhub cannot place by itself; write it with its provider, "
+            f"as in zenodo/{doi} or dataverse/{doi}."
+        )
     raise BadLink(
         f"{_show(link)} is not a Binder link, a repository URL localhub knows or a local directory; "
         f"a valid link looks like {EXAMPLE} (or git/<url-encoded clone URL>/HEAD for any git repository)."
@@ -131,5 +141,4 @@ def _unreadable(link: str) -> LaunchSpec:
 
 
 def _show(text: str, limit: int = 80) -> str:
-    shown = text if len(text) <= limit else text[: limit - 1] + "…"
-    return repr(decode(shown) if shown.isprintable() else shown)
+    return repr(text if len(text) <= limit else text[: limit - 1] + "…")

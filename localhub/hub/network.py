@@ -7,6 +7,7 @@ address (otherwise: "Cannot assign requested address"). One network per hub keep
 from __future__ import annotations
 
 import docker
+import docker.errors
 
 
 def network_name(instance: str) -> str:
@@ -26,3 +27,14 @@ def ensure_network(client: docker.DockerClient, instance: str, labels: dict) -> 
     if not gateway:
         raise RuntimeError(f"Docker network {name} has no gateway address")
     return name, gateway
+
+
+def remove_network(client: docker.DockerClient, instance: str) -> None:
+    """Remove the hub's network when no container uses it any more (it is made again at the next start)."""
+    for network in client.networks.list(names=[network_name(instance)]):
+        network.reload()
+        if not network.attrs.get("Containers"):
+            try:
+                network.remove()
+            except docker.errors.APIError:
+                pass  # a container joined meanwhile: keep it

@@ -1,4 +1,7 @@
-"""CKAN: `ckan/<url-encoded dataset URL>`; detects `…/dataset/<name>` URLs on any host. Resolves to `<name>.v<epoch>`."""
+"""CKAN: `ckan/<url-encoded dataset URL>`; detects `…/dataset/<name>` URLs on any host.
+
+Resolves to `<name>.v<epoch of metadata_modified>`, as BinderHub does.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Figshare: `figshare/<DOI>`; detects figshare.com article URLs and figshare DOIs. Resolves to `<article>.v<version>`."""
+"""Figshare: `figshare/<DOI>`; detects figshare.com article URLs and figshare DOIs.
+
+Resolves to `<article>.v<version>` (the latest version for an unversioned DOI).
+"""
 
 from __future__ import annotations
 

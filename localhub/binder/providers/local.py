@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ..errors import BadLink, ResolveError
+from ..errors import ResolveError
 from ..quoting import decode, encode_component, encode_ref
 from ..spec import LaunchSpec
 from .base import Provider
@@ -31,6 +31,7 @@ class Local(Provider):
         path = os.path.expanduser(decode(quoted))
         if not os.path.isabs(path):
             raise self.bad(f"{path!r} is not an absolute path (encode the whole path, slashes too)")
+        _refuse_root(path)
         ref = decode(ref).rstrip("/")
         if ref and not is_valid_ref(ref):
             raise self.bad(f"{ref!r} is not a valid git ref")
@@ -39,8 +40,11 @@ class Local(Provider):
     def detect(self, url: str) -> LaunchSpec | None:
         text = url.strip()
         if text.lower().startswith("file:"):
-            parts = urlsplit(text)
-            if parts.netloc not in ("", "localhost") or not parts.path:
+            try:
+                parts = urlsplit(text)
+            except ValueError:
+                raise self.bad(f"{text} is not a well-formed file:// URL") from None
+            if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
                 raise self.bad(f"{text} is not a file:// URL of this machine")
             path = decode(parts.path)
         elif text.startswith(_PATH_PREFIXES) or text in (".", "..") or os.path.isdir(text):
@@ -48,6 +52,7 @@ class Local(Provider):
         else:
             return None
         path = os.path.normpath(os.path.abspath(path))
+        _refuse_root(path)
         # A git repository is pinned to its committed HEAD; any other directory is taken as it is.
         return LaunchSpec(self.name, path, "HEAD" if is_git_repository(path) else None)
 
@@ -66,6 +71,12 @@ class Local(Provider):
         return f"{body}/{encode_ref(launch.ref)}" if launch.ref else body
 
 
+def _refuse_root(path: str) -> None:
+    # Building (and content-hashing) the whole filesystem is never what was meant.
+    if os.path.normpath(path) == os.path.sep:
+        raise PROVIDER.bad("the filesystem root is not a project directory")
+
+
 def is_git_repository(path: str) -> bool:
     """A work tree root (with .git) or a bare repository."""
     root = Path(path)
@@ -77,7 +88,8 @@ def is_git_repository(path: str) -> bool:
 def _rev_parse(path: Path, ref: str) -> str:
     if not is_git_repository(str(path)):
         raise ResolveError(
-            f"{path} is not a git repository, so ref {ref!r} cannot be resolved; leave the ref out to build it as it is.",
+            f"{path} is not a git repository, so ref {ref!r} cannot be resolved; "
+            "leave the ref out to build it as it is.",
             kind="ref",
         )
     command = ["git", "-C", str(path), "rev-parse", "--verify", "--quiet", "--end-of-options", ref + "^{commit}"]

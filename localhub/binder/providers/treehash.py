@@ -33,7 +33,7 @@ def tree_hash(root: Path) -> str:
                     executable = b"x" if info.st_mode & stat.S_IXUSR else b"-"
                     _add(digest, b"F", rel, executable, _file_digest(full))
     except OSError as err:
-        raise ResolveError(f"Cannot read {err.filename or root} to hash it: {err.strerror or err}.", kind="other") from None
+        raise ResolveError(f"Cannot read {err.filename or root} to hash it: {err.strerror or err}.") from None
     return "sha256-" + digest.hexdigest()
 
 

@@ -16,7 +16,9 @@ def get(url: str, what: str) -> httpfetch.Response:
     except httpfetch.FetchError as err:
         host = urlsplit(url).hostname or url
         if err.status is None:
-            raise ResolveError(f"Could not reach {host} to resolve {what}: no network ({err.reason}).", kind="network") from None
+            raise ResolveError(
+                f"Could not reach {host} to resolve {what}: no network ({err.reason}).", kind="network"
+            ) from None
         if err.status in (404, 410):
             raise ResolveError(f"{what} was not found ({host} answered {err.status}).", kind="repo") from None
         raise ResolveError(f"{host} answered HTTP {err.status} while resolving {what}.", kind="other") from None
@@ -27,7 +29,8 @@ def get_json(url: str, what: str) -> Any:
     try:
         return answer.json()
     except ValueError:
-        raise ResolveError(f"{urlsplit(url).hostname} sent something that is not JSON while resolving {what}.") from None
+        host = urlsplit(url).hostname
+        raise ResolveError(f"{host} sent something that is not JSON while resolving {what}.") from None
 
 
 def unexpected(what: str, host: str) -> ResolveError:

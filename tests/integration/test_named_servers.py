@@ -1,0 +1,126 @@
+"""Named servers through the CLI and JupyterHub's REST API: storage that persists, limits and hardening
+that Docker applies, and policies that refuse bad requests with a clear 4xx."""
+
+from __future__ import annotations
+
+from contextlib import closing
+
+import json
+
+import docker
+import httpx
+import pytest
+
+pytestmark = pytest.mark.docker
+
+
+def api(hub) -> httpx.Client:
+    return httpx.Client(base_url=hub.url, headers={"Authorization": f"token {hub.token}"}, timeout=30)
+
+
+def test_server_lifecycle_keeps_files_and_is_hardened(hub):
+    out = hub.cli("servers", "new", "notes", "--json").stdout.strip().splitlines()
+    assert json.loads(out[-1]) == {"name": "notes", "ready": True, "url": f"{hub.url}/user/{hub.user}/notes/"}
+
+    with api(hub) as http:
+        base = f"/user/{hub.user}/notes/api"
+        assert http.get(f"{base}/status").status_code == 200
+        put = http.put(f"{base}/contents/results.txt",
+                       json={"type": "file", "format": "text", "content": "42 and counting"})
+        assert put.status_code in (200, 201)
+
+        (container,) = [c for c in hub.containers(all=False) if c.name.endswith("--notes")]
+        host = container.attrs["HostConfig"]
+        assert host["Privileged"] is False
+        assert host["CapDrop"] == ["ALL"]
+        assert "no-new-privileges:true" in host["SecurityOpt"]
+        assert host["PidsLimit"] == 1024
+        assert host["Memory"] == 2_000_000_000  # default profile: 2 GB
+        assert host["NanoCpus"] == 1_000_000_000 or host["CpuQuota"] == host["CpuPeriod"]  # 1 CPU
+        assert host["NetworkMode"] == f"localhub-{hub.instance}"
+        mounts = container.attrs["Mounts"]
+        assert [m["Type"] for m in mounts] == ["volume"]  # no host path mounted
+        assert mounts[0]["Destination"] == "/home/jovyan"
+        assert container.labels["localhub.test"] == "1"
+        volume = mounts[0]["Name"]
+
+        hub.cli("servers", "stop", "notes")
+        assert not [c for c in hub.containers(all=True) if c.name.endswith("--notes")]
+        hub.cli("servers", "start", "notes")
+        got = http.get(f"{base}/contents/results.txt")
+        assert got.status_code == 200 and got.json()["content"] == "42 and counting"
+
+    listing = json.loads(hub.cli("servers", "ls", "--json").stdout)
+    (notes,) = [s for s in listing if s["name"] == "notes"]
+    assert notes["status"] == "running" and notes["profile"] == "default"
+    assert notes["storage_cap"] == 2 * 2**30 and notes["storage_used"] > 0
+
+    hub.cli("servers", "delete", "notes", "--yes")
+    with closing(docker.from_env()) as engine:
+        assert not engine.volumes.list(filters={"name": volume})
+    assert "notes" not in hub.cli("servers", "ls").stdout
+
+
+def test_profile_sets_limits(hub):
+    hub.cli("servers", "new", "tiny", "--profile", "small")
+    (container,) = [c for c in hub.containers(all=False) if c.name.endswith("--tiny")]
+    assert container.attrs["HostConfig"]["Memory"] == 1_000_000_000
+    assert container.attrs["HostConfig"]["CpuQuota"] == 50_000
+    hub.cli("servers", "delete", "tiny", "--yes")
+
+
+def test_policies_refuse_with_clear_messages_and_leave_nothing(hub):
+    with api(hub) as http:
+        servers = f"/hub/api/users/{hub.user}/servers"
+        long_name = http.post(f"{servers}/a-name-that-is-far-too-long", json={})
+        assert long_name.status_code == 400
+        assert "at most 20 characters" in long_name.json()["message"]
+
+        bad_chars = http.post(f"{servers}/Bad_Name", json={})
+        assert bad_chars.status_code == 400 and "lowercase" in bad_chars.json()["message"]
+
+        no_image = http.post(f"{servers}/noimage", json={"user_options": {"image": "not/here:1"}})
+        assert no_image.status_code == 400 and "not on this machine" in no_image.json()["message"]
+
+        no_profile = http.post(f"{servers}/noprofile", json={"user_options": {"profile": "huge"}})
+        assert no_profile.status_code == 400 and "no profile 'huge'" in no_profile.json()["message"]
+
+        user = http.get(f"/hub/api/users/{hub.user}", params={"include_stopped_servers": 1}).json()
+        assert not set(user["servers"]) & {"a-name-that-is-far-too-long", "Bad_Name", "noimage", "noprofile"}
+
+        # five named servers (created without starting), then the sixth is refused
+        existing = {name for name in user["servers"] if name}
+        made = []
+        for i in range(5 - len(existing)):
+            assert http.put(f"{servers}/slot-{i}").status_code == 201
+            made.append(f"slot-{i}")
+        sixth = http.post(f"{servers}/one-too-many", json={})
+        assert sixth.status_code == 400 and "maximum of 5 named servers" in sixth.json()["message"]
+        for name in made:
+            assert http.request("DELETE", f"{servers}/{name}", json={"remove": True}).status_code == 204
+
+    failed = hub.cli("servers", "new", "x" * 25, check=False)
+    assert failed.returncode == 1
+    assert failed.stderr.startswith("localhub: Server name") and "Traceback" not in failed.stderr
+
+
+def test_over_cap_storage_refuses_start(hub):
+    hub.cli("servers", "new", "hoarder", "--profile", "small")
+    (container,) = [c for c in hub.containers(all=False) if c.name.endswith("--hoarder")]
+    # 1.1 GiB of real data in a home whose profile caps it at 1 GiB
+    assert container.exec_run(["sh", "-c", "head -c 1181116006 /dev/zero > ~/big.bin"]).exit_code == 0
+    hub.cli("servers", "stop", "hoarder")
+    refused = hub.cli("servers", "start", "hoarder", check=False)
+    assert refused.returncode == 1
+    assert "over its 1.0 GiB cap" in refused.stderr
+    listing = hub.cli("servers", "ls").stdout
+    assert "hoarder" in listing and " !" in listing
+    hub.cli("servers", "delete", "hoarder", "--yes")
+
+
+def test_logs_and_open(hub):
+    hub.cli("servers", "new", "chatty")
+    logs = hub.cli("servers", "logs", "chatty", "--tail", "50").stdout
+    assert "jupyterhub-singleuser" in logs.lower() or "ServerApp" in logs
+    assert hub.cli("servers", "open", "chatty").stdout.strip() == f"{hub.url}/user/{hub.user}/chatty/"
+    hub.cli("servers", "delete", "chatty", "--yes")

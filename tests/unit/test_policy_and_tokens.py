@@ -1,0 +1,57 @@
+"""Server-name policy and one-time sign-in tokens."""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+
+import pytest
+
+from localhub.hub import login_tokens
+from localhub.hub.policy import PolicyError, check_server_name
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize("name", ["a", "thesis", "thesis-2", "x" * 20, "lab-2026-a"])
+def test_good_names(name):
+    check_server_name(name, 20)
+
+
+@pytest.mark.parametrize("name, fragment", [
+    ("x" * 21, "at most 20 characters"),
+    ("Thesis", "lowercase"),
+    ("2fast", "starting with a letter"),
+    ("trailing-", "ending with a letter or digit"),
+    ("double--dash", "single '-'"),
+    ("with space", "lowercase"),
+    ("", "lowercase"),
+])
+def test_bad_names(name, fragment):
+    with pytest.raises(PolicyError, match=fragment):
+        check_server_name(name, 20)
+
+
+def test_tokens_work_once(tmp_path):
+    token = login_tokens.issue(tmp_path)
+    (stored,) = tmp_path.iterdir()
+    assert token not in stored.name  # only a hash is kept
+    assert stat.S_IMODE(stored.stat().st_mode) == 0o600
+    assert login_tokens.consume(tmp_path, token)
+    assert not login_tokens.consume(tmp_path, token)
+
+
+def test_expired_and_unknown_tokens_are_refused(tmp_path):
+    token = login_tokens.issue(tmp_path, ttl=-1)
+    assert not login_tokens.consume(tmp_path, token)
+    assert not login_tokens.consume(tmp_path, "made-up")
+    assert not login_tokens.consume(tmp_path, "")
+
+
+def test_purge_keeps_live_tokens(tmp_path):
+    live = login_tokens.issue(tmp_path)
+    login_tokens.issue(tmp_path, ttl=-10)
+    login_tokens.purge_expired(tmp_path)
+    assert len(list(tmp_path.iterdir())) == 1
+    assert login_tokens.consume(tmp_path, live)

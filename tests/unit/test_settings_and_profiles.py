@@ -1,0 +1,94 @@
+"""Settings precedence, profile files and their schema, without an engine."""
+
+from __future__ import annotations
+
+import pytest
+
+from localhub.config import load_settings
+from localhub.errors import LocalhubError
+from localhub.profiles import format_size, load_profiles, parse_profile, parse_size
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture
+def config_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("LOCALHUB_CONFIG_DIR", str(tmp_path))
+    for var in ("LOCALHUB_PORT", "LOCALHUB_STATE_DIR", "LOCALHUB_CONFIG"):
+        monkeypatch.delenv(var, raising=False)
+    return tmp_path
+
+
+def test_defaults_are_the_labs_policies(config_dir):
+    s = load_settings()
+    assert (s.ip, s.port) == ("127.0.0.1", 8765)
+    assert s.max_named_servers == 5 and s.server_name_max_length == 20
+    assert s.idle_timeout == 2 * 3600
+    assert s.state_dir.name == "localhub"
+
+
+def test_file_then_environment_then_flags(config_dir, monkeypatch):
+    (config_dir / "config.toml").write_text("port = 9000\nidle_timeout = 60\n")
+    assert load_settings().port == 9000
+    monkeypatch.setenv("LOCALHUB_PORT", "9100")
+    assert load_settings().port == 9100
+    assert load_settings(port=9200).port == 9200
+    assert load_settings().idle_timeout == 60
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("prot = 1\n", "unknown setting 'prot'"),
+    ("port = 'many'\n", "'port' must be int"),
+    ("port = [\n", "Cannot read"),
+    ("port = 70000\n", "out of range"),
+])
+def test_bad_config_is_one_sentence(config_dir, text, fragment):
+    (config_dir / "config.toml").write_text(text)
+    with pytest.raises(LocalhubError, match=fragment):
+        load_settings()
+
+
+def test_state_dirs_give_distinct_instances(config_dir, tmp_path):
+    a = load_settings(state_dir=tmp_path / "a")
+    b = load_settings(state_dir=tmp_path / "b")
+    assert a.instance != b.instance and len(a.instance) == 8
+
+
+def test_shipped_default_profile_is_1cpu_2gb_2gib():
+    default = load_profiles(None)["default"]
+    assert (default.cpu, default.memory, default.storage) == (1.0, 2 * 10**9, 2 * 2**30)
+
+
+def test_user_profiles_override_and_extend(tmp_path):
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "profiles" / "gpu.toml").write_text(
+        'name = "gpu"\ndescription = "with CUDA"\ncpu = 4\nmemory = "16G"\nstorage = "20Gi"\n'
+        'image = "lab/cuda:1"\nidle_timeout = 600\n')
+    profiles = load_profiles(tmp_path)
+    assert profiles["gpu"].image == "lab/cuda:1" and profiles["gpu"].idle_timeout == 600
+    assert "default" in profiles
+
+
+@pytest.mark.parametrize("body, fragment", [
+    ('description = "x"\ncpu = 1\nmemory = "1G"\nstorage = "1Gi"\n', "'name' is a required property"),
+    ('name = "x"\ndescription = "x"\ncpu = -1\nmemory = "1G"\nstorage = "1Gi"\n', "field 'cpu'"),
+    ('name = "x"\ndescription = "x"\ncpu = 1\nmemory = "lots"\nstorage = "1Gi"\n', "field 'memory'"),
+    ('name = "x"\ndescription = "x"\ncpu = 1\nmemory = "1G"\nstorage = "1Gi"\ngpus = 2\n', "unknown field 'gpus'"),
+    ('name = "X Y"\ndescription = "x"\ncpu = 1\nmemory = "1G"\nstorage = "1Gi"\n', "field 'name'"),
+    ('name = "x"\ncpu = [', "not valid TOML"),
+])
+def test_bad_profiles_name_file_and_field(body, fragment):
+    with pytest.raises(LocalhubError) as err:
+        parse_profile(body, "/home/me/.config/localhub/profiles/x.toml")
+    assert "/home/me/.config/localhub/profiles/x.toml" in str(err.value)
+    assert fragment in str(err.value)
+
+
+def test_sizes():
+    assert parse_size("2G") == 2_000_000_000
+    assert parse_size("2Gi") == 2 * 2**30
+    assert parse_size("512Mi") == 512 * 2**20
+    assert parse_size("1.5G") == 1_500_000_000
+    assert format_size(2 * 2**30) == "2.0 GiB"
+    with pytest.raises(ValueError):
+        parse_size("two gigs")
