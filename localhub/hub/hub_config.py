@@ -17,7 +17,6 @@ def configure(c, state_dir: str) -> None:
     if not runtime:
         raise SystemExit(f"localhub: no runtime.json in {state_dir}; start the hub with `localhub up`.")
     settings = settings_from_dict(runtime["settings"])
-    bin_dir = Path(sys.executable).parent
     gateway = runtime["gateway"]
 
     c.JupyterHub.bind_url = f"http://{settings.ip}:{settings.port}/"
@@ -40,8 +39,8 @@ def configure(c, state_dir: str) -> None:
     c.Authenticator.admin_users = {settings.user}
 
     c.JupyterHub.proxy_class = "configurable-http-proxy"
-    # the pure-Python configurable-http-proxy from PyPI: no Node.js needed
-    c.ConfigurableHTTPProxy.command = [str(bin_dir / "configurable-http-proxy")]
+    # PyPI's pure-Python configurable-http-proxy (no Node.js), with localhub's fixes (see proxy.py)
+    c.ConfigurableHTTPProxy.command = [sys.executable, "-m", "localhub.hub.proxy"]
     c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{settings.port + 1}"
     c.ConfigurableHTTPProxy.auth_token = state.secret("proxy-token")
     c.ConfigurableHTTPProxy.pid_file = str(state.proxy_pid_file)

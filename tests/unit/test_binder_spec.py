@@ -1,0 +1,95 @@
+"""LaunchSpec (spec, to_dict, binder_path) and the provider registry."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+
+import pytest
+
+from localhub.binder import DEFAULT_PROVIDERS, BadLink, LaunchSpec, get_provider, parse_link, parse_spec, provider_names
+from localhub.binder.providers.base import Provider
+
+pytestmark = pytest.mark.unit
+
+
+def test_to_dict_is_the_json_the_cli_prints() -> None:
+    launch = LaunchSpec("gh", "https://github.com/org/repo", "HEAD", "lab/tree/x.ipynb")
+    assert json.loads(json.dumps(launch.to_dict())) == {
+        "provider": "gh",
+        "repo": "https://github.com/org/repo",
+        "ref": "HEAD",
+        "urlpath": "lab/tree/x.ipynb",
+        "spec": "gh/org/repo/HEAD",
+    }
+
+
+def test_launch_spec_is_immutable() -> None:
+    launch = LaunchSpec("gh", "https://github.com/org/repo", "HEAD")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        launch.ref = "main"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("launch", "path"),
+    [
+        (LaunchSpec("gh", "https://github.com/org/repo", "HEAD"), "/v2/gh/org/repo/HEAD"),
+        (LaunchSpec("gh", "https://github.com/org/repo", "main", "lab/tree/x.ipynb"),
+         "/v2/gh/org/repo/main?urlpath=lab/tree/x.ipynb"),
+        (LaunchSpec("gh", "https://github.com/org/repo", "main", "lab/tree/a b&c=d?.ipynb"),
+         "/v2/gh/org/repo/main?urlpath=lab/tree/a%20b%26c%3Dd%3F.ipynb"),
+        (LaunchSpec("gh", "https://github.com/org/repo", "main", "doc/tree/my%20notes.ipynb"),
+         "/v2/gh/org/repo/main?urlpath=doc/tree/my%2520notes.ipynb"),
+        (LaunchSpec("git", "https://example.org/r.git", "v1.0+build#2"),
+         "/v2/git/https%3A%2F%2Fexample.org%2Fr.git/v1.0+build%232"),
+        (LaunchSpec("zenodo", "10.5281/zenodo.3242074", None, "voila/render/app.ipynb"),
+         "/v2/zenodo/10.5281/zenodo.3242074?urlpath=voila/render/app.ipynb"),
+    ],
+)
+def test_binder_path(launch: LaunchSpec, path: str) -> None:
+    assert launch.binder_path() == path
+    assert parse_link(path) == launch
+
+
+def test_refs_with_odd_characters_round_trip() -> None:
+    for ref in ["v1.0+build", "release/2024-01", "feat/ü-umlaut", "a%b", "50%-off", "x@y", "tag,with,commas"]:
+        launch = LaunchSpec("gh", "https://github.com/org/repo", ref)
+        assert parse_link(launch.spec) == launch
+        assert parse_link("https://mybinder.org" + launch.binder_path()) == launch
+
+
+# --- registry ------------------------------------------------------------------------------------------
+
+def test_every_provider_is_registered_once_with_a_module_of_its_name() -> None:
+    names = [provider.name for provider in DEFAULT_PROVIDERS]
+    assert len(names) == len(set(names))
+    assert set(names) == {"gh", "gist", "gl", "bb", "zenodo", "figshare", "hydroshare", "dataverse", "swh", "ckan",
+                          "git", "local"}
+    for provider in DEFAULT_PROVIDERS:
+        assert isinstance(provider, Provider)
+        module = importlib.import_module(f"localhub.binder.providers.{provider.name}")
+        assert module.PROVIDER is provider
+        assert get_provider(provider.name) is provider
+
+
+def test_catch_all_providers_come_last() -> None:
+    assert [p.name for p in DEFAULT_PROVIDERS][-3:] == ["ckan", "git", "local"]
+
+
+def test_provider_names_are_sorted() -> None:
+    assert list(provider_names()) == sorted(provider_names())
+
+
+@pytest.mark.parametrize("provider", DEFAULT_PROVIDERS, ids=lambda p: p.name)
+def test_each_example_is_a_valid_spec_written_canonically(provider: Provider) -> None:
+    assert parse_spec(provider.example).spec == provider.example
+
+
+def test_unknown_provider_lists_the_known_ones() -> None:
+    with pytest.raises(BadLink) as caught:
+        get_provider("svn")
+    assert str(caught.value) == (
+        "Unknown provider 'svn'; known providers are bb, ckan, dataverse, figshare, gh, gist, git, gl, hydroshare, "
+        "local, swh, zenodo, as in gh/org/repo/HEAD."
+    )

@@ -1,0 +1,91 @@
+"""The hub's proxy forwards encoded slashes untouched and streams Server-Sent Events live.
+
+Runs the real proxy process (python -m localhub.hub.proxy) in front of a real upstream server."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+import pytest
+from tornado import ioloop, web
+
+from tests.support.hubs import free_port_block
+
+pytestmark = pytest.mark.unit
+
+
+class Echo(web.RequestHandler):
+    def get(self, _):
+        self.write({"path": self.request.path, "query": self.request.query})
+
+
+class SlowEvents(web.RequestHandler):
+    async def get(self):
+        self.set_header("Content-Type", "text/event-stream")
+        for i in range(3):
+            self.write(f"data: {{\"n\": {i}, \"t\": {time.time()}}}\n\n")
+            await self.flush()
+            await ioloop.IOLoop.current().run_in_executor(None, time.sleep, 1.0)
+        self.finish()
+
+
+@pytest.fixture(scope="module")
+def upstream():
+    port = free_port_block(1, start=24000)
+    ready = threading.Event()
+
+    def serve():
+        loop = ioloop.IOLoop()
+        asyncio.set_event_loop(loop.asyncio_loop)
+        web.Application([(r"/echo/(.*)", Echo), (r"/events", SlowEvents)]).listen(port, "127.0.0.1")
+        loop.add_callback(ready.set)
+        loop.start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    ready.wait(10)
+    return f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="module")
+def proxy(upstream):
+    port = free_port_block(2, start=24100)
+    token = "test-token"
+    proc = subprocess.Popen([sys.executable, "-m", "localhub.hub.proxy", "--ip", "127.0.0.1", "--port", str(port),
+                             "--api-ip", "127.0.0.1", "--api-port", str(port + 1), "--default-target", upstream],
+                            env={**os.environ, "CONFIGPROXY_AUTH_TOKEN": token},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"http://127.0.0.1:{port + 1}/api/routes", headers={"Authorization": f"token {token}"})
+            break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    yield f"http://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(10)
+
+
+def test_encoded_slashes_arrive_encoded(proxy):
+    spec = "/echo/build/git/https%3A%2F%2Fexample.org%2Frepo.git/feature%2Fx"
+    r = httpx.get(proxy + spec + "?urlpath=lab%2Ftree%2Fa.ipynb")
+    assert r.status_code == 200
+    assert r.json() == {"path": spec, "query": "urlpath=lab%2Ftree%2Fa.ipynb"}
+
+
+def test_events_stream_live_and_outlast_short_timeouts(proxy):
+    arrivals = []
+    with httpx.stream("GET", proxy + "/events", timeout=30) as r:
+        assert r.headers["content-type"] == "text/event-stream"
+        for line in r.iter_lines():
+            if line.startswith("data:"):
+                arrivals.append(time.monotonic())
+    assert len(arrivals) == 3
+    # the first event arrived about two seconds before the last: not buffered until the end
+    assert arrivals[-1] - arrivals[0] > 1.5
