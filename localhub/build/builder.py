@@ -1,0 +1,322 @@
+"""Build an environment image for a resolved Binder spec, streaming typed events.
+
+Each build runs `python -m repo2docker --json-logs` in its own process (a new session): repo2docker
+changes the process's working directory while it builds and installs a global exception hook, so two
+builds in one process would trip over each other; a child process also streams its JSON log lines
+without threads and can be stopped together with the docker CLI it starts.
+
+Callers asking for the same image while it builds share that one build: they get a `waiting` event,
+then everything logged so far, then the live log. A build writes to a temporary name and is tagged
+with the real one only when it succeeds, so a failed or cancelled build leaves no image behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import docker
+
+from .events import BuildEvent, EventLog
+from .images import building_name, content_id, find_image, image_labels, image_name
+from .logparse import REASON_PREFIX, failure_reason, one_line, step_progress
+
+REPO2DOCKER_CONFIG = Path(__file__).with_name("repo2docker_config.py")
+USER_ID = 1000
+USER_NAME = "jovyan"
+_R2D_PHASES = {"fetching": "fetching", "building": "building", "pushing": "building", "running": "building"}
+_KEEP_LINES = 2000  # newest log lines kept in memory to explain a failure
+_STOP_GRACE = 10.0  # seconds between SIGINT and SIGKILL when cancelling
+# BuildKit 20.10 prints each step's digest on a line of its own: kept in the log, not worth an event.
+_NOISE = re.compile(r"^#\d+ sha256:[0-9a-f]{64}$")
+
+
+@dataclass
+class _Job:
+    image: str
+    spec: str
+    repo: str
+    ref: str | None
+    resolved: str
+    base_image: str | None
+    log: EventLog = field(default_factory=EventLog)
+    task: asyncio.Task | None = None
+    proc: asyncio.subprocess.Process | None = None
+    cancelled: bool = False
+    checkout: str | None = None  # where repo2docker clones; ours to remove, even after a kill
+
+
+class Builder:
+    """Builds environment images with repo2docker; one build per image at a time.
+
+    `client` is a docker-py `DockerClient`; build logs go to `<logs_dir>/<safe image name>.log`;
+    `extra_labels` are set on every image (tests pass `{"localhub.test": "1"}`); `engine` names the
+    repo2docker engine (`localhub`, registered by this package).
+    """
+
+    def __init__(
+        self,
+        client: docker.DockerClient,
+        logs_dir: str | os.PathLike,
+        extra_labels: dict[str, str] | None = None,
+        engine: str = "localhub",
+    ):
+        self.client = client
+        self.logs_dir = Path(logs_dir)
+        self.extra_labels = dict(extra_labels or {})
+        self.engine = engine
+        self.builds_started = 0  # repo2docker processes started, for tests and metrics
+        self._jobs: dict[str, _Job] = {}
+
+    # --- what callers use ------------------------------------------------------------------------
+
+    async def build(
+        self,
+        spec: str,
+        repo: str,
+        resolved_ref: str | None = None,
+        rebuild: bool = False,
+        base_image: str | None = None,
+    ) -> AsyncIterator[BuildEvent]:
+        """Build (or reuse) the image for `spec`; yields events, the last one `built` or `failed`.
+
+        `repo` is a clone URL (then `resolved_ref` is the commit to build) or a local folder (then a
+        missing `resolved_ref` means "its current content").
+        """
+        if resolved_ref is None:
+            if not os.path.isdir(repo):
+                raise ValueError(f"resolved_ref is required to build {repo} (only a local folder can go without)")
+            resolved = await asyncio.to_thread(content_id, repo)
+        else:
+            resolved = resolved_ref
+        name = image_name(spec, resolved)
+
+        job = self._jobs.get(name)
+        if job is None and not rebuild:
+            if await asyncio.to_thread(find_image, self.client, spec, resolved) is not None:
+                yield BuildEvent("built", f"{name} is already built", 1.0, name)
+                return
+            job = self._jobs.get(name)  # someone may have started it while we looked
+        if job is None:
+            job = _Job(name, spec, repo, resolved_ref, resolved, base_image)
+            self._jobs[name] = job
+            job.task = asyncio.create_task(self._run(job), name=f"build {name}")
+        else:
+            yield BuildEvent("waiting", f"{name} is already being built for another request; following that build")
+        async for event in job.log.follow():
+            yield event
+
+    def image_name(self, spec: str, resolved_ref: str) -> str:
+        return image_name(spec, resolved_ref)
+
+    def building(self) -> list[str]:
+        """Images being built right now."""
+        return sorted(self._jobs)
+
+    def log_path(self, image: str) -> Path:
+        return self.logs_dir / (re.sub(r"[^A-Za-z0-9._-]+", "_", image) + ".log")
+
+    def read_log(self, image: str) -> str | None:
+        """The log of the latest build of `image` (kept after success and failure), or None."""
+        try:
+            return self.log_path(image).read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return None
+
+    async def cancel(self, image: str) -> bool:
+        """Stop a running build of `image`; its followers get a `failed` event. False if none runs."""
+        job = self._jobs.get(image)
+        if job is None:
+            return False
+        job.cancelled = True
+        if job.proc is not None and job.proc.returncode is None:
+            # SIGINT: repo2docker unwinds (and the docker CLI stops its build) before exiting.
+            _signal_group(job.proc, signal.SIGINT)
+            asyncio.get_running_loop().call_later(_STOP_GRACE, _kill_if_running, job.proc)
+        return True
+
+    # --- one build --------------------------------------------------------------------------------
+
+    def _command(self, job: _Job, target: str, labels: dict[str, str]) -> list[str]:
+        repo = os.path.abspath(job.repo) if os.path.isdir(job.repo) else job.repo
+        cmd = [
+            sys.executable, "-m", "repo2docker",
+            "--config", str(REPO2DOCKER_CONFIG),
+            "--engine", self.engine,
+            "--json-logs", "--no-run",
+            "--user-id", str(USER_ID), "--user-name", USER_NAME,
+            "--image-name", target,
+        ]
+        for key, value in labels.items():
+            cmd += ["--label", f"{key}={value}"]
+        if job.base_image:
+            cmd.append(f"--Repo2Docker.base_image={job.base_image}")
+        if job.checkout:
+            cmd.append(f"--Repo2Docker.git_workdir={job.checkout}")
+        if job.ref and not os.path.isdir(job.repo):
+            cmd += ["--ref", job.ref]
+        return cmd + [repo]  # last: anything after the repository is a command to run
+
+    async def _run(self, job: _Job) -> None:
+        """Run one build to its end; whatever happens, followers get exactly one final event."""
+        target = building_name(job.image, secrets.token_hex(4))
+        started = time.monotonic()
+        logfile = None
+        final = BuildEvent("failed", "the build was interrupted")
+        try:
+            self.logs_dir.mkdir(parents=True, exist_ok=True)
+            logfile = open(self.log_path(job.image), "w", encoding="utf-8", buffering=1)
+            code, reason = await self._execute(job, target, logfile)
+            seconds = time.monotonic() - started
+            if reason is None:
+                logfile.write(f"# built {job.image} in {seconds:.1f} s\n")
+                final = BuildEvent("built", f"Built {job.image} in {seconds:.1f} s", 1.0, job.image)
+            else:
+                logfile.write(f"# failed after {seconds:.1f} s (exit code {code}): {reason}\n")
+                final = BuildEvent("failed", reason)
+        except asyncio.CancelledError:
+            if job.proc is not None and job.proc.returncode is None:
+                _signal_group(job.proc, signal.SIGKILL)
+            raise
+        except Exception as e:  # a broken engine, disk or docker-py: plain words here, details in the log
+            if logfile is not None:
+                logfile.write(traceback.format_exc())
+            final = BuildEvent("failed", one_line(f"the build could not run: {e}"))
+        finally:
+            if final.phase == "failed":
+                await asyncio.shield(asyncio.to_thread(self._discard, target))
+            if job.checkout:
+                await asyncio.shield(asyncio.to_thread(shutil.rmtree, job.checkout, True))
+            if logfile is not None:
+                logfile.close()
+            self._jobs.pop(job.image, None)
+            await job.log.publish(final)
+            await job.log.close()
+
+    async def _execute(self, job: _Job, target: str, logfile) -> tuple[int | None, str | None]:
+        """Run repo2docker, relaying its log; (exit code, None) when the image is built, else a reason."""
+        labels = image_labels(job.spec, job.resolved, self.extra_labels)
+        if not os.path.isdir(job.repo):
+            job.checkout = tempfile.mkdtemp(prefix="localhub-checkout-")
+        cmd = self._command(job, target, labels)
+        logfile.write(
+            f"# localhub build of {job.image}\n# spec: {job.spec}\n# repo: {job.repo}\n"
+            f"# ref: {job.ref or '(folder content ' + job.resolved + ')'}\n"
+            f"# started: {labels['localhub.built']}\n# command: {' '.join(cmd)}\n"
+        )
+        at = f" at {job.ref[:12]}" if job.ref else ""
+        await job.log.publish(BuildEvent("fetching", f"Fetching {job.repo}{at}"))
+        self.builds_started += 1
+        job.proc = await asyncio.create_subprocess_exec(
+            *cmd,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            cwd=self.logs_dir,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            start_new_session=True,  # its own process group: cancel stops the docker CLI too
+        )
+        if job.cancelled:
+            _signal_group(job.proc, signal.SIGINT)
+        tail: collections.deque[str] = collections.deque(maxlen=_KEEP_LINES)
+        phase, progress = "fetching", None
+        async for raw in _lines(job.proc.stdout):
+            r2d_phase, message, detail = _parse(raw)
+            logfile.write(message + "\n" + (detail + "\n" if detail else ""))
+            tail.append(message)
+            phase = _R2D_PHASES.get(r2d_phase, phase)
+            if phase == "building" and (step := step_progress(message)) is not None:
+                progress = max(progress or 0.0, step)
+            shown = message.split("\r")[-1].rstrip()
+            if shown and not _NOISE.match(shown) and not shown.startswith(REASON_PREFIX):
+                await job.log.publish(BuildEvent(phase, shown, progress if phase == "building" else None))
+        code = await _wait(job.proc)
+        if job.cancelled:
+            return code, "the build was cancelled"
+        if code != 0:
+            return code, failure_reason(tail, code)
+        return code, await asyncio.to_thread(self._promote, target, job.image)
+
+    def _promote(self, target: str, name: str) -> str | None:
+        """Tag a finished build with its real name; drop the image it replaces. A reason on failure."""
+        try:
+            built = self.client.images.get(target)
+        except docker.errors.ImageNotFound:
+            return "repo2docker finished without producing an image"
+        try:
+            previous = self.client.images.get(name).id
+        except docker.errors.ImageNotFound:
+            previous = None
+        repository, tag = name.rsplit(":", 1)
+        built.tag(repository, tag)
+        self.client.images.remove(target)  # only untags: the image keeps its real name
+        if previous and previous != built.id:
+            try:
+                self.client.images.remove(previous)
+            except docker.errors.APIError:
+                pass  # a container still uses it; `docker image prune` can take it later
+        return None
+
+    def _discard(self, target: str) -> None:
+        try:
+            self.client.images.remove(target, force=True)
+        except docker.errors.ImageNotFound:
+            pass
+        except docker.errors.APIError:
+            pass
+
+
+async def _lines(stream: asyncio.StreamReader) -> AsyncIterator[str]:
+    """Lines of a child's output, however long (StreamReader.readline gives up at its limit)."""
+    pending = b""
+    while chunk := await stream.read(1 << 16):
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            yield line.decode("utf-8", "replace")
+    if pending:
+        yield pending.decode("utf-8", "replace")
+
+
+def _parse(raw: str) -> tuple[str | None, str, str | None]:
+    """One line of `repo2docker --json-logs` output → (phase, message, traceback or None)."""
+    try:
+        record = json.loads(raw)
+    except ValueError:
+        return None, raw.rstrip("\n"), None
+    if not isinstance(record, dict) or "message" not in record:
+        return None, raw.rstrip("\n"), None
+    return record.get("phase"), str(record["message"]).rstrip("\n"), record.get("exc_info")
+
+
+async def _wait(proc: asyncio.subprocess.Process) -> int:
+    try:
+        return await asyncio.wait_for(proc.wait(), _STOP_GRACE)
+    except asyncio.TimeoutError:
+        _signal_group(proc, signal.SIGKILL)
+        return await proc.wait()
+
+
+def _kill_if_running(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is None:
+        _signal_group(proc, signal.SIGKILL)
+
+
+def _signal_group(proc: asyncio.subprocess.Process, sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
