@@ -13,10 +13,14 @@ import time
 from typing import TYPE_CHECKING
 
 import docker.errors
-from jupyterhub.services.auth import HubOAuthenticated
+from pathlib import Path
+
+from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
 from tornado import web
 
 from . import __version__, storage
+from .build.images import list_environments, remove_environment
+from .hub import binder_web
 from .profiles import load_profiles
 
 if TYPE_CHECKING:
@@ -48,13 +52,6 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
         return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
 
 
-class RootHandler(APIHandler):
-    """The hub checks that a service answers at its prefix."""
-
-    def get(self):
-        self.write_json({"service": "localhub", "version": __version__})
-
-
 class InfoHandler(APIHandler):
     @web.authenticated
     async def get(self):
@@ -74,6 +71,8 @@ class InfoHandler(APIHandler):
             "storage_enforcement_text": storage.ENFORCEMENT_TEXT,
             "profiles": [p.to_dict() for p in profiles.values()],
             "default_profile": d.settings.default_profile,
+            "builds_started": d.builder.builds_started,
+            "building": d.builder.building(),
             "limits": {
                 "max_named_servers": d.settings.max_named_servers,
                 "server_name_max_length": d.settings.server_name_max_length,
@@ -151,10 +150,60 @@ class ServerLogsHandler(APIHandler):
         self.finish()
 
 
+class EnvironmentsHandler(APIHandler):
+    """Built environment images, and which of the user's servers use each."""
+
+    @web.authenticated
+    async def get(self):
+        d = self.daemon
+        envs = await self.in_thread(list_environments, d.docker)
+        user = await d.hub_api.user(d.settings.user)
+        users_of: dict[str, list[str]] = {}
+        for name, server in (user.get("servers") or {}).items():
+            image = (server.get("user_options") or {}).get("image")
+            if image:
+                users_of.setdefault(image, []).append(name)
+        self.write_json({"environments": [{
+            "image": e.image, "spec": e.spec, "resolved": e.resolved, "size": e.size,
+            "built": e.built.isoformat() if e.built else None, "repo2docker": e.repo2docker,
+            "servers": sorted(users_of.get(e.image, [])),
+            "building": False,
+        } for e in envs] + [{"image": name, "building": True} for name in d.builder.building()]})
+
+    @web.authenticated
+    async def delete(self):
+        d = self.daemon
+        image = self.get_argument("image")
+        user = await d.hub_api.user(d.settings.user)
+        running = [name for name, s in (user.get("servers") or {}).items()
+                   if (s.get("user_options") or {}).get("image") == image and (s.get("ready") or s.get("pending"))]
+        if running:
+            raise web.HTTPError(409, f"Server(s) {', '.join(running)} run this environment; stop them first.")
+        try:
+            removed = await self.in_thread(lambda: remove_environment(d.docker, image))
+        except ValueError as err:
+            raise web.HTTPError(400, str(err)) from None
+        if not removed:
+            raise web.HTTPError(404, f"There is no environment image {image}.")
+        self.write_json({"removed": image})
+
+
+class BuildLogHandler(APIHandler):
+    @web.authenticated
+    async def get(self):
+        image = self.get_argument("image")
+        text = self.daemon.builder.read_log(image)
+        if text is None:
+            raise web.HTTPError(404, f"No build log is kept for {image}.")
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        self.finish(text)
+
+
 class LoginLinkHandler(APIHandler):
     @web.authenticated
     async def post(self):
-        self.write_json({"url": self.daemon.login_link()})
+        body = json.loads(self.request.body or b"{}")
+        self.write_json({"url": self.daemon.login_link(body.get("next") or "/hub/home")})
 
 
 class ShutdownHandler(APIHandler):
@@ -169,14 +218,17 @@ class ShutdownHandler(APIHandler):
 def make_app(daemon: "Daemon") -> web.Application:
     prefix = "/services/localhub/api"
     args = {"daemon": daemon}
-    return web.Application([
-        (r"/services/localhub/?", RootHandler, args),
+    return web.Application(binder_web.handlers(daemon) + [
+        (r"/services/localhub/oauth_callback", HubOAuthCallbackHandler),
+        (prefix + "/environments", EnvironmentsHandler, args),
+        (prefix + "/environments/log", BuildLogHandler, args),
         (prefix + "/info", InfoHandler, args),
         (prefix + "/servers", ServersHandler, args),
         (prefix + r"/servers/([^/]*)/logs", ServerLogsHandler, args),
         (prefix + "/login-link", LoginLinkHandler, args),
         (prefix + "/shutdown", ShutdownHandler, args),
-    ], cookie_secret=daemon.cookie_secret)
+    ], cookie_secret=daemon.cookie_secret, hub_auth=daemon.hub_auth,
+        template_path=str(Path(__file__).parent / "hub" / "templates"))
 
 
 def container_details(client, instance: str) -> dict:

@@ -249,6 +249,119 @@ def cmd_servers_logs(args) -> int:
     return 0
 
 
+# --- Binder links and environments ---------------------------------------------------------------
+
+def cmd_spec(args) -> int:
+    parsed = Client.parse_link(args.link)
+    if args.json:
+        print(json.dumps(parsed))
+    else:
+        for key in ("provider", "repo", "ref", "urlpath", "spec"):
+            print(f"{key:<9} {parsed[key] if parsed[key] is not None else '-'}")
+    return 0
+
+
+class LaunchDisplay:
+    """Phases and a progress bar on a terminal; the build log as plain lines otherwise."""
+
+    WEIGHTS = {"waiting": 0.05, "fetching": 0.1, "building": 0.2, "built": 0.8, "launching": 0.85, "ready": 1.0}
+
+    def __init__(self, stream=sys.stderr):
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.phase = None
+        self.done = 0.0
+
+    def show(self, event: dict) -> None:
+        phase, message = event.get("phase", ""), (event.get("message") or "").rstrip()
+        if phase != self.phase:
+            self._clear()
+            print(f"==> {phase}", file=self.stream, flush=True)
+            self.phase = phase
+        self.done = max(self.done, self.WEIGHTS.get(phase, self.done))
+        if event.get("progress") is not None and phase == "building":
+            self.done = max(self.done, 0.2 + 0.6 * event["progress"])
+        if message and phase in ("building", "fetching", "waiting", "failed") or not self.tty:
+            self._clear()
+            print(f"    {message}", file=self.stream, flush=True)
+        if self.tty:
+            width = 30
+            filled = int(width * self.done)
+            self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {int(self.done * 100):3d}% {phase}")
+            self.stream.flush()
+
+    def _clear(self) -> None:
+        if self.tty:
+            self.stream.write("\r\033[K")
+
+
+def cmd_launch(args) -> int:
+    client = _client(args)
+    display = LaunchDisplay()
+    ready = None
+    for event in client.launch(args.link, profile=args.profile, rebuild=args.rebuild):
+        if args.json:
+            print(json.dumps(event), flush=True)
+        else:
+            display.show(event)
+        if event.get("phase") == "ready":
+            ready = event
+    if not args.json:
+        display._clear()
+        print(f"Ready: {ready['url']}  (server '{ready['server']}', image {ready['imageName']})")
+    if args.open:
+        path = ready["url"].removeprefix(client.url)
+        webbrowser.open(client.login_link(next_url=path))
+    return 0
+
+
+def cmd_builds_ls(args) -> int:
+    envs = [e for e in _client(args).environments()]
+    if args.json:
+        _print_json(envs)
+        return 0
+    if not envs:
+        print("No environments built yet; `localhub launch LINK` builds one.")
+        return 0
+    print(f"{'SPEC':<44} {'RESOLVED':<13} {'SIZE':>10}  {'BUILT':<17} SERVERS")
+    for e in envs:
+        if e.get("building"):
+            print(f"{e['image']:<44} (building now)")
+            continue
+        built = (e.get("built") or "")[:16].replace("T", " ")
+        print(f"{e['spec'][:44]:<44} {e['resolved'][:12]:<13} {format_size(e['size']):>10}  {built:<17} "
+              f"{', '.join(e['servers']) or '-'}")
+    return 0
+
+
+def _find_environment(client: Client, what: str) -> dict:
+    envs = [e for e in client.environments() if not e.get("building")]
+    matches = [e for e in envs if what in (e["image"], e["spec"]) or e["resolved"].startswith(what)]
+    if not matches:
+        raise LocalhubError(f"No environment matches '{what}'; `localhub builds ls` lists them.")
+    return matches[0]
+
+
+def cmd_builds_log(args) -> int:
+    client = _client(args)
+    try:
+        image = _find_environment(client, args.environment)["image"]
+    except LocalhubError:
+        image = args.environment  # a failed build keeps its log but has no image
+    sys.stdout.write(client.build_log(image))
+    return 0
+
+
+def cmd_builds_rm(args) -> int:
+    client = _client(args)
+    env = _find_environment(client, args.environment)
+    if not args.yes:
+        raise LocalhubError(f"Removing {env['image']} means rebuilding it at its next launch; add --yes to confirm.")
+    client.remove_environment(env["image"])
+    print(f"Removed {env['image']}.")
+    return 0
+
+
 # --- parser ----------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -306,6 +419,29 @@ def build_parser() -> argparse.ArgumentParser:
     open_.add_argument("name")
     open_.add_argument("--browser", action="store_true", help="open it in the browser")
     open_.set_defaults(func=cmd_servers_open)
+    spec = sub.add_parser("spec", parents=[json_flag], help="show how a Binder link is read (offline)")
+    spec.add_argument("link", help="a Binder link, Binder spec, repository URL or local directory")
+    spec.set_defaults(func=cmd_spec)
+
+    launch = sub.add_parser("launch", parents=[common, json_flag],
+                            help="build (once) and start the environment of a Binder link")
+    launch.add_argument("link", help="any Binder link (host swapped or not), repository URL or local directory")
+    launch.add_argument("--profile", help="resource profile for its server")
+    launch.add_argument("--rebuild", action="store_true", help="build the same commit again")
+    launch.add_argument("--open", action="store_true", help="open it in the browser when ready")
+    launch.set_defaults(func=cmd_launch)
+
+    builds = sub.add_parser("builds", help="built environments").add_subparsers(
+        dest="builds_command", metavar="ACTION", required=True)
+    builds.add_parser("ls", parents=[common, json_flag], help="list environments").set_defaults(func=cmd_builds_ls)
+    blog = builds.add_parser("log", parents=[common], help="print an environment's build log")
+    blog.add_argument("environment", help="image name, spec or resolved id (prefix)")
+    blog.set_defaults(func=cmd_builds_log)
+    brm = builds.add_parser("rm", parents=[common], help="remove an environment's image")
+    brm.add_argument("environment")
+    brm.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    brm.set_defaults(func=cmd_builds_rm)
+
     logs = servers.add_parser("logs", parents=[common], help="print a server's log")
     logs.add_argument("name")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")

@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 import httpx
 
+from .binder import parse_link
 from .errors import LocalhubError, NotRunning
 from .state import StateDir, pid_alive
 
@@ -79,8 +80,9 @@ class Client:
     def info(self) -> dict:
         return self._json("GET", "/services/localhub/api/info")
 
-    def login_link(self) -> str:
-        return self._json("POST", "/services/localhub/api/login-link")["url"]
+    def login_link(self, next_url: str | None = None) -> str:
+        body = {"next": next_url} if next_url else {}
+        return self._json("POST", "/services/localhub/api/login-link", json=body)["url"]
 
     def shutdown(self, keep_servers: bool = False) -> None:
         self._json("POST", "/services/localhub/api/shutdown", json={"keep_servers": keep_servers})
@@ -128,6 +130,52 @@ class Client:
         if server.status != "stopped":
             self.stop_server(name)
         self._request("DELETE", self._server_path(name), json={"remove": True})
+
+    # --- Binder launches and environments ------------------------------------------------------
+    @staticmethod
+    def parse_link(text: str) -> dict:
+        """Parse a Binder link or repository URL offline; raises LocalhubError saying what is wrong."""
+        return parse_link(text).to_dict()
+
+    def launch(self, link: str, profile: str | None = None, rebuild: bool = False,
+               start: bool = True) -> Iterator[dict]:
+        """Build (once) and start the environment a link names; yields BinderHub-style events."""
+        launch = parse_link(link)
+        params = {"urlpath": launch.urlpath, "profile": profile, "rebuild": "1" if rebuild else None,
+                  "launch": None if start else "0"}
+        path = "/build/" + launch.spec
+        final = None
+        try:
+            with self.http.stream("GET", path, params={k: v for k, v in params.items() if v},
+                                  headers={"Accept": "text/event-stream"},
+                                  timeout=httpx.Timeout(None, connect=10)) as r:
+                for line in r.iter_lines():
+                    if line.startswith("data:"):
+                        final = json.loads(line[5:])
+                        yield final
+                        if final.get("phase") in ("ready", "failed"):
+                            break
+        except httpx.HTTPError as err:
+            raise LocalhubError(f"Lost the hub during the launch ({err.__class__.__name__}).") from None
+        if final is None:
+            raise LocalhubError("The hub ended the launch without saying why; see `localhub status`.")
+        if final.get("phase") == "failed":
+            raise LocalhubError(final.get("message", "The launch failed.").strip())
+        if start and final.get("phase") != "ready":
+            raise LocalhubError(f"The launch stopped at phase '{final.get('phase')}'.")
+
+    def rebuild(self, spec: str) -> Iterator[dict]:
+        """Build an environment's image afresh without starting a server."""
+        return self.launch(spec, rebuild=True, start=False)
+
+    def environments(self) -> list[dict]:
+        return self._json("GET", "/services/localhub/api/environments")["environments"]
+
+    def build_log(self, image: str) -> str:
+        return self._request("GET", "/services/localhub/api/environments/log", params={"image": image}).text
+
+    def remove_environment(self, image: str) -> None:
+        self._request("DELETE", "/services/localhub/api/environments", params={"image": image})
 
     def server_logs(self, name: str, follow: bool = False, tail: int = 200) -> Iterator[str]:
         """A server's log lines; with follow, keeps yielding until the caller stops iterating."""

@@ -15,6 +15,7 @@ import socket
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 from jupyterhub.services.auth import HubOAuth
@@ -29,6 +30,8 @@ from .hub.network import ensure_network, remove_network
 from .hubapi import HubAPI
 from .profiles import load_profiles
 from .state import StateDir, pid_alive
+from .build.builder import Builder
+from .launcher import Launcher
 from .usage import UsageSampler
 
 HUB_CONFIG = Path(__file__).parent / "hub" / "jupyterhub_config.py"
@@ -55,7 +58,7 @@ def running_daemon(state: StateDir) -> dict | None:
 
 def login_link(state: StateDir, url: str, next_url: str = "/hub/home") -> str:
     token = login_tokens.issue(state.login_tokens)
-    return f"{url}/hub/login?token={token}&next={next_url}"
+    return f"{url}/hub/login?token={token}&next={quote(next_url, safe='/')}"
 
 
 def preflight(settings: Settings) -> tuple[StateDir, "engine.docker.DockerClient"]:
@@ -105,6 +108,10 @@ class Daemon:
         self.hub_auth: HubOAuth | None = None
         self._engine_facts: dict | None = None
         self.usage = UsageSampler(self.docker, settings.instance)
+        self.builder = Builder(self.docker, self.state.builds, extra_labels=settings.labels)
+        self.hub_http = httpx.AsyncClient(base_url=settings.url, headers={"Authorization": f"token {self.token}"},
+                                          timeout=60)
+        self.launcher = Launcher(settings, self.builder, self.hub_http, self.state.root)
 
     # --- used by the API handlers -------------------------------------------------------------
     def engine_facts(self) -> dict:
@@ -115,8 +122,11 @@ class Daemon:
     def container_details(self) -> dict:
         return api.container_details(self.docker, self.settings.instance)
 
-    def login_link(self) -> str:
-        return login_link(self.state, self.settings.url)
+    def login_link(self, next_url: str = "/hub/home") -> str:
+        return login_link(self.state, self.settings.url, next_url)
+
+    def log(self, message: str) -> None:
+        print(f"localhub: {message}", flush=True)
 
     def request_shutdown(self, keep_servers: bool = False) -> None:
         self._keep_servers = keep_servers
@@ -143,6 +153,7 @@ class Daemon:
             base_url="/services/localhub/",
             hub_prefix="/hub/",
             oauth_client_id="service-localhub",
+            oauth_redirect_uri="/services/localhub/oauth_callback",
             access_scopes={"access:services!service=localhub"},
             cache_max_age=60,
         )
@@ -194,6 +205,7 @@ class Daemon:
         server.stop()
         self.usage.stop()
         await self.hub_api.aclose()
+        await self.hub_http.aclose()
         self.state.clear_runtime()
         return code
 

@@ -44,6 +44,9 @@ def configure(c, state_dir: str) -> None:
     c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{settings.port + 1}"
     c.ConfigurableHTTPProxy.auth_token = state.secret("proxy-token")
     c.ConfigurableHTTPProxy.pid_file = str(state.proxy_pid_file)
+    # Binder links with the host swapped reach the daemon's Binder service
+    service_url = f"http://127.0.0.1:{runtime['service_port']}"
+    c.Proxy.extra_routes = {"/v2/": service_url, "/build/": service_url}
 
     c.JupyterHub.spawner_class = "localhub.hub.spawner.LocalhubSpawner"
     c.LocalhubSpawner.instance = settings.instance
@@ -68,7 +71,8 @@ def configure(c, state_dir: str) -> None:
             "name": "localhub",
             "url": f"http://127.0.0.1:{runtime['service_port']}",
             "api_token": state.secret("api-token"),
-            "display": False,
+            "display": True,
+            "oauth_no_confirm": True,
         },
         {
             "name": "idle-culler",

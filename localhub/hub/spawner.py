@@ -90,6 +90,11 @@ class LocalhubSpawner(DockerSpawner):
         self.volumes = {self.home_volume: {"bind": HOME, "mode": "rw"}}
         return await super().start()
 
+    async def check_allowed(self, image):
+        # The hub serves one desktop user, who may run any image on this machine (built by localhub or
+        # not); presence was checked in start(), and localhub never pulls.
+        return image
+
     async def _in_thread(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 

@@ -1,0 +1,257 @@
+"""Binder launches: a LaunchSpec becomes a running named server, as a stream of BinderHub-style events.
+
+resolve the ref (offline: fall back to the last id whose image is here) → build once with repo2docker
+(concurrent launches share the build) → start the environment's named server (one per environment, its
+home volume persistent) → `ready` with the server's URL and a token for it.
+
+Events are dicts with BinderHub's fields (`phase`, `message`; `imageName` on built; `url`, `token` on
+ready), so the hub's /build/ stream passes them on unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+
+from .binder import LaunchSpec, ResolveError, ResolvedCache, resolve
+from .build.builder import Builder
+from .build.images import find_image
+from .config import Settings
+from .state import write_atomic
+
+GIT_PROVIDERS = {"gh", "gl", "gist", "bb", "git"}
+RECORD_PROVIDERS = {"zenodo", "figshare", "dataverse", "hydroshare", "ckan", "swh"}
+RECENT_LIMIT = 20
+
+
+def event(phase: str, message: str, **fields) -> dict:
+    return {"phase": phase, "message": message.rstrip("\n") + "\n", **fields}
+
+
+def server_name_base(launch: LaunchSpec, max_length: int) -> str:
+    """A readable server name from the repository: `gh/org/Climate_Model/main` → `climate-model`."""
+    last = launch.repo.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git")
+    if launch.provider in RECORD_PROVIDERS:
+        last = f"{launch.provider}-{last}"
+    slug = re.sub(r"-{2,}", "-", re.sub(r"[^a-z0-9]+", "-", last.lower())).strip("-")
+    if not slug or not slug[0].isalpha():
+        slug = f"env-{slug}".rstrip("-")
+    return slug[:max_length].rstrip("-")
+
+
+def unique_server_name(base: str, spec: str, servers: dict, max_length: int) -> str:
+    """The server already carrying this spec, else `base`, `base-2`, … whichever is free."""
+    for name, server in servers.items():
+        if name and (server.get("user_options") or {}).get("spec") == spec:
+            return name
+    candidate, n = base, 1
+    while candidate in servers:
+        n += 1
+        suffix = f"-{n}"
+        candidate = base[: max_length - len(suffix)].rstrip("-") + suffix
+    return candidate
+
+
+def ref_url(launch: LaunchSpec, resolved: str) -> str:
+    repo = launch.repo.removesuffix(".git")
+    if launch.provider in ("gh", "gl", "bb") and repo.startswith("http"):
+        return f"{repo}/{'-/' if launch.provider == 'gl' else ''}tree/{resolved}"
+    return launch.repo
+
+
+class RecentLaunches:
+    """The last launches, newest first, for the launch page (a small JSON file in the state dir)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def list(self) -> list[dict]:
+        try:
+            return json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return []
+
+    def add(self, launch: LaunchSpec, server: str) -> None:
+        entry = {"spec": launch.spec, "urlpath": launch.urlpath, "server": server, "at": time.time(),
+                 "path": launch.binder_path()}
+        recent = [e for e in self.list() if e.get("spec") != launch.spec]
+        write_atomic(self.path, json.dumps([entry, *recent][:RECENT_LIMIT], indent=1))
+
+
+class Launcher:
+    def __init__(self, settings: Settings, builder: Builder, hub_http: httpx.AsyncClient, state_root: Path):
+        self.settings = settings
+        self.builder = builder
+        self.hub = hub_http  # base_url = the hub's public URL, authenticated with the daemon's token
+        self.resolved = ResolvedCache(state_root / "resolved.json")
+        self.recent = RecentLaunches(state_root / "launches.json")
+        self._server_locks: dict[str, asyncio.Lock] = {}
+
+    async def launch(self, launch: LaunchSpec, profile: str | None = None, rebuild: bool = False,
+                     start: bool = True) -> AsyncIterator[dict]:
+        resolved = None
+        async for item in self._resolve(launch):
+            if isinstance(item, dict):
+                yield item
+                if item["phase"] == "failed":
+                    return
+            else:
+                resolved = item
+
+        image = None
+        repo, ref = self._build_source(launch, resolved)
+        try:
+            async for ev in self.builder.build(launch.spec, repo, ref, rebuild=rebuild):
+                if ev.phase == "failed":
+                    yield event("failed", ev.message)
+                    return
+                if ev.phase == "built":
+                    image = ev.image
+                    yield event("built", f"Found built image {image}, launching..." if "already built" in ev.message
+                                else f"Built image {image}, launching...", imageName=image)
+                else:
+                    extra = {"progress": ev.progress} if ev.progress is not None else {}
+                    yield event(ev.phase, ev.message, **extra)
+        except ValueError as err:  # the builder refuses what it cannot build
+            yield event("failed", str(err))
+            return
+        if not start:
+            return
+        async for item in self._start_server(launch, resolved, image, profile):
+            yield item
+
+    async def _resolve(self, launch: LaunchSpec):
+        what = launch.ref or "the repository"
+        yield event("waiting", f"Resolving {what} of {launch.repo} to an immutable id...")
+        try:
+            resolved = await asyncio.to_thread(resolve, launch)
+        except ResolveError as err:
+            if getattr(err, "kind", "") != "network":
+                yield event("failed", str(err))
+                return
+            last = await asyncio.to_thread(
+                self.resolved.last, launch.spec,
+                lambda rid: find_image(self.builder.client, launch.spec, rid) is not None)
+            if last is None:
+                yield event("failed", f"{err} No earlier build of {launch.spec} is on this machine to fall back to.")
+                return
+            yield event("waiting", f"{err} Using the last resolved id {last.id[:12]} "
+                                   f"(from {last.at:%Y-%m-%d %H:%M} UTC), whose image is on this machine.")
+            yield last.id
+            return
+        await asyncio.to_thread(self.resolved.remember, launch.spec, resolved)
+        yield resolved
+
+    @staticmethod
+    def _build_source(launch: LaunchSpec, resolved: str) -> tuple[str, str | None]:
+        if launch.provider == "local":
+            if launch.ref:  # a git repository: build the committed tree, not the working copy
+                return f"file://{launch.repo}", resolved
+            return launch.repo, None
+        return launch.repo, resolved
+
+    async def _start_server(self, launch: LaunchSpec, resolved: str, image: str, profile: str | None):
+        user = self.settings.user
+        servers = await self._servers()
+        name = unique_server_name(server_name_base(launch, self.settings.server_name_max_length),
+                                  launch.spec, servers, self.settings.server_name_max_length)
+        lock = self._server_locks.setdefault(name, asyncio.Lock())
+        async with lock:
+            server = (await self._servers()).get(name)
+            previous = (server or {}).get("user_options") or {}
+            options = {
+                "image": image,
+                "profile": profile or previous.get("profile") or self.settings.default_profile,
+                "spec": launch.spec,
+                "resolved": resolved,
+                "env": self._binder_env(launch, resolved),
+            }
+            if launch.urlpath:
+                options["default_url"] = "/" + launch.urlpath.lstrip("/")
+            running = bool(server and (server.get("ready") or server.get("pending") == "spawn"))
+            if running and previous.get("image") == image and (not profile or profile == previous.get("profile")):
+                yield event("launching", f"Server '{name}' already runs this environment")
+            else:
+                if running:
+                    yield event("launching", f"Restarting server '{name}' with the new build (its files are kept)")
+                    await self._stop(name)
+                yield event("launching", f"Launching server '{name}'...")
+                path = f"/hub/api/users/{user}/servers/{name}"
+                r = await self.hub.post(path, json={"user_options": options})
+                if r.status_code >= 400:
+                    yield event("failed", _message(r))
+                    return
+                async for item in self._follow_spawn(name):
+                    yield item
+                    if item["phase"] == "failed":
+                        return
+        token = await self._server_token(name)
+        url = f"{self.settings.url}/user/{user}/{name}/{launch.urlpath or ''}"
+        self.recent.add(launch, name)
+        yield event("ready", f"server running at {url}", url=url, token=token, imageName=image, image=image,
+                    server=name, repo_url=launch.repo, binder_ref_url=ref_url(launch, resolved),
+                    binder_launch_host=self.settings.url + "/", binder_request=f"v2/{launch.spec}",
+                    binder_persistent_request=f"v2/{self._persistent_spec(launch, resolved)}")
+
+    async def _servers(self) -> dict:
+        r = await self.hub.get(f"/hub/api/users/{self.settings.user}", params={"include_stopped_servers": "1"})
+        r.raise_for_status()
+        return r.json().get("servers") or {}
+
+    async def _stop(self, name: str) -> None:
+        await self.hub.delete(f"/hub/api/users/{self.settings.user}/servers/{name}")
+        for _ in range(200):
+            server = (await self._servers()).get(name) or {}
+            if not server.get("ready") and not server.get("pending"):
+                return
+            await asyncio.sleep(0.3)
+
+    async def _follow_spawn(self, name: str):
+        url = f"/hub/api/users/{self.settings.user}/servers/{name}/progress"
+        async with self.hub.stream("GET", url, timeout=httpx.Timeout(300, connect=10)) as r:
+            async for line in r.aiter_lines():
+                if not line.startswith("data:"):
+                    continue
+                progress = json.loads(line[5:])
+                if progress.get("failed"):
+                    yield event("failed", f"Server '{name}' failed to start: {progress.get('message', '')}")
+                    return
+                if progress.get("ready"):
+                    return
+                yield event("launching", progress.get("message", ""), progress=(progress.get("progress") or 0) / 100)
+
+    async def _server_token(self, name: str) -> str | None:
+        user = self.settings.user
+        r = await self.hub.post(f"/hub/api/users/{user}/tokens", json={
+            "scopes": [f"access:servers!server={user}/{name}"], "expires_in": 24 * 3600,
+            "note": f"Binder launch of {name}"})
+        return r.json().get("token") if r.status_code < 400 else None
+
+    def _binder_env(self, launch: LaunchSpec, resolved: str) -> dict:
+        return {
+            "BINDER_LAUNCH_HOST": self.settings.url + "/",
+            "BINDER_REQUEST": f"v2/{launch.spec}",
+            "BINDER_PERSISTENT_REQUEST": f"v2/{self._persistent_spec(launch, resolved)}",
+            "BINDER_REPO_URL": launch.repo,
+            "BINDER_REF_URL": ref_url(launch, resolved),
+        }
+
+    @staticmethod
+    def _persistent_spec(launch: LaunchSpec, resolved: str) -> str:
+        if launch.ref is not None and launch.provider in GIT_PROVIDERS | {"local"}:
+            return replace(launch, ref=resolved, urlpath=None).spec
+        return launch.spec
+
+
+def _message(r: httpx.Response) -> str:
+    try:
+        return r.json().get("message") or r.reason_phrase
+    except ValueError:
+        return f"The hub answered {r.status_code} {r.reason_phrase}."
