@@ -160,6 +160,21 @@ def cmd_doctor(args) -> int:
     return 0 if all(c.ok for c in checks) else 1
 
 
+def cmd_config(args) -> int:
+    from .config import config_file_path, reference, settings_to_dict
+
+    settings = _settings(args)
+    if args.json:
+        _print_json(settings_to_dict(settings))
+        return 0
+    current = settings_to_dict(settings)
+    print(f"Settings (config file: {config_file_path(settings.config_dir)}; "
+          "override any with LOCALHUB_<NAME> or the command's flags)\n")
+    for name, default, text in reference():
+        print(f"{name} = {json.dumps(current[name])}\n    {text} (default: {default})")
+    return 0
+
+
 # --- servers ---------------------------------------------------------------------------------------
 
 def _follow(events, as_json: bool) -> None:
@@ -398,6 +413,9 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--port", type=int)
     doctor.set_defaults(func=cmd_doctor)
 
+    config = sub.add_parser("config", parents=[common, json_flag], help="show every setting and what it does")
+    config.set_defaults(func=cmd_config)
+
     servers = sub.add_parser("servers", help="named servers").add_subparsers(dest="servers_command",
                                                                               metavar="ACTION", required=True)
     new = servers.add_parser("new", parents=[common, json_flag], help="create and start a named server")
@@ -464,6 +482,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("localhub: interrupted.", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `localhub … | head`: the reader left; that is not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as err:  # a bug: still one sentence, with the way to see more
         if os.environ.get("LOCALHUB_DEBUG"):
             raise

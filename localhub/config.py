@@ -7,6 +7,7 @@ file named by LOCALHUB_CONFIG) < LOCALHUB_* environment variables < command-line
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import re
 import tomllib
@@ -36,7 +37,8 @@ class Settings:
         default="127.0.0.1",
         metadata={"help": "Address the hub listens on. Use 0.0.0.0 only to open it to your LAN."},
     )
-    port: int = field(default=8765, metadata={"help": "Port of the hub (the proxy). The proxy's API uses port+1."})
+    port: int = field(default=8765, metadata={"help": "Port of the hub (its proxy); port+1 and port+2 (on 127.0.0.1) serve the proxy's "
+                                               "and localhub's own APIs."})
     user: str = field(
         default_factory=lambda: desktop_user_name(),
         metadata={"help": "The hub user the login link signs in: the desktop user by default."},
@@ -156,3 +158,24 @@ def settings_to_dict(settings: Settings) -> dict:
 def settings_from_dict(data: dict) -> Settings:
     types = _field_types()
     return Settings(**{k: _coerce(k, v, types[k], "runtime.json") for k, v in data.items() if k in types})
+
+
+def reference() -> list[tuple[str, str, str]]:
+    """(name, default, help) for every setting: shown by `localhub config` and copied into the README."""
+    rows = []
+    for f in fields(Settings):
+        if f.name in ("state_dir", "config_dir", "user"):
+            default = {"state_dir": "platformdirs user data dir (e.g. ~/.local/share/localhub)",
+                       "config_dir": "platformdirs user config dir (e.g. ~/.config/localhub)",
+                       "user": "the desktop user's name"}[f.name]
+        else:
+            value = f.default_factory() if callable(f.default_factory) else f.default  # type: ignore[misc]
+            default = json.dumps(value)
+        rows.append((f.name, default, f.metadata["help"]))
+    return rows
+
+
+def reference_markdown() -> str:
+    lines = ["| setting | default | what it does |", "| --- | --- | --- |"]
+    lines += [f"| `{name}` | {default} | {text} |" for name, default, text in reference()]
+    return "\n".join(lines)
