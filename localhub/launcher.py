@@ -27,7 +27,9 @@ from .config import Settings
 from .state import write_atomic
 
 GIT_PROVIDERS = {"gh", "gl", "gist", "bb", "git"}
-RECORD_PROVIDERS = {"zenodo", "figshare", "dataverse", "hydroshare", "ckan", "swh"}
+# which repo2docker content provider fetches a record of each kind
+RECORD_PROVIDERS = {"zenodo": "Zenodo", "figshare": "Figshare", "dataverse": "Dataverse",
+                    "hydroshare": "Hydroshare", "ckan": "CKAN", "swh": "Swhid"}
 RECENT_LIMIT = 20
 
 
@@ -107,8 +109,9 @@ class Launcher:
 
         image = None
         repo, ref = self._build_source(launch, resolved)
+        fetchers = (RECORD_PROVIDERS[launch.provider],) if launch.provider in RECORD_PROVIDERS else ("Local", "Git")
         try:
-            async for ev in self.builder.build(launch.spec, repo, ref, rebuild=rebuild):
+            async for ev in self.builder.build(launch.spec, repo, ref, rebuild=rebuild, content_providers=fetchers):
                 if ev.phase == "failed":
                     yield event("failed", ev.message)
                     return

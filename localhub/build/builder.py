@@ -52,6 +52,7 @@ class _Job:
     ref: str | None
     resolved: str
     base_image: str | None
+    content_providers: tuple[str, ...] = ("Local", "Git")
     log: EventLog = field(default_factory=EventLog)
     task: asyncio.Task | None = None
     proc: asyncio.subprocess.Process | None = None
@@ -90,11 +91,13 @@ class Builder:
         resolved_ref: str | None = None,
         rebuild: bool = False,
         base_image: str | None = None,
+        content_providers: tuple[str, ...] = ("Local", "Git"),
     ) -> AsyncIterator[BuildEvent]:
         """Build (or reuse) the image for `spec`; yields events, the last one `built` or `failed`.
 
         `repo` is a clone URL (then `resolved_ref` is the commit to build) or a local folder (then a
-        missing `resolved_ref` means "its current content").
+        missing `resolved_ref` means "its current content"). `content_providers` names the repo2docker
+        content providers that may fetch it (e.g. ("Zenodo",) for a Zenodo DOI).
         """
         if resolved_ref is None:
             if not os.path.isdir(repo):
@@ -111,7 +114,7 @@ class Builder:
                 return
             job = self._jobs.get(name)  # someone may have started it while we looked
         if job is None:
-            job = _Job(name, spec, repo, resolved_ref, resolved, base_image)
+            job = _Job(name, spec, repo, resolved_ref, resolved, base_image, tuple(content_providers))
             self._jobs[name] = job
             job.task = asyncio.create_task(self._run(job), name=f"build {name}")
         else:
@@ -226,7 +229,8 @@ class Builder:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             cwd=self.logs_dir,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1",
+                 "LOCALHUB_CONTENT_PROVIDERS": ",".join(job.content_providers)},
             start_new_session=True,  # its own process group: cancel stops the docker CLI too
         )
         if job.cancelled:
