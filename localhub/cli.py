@@ -160,6 +160,13 @@ def cmd_doctor(args) -> int:
     return 0 if all(c.ok for c in checks) else 1
 
 
+def cmd_tui(args) -> int:
+    # imported here: the daemon package stays headless; only this command needs Textual
+    from localhub_tui.app import run
+
+    return run(_settings(args).state_dir)
+
+
 def cmd_config(args) -> int:
     from .config import config_file_path, reference, settings_to_dict
 
@@ -413,6 +420,8 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--port", type=int)
     doctor.set_defaults(func=cmd_doctor)
 
+    sub.add_parser("tui", parents=[common], help="the terminal UI (also: bare `localhub` on a terminal)"
+                   ).set_defaults(func=cmd_tui)
     config = sub.add_parser("config", parents=[common, json_flag], help="show every setting and what it does")
     config.set_defaults(func=cmd_config)
 
@@ -472,8 +481,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
-        parser.print_help()
-        return 0
+        if sys.stdin.isatty() and sys.stdout.isatty():
+            args.func = cmd_tui
+        else:
+            parser.print_help()
+            return 0
     try:
         return args.func(args)
     except LocalhubError as err:
