@@ -23,6 +23,7 @@ from ..storage import container_name, home_volume_name, volume_usage
 from .policy import PolicyError, check_image_present, check_storage, choose_image
 
 HOME = "/home/jovyan"
+_IDLE_ARG = "--ServerApp.shutdown_no_activity_timeout"
 
 
 class LocalhubSpawner(DockerSpawner):
@@ -79,12 +80,12 @@ class LocalhubSpawner(DockerSpawner):
         self.cpu_limit = profile.cpu
         self.extra_host_config = self.hardened_host_config(profile)
         self.extra_create_kwargs = {"labels": {**self.labels, "localhub.profile": profile.name}}
-        if options.get("default_url"):
-            self.default_url = options["default_url"]
-        env = dict(options.get("env") or {})
+        # the spawner object lives across restarts: set per-start values, never append to them
+        self.default_url = options.get("default_url") or ""
+        self.args = [a for a in self.args if not a.startswith(_IDLE_ARG)]
         if profile.idle_timeout:
-            self.args = [*self.args, f"--ServerApp.shutdown_no_activity_timeout={profile.idle_timeout}"]
-        self.environment = {**self.environment, **env}
+            self.args = [*self.args, f"{_IDLE_ARG}={profile.idle_timeout}"]
+        self.environment = {**self.environment, **(options.get("env") or {})}
 
         await self._ensure_home_volume()
         self.volumes = {self.home_volume: {"bind": HOME, "mode": "rw"}}
