@@ -17,6 +17,7 @@ from . import __version__
 from .client import Client
 from .config import Settings, load_settings
 from .errors import LocalhubError, NotRunning
+from .pool.commands import register as register_pool_commands
 from .profiles import format_size
 from .state import StateDir, pid_alive
 
@@ -367,10 +368,17 @@ def _find_environment(client: Client, what: str) -> dict:
 def cmd_builds_log(args) -> int:
     client = _client(args)
     try:
-        image = _find_environment(client, args.environment)["image"]
-    except LocalhubError:
-        image = args.environment  # a failed build keeps its log but has no image
-    sys.stdout.write(client.build_log(image))
+        text = client.build_log(image=_find_environment(client, args.environment)["image"])
+    except LocalhubError:  # a failed build keeps its log but has no image: by image name, else by spec
+        try:
+            text = client.build_log(image=args.environment)
+        except LocalhubError:
+            try:
+                spec = Client.parse_link(args.environment)["spec"]  # a link or a spec, written any way
+            except LocalhubError:
+                spec = args.environment
+            text = client.build_log(spec=spec)
+    sys.stdout.write(text)
     return 0
 
 
@@ -468,6 +476,8 @@ def build_parser() -> argparse.ArgumentParser:
     brm.add_argument("environment")
     brm.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     brm.set_defaults(func=cmd_builds_rm)
+
+    register_pool_commands(sub, common, json_flag)
 
     logs = servers.add_parser("logs", parents=[common], help="print a server's log")
     logs.add_argument("name")

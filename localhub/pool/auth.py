@@ -1,0 +1,175 @@
+"""Signing and checking agent requests and responses with the lab key (HMAC-SHA256), both ways.
+
+A request carries, in headers, the lab fingerprint, the sender's and the recipient's node ids, a time, a
+random nonce, the body's SHA-256 and an HMAC over all of these plus the method and path. The agent refuses a
+request whose lab, body hash or signature is wrong, whose time is off by more than 60 s, or whose nonce it has
+already seen within that window; each refusal has a short code and one sentence saying why. The response is
+signed over its status, body hash, time and the request's nonce, so a client knows the answer came from a lab
+member and belongs to its own question.
+
+TLS (tls.py) keeps requests private; this layer is what decides who may ask anything at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import hmac
+import re
+import secrets
+import time
+from dataclasses import dataclass
+
+from .keys import fingerprint
+
+SKEW = 60.0  # seconds either way a request's time may differ from the agent's clock
+
+H_LAB = "X-Localhub-Lab"
+H_NODE = "X-Localhub-Node"
+H_TO = "X-Localhub-To"
+H_TIME = "X-Localhub-Time"
+H_NONCE = "X-Localhub-Nonce"
+H_BODY = "X-Localhub-Body-Sha256"
+H_SIG = "X-Localhub-Signature"
+
+
+def body_hash(body: bytes) -> str:
+    return hashlib.sha256(body or b"").hexdigest()
+
+
+def _mac(key: bytes, *parts: str) -> str:
+    return hmac.new(key, "\n".join(parts).encode(), hashlib.sha256).hexdigest()
+
+
+def request_signature(key: bytes, method: str, path: str, body_sha: str, ts: str, nonce: str,
+                      sender: str, recipient: str) -> str:
+    return _mac(key, "localhub-pool-request-v1", method.upper(), path, body_sha, ts, nonce, sender, recipient)
+
+
+def response_signature(key: bytes, status: int, body_sha: str, ts: str, request_nonce: str,
+                       responder: str, recipient: str) -> str:
+    return _mac(key, "localhub-pool-response-v1", str(status), body_sha, ts, request_nonce, responder, recipient)
+
+
+def sign_request(key: bytes, method: str, path: str, body: bytes, sender: str, recipient: str,
+                 now: float | None = None, nonce: str | None = None) -> dict[str, str]:
+    """The headers that make a request acceptable to `recipient`'s agent. `path` includes any query."""
+    ts = str(int(time.time() if now is None else now))
+    nonce = nonce or secrets.token_hex(16)
+    sha = body_hash(body)
+    return {
+        H_LAB: fingerprint(key), H_NODE: sender, H_TO: recipient, H_TIME: ts, H_NONCE: nonce, H_BODY: sha,
+        H_SIG: request_signature(key, method, path, sha, ts, nonce, sender, recipient),
+    }
+
+
+@dataclass
+class Refused(Exception):
+    """Why a request (or a response) was not accepted: a short code and one sentence."""
+
+    code: str
+    reason: str
+    status: int = 401
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+_NODE_RE = re.compile(r"[0-9a-f]{16}")
+_NONCE_RE = re.compile(r"[0-9a-f]{32}")
+
+
+class NonceCache:
+    """Nonces seen within the acceptance window. Only requests with a valid signature get here, so its size
+    is bounded by what lab members send in two minutes."""
+
+    def __init__(self):
+        self._seen: set[str] = set()
+        self._expiry: list[tuple[float, str]] = []
+
+    def add(self, nonce: str, expires: float, now: float) -> bool:
+        """Record a nonce; False if it was already there (a replay)."""
+        while self._expiry and self._expiry[0][0] < now:
+            self._seen.discard(heapq.heappop(self._expiry)[1])
+        if nonce in self._seen:
+            return False
+        self._seen.add(nonce)
+        heapq.heappush(self._expiry, (expires, nonce))
+        return True
+
+
+class RequestVerifier:
+    """The agent's gate: `verify()` returns the sender's node id or raises Refused."""
+
+    def __init__(self, key: bytes, node: str, skew: float = SKEW, clock=time.time):
+        self.key, self.node, self.skew, self.clock = key, node, skew, clock
+        self.lab = fingerprint(key)
+        self.nonces = NonceCache()
+
+    def verify(self, method: str, path: str, headers, body: bytes) -> str:
+        get = lambda name: (headers.get(name) or "").strip()  # noqa: E731 - tornado and dict headers alike
+        if not get(H_SIG):
+            raise Refused("unsigned", f"The request is not signed (no {H_SIG} header); only desktops of this "
+                                      "lab may use this agent.")
+        lab, sender, to, ts, nonce, sha = (get(h) for h in (H_LAB, H_NODE, H_TO, H_TIME, H_NONCE, H_BODY))
+        if lab != self.lab:
+            raise Refused("other-lab", f"The request is signed for another lab (key fingerprint "
+                                       f"{lab or 'missing'}; this desktop's lab is {self.lab}); join this lab "
+                                       "with its pairing code first.", 403)
+        if not (_NODE_RE.fullmatch(sender) and _NODE_RE.fullmatch(to) and _NONCE_RE.fullmatch(nonce)
+                and re.fullmatch(r"[0-9]{1,12}", ts) and re.fullmatch(r"[0-9a-f]{64}", sha)):
+            raise Refused("malformed", "The request's signing headers are malformed (node ids, time, nonce or "
+                                       "body hash).", 400)
+        if not hmac.compare_digest(sha, body_hash(body)):
+            raise Refused("body-altered", "The request body does not match its signed hash; it was altered "
+                                          "on the way.")
+        expected = request_signature(self.key, method, path, sha, ts, nonce, sender, to)
+        if not hmac.compare_digest(get(H_SIG), expected):
+            raise Refused("bad-signature", "The request's signature does not verify with this lab's key (a "
+                                           "wrong key, or the request was altered).", 403)
+        if to != self.node:
+            raise Refused("wrong-recipient", f"The request was signed for node {to}, not this node "
+                                             f"({self.node}).", 403)
+        now = self.clock()
+        off = now - int(ts)
+        if abs(off) > self.skew:
+            raise Refused("stale", f"The request's time is {_span(abs(off))} {'behind' if off > 0 else 'ahead of'} "
+                                   f"this desktop's clock (allowed ±{self.skew:.0f} s); check that both "
+                                   "desktops keep time (NTP).")
+        if not self.nonces.add(nonce, int(ts) + self.skew, now):
+            raise Refused("replayed", "The request's nonce was already used: a replayed request.")
+        return sender
+
+
+def _span(seconds: float) -> str:
+    for unit, size in (("days", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= 2 * size:
+            return f"{seconds / size:.0f} {unit}"
+    return f"{seconds:.0f} s"
+
+
+def sign_response(key: bytes, status: int, body: bytes, request_nonce: str, responder: str, recipient: str,
+                  now: float | None = None) -> dict[str, str]:
+    ts = str(int(time.time() if now is None else now))
+    sha = body_hash(body)
+    return {H_LAB: fingerprint(key), H_NODE: responder, H_TIME: ts, H_BODY: sha,
+            H_SIG: response_signature(key, status, sha, ts, request_nonce, responder, recipient)}
+
+
+def verify_response(key: bytes, status: int, headers, body: bytes, request_nonce: str, responder: str,
+                    recipient: str, skew: float = SKEW, clock=time.time) -> None:
+    """Raise Refused unless the response was signed by `responder` with our lab key for our request."""
+    get = lambda name: (headers.get(name) or "").strip()  # noqa: E731
+    if not get(H_SIG):
+        raise Refused("unsigned", "The agent's answer is not signed; it is not a localhub agent of this lab.")
+    if get(H_NODE) != responder:
+        raise Refused("wrong-responder", f"The answer is signed by node {get(H_NODE) or 'none'}, not the peer "
+                                         f"asked ({responder}).")
+    sha = body_hash(body)
+    ts = get(H_TIME)
+    expected = response_signature(key, status, sha, ts, request_nonce, responder, recipient)
+    if not hmac.compare_digest(get(H_SIG), expected):
+        raise Refused("bad-signature", "The agent's answer does not verify with this lab's key (another lab, or "
+                                       "altered on the way).")
+    if not ts.isdigit() or abs(clock() - int(ts)) > skew:
+        raise Refused("stale", "The agent's answer carries a time more than 60 s off this desktop's clock.")

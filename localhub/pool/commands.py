@@ -1,0 +1,260 @@
+"""`localhub pool …`: join a lab, decide what this desktop shares, and look at the lab.
+
+`register(subparsers, common_parent, json_parent)` adds the commands to the `localhub` parser (cli.py).
+Until the daemon runs the pool service, `pool status` browses the LAN itself for a moment, and says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from ..config import load_settings
+from ..errors import LocalhubError
+from ..profiles import format_size, parse_size
+from . import keys
+from .share import Share, load_share, parse_hours, save_share
+
+NOT_IN_DAEMON = ("the daemon does not run the pool service yet: `python -m localhub.pool.service "
+                 "--state-dir DIR` runs it on its own")
+
+
+def _state_dir(args) -> Path:
+    return load_settings(state_dir=getattr(args, "state_dir", None)).state_dir
+
+
+def _print_json(data) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+# --- lab membership --------------------------------------------------------------------------------
+
+def cmd_init(args) -> int:
+    state = _state_dir(args)
+    key = keys.read_key(state)
+    made = key is None or args.new_key
+    if made:
+        if key is not None:
+            keys.PeerPins(state).clear()  # pins belong to the old lab
+        key = keys.new_key()
+        keys.store_key(state, key)
+    node = keys.node_id(state)
+    _ensure_certificate(state, node)
+    code = keys.pairing_code(key)
+    if args.json:
+        _print_json({"lab": keys.fingerprint(key), "node": node, "pairing_code": code, "new": made})
+        return 0
+    print(("Started a new lab" if made else "This desktop's lab") + f" (key fingerprint {keys.fingerprint(key)}).")
+    print(f"On each other desktop of the lab, run:\n\n    localhub pool join {code}\n")
+    print("The code is the lab's key: share it only with people whose desktops belong in the lab.")
+    return 0
+
+
+def cmd_join(args) -> int:
+    state = _state_dir(args)
+    key = keys.parse_pairing_code(" ".join(args.code))
+    current = keys.read_key(state)
+    if current == key:
+        print(f"This desktop is already in lab {keys.fingerprint(key)}.")
+        return 0
+    if current is not None and not args.replace:
+        raise LocalhubError(f"This desktop is already in lab {keys.fingerprint(current)}; add --replace to leave "
+                            f"it and join lab {keys.fingerprint(key)}.")
+    if current is not None:
+        keys.PeerPins(state).clear()
+    keys.store_key(state, key)
+    node = keys.node_id(state)
+    _ensure_certificate(state, node)
+    print(f"Joined lab {keys.fingerprint(key)} as node {node}. `localhub pool share on` offers this desktop's "
+          "idle time to the lab; `localhub pool status` shows the lab.")
+    return 0
+
+
+def _ensure_certificate(state: Path, node: str) -> None:
+    from .tls import ensure_certificate
+
+    ensure_certificate(state, node)
+
+
+def cmd_forget(args) -> int:
+    if keys.PeerPins(_state_dir(args)).forget(args.node):
+        print(f"Forgot peer {args.node}; the certificate it announces next is trusted and pinned again.")
+        return 0
+    raise LocalhubError(f"No pinned peer has node id {args.node}; `localhub pool status` lists peers.")
+
+
+# --- sharing ---------------------------------------------------------------------------------------
+
+def _size(text: str) -> int:
+    try:
+        return parse_size(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _hours(text: str) -> str:
+    try:
+        parse_hours(text)
+    except LocalhubError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return text.strip()
+
+
+def describe_share(share: Share, limits: dict) -> str:
+    hours = f"from {share.hours.replace('-', ':00 to ')}:00" if share.hours else "at any hour"
+    return (f"up to {limits['cpus']:g} CPUs, {format_size(limits['memory'])} memory, "
+            f"{format_size(limits['storage'])} disk, {hours}")
+
+
+def cmd_share(args) -> int:
+    from .idle import default_sources
+    from .machine import read_figures
+
+    state = _state_dir(args)
+    keys.load_lab(state)  # sharing means nothing outside a lab: say so now
+    share = load_share(state)
+    changes = {k: v for k, v in (("cpus", args.cpus), ("memory", args.memory), ("disk", args.disk),
+                                 ("hours", args.hours), ("assume_idle", args.assume_idle)) if v is not None}
+    share = replace(share, enabled=args.switch == "on", **changes)
+    save_share(state, share)
+    if share.enabled:
+        print(f"This desktop is shared with its lab: {describe_share(share, share.limits(read_figures(state)))}, "
+              "once its owner has been away 15 min and other load is at most 0.3 per core.")
+        reading = default_sources(state).read()
+        if reading.seconds is None and not share.assume_idle:
+            print(f"Owner input: {reading.source}, so the desktop counts as in use and accepts no guests; "
+                  "`localhub pool share on --assume-idle` shares it anyway.")
+        else:
+            print(f"Owner input is read from: {reading.source}.")
+        print(f"Note: {NOT_IN_DAEMON}.")
+    else:
+        print("This desktop is no longer shared; peers see it as 'off'.")
+    return 0
+
+
+# --- status ----------------------------------------------------------------------------------------
+
+async def _look(state: Path, lab: keys.Lab, seconds: float, interface: str | None) -> dict:
+    from .discovery import lan_addresses
+    from .monitor import PeerMonitor
+
+    addresses = [interface] if interface else lan_addresses()
+    if not addresses:
+        return {"addresses": [], "peers": [], "others": {}}
+    monitor = PeerMonitor(lab, addresses, keys.PeerPins(state), every=3600, timeout=2.0)
+    await monitor.start()
+    try:
+        await asyncio.sleep(seconds)
+        await monitor.check_all()
+    finally:
+        await monitor.stop()
+    peers = [v.to_dict() for v in monitor.views.values()]
+    return {"addresses": addresses, "peers": sorted(peers, key=lambda p: p["name"]), "others": monitor.others}
+
+
+def cmd_status(args) -> int:
+    from .node import Node
+
+    state = _state_dir(args)
+    try:
+        lab = keys.load_lab(state)
+    except LocalhubError as err:
+        if args.json:
+            _print_json({"lab": None, "message": str(err)})
+        else:
+            print(str(err))
+        return 3
+    mine = Node(state, lab).status()
+    found = asyncio.run(_look(state, lab, args.seconds, args.interface))
+    note = f"found by browsing for {args.seconds:g} s on {', '.join(found['addresses']) or 'no LAN address'}; " \
+           f"{NOT_IN_DAEMON}"
+    if args.json:
+        _print_json({"lab": lab.fingerprint, "node": lab.node, "this_desktop": mine, **found, "note": note})
+        return 0
+    print(f"This desktop (node {lab.node}, lab {lab.fingerprint}): {mine['state']} — {mine['reason']}")
+    share, fig = mine["sharing"], mine["figures"]
+    if share["enabled"]:
+        print(f"  shares {describe_share(Share(**{k: v for k, v in share.items() if k != 'limits'}), share['limits'])}"
+              f"; room for {mine['slots']} default server(s)")
+    idle = mine["idle"]
+    print("  owner input: " + (f"{idle['seconds']:.0f} s ago" if idle["seconds"] is not None else "unknown")
+          + f" (source: {idle['source']})")
+    print(f"  free now: {fig['free_cpus']:g} of {fig['cpus']} CPUs, {format_size(fig['mem_available'])} memory, "
+          f"{format_size(fig['disk_free'])} disk")
+    print(f"Peers ({note}):")
+    if not found["peers"]:
+        print("  none found")
+    for p in found["peers"]:
+        if p["live"] is None:
+            print(f"  {p['name'].split('.')[0]:<28} {p['address']}:{p['port']:<6} unreachable — {p['error']}")
+            continue
+        f = p["live"]["figures"]
+        print(f"  {p['name'].split('.')[0]:<28} {p['address']}:{p['port']:<6} {p['state']:<6} "
+              f"{f['free_cpus']:g} CPUs, {format_size(f['mem_available'])} free, {p['live']['slots']} slot(s), "
+              f"{len(p['live']['guests'])} guest(s)")
+    for name, why in found["others"].items():
+        print(f"  (not listed: {name.split('.')[0]} — {why})")
+    return 0
+
+
+# --- wiring ----------------------------------------------------------------------------------------
+
+def register(subparsers, common_parent: argparse.ArgumentParser, json_parent: argparse.ArgumentParser) -> None:
+    pool = subparsers.add_parser("pool", help="share idle desktops with your lab").add_subparsers(
+        dest="pool_command", metavar="ACTION", required=True)
+
+    init = pool.add_parser("init", parents=[common_parent, json_parent],
+                           help="start a lab (or show this desktop's) and print its pairing code")
+    init.add_argument("--new-key", action="store_true",
+                      help="replace this desktop's lab key with a new one (every peer must join again)")
+    init.set_defaults(func=cmd_init)
+
+    join = pool.add_parser("join", parents=[common_parent], help="join a lab with its pairing code")
+    join.add_argument("code", nargs="+", help="the code `localhub pool init` printed (dashes or spaces)")
+    join.add_argument("--replace", action="store_true", help="leave this desktop's current lab")
+    join.set_defaults(func=cmd_join)
+
+    share = pool.add_parser("share", parents=[common_parent],
+                            help="offer this desktop's idle time to the lab, within your limits")
+    share.add_argument("switch", choices=["on", "off"])
+    share.add_argument("--cpus", type=float, help="most CPUs guests may use (default: half the cores)")
+    share.add_argument("--memory", type=_size, help="most memory guests may use, e.g. 4G (default: half)")
+    share.add_argument("--disk", type=_size, help="most disk guests may use, e.g. 20G (default 20 GiB)")
+    share.add_argument("--hours", type=_hours, help="share only in this daily window, e.g. 18-08 (default: always)")
+    share.add_argument("--assume-idle", action=argparse.BooleanOptionalAction, default=None,
+                       help="when no idle source can be read, treat the owner as away (default: as present)")
+    share.set_defaults(func=cmd_share)
+
+    status = pool.add_parser("status", parents=[common_parent, json_parent],
+                             help="this desktop's state and the lab peers on the LAN")
+    status.add_argument("--seconds", type=float, default=2.0, help="how long to listen for peers (default 2)")
+    status.add_argument("--interface", help="LAN address to look on (default: found automatically)")
+    status.set_defaults(func=cmd_status)
+
+    forget = pool.add_parser("forget", parents=[common_parent], help="drop a peer's pinned certificate")
+    forget.add_argument("node", help="the peer's node id")
+    forget.set_defaults(func=cmd_forget)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m localhub.pool.commands …`: the same commands before cli.py wires them in."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--state-dir", help="the hub's state directory")
+    json_flag = argparse.ArgumentParser(add_help=False)
+    json_flag.add_argument("--json", action="store_true", help="print JSON instead of text")
+    parser = argparse.ArgumentParser(prog="localhub")
+    register(parser.add_subparsers(dest="command", required=True), common, json_flag)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except LocalhubError as err:
+        print(f"localhub: {err}", file=sys.stderr)
+        return err.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""This desktop as the pool sees it: the owner's share settings, the idle reading, the policy's decision and
+the live figures, combined into one state (advertised) and one status (served by the agent).
+
+States: `idle` (accepting guests), `busy` (the owner's own load, or no room left), `owner` (the owner is
+there, or cannot be ruled out), `off` (not shared now: sharing is off or outside the owner's hours).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .. import __version__
+from .idle import IdleReading, IdleSources, default_sources
+from .keys import Lab
+from .machine import Figures, read_figures
+from .policy import BUSY, IDLE, Decision, IdlePolicy, Sample, decide
+from .share import Share, free_slots, judge_offer, load_share
+
+OFF = "off"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    state: str
+    reason: str
+    share: Share
+    idle: IdleReading
+    figures: Figures
+    decision: Decision
+    slots: int
+    at: float  # time.time()
+
+
+class Node:
+    def __init__(self, state_dir: Path, lab: Lab, sources: IdleSources | None = None,
+                 policy: IdlePolicy | None = None, gpu: bool = False, figures=read_figures):
+        self.state_dir, self.lab, self.gpu = Path(state_dir), lab, gpu
+        self.read_figures = figures  # a function of the state dir; tests pass fixed figures
+        self.sources = sources or default_sources(state_dir)
+        self.policy = policy or IdlePolicy()
+        self.decision: Decision | None = None
+        self.snapshot: Snapshot | None = None
+
+    def tick(self) -> Snapshot:
+        """Read everything once and decide; call every few seconds (the busy-for timer counts ticks' times)."""
+        share = load_share(self.state_dir)
+        idle = self.sources.read()
+        figures = self.read_figures(self.state_dir)
+        # No guests run yet, so all load is the owner's; guests' own load will be subtracted here.
+        sample = Sample(at=time.monotonic(), since_input=idle.seconds, other_load=figures.load_per_core,
+                        assume_idle=share.assume_idle)
+        self.decision = decide(self.policy, self.decision, sample)
+        hour = time.localtime().tm_hour
+        slots = free_slots(share, figures, self.decision, hour)
+        if not share.enabled:
+            state, reason = OFF, "sharing is off (`localhub pool share on` turns it on)"
+        elif not share.in_hours(hour):
+            state, reason = OFF, f"outside the owner's sharing hours ({share.hours})"
+        elif self.decision.state == IDLE and slots == 0:
+            state, reason = BUSY, "idle, but no room left for a default-profile server within the owner's limits"
+        else:
+            state, reason = self.decision.state, self.decision.reason
+        self.snapshot = Snapshot(state, reason, share, idle, figures, self.decision, slots, time.time())
+        return self.snapshot
+
+    def status(self) -> dict:
+        snap = self.snapshot or self.tick()
+        return {
+            "node": self.lab.node, "lab": self.lab.fingerprint, "version": __version__,
+            "state": snap.state, "reason": snap.reason, "slots": snap.slots, "gpu": self.gpu,
+            "idle": {"seconds": snap.idle.seconds, "source": snap.idle.source},
+            "figures": snap.figures.to_dict(),
+            "sharing": {**asdict(snap.share), "limits": snap.share.limits(snap.figures)},
+            "guests": [],  # no run verb yet
+            "at": snap.at,
+        }
+
+    def offer(self, ask: dict) -> tuple[bool, str]:
+        snap = self.tick()  # an offer deserves fresh figures, not the last tick's
+        return judge_offer(ask, snap.share, snap.figures, snap.decision, time.localtime().tm_hour)

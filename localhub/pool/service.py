@@ -1,0 +1,134 @@
+"""This desktop's presence in the pool: the agent, the mDNS record, and the watch on the owner, run together.
+
+The daemon will own one `PoolService`; until it does, `python -m localhub.pool.service --state-dir DIR` runs
+it alone (tests run one per network namespace). It prints one JSON line per event on stdout (listening,
+registered, state) and stops cleanly on SIGTERM or SIGINT: the mDNS goodbye is sent, so browsers drop it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from ..errors import LocalhubError
+from .agent import Agent
+from .discovery import Advertiser, lan_addresses, new_zeroconf
+from .idle import IdleSources
+from .keys import load_lab
+from .node import Node
+from .policy import IdlePolicy
+from .tls import ensure_certificate, server_context
+
+DEFAULT_PORT = 8470
+
+log = logging.getLogger("localhub.pool.service")
+
+
+class PoolService:
+    def __init__(self, state_dir: Path, address: str | None = None, port: int = DEFAULT_PORT,
+                 sources: IdleSources | None = None, policy: IdlePolicy | None = None,
+                 txt_interval: float = 5.0, tick: float = 2.0, label: str | None = None, emit=None):
+        self.state_dir, self.address, self.port = Path(state_dir), address, port
+        self.txt_interval, self.tick_every, self.label = txt_interval, tick, label
+        self.emit = emit or (lambda event, **data: None)
+        self.lab = load_lab(self.state_dir)
+        self.node = Node(self.state_dir, self.lab, sources, policy)
+        self.agent = Agent(self.lab, self.node)
+        self._task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        if not self.address:
+            found = lan_addresses()
+            if not found:
+                raise LocalhubError("No LAN address found (only loopback, Docker bridges or tunnels); name the "
+                                    "address to share on with --address.")
+            self.address = found[0]
+        cert_path, key_path, self.cert = ensure_certificate(self.state_dir, self.lab.node)
+        self.port = self.agent.listen(self.address, self.port, server_context(cert_path, key_path))
+        self.emit("listening", address=self.address, port=self.port, node=self.lab.node, cert=self.cert)
+        self.azc = new_zeroconf([self.address])
+        self.advertiser = Advertiser(self.azc, self.lab, self.cert, self.address, self.port,
+                                     min_interval=self.txt_interval, label=self.label)
+        snap = self.node.tick()
+        began = time.monotonic()
+        await self.advertiser.start(state=snap.state, slots=snap.slots, gpu=self.node.gpu)
+        self.emit("registered", name=self.advertiser.name, took=round(time.monotonic() - began, 3),
+                  state=snap.state)
+        self._task = asyncio.ensure_future(self._watch(snap.state))
+
+    async def _watch(self, state: str) -> None:
+        while True:
+            await asyncio.sleep(self.tick_every)
+            try:
+                snap = self.node.tick()
+            except Exception:  # a bad read must not end the watch; the next tick tries again
+                log.exception("reading this desktop's state failed")
+                continue
+            self.advertiser.set(state=snap.state, slots=snap.slots)
+            if snap.state != state:
+                state = snap.state
+                self.emit("state", state=state, reason=snap.reason)
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+        if getattr(self, "advertiser", None):
+            await self.advertiser.stop()
+        if getattr(self, "azc", None):
+            await self.azc.async_close()
+        await self.agent.close()
+        self.emit("stopped")
+
+
+async def _serve(args) -> int:
+    def emit(event: str, **data) -> None:
+        print(json.dumps({"event": event, "at": time.time(), **data}), flush=True)
+
+    service = PoolService(Path(args.state_dir), address=args.address, port=args.port,
+                          policy=IdlePolicy(idle_after=args.idle_after, start_load=args.start_load,
+                                            busy_load=args.busy_load), txt_interval=args.txt_interval,
+                          tick=args.tick, label=args.label, emit=emit)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await service.start()
+    await stop.wait()
+    await service.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m localhub.pool.service",
+                                     description="Run this desktop's agent and mDNS record until stopped.")
+    parser.add_argument("--state-dir", required=True)
+    parser.add_argument("--address", help="LAN address to serve and announce on (default: found automatically)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"agent port (default {DEFAULT_PORT})")
+    parser.add_argument("--txt-interval", type=float, default=5.0, help="least seconds between TXT updates")
+    parser.add_argument("--tick", type=float, default=2.0, help="seconds between readings of the owner's state")
+    parser.add_argument("--idle-after", type=float, default=IdlePolicy.idle_after,
+                        help="seconds without owner input before guests are accepted (default 900)")
+    parser.add_argument("--start-load", type=float, default=IdlePolicy.start_load,
+                        help="most load per core (not from guests) at which guests are accepted (default 0.3)")
+    parser.add_argument("--busy-load", type=float, default=IdlePolicy.busy_load,
+                        help="load per core that, lasting 2 min, counts as the owner's own work (default 0.5)")
+    parser.add_argument("--label", help="readable part of the mDNS name (default: the host name)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=os.environ.get("LOCALHUB_LOG", "INFO"), stream=sys.stderr,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        return asyncio.run(_serve(args))
+    except LocalhubError as err:
+        print(f"localhub: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

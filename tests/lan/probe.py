@@ -1,0 +1,114 @@
+"""Test helper run inside a namespace: what a lab member, a stranger and an attacker send to an agent, and a
+fake mDNS record that copies a lab's fingerprint without holding its key.
+
+    python -m tests.lan.probe attack --state-dir DIR --address A --port P --node N --cert C
+        prints one JSON object: case -> {"status", "reason", "verified"}
+    python -m tests.lan.probe impostor --address A --fingerprint FP --port P
+        announces a `_localhub._tcp` record claiming lab FP until SIGTERM
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import secrets
+import signal
+
+import httpx
+
+from localhub.pool import auth
+from localhub.pool.client import PeerAddress, PeerClient, PeerError
+from localhub.pool.keys import Lab, load_lab
+from localhub.pool.tls import pinned_context
+
+
+async def attack(args) -> dict:
+    lab = load_lab(args.state_dir)
+    peer = PeerAddress(args.node, args.address, args.port, args.cert)
+    url = f"https://{args.address}:{args.port}"
+    ctx = await pinned_context(args.address, args.port, args.cert)
+    results: dict[str, dict] = {}
+
+    async def send(case, method, path, body=b"", headers=None, key=lab.key):
+        async with httpx.AsyncClient(verify=ctx, timeout=5) as http:
+            r = await http.request(method, url + path, content=body, headers=headers or {})
+        try:
+            auth.verify_response(lab.key, r.status_code, r.headers, r.content,
+                                 (headers or {}).get(auth.H_NONCE, ""), args.node, lab.node)
+            verified = True
+        except auth.Refused:
+            verified = False
+        results[case] = {"status": r.status_code, "reason": r.json().get("reason"), "verified": verified,
+                         "body": r.json()}
+
+    # a member, through the product's client (TLS pinned, signed, answer checked)
+    client = PeerClient(lab)
+    status = await client.status(peer)
+    results["member-status"] = {"status": 200, "state": status["state"], "figures": status["figures"],
+                                "idle": status["idle"]}
+    yes = await client.offer(peer, {"cpus": 1, "memory": "1G", "storage": "1Gi"})
+    no = await client.offer(peer, {"cpus": 64, "memory": "1G", "storage": "1Gi"})
+    results["member-offer"] = {"small": yes, "too-big": no}
+
+    path, body = "/pool/v1/offer", json.dumps({"cpus": 1, "memory": "1G", "storage": "1Gi"}).encode()
+    await send("unsigned", "POST", path, body)
+    other = secrets.token_bytes(32)
+    await send("other-lab", "POST", path, body, auth.sign_request(other, "POST", path, body, lab.node, args.node))
+    forged = auth.sign_request(other, "POST", path, body, lab.node, args.node)
+    forged[auth.H_LAB] = lab.fingerprint  # a wrong key that claims our lab
+    await send("wrong-key", "POST", path, body, forged)
+    signed = auth.sign_request(lab.key, "POST", path, body, lab.node, args.node)
+    await send("tampered-body", "POST", path, body.replace(b'"cpus": 1', b'"cpus": 9'), signed)
+    await send("first-use", "POST", path, body, signed)
+    await send("replayed", "POST", path, body, dict(signed))
+    await send("stale", "POST", path, body,
+               auth.sign_request(lab.key, "POST", path, body, lab.node, args.node, now=0))
+    try:
+        await PeerClient(Lab(other, lab.node)).status(peer)
+        results["client-with-wrong-key"] = {"error": None}
+    except PeerError as err:
+        results["client-with-wrong-key"] = {"error": str(err)}
+    return results
+
+
+async def impostor(args) -> None:
+    from zeroconf.asyncio import AsyncServiceInfo
+
+    from localhub.pool.discovery import SERVICE_TYPE, build_txt, new_zeroconf
+
+    fake = Lab(secrets.token_bytes(32), secrets.token_hex(8))
+    txt = {**build_txt(fake, "e" * 32, "idle", 8, True), "fp": args.fingerprint}  # copied fp, own tag
+    azc = new_zeroconf([args.address])
+    info = AsyncServiceInfo(SERVICE_TYPE, f"impostor.{SERVICE_TYPE}", port=args.port, properties=txt,
+                            server="impostor.local.", parsed_addresses=[args.address])
+    await (await azc.async_register_service(info))
+    print(json.dumps({"event": "registered"}), flush=True)
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    await stop.wait()
+    await (await azc.async_unregister_service(info))
+    await azc.async_close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="command", required=True)
+    a = sub.add_parser("attack")
+    a.add_argument("--state-dir", required=True)
+    i = sub.add_parser("impostor")
+    i.add_argument("--fingerprint", required=True)
+    for p in (a, i):
+        p.add_argument("--address", required=True)
+        p.add_argument("--port", type=int, required=True)
+    a.add_argument("--node", required=True)
+    a.add_argument("--cert", required=True)
+    args = parser.parse_args()
+    if args.command == "attack":
+        print(json.dumps(asyncio.run(attack(args))))
+    else:
+        asyncio.run(impostor(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+"""The agent in-process over HTTPS on loopback: status and offer for a signed client, refusals with reasons
+(in the answer and in the log) for everyone else, and a client that checks who answered."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import httpx
+import pytest
+
+from localhub.pool import auth, keys
+from localhub.pool.agent import Agent
+from localhub.pool.client import PeerAddress, PeerClient, PeerNotAuthentic, PeerRefused, PeerUnreachable
+from localhub.pool.idle import IdleSources, ManualIdleSource
+from localhub.pool.machine import Figures
+from localhub.pool.node import Node
+from localhub.pool.share import Share, save_share
+from localhub.pool.tls import ensure_certificate, pinned_context, server_context
+
+pytestmark = pytest.mark.unit
+
+KEY = b"k" * 32
+
+
+@pytest.fixture
+async def agent(tmp_path):
+    """An agent whose owner has been away an hour, sharing 1 CPU / 3 GB / 5 GiB; and a client's lab."""
+    home = tmp_path / "agent"
+    keys.store_key(home, KEY)
+    lab = keys.load_lab(home)
+    save_share(home, Share(enabled=True, cpus=1, memory=3 * 10**9, disk=5 * 2**30))
+    figures = Figures(cpus=4, load1=0.2, mem_total=8 * 10**9, mem_available=6 * 10**9, disk_free=50 * 2**30)
+    node = Node(home, lab, IdleSources([ManualIdleSource(value=3600)]), figures=lambda _: figures)
+    server = Agent(lab, node)
+    cert_path, key_path, cert = ensure_certificate(home, lab.node)
+    port = server.listen("127.0.0.1", 0, server_context(cert_path, key_path))
+    caller = keys.Lab(key=KEY, node="c" * 16)
+    yield server, PeerAddress(lab.node, "127.0.0.1", port, cert), caller
+    await server.close()
+
+
+async def test_signed_status_and_offer(agent):
+    server, peer, caller = agent
+    client = PeerClient(caller)
+    status = await client.status(peer)
+    assert status["state"] == "idle" and status["node"] == peer.node and status["guests"] == []
+    assert status["idle"] == {"seconds": 3600, "source": "manual (fixed value)"}
+    assert status["figures"]["free_cpus"] == 3.8 and status["figures"]["mem_available"] == 6 * 10**9
+    assert status["slots"] == 1
+    assert status["sharing"]["limits"]["cpus"] == 1
+    yes = await client.offer(peer, {"cpus": 0.5, "memory": "500M", "storage": "1Gi"})
+    assert yes["accept"] is True and yes["reason"].startswith("fits: no owner input for 60 min")
+    no = await client.offer(peer, {"cpus": 2, "memory": "500M", "storage": "1Gi"})
+    assert no == {"accept": False, "reason": "asks 2 CPUs; the owner shares 1 CPUs"}
+    with pytest.raises(PeerRefused, match="An offer needs cpus, memory and storage"):
+        await client.offer(peer, {"cpus": 1})
+    with pytest.raises(PeerRefused, match="no GET /pool/v1/nothing"):
+        await client.request(peer, "GET", "/pool/v1/nothing")
+    with pytest.raises(PeerRefused, match="Method Not Allowed"):
+        await client.request(peer, "DELETE", "/pool/v1/status")
+
+
+async def raw(peer, headers=None, method="GET", path="/pool/v1/status", body=b""):
+    ctx = await pinned_context(peer.address, peer.port, peer.cert)
+    async with httpx.AsyncClient(verify=ctx) as http:
+        return await http.request(method, f"https://{peer.address}:{peer.port}{path}", headers=headers or {},
+                                  content=body)
+
+
+async def test_refusals_are_answered_and_logged(agent, caplog):
+    server, peer, caller = agent
+    caplog.set_level(logging.WARNING, "localhub.pool.agent")
+    cases = {
+        "unsigned": {},
+        "other-lab": auth.sign_request(b"o" * 32, "GET", "/pool/v1/status", b"", caller.node, peer.node),
+        "stale": auth.sign_request(KEY, "GET", "/pool/v1/status", b"", caller.node, peer.node, now=1),
+    }
+    for code, headers in cases.items():
+        response = await raw(peer, headers)
+        assert response.status_code in (401, 403) and response.json()["reason"] == code, response.text
+        assert f"{code} — " in caplog.text
+    body = json.dumps({"cpus": 1, "memory": 1, "storage": 1}).encode()
+    signed = auth.sign_request(KEY, "POST", "/pool/v1/offer", body, caller.node, peer.node)
+    assert (await raw(peer, signed, "POST", "/pool/v1/offer", body.replace(b"1", b"9"))).json()["reason"] == \
+        "body-altered"
+    assert (await raw(peer, signed, "POST", "/pool/v1/offer", body)).status_code == 200
+    replay = await raw(peer, signed, "POST", "/pool/v1/offer", body)
+    assert replay.status_code == 401 and replay.json()["reason"] == "replayed"
+    # a stranger learns nothing, not even which paths exist
+    assert (await raw(peer, {}, path="/anything")).json()["reason"] == "unsigned"
+    assert "Server" not in replay.headers
+
+
+async def test_client_with_another_key_gets_an_answer_it_cannot_trust(agent):
+    server, peer, caller = agent
+    with pytest.raises(PeerNotAuthentic, match="not authentic .*it said: The request is signed for another lab"):
+        await PeerClient(keys.Lab(key=b"o" * 32, node=caller.node)).status(peer)
+
+
+async def test_client_refuses_a_certificate_other_than_the_pinned_one(agent):
+    server, peer, caller = agent
+    wrong = PeerAddress(peer.node, peer.address, peer.port, "0" * 32)
+    with pytest.raises(PeerNotAuthentic, match="not the pinned"):
+        await PeerClient(caller).status(wrong)
+
+
+async def test_client_checks_the_responder(agent):
+    server, peer, caller = agent
+    impostor = PeerAddress("d" * 16, peer.address, peer.port, peer.cert)  # right agent, asked as someone else
+    with pytest.raises(PeerNotAuthentic):
+        await PeerClient(caller).status(impostor)
+
+
+async def test_unreachable_agent(agent):
+    server, peer, caller = agent
+    await server.close()
+    with pytest.raises(PeerUnreachable, match="unreachable \\(Connection refused\\)"):
+        await PeerClient(caller, timeout=1).status(peer)
