@@ -44,7 +44,7 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
         message = self._reason
         exc = kwargs.get("exc_info", (None, None))[1]
         if isinstance(exc, web.HTTPError) and exc.log_message:
-            message = exc.log_message
+            message = exc.log_message % exc.args  # tornado stores '%' doubled when there are no args
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps({"status": status_code, "message": message}))
 
@@ -191,12 +191,20 @@ class EnvironmentsHandler(APIHandler):
 class BuildLogHandler(APIHandler):
     @web.authenticated
     async def get(self):
-        image = self.get_argument("image")
-        text = self.daemon.builder.read_log(image)
+        image, spec = self.get_argument("image", ""), self.get_argument("spec", "")
+        builder = self.daemon.builder
+        text = builder.read_log(image) if image else await self.in_thread(builder.latest_log_for_spec, spec)
         if text is None:
-            raise web.HTTPError(404, f"No build log is kept for {image}.")
+            raise web.HTTPError(404, f"No build log is kept for {image or spec}.")
         self.set_header("Content-Type", "text/plain; charset=utf-8")
         self.finish(text)
+
+
+class OAuthCallbackHandler(HubOAuthCallbackHandler):
+    """The end of a browser's sign-in to this service, checked against the daemon's own HubOAuth."""
+
+    def initialize(self, daemon: "Daemon"):
+        self.hub_auth = daemon.hub_auth
 
 
 class LoginLinkHandler(APIHandler):
@@ -219,7 +227,7 @@ def make_app(daemon: "Daemon") -> web.Application:
     prefix = "/services/localhub/api"
     args = {"daemon": daemon}
     return web.Application(binder_web.handlers(daemon) + [
-        (r"/services/localhub/oauth_callback", HubOAuthCallbackHandler),
+        (r"/services/localhub/oauth_callback", OAuthCallbackHandler, args),
         (prefix + "/environments", EnvironmentsHandler, args),
         (prefix + "/environments/log", BuildLogHandler, args),
         (prefix + "/info", InfoHandler, args),

@@ -171,8 +171,10 @@ class Client:
     def environments(self) -> list[dict]:
         return self._json("GET", "/services/localhub/api/environments")["environments"]
 
-    def build_log(self, image: str) -> str:
-        return self._request("GET", "/services/localhub/api/environments/log", params={"image": image}).text
+    def build_log(self, image: str | None = None, spec: str | None = None) -> str:
+        """The kept build log of an image, or the newest one of a spec (failed builds have no image)."""
+        params = {"image": image} if image else {"spec": spec}
+        return self._request("GET", "/services/localhub/api/environments/log", params=params).text
 
     def remove_environment(self, image: str) -> None:
         self._request("DELETE", "/services/localhub/api/environments", params={"image": image})

@@ -95,6 +95,8 @@ class Launcher:
         self.resolved = ResolvedCache(state_root / "resolved.json")
         self.recent = RecentLaunches(state_root / "launches.json")
         self._server_locks: dict[str, asyncio.Lock] = {}
+        self._naming = asyncio.Lock()
+        self._reserved: dict[str, str] = {}  # server name -> spec, while a launch holds it
 
     async def launch(self, launch: LaunchSpec, profile: str | None = None, rebuild: bool = False,
                      start: bool = True) -> AsyncIterator[dict]:
@@ -113,7 +115,7 @@ class Launcher:
         try:
             async for ev in self.builder.build(launch.spec, repo, ref, rebuild=rebuild, content_providers=fetchers):
                 if ev.phase == "failed":
-                    yield event("failed", ev.message)
+                    yield event("failed", f"{ev.message} (`localhub builds log {launch.spec}` shows the full log)")
                     return
                 if ev.phase == "built":
                     image = ev.image
@@ -161,47 +163,63 @@ class Launcher:
         return launch.repo, resolved
 
     async def _start_server(self, launch: LaunchSpec, resolved: str, image: str, profile: str | None):
-        user = self.settings.user
-        servers = await self._servers()
-        name = unique_server_name(server_name_base(launch, self.settings.server_name_max_length),
-                                  launch.spec, servers, self.settings.server_name_max_length)
-        lock = self._server_locks.setdefault(name, asyncio.Lock())
-        async with lock:
-            server = (await self._servers()).get(name)
-            previous = (server or {}).get("user_options") or {}
-            options = {
-                "image": image,
-                "profile": profile or previous.get("profile") or self.settings.default_profile,
-                "spec": launch.spec,
-                "resolved": resolved,
-                "env": self._binder_env(launch, resolved),
-            }
-            if launch.urlpath:
-                options["default_url"] = "/" + launch.urlpath.lstrip("/")
-            running = bool(server and (server.get("ready") or server.get("pending") == "spawn"))
-            if running and previous.get("image") == image and (not profile or profile == previous.get("profile")):
-                yield event("launching", f"Server '{name}' already runs this environment")
-            else:
-                if running:
-                    yield event("launching", f"Restarting server '{name}' with the new build (its files are kept)")
-                    await self._stop(name)
-                yield event("launching", f"Launching server '{name}'...")
-                path = f"/hub/api/users/{user}/servers/{name}"
-                r = await self.hub.post(path, json={"user_options": options})
-                if r.status_code >= 400:
-                    yield event("failed", _message(r))
-                    return
-                async for item in self._follow_spawn(name):
+        name = await self._reserve_name(launch)
+        try:
+            async with self._server_locks.setdefault(name, asyncio.Lock()):
+                async for item in self._start_named(name, launch, resolved, image, profile):
                     yield item
                     if item["phase"] == "failed":
                         return
+        finally:
+            self._reserved.pop(name, None)
         token = await self._server_token(name)
-        url = f"{self.settings.url}/user/{user}/{name}/{launch.urlpath or ''}"
+        url = f"{self.settings.url}/user/{self.settings.user}/{name}/{launch.urlpath or ''}"
         self.recent.add(launch, name)
         yield event("ready", f"server running at {url}", url=url, token=token, imageName=image, image=image,
                     server=name, repo_url=launch.repo, binder_ref_url=ref_url(launch, resolved),
                     binder_launch_host=self.settings.url + "/", binder_request=f"v2/{launch.spec}",
                     binder_persistent_request=f"v2/{self._persistent_spec(launch, resolved)}")
+
+    async def _reserve_name(self, launch: LaunchSpec) -> str:
+        """The environment's server name, held for this launch so that a concurrent launch of another
+        repository with the same name picks another one."""
+        async with self._naming:
+            taken = dict(await self._servers())
+            taken.update({n: {"user_options": {"spec": spec}} for n, spec in self._reserved.items()})
+            name = unique_server_name(server_name_base(launch, self.settings.server_name_max_length),
+                                      launch.spec, taken, self.settings.server_name_max_length)
+            self._reserved[name] = launch.spec
+            return name
+
+    async def _start_named(self, name: str, launch: LaunchSpec, resolved: str, image: str, profile: str | None):
+        server = (await self._servers()).get(name)
+        previous = (server or {}).get("user_options") or {}
+        image_id = await asyncio.to_thread(lambda: self.builder.client.images.get(image).id)
+        options = {
+            "image": image,
+            "image_id": image_id,  # a rebuild keeps the name but not the id
+            "profile": profile or previous.get("profile") or self.settings.default_profile,
+            "spec": launch.spec,
+            "resolved": resolved,
+            "env": self._binder_env(launch, resolved),
+        }
+        if launch.urlpath:
+            options["default_url"] = "/" + launch.urlpath.lstrip("/")
+        running = bool(server and (server.get("ready") or server.get("pending") == "spawn"))
+        same_build = previous.get("image") == image and previous.get("image_id") == image_id
+        if running and same_build and (not profile or profile == previous.get("profile")):
+            yield event("launching", f"Server '{name}' already runs this environment")
+            return
+        if running:
+            yield event("launching", f"Restarting server '{name}' with the new build (its files are kept)")
+            await self._stop(name)
+        yield event("launching", f"Launching server '{name}'...")
+        r = await self.hub.post(f"/hub/api/users/{self.settings.user}/servers/{name}", json={"user_options": options})
+        if r.status_code >= 400:
+            yield event("failed", _message(r))
+            return
+        async for item in self._follow_spawn(name):
+            yield item
 
     async def _servers(self) -> dict:
         r = await self.hub.get(f"/hub/api/users/{self.settings.user}", params={"include_stopped_servers": "1"})

@@ -139,6 +139,16 @@ class Builder:
         except FileNotFoundError:
             return None
 
+    def latest_log_for_spec(self, spec: str) -> str | None:
+        """The newest kept build log for a spec, built or failed (each log opens with `# spec: …`)."""
+        header = f"# spec: {spec}\n"
+        logs = sorted(self.logs_dir.glob("*.log"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for path in logs:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                if header in f.read(4096):
+                    return path.read_text(encoding="utf-8", errors="replace")
+        return None
+
     async def cancel(self, image: str) -> bool:
         """Stop a running build of `image`; its followers get a `failed` event. False if none runs."""
         job = self._jobs.get(image)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 from urllib.parse import quote
 
 from jupyterhub.services.auth import HubOAuthenticated
@@ -24,6 +25,10 @@ from ..binder import BadLink, parse_link, parse_spec, provider_names
 
 SERVICE = "/services/localhub"
 KEEPALIVE_SECONDS = 25
+
+# the launch form's provider list: the common ones first
+FORM_PROVIDERS = ("gh", "gl", "git", "gist", "bb", "zenodo", "figshare", "hydroshare", "dataverse", "ckan",
+                  "swh", "local")
 
 # Form fields → spec, per provider: which part is URL-encoded, and whether a ref follows.
 _FORM_RULES = {"gh": (False, True), "gist": (False, True), "bb": (False, True), "gl": (True, True),
@@ -44,19 +49,21 @@ def launch_from_request(handler: web.RequestHandler, marker: str):
 
 
 def spec_from_form(provider: str, repository: str, ref: str, path: str):
-    """The launch a Binder-style form describes; a pasted link in the repository field wins."""
-    repository, ref, path = repository.strip(), ref.strip() or "HEAD", path.strip()
-    if "://" in repository or repository.startswith(("/v2/", "v2/")) or provider not in _FORM_RULES:
+    """The launch a Binder-style form describes. A pasted Binder link wins over the other fields; a
+    repository URL (GitHub, GitLab, …) is read as such, with the form's ref when one is given."""
+    repository, ref, path = repository.strip(), ref.strip(), path.strip().lstrip("/")
+    pasted_link = "/v2/" in repository or repository.startswith("v2/")
+    if pasted_link or (provider not in ("git", "local") and "://" in repository) or provider not in _FORM_RULES:
         launch = parse_link(repository)
+        if ref and not pasted_link and launch.ref is not None:
+            launch = replace(launch, ref=ref)
     else:
         encode, has_ref = _FORM_RULES[provider]
         body = quote(repository, safe="") if encode else repository.strip("/")
-        launch = parse_spec(f"{provider}/{body}" + (f"/{quote(ref, safe='')}" if has_ref else ""))
+        launch = parse_spec(f"{provider}/{body}" + (f"/{quote(ref or 'HEAD', safe='')}" if has_ref else ""))
     if path:
-        from dataclasses import replace
-
-        launch = replace(launch, urlpath=path if path.startswith(("lab", "tree", "doc", "notebooks", "voila"))
-                         else f"lab/tree/{path}")
+        opens = path if path.startswith(("lab/", "tree/", "doc/", "notebooks/", "voila/")) else f"lab/tree/{path}"
+        launch = replace(launch, urlpath=opens)
     return launch
 
 
@@ -70,7 +77,7 @@ class BinderHandler(HubOAuthenticated, web.RequestHandler):
 
     def write_error(self, status_code, **kwargs):
         exc = kwargs.get("exc_info", (None, None))[1]
-        message = exc.log_message if isinstance(exc, web.HTTPError) and exc.log_message else ""
+        message = exc.log_message % exc.args if isinstance(exc, web.HTTPError) and exc.log_message else ""
         self.render("error.html", status_code=status_code, reason=self._reason, message=message)
 
 
@@ -151,7 +158,7 @@ class ProgressPageHandler(BinderHandler):
 class LaunchPageHandler(BinderHandler):
     @web.authenticated
     def get(self):
-        self.render("launch.html", providers=provider_names(), recent=self.daemon.launcher.recent.list(),
+        self.render("launch.html", providers=[p for p in FORM_PROVIDERS if p in provider_names()], recent=self.daemon.launcher.recent.list(),
                     hub_url=self.daemon.settings.url)
 
 

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import uuid
 import subprocess
 import sys
 import time
@@ -29,7 +30,9 @@ pytestmark = pytest.mark.docker
 
 CASES = Path(__file__).resolve().parents[1] / "cases"
 BASE = "localhub/singleuser:test"
-TEST_LABEL = {"localhub.test": "1"}
+# this module's own run label: cleanup must never touch other tests' (or other sessions') objects
+RUN_LABEL = f"localhub.test-run={uuid.uuid4().hex[:12]}"
+TEST_LABEL = {"localhub.test": "1", "localhub.test-run": RUN_LABEL.split("=", 1)[1]}
 
 
 # --- fixtures -----------------------------------------------------------------------------------
@@ -52,10 +55,10 @@ def client():
 
 
 def _remove_test_objects(client):
-    for container in client.containers.list(all=True, filters={"label": "localhub.test=1"}):
+    for container in client.containers.list(all=True, filters={"label": RUN_LABEL}):
         container.remove(force=True)
     # Newest first, so children go before the images they were built on.
-    images = client.images.list(all=True, filters={"label": "localhub.test=1"})
+    images = client.images.list(all=True, filters={"label": RUN_LABEL})
     for image in sorted(images, key=lambda i: i.attrs["Created"], reverse=True):
         try:
             client.images.remove(image.id, force=True)
@@ -238,7 +241,7 @@ async def test_a_failing_build_says_why_keeps_its_log_and_leaves_no_image(client
     assert find_image(client, r.spec, r.sha) is None
     with pytest.raises(docker.errors.ImageNotFound):
         client.images.get(name)
-    leftovers = [t for i in client.images.list(filters={"label": "localhub.test=1"}) for t in i.tags
+    leftovers = [t for i in client.images.list(filters={"label": RUN_LABEL}) for t in i.tags
                  if t.startswith(BUILDING_REPOSITORY + "/")]
     assert leftovers == []
 

@@ -1,0 +1,186 @@
+"""A Binder launch in a real browser (Debian's Chromium driven by Playwright): the launch page's form and
+badges, the progress page's live event stream, and the landing in JupyterLab; and a Binder link with an
+encoded `git` spec opened directly.
+
+A hub of its own; repositories are tests/cases copied into tmp git repositories. A failing test leaves a
+screenshot (its path is in the failure message).
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from localhub.client import Client
+from tests.support.binder import BUILD_PHASES, CaseRepo, remove_images_under
+
+pytestmark = [pytest.mark.browser, pytest.mark.docker]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-background-networking", "--disable-gpu",
+                 "--no-first-run", "--disable-component-update", "--disable-sync"]
+LAB_READY = "#jp-main-dock-panel"
+TIMEOUT_MS = 120_000  # a build, a spawn and JupyterLab's first load
+
+# Runs in every page: on the progress page it writes down each phase the page shows and the log it has
+# received so far into sessionStorage, which the JupyterLab page (same origin, same tab) can still read.
+RECORD_PROGRESS = """
+document.addEventListener("DOMContentLoaded", () => {
+  const phase = document.getElementById("phase"), log = document.getElementById("log");
+  if (!phase || !log || !location.pathname.startsWith("/services/localhub/v2/")) return;
+  const seen = {native: String(window.EventSource).includes("[native code]"), phases: [], log: ""};
+  const save = () => {
+    if (seen.phases[seen.phases.length - 1] !== phase.textContent) seen.phases.push(phase.textContent);
+    seen.log = log.textContent;
+    sessionStorage.setItem("localhub-progress", JSON.stringify(seen));
+  };
+  new MutationObserver(save).observe(document.body, {childList: true, characterData: true, subtree: true});
+});
+"""
+
+
+@pytest.fixture(scope="module")
+def repos(tmp_path_factory):
+    return tmp_path_factory.mktemp("browser-repos")
+
+
+@pytest.fixture(scope="module")
+def ehub(hub_factory, repos):
+    hub = hub_factory.start("binder-browser")
+    yield hub
+    hub_factory.close(hub)
+    remove_images_under(repos)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium (scripts/test.sh does)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+SIGN_IN = ["link", "token-header"]
+
+
+@contextmanager
+def open_page(browser, hub, sign_in: str, next_url: str):
+    """A fresh browser context, signed in and on `next_url`: with the one-time sign-in link as a person
+    would, or (`token-header`) sending the hub's API token with every request, which sidesteps the
+    service's sign-in so the rest of the flow stays covered while that sign-in is broken."""
+    headers = {"Authorization": f"token {hub.token}"} if sign_in == "token-header" else None
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, extra_http_headers=headers)
+    context.add_init_script(RECORD_PROGRESS)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        if sign_in == "link":
+            page.goto(Client(hub.state_dir).login_link(next_url=next_url))
+        else:
+            page.goto(hub.url + next_url)
+        yield page
+    finally:
+        context.close()
+
+
+@contextmanager
+def screenshot_on_failure(page, tmp_path: Path, name: str):
+    try:
+        yield
+    except BaseException as err:
+        shot = tmp_path / f"{name}.png"
+        try:
+            page.screenshot(path=str(shot), full_page=True)
+            where = f"screenshot: {shot}; page: {page.url}"
+        except Exception as shot_err:  # the screenshot must never hide the real failure
+            where = f"no screenshot ({shot_err}); page: {page.url}"
+        raise AssertionError(f"{err} [{where}]") from err
+
+
+def recorded_progress(page) -> dict:
+    return json.loads(page.evaluate("sessionStorage.getItem('localhub-progress')") or "{}")
+
+
+def assert_not_refused(page) -> None:
+    """Fail at once (not after a long wait) when a navigation ended on an error page."""
+    title = page.title()
+    assert not title[:3].isdigit(), f"{page.url} answered {title!r}: {page.inner_text('body')[:300]}"
+
+
+def wait_for_jupyterlab(page, hub, server: str, path: str = "lab") -> None:
+    page.wait_for_url(f"**/user/{hub.user}/{server}/{path}**", timeout=TIMEOUT_MS)
+    page.wait_for_selector(LAB_READY, timeout=TIMEOUT_MS)
+    assert page.locator(".jp-LabShell").count() == 1
+
+
+@pytest.mark.parametrize("sign_in", SIGN_IN)
+def test_launch_page_form_badges_progress_and_jupyterlab(ehub, repos, browser, tmp_path, sign_in):
+    server = f"webform-{sign_in[:5]}"
+    repo = CaseRepo("dockerfile-basic", repos, server)
+    spec = repo.spec()
+    binder_link = f"{ehub.url}/v2/{spec}"
+
+    with open_page(browser, ehub, sign_in, "/services/localhub/") as page, \
+            screenshot_on_failure(page, tmp_path, "launch-page"):
+        streams = []
+        page.on("request", lambda r: streams.append(r.url) if r.resource_type == "eventsource" else None)
+        assert_not_refused(page)
+        page.wait_for_url(f"{ehub.url}/services/localhub/")
+        assert page.locator("#launch").is_disabled()
+
+        # typed key by key, as a person would: the link and badges follow the input
+        page.locator("#repository").press_sequentially(binder_link, delay=5)
+        page.wait_for_function("document.getElementById('link').value !== ''")
+        assert page.input_value("#link") == binder_link
+        page.locator("#path").press_sequentially("index.ipynb", delay=20)
+        link = f"{binder_link}?urlpath=lab/tree/index.ipynb"
+        page.wait_for_function(f"document.getElementById('link').value === {json.dumps(link)}")
+        badge = f"{ehub.url}/services/localhub/badge.svg"
+        assert page.input_value("#markdown") == f"[![Launch on localhub]({badge})]({link})"
+        assert page.text_content("#rst") == f".. image:: {badge}\n   :target: {link}"
+        assert page.text_content("#error") == ""
+        assert page.locator("#launch").is_enabled()
+
+        page.click("#launch")
+        page.wait_for_url(f"**/services/localhub/v2/{spec}**")
+        wait_for_jupyterlab(page, ehub, server, "lab/tree/index.ipynb")
+
+        seen = recorded_progress(page)
+        assert seen.get("native") is True  # the page read the stream with the browser's own EventSource
+        assert [p for p in seen["phases"] if p in BUILD_PHASES] == list(BUILD_PHASES), seen["phases"]
+        assert "Resolving HEAD of file://" in seen["log"] and "Using DockerBuildPack builder" in seen["log"], \
+            seen["log"]
+        assert streams == [f"{ehub.url}/services/localhub/build/{spec}?urlpath=lab/tree/index.ipynb"]
+
+        # the launch page lists it among the recent launches
+        page.goto(f"{ehub.url}/services/localhub/")
+        assert page.locator("#recent li", has_text=server).count() == 1
+
+
+@pytest.mark.parametrize("sign_in", SIGN_IN)
+def test_binder_link_with_encoded_git_spec_opens_the_notebook(ehub, repos, browser, tmp_path, sign_in):
+    server = f"weblink-{sign_in[:5]}"
+    repo = CaseRepo("dockerfile-basic", repos, server)
+    link = f"{ehub.url}/v2/{repo.spec()}?urlpath=lab%2Ftree%2Findex.ipynb"
+
+    # signed in once, as after following the link `localhub up` prints, then the link is opened
+    first = "/hub/home" if sign_in == "link" else link.removeprefix(ehub.url)
+    with open_page(browser, ehub, sign_in, first) as page, screenshot_on_failure(page, tmp_path, "binder-link"):
+        if sign_in == "link":
+            page.wait_for_url("**/hub/home")
+            page.goto(link)
+        assert_not_refused(page)
+        wait_for_jupyterlab(page, ehub, server, "lab/tree/index.ipynb")
+        page.locator(".jp-NotebookPanel").wait_for(timeout=TIMEOUT_MS)
+        tab = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current")
+        assert tab.inner_text().strip() == "index.ipynb"
+        page.locator(".jp-Cell .cm-content", has_text='print("hello from localhub")').wait_for()
+        seen = recorded_progress(page)
+        assert [p for p in seen["phases"] if p in BUILD_PHASES] == list(BUILD_PHASES), seen["phases"]

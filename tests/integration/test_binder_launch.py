@@ -1,0 +1,489 @@
+"""Binder launches end to end on the real engine: a link becomes a repo2docker build (once) and a named
+server, through the hub's proxy exactly as a Binder client or the CLI reaches it.
+
+One hub of its own (so `builds_started` counts only these builds); every repository is a case from
+tests/cases committed into a tmp git repository and named by a `file://` URL with URL-encoded slashes,
+which must cross the proxy still encoded. At the end the hub is closed (containers, volumes, network) and
+every image built for these repositories is removed.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+from contextlib import closing
+from types import SimpleNamespace
+
+import docker
+import httpx
+import pytest
+
+from localhub.binder import ResolveError, parse_spec, resolve
+from localhub.build.images import image_name
+from tests.support.binder import (
+    BUILD_PHASES,
+    CaseRepo,
+    GitDaemon,
+    api,
+    builds_started,
+    contents,
+    delete_server,
+    git_spec,
+    image_state_under,
+    images_under,
+    read_build,
+    remove_images_under,
+    run_in_kernel,
+    server_base,
+    server_containers,
+    servers,
+)
+
+pytestmark = pytest.mark.docker
+
+URLPATH_QUERY = "urlpath=lab%2Ftree%2Findex.ipynb"
+
+
+# --- fixtures -----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def repos(tmp_path_factory):
+    return tmp_path_factory.mktemp("binder-repos")
+
+
+@pytest.fixture(scope="module")
+def bhub(hub_factory, repos):
+    hub = hub_factory.start("binder")
+    yield hub
+    hub_factory.close(hub)  # containers first: an image in use cannot be removed
+    remove_images_under(repos)
+
+
+@pytest.fixture(autouse=True)
+def _tidy(request):
+    """Servers a test started are deleted with their homes when it ends."""
+    if "bhub" not in request.fixturenames:
+        yield
+        return
+    hub = request.getfixturevalue("bhub")
+    before = set(servers(hub))
+    yield
+    for name in sorted(set(servers(hub)) - before):
+        delete_server(hub, name)
+
+
+@pytest.fixture(scope="module")
+def first(bhub, repos):
+    """The Dockerfile case launched once by its encoded git/file:// link with a urlpath."""
+    repo = CaseRepo("dockerfile-basic", repos, "first")
+    builds = builds_started(bhub)
+    stream = read_build(bhub.url, repo.spec(), bhub.token, query=URLPATH_QUERY)
+    return SimpleNamespace(repo=repo, stream=stream, builds_before=builds)
+
+
+def ready(stream) -> dict:
+    assert stream.last.get("phase") == "ready", f"the launch did not end ready:\n{stream.describe()}"
+    return stream.last
+
+
+def nothing_made(hub, repos):
+    """What a refused launch must leave unchanged."""
+    return {
+        "servers": set(servers(hub)),
+        "containers": {c.id for c in hub.containers()},
+        "images": image_state_under(repos),
+        "builds": builds_started(hub),
+    }
+
+
+def assert_one_clear_failure(stream, *fragments):
+    failed = [e for e in stream.events if e.get("phase") == "failed"]
+    assert len(failed) == 1 and stream.last is failed[0], stream.describe()
+    message = failed[0]["message"]
+    assert "Traceback" not in message and len(message.strip().splitlines()) == 1, message
+    for fragment in fragments:
+        assert fragment in message, message
+    return message
+
+
+def assert_one_sentence_on_stderr(proc, *fragments):
+    assert proc.returncode == 1, (proc.returncode, proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr + proc.stdout
+    err = proc.stderr.strip()
+    assert err.startswith("localhub: ") and len(err.splitlines()) == 1, err
+    for fragment in fragments:
+        assert fragment in err, err
+
+
+# --- 1. a git link launched through the proxy ----------------------------------------------------
+
+def test_encoded_git_link_builds_and_launches_through_the_proxy(bhub, first):
+    stream, repo = first.stream, first.repo
+    assert stream.status == 200 and stream.content_type.startswith("text/event-stream")
+    assert stream.phases == list(BUILD_PHASES), stream.describe()
+    done = ready(stream)
+    assert builds_started(bhub) == first.builds_before + 1
+
+    base = server_base(bhub, "first")
+    assert done["server"] == "first"
+    assert done["url"] == f"{base}/lab/tree/index.ipynb"  # the urlpath is honoured
+    assert done["token"] and done["imageName"].startswith("localhub-env/")
+    (built,) = [e for e in stream.events if e["phase"] == "built"]
+    assert built["imageName"] == done["imageName"]
+    assert done["binder_request"] == f"v2/{repo.spec()}"
+
+    # the spec reached the service with its slashes still encoded: it is what the server and image carry
+    assert servers(bhub)["first"]["user_options"]["spec"] == repo.spec()
+    with closing(docker.from_env()) as engine:
+        labels = engine.images.get(done["imageName"]).labels
+    assert labels["localhub.spec"] == repo.spec() and labels["localhub.resolved"] == repo.head
+    assert labels["localhub.test"] == "1"
+
+    headers = {"Authorization": f"token {done['token']}"}
+    with httpx.Client(timeout=30, headers=headers) as http:
+        assert http.get(f"{base}/api/status").status_code == 200
+        page = http.get(done["url"])
+        assert page.status_code == 200 and "JupyterLab" in page.text
+    listing = contents(bhub, "first", done["token"])
+    assert listing.status_code == 200
+    assert {"index.ipynb", "Dockerfile", "README.md"} <= {item["name"] for item in listing.json()["content"]}
+
+    (container,) = server_containers(bhub, "first", running_only=True)
+    assert container.image.tags == [done["imageName"]]
+    result = container.exec_run(["env"])
+    assert result.exit_code == 0
+    env = dict(line.split("=", 1) for line in result.output.decode().splitlines() if "=" in line)
+    assert env["BINDER_REQUEST"] == f"v2/{repo.spec()}"
+    assert env["BINDER_PERSISTENT_REQUEST"] == f"v2/{repo.spec(repo.head)}"
+    assert env["BINDER_REPO_URL"] == repo.url
+    assert env["BINDER_REF_URL"] == repo.url
+    assert env["BINDER_LAUNCH_HOST"] == f"{bhub.url}/"
+
+
+# --- 2. the repository's notebook runs in the server's kernel ------------------------------------
+
+def test_notebook_cells_run_in_the_servers_kernel(bhub, first):
+    done = ready(first.stream)
+    notebook = contents(bhub, "first", done["token"], "index.ipynb").json()["content"]
+    cells = ["".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "code"]
+    assert cells == ['print("hello from localhub")']
+
+    base = server_base(bhub, "first")
+    outputs = run_in_kernel(base, done["token"],
+                            cells + ["6 * 7", "import os; print(os.environ['BINDER_REQUEST'])", "1 / 0"])
+    assert [o["status"] for o in outputs] == ["ok", "ok", "ok", "error"]
+    assert outputs[0]["stdout"] == "hello from localhub\n"
+    assert outputs[1]["result"] == "42"
+    assert outputs[2]["stdout"] == f"v2/{first.repo.spec()}\n"
+    assert outputs[3]["error"].startswith("ZeroDivisionError")
+
+    with httpx.Client(timeout=30, headers={"Authorization": f"token {done['token']}"}) as http:
+        assert http.get(f"{base}/api/kernels").json() == []  # shut down again
+
+
+# --- 3. build once, launch many; new commits rebuild once and keep the home ----------------------
+
+def test_build_once_launch_many_and_rebuild_keeps_the_home(bhub, repos):
+    repo = CaseRepo("dockerfile-basic", repos, "reuse")
+    builds = builds_started(bhub)
+    one = ready(read_build(bhub.url, repo.spec(), bhub.token))
+    name = one["server"]
+    assert name == "reuse" and builds_started(bhub) == builds + 1
+    (c1,) = server_containers(bhub, name, running_only=True)
+
+    # the user works in the home: a new file, and an edit of a file that came with the repository
+    headers = {"Authorization": f"token {one['token']}"}
+    with httpx.Client(timeout=30, headers=headers) as http:
+        for path, text in (("notes.txt", "my own notes"), ("README.md", "# my edits\n")):
+            put = http.put(f"{server_base(bhub, name)}/api/contents/{path}",
+                           json={"type": "file", "format": "text", "content": text})
+            assert put.status_code in (200, 201), put.text
+
+    # the same link again: no build, the same server and container, the files still there
+    again = read_build(bhub.url, repo.spec(), bhub.token)
+    two = ready(again)
+    assert builds_started(bhub) == builds + 1
+    assert (two["server"], two["url"], two["imageName"]) == (name, one["url"], one["imageName"])
+    assert any("Found built image" in m for m in again.messages("built")), again.describe()
+    assert "building" not in again.phases
+    (c2,) = server_containers(bhub, name, running_only=True)
+    assert c2.id == c1.id
+    assert contents(bhub, name, two["token"], "notes.txt").json()["content"] == "my own notes"
+
+    # a new commit: exactly one more build; the same server restarts on the new image; the home is kept
+    sha = repo.commit("upstream change", {"README.md": "# changed upstream\n", "added.txt": "from commit two\n"})
+    moved = read_build(bhub.url, repo.spec(), bhub.token)
+    three = ready(moved)
+    assert builds_started(bhub) == builds + 2
+    assert three["server"] == name and three["url"] == one["url"]
+    assert three["imageName"] != one["imageName"] and three["imageName"].endswith(":" + sha[:12])
+    assert any("Restarting server" in m for m in moved.messages("launching")), moved.describe()
+    (c3,) = server_containers(bhub, name, running_only=True)
+    with closing(docker.from_env()) as engine:
+        assert c3.id != c1.id and c3.image.id == engine.images.get(three["imageName"]).id
+    assert contents(bhub, name, three["token"], "notes.txt").json()["content"] == "my own notes"
+    assert contents(bhub, name, three["token"], "README.md").json()["content"] == "# my edits\n"
+    assert len(server_containers(bhub, name)) == 1
+
+    # rebuild on request: one more build of the same commit, same image name, same server
+    rebuilt = read_build(bhub.url, repo.spec(), bhub.token, query="rebuild=1")
+    four = ready(rebuilt)
+    assert builds_started(bhub) == builds + 3
+    assert "building" in rebuilt.phases
+    assert (four["server"], four["imageName"]) == (name, three["imageName"])
+
+
+def test_rebuild_restarts_the_server_on_the_rebuilt_image(bhub, repos):
+    repo = CaseRepo("dockerfile-basic", repos, "rebuilt")
+    ready(read_build(bhub.url, repo.spec(), bhub.token))
+    done = ready(read_build(bhub.url, repo.spec(), bhub.token, query="rebuild=1"))
+    (container,) = server_containers(bhub, done["server"], running_only=True)
+    with closing(docker.from_env()) as engine:
+        current = engine.images.get(done["imageName"]).id
+    assert container.attrs["Image"] == current, (
+        f"server '{done['server']}' runs {container.attrs['Image'][:19]}, "
+        f"but {done['imageName']} is now {current[:19]}")
+
+
+# --- 4. five concurrent launches of one new spec ---------------------------------------------------
+
+def test_five_concurrent_launches_share_one_build_and_one_server(bhub, repos):
+    repo = CaseRepo("dockerfile-basic", repos, "crowd")
+    builds = builds_started(bhub)
+    streams: dict[int, object] = {}
+    errors: list[BaseException] = []
+    start = threading.Barrier(5)
+
+    def launch(i):
+        try:
+            start.wait()
+            streams[i] = read_build(bhub.url, repo.spec(), bhub.token)
+        except BaseException as err:  # re-raised below, in the test's thread
+            errors.append(err)
+
+    threads = [threading.Thread(target=launch, args=(i,)) for i in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    assert not errors, errors
+    finals = [ready(streams[i]) for i in range(5)]
+    assert builds_started(bhub) == builds + 1
+    assert {(f["server"], f["url"], f["imageName"]) for f in finals} == {
+        ("crowd", f"{server_base(bhub, 'crowd')}/", finals[0]["imageName"])}
+    assert len(server_containers(bhub, "crowd")) == 1
+    assert [i.tags for i in images_under(repo.path)] == [[finals[0]["imageName"]]]  # no building leftovers
+    shared = sum(any("already being built" in m or "Found built image" in m for m in streams[i].messages())
+                 for i in range(5))
+    assert shared == 4, "\n\n".join(streams[i].describe() for i in range(5))
+
+
+def test_concurrent_launches_of_same_named_repositories_get_their_own_servers(bhub, repos):
+    made = [CaseRepo("dockerfile-basic", repos / where, "same") for where in ("a", "b", "c")]
+    for i, repo in enumerate(made):  # build first (launch=0), so that the launches below start together
+        repo.commit(f"variant {i}", {"variant.txt": str(i)})
+        built = read_build(bhub.url, repo.spec(), bhub.token, query="launch=0")
+        assert built.last["phase"] == "built", built.describe()
+    streams: dict[int, object] = {}
+    start = threading.Barrier(len(made))
+
+    def launch(i):
+        start.wait()
+        streams[i] = read_build(bhub.url, made[i].spec(), bhub.token)
+
+    threads = [threading.Thread(target=launch, args=(i,)) for i in range(len(made))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    finals = [ready(streams[i]) for i in range(len(made))]
+    names = [f["server"] for f in finals]
+    assert len(set(names)) == len(made), f"servers {names} for three different repositories"
+    for final in finals:
+        (container,) = server_containers(bhub, final["server"], running_only=True)
+        assert final["imageName"] in container.image.tags
+
+
+# --- 5. the command line ---------------------------------------------------------------------------
+
+def test_cli_launch_lists_logs_and_refuses_bad_links(bhub, repos):
+    repo = CaseRepo("dockerfile-basic", repos, "cli-repo")
+    builds = builds_started(bhub)
+
+    proc = bhub.cli("launch", str(repo.path), "--json")
+    events = [json.loads(line) for line in proc.stdout.splitlines()]
+    phases = [e["phase"] for e in events]
+    assert list(dict.fromkeys(phases)) == list(BUILD_PHASES)
+    done = events[-1]
+    assert done["phase"] == "ready" and done["server"] == "cli-repo"
+    assert done["binder_request"] == f"v2/{repo.local_spec()}"
+    assert builds_started(bhub) == builds + 1
+
+    human = bhub.cli("launch", str(repo.path))
+    last = human.stdout.strip().splitlines()[-1]
+    assert last == f"Ready: {done['url']}  (server 'cli-repo', image {done['imageName']})"
+    assert "==> ready" in human.stderr and builds_started(bhub) == builds + 1
+
+    rebuilt = bhub.cli("launch", str(repo.path), "--rebuild", "--json")
+    assert json.loads(rebuilt.stdout.splitlines()[-1])["phase"] == "ready"
+    assert builds_started(bhub) == builds + 2
+
+    listing = json.loads(bhub.cli("builds", "ls", "--json").stdout)
+    (env,) = [e for e in listing if e.get("spec") == repo.local_spec()]
+    assert env["image"] == done["imageName"] and env["resolved"] == repo.head and env["servers"] == ["cli-repo"]
+    assert "cli-repo" in bhub.cli("builds", "ls").stdout
+
+    log = bhub.cli("builds", "log", repo.local_spec()).stdout
+    assert log.startswith(f"# localhub build of {done['imageName']}\n")
+    assert f"# spec: {repo.local_spec()}" in log and "COPY --chown=1000:1000 . /home/jovyan" in log
+    assert f"# built {done['imageName']}" in log
+
+    parsed = json.loads(bhub.cli("spec", str(repo.path), "--json").stdout)
+    assert parsed == {"provider": "local", "repo": str(repo.path), "ref": "HEAD", "urlpath": None,
+                      "spec": repo.local_spec()}
+
+    for link, fragment in (("gh/onlyuser", "needs an owner, a repository and a ref"),
+                           ("nope/x/y", "Unknown provider 'nope'"),
+                           ("git/file:///tmp/x/HEAD", "is not URL-encoded"),
+                           ("https://example.org/not/a/binder/link", "is not a Binder link")):
+        refused = bhub.cli("spec", link, "--json", check=False)
+        assert_one_sentence_on_stderr(refused, fragment)
+        assert refused.stdout == ""
+    before = nothing_made(bhub, repos)
+    assert_one_sentence_on_stderr(bhub.cli("launch", "gh/onlyuser", check=False), "needs an owner")
+    assert nothing_made(bhub, repos) == before
+
+
+# --- 6. bad inputs: one clear message, nothing half-made ---------------------------------------------
+
+BAD_LINKS = {
+    "malformed": (lambda repo: "gh/onlyuser", "gh/onlyuser needs an owner, a repository and a ref"),
+    "unknown provider": (lambda repo: "nope/x/y", "Unknown provider 'nope'; known providers are"),
+    "unencoded git URL": (lambda repo: "git/file:///tmp/x/HEAD", "is not URL-encoded; a valid link looks like"),
+    "no such repository": (lambda repo: "git/file%3A%2F%2F%2Fno%2Fsuch/HEAD",
+                           "Repository file:///no/such was not found"),
+    "no such ref": (lambda repo: repo.spec("no-such-branch"), "Ref 'no-such-branch' was not found in file://"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_LINKS))
+def test_bad_link_fails_with_one_clear_message_and_leaves_nothing(bhub, repos, first, case):
+    link, fragment = BAD_LINKS[case]
+    before = nothing_made(bhub, repos)
+    stream = read_build(bhub.url, link(first.repo), bhub.token, timeout=60)
+    assert stream.status == 200
+    assert_one_clear_failure(stream, fragment)
+    assert set(stream.phases) <= {"waiting", "failed"}
+    assert nothing_made(bhub, repos) == before
+
+
+@pytest.fixture(scope="module")
+def broken(bhub, repos):
+    repo = CaseRepo("dockerfile-broken", repos, "broken")
+    before = nothing_made(bhub, repos)
+    stream = read_build(bhub.url, repo.spec(), bhub.token)
+    return SimpleNamespace(repo=repo, stream=stream, before=before, after=nothing_made(bhub, repos),
+                           image=image_name(repo.spec(), repo.head))
+
+
+def test_failed_build_names_the_step_keeps_its_log_and_leaves_nothing(bhub, broken):
+    stream = broken.stream
+    assert stream.phases == ["waiting", "fetching", "building", "failed"], stream.describe()
+    assert_one_clear_failure(stream, "RUN false", "exit code 1")
+    assert broken.after == {**broken.before, "builds": broken.before["builds"] + 1}
+    assert images_under(broken.repo.path) == []  # neither the image nor a localhub-building/* leftover
+
+    log = bhub.cli("builds", "log", broken.image).stdout
+    assert f"# localhub build of {broken.image}" in log and "about to fail" in log and "# failed after" in log
+
+
+def test_failed_build_log_is_found_by_its_spec(bhub, broken):
+    proc = bhub.cli("builds", "log", broken.repo.spec(), check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "about to fail" in proc.stdout
+
+
+def test_api_error_messages_keep_percent_signs(bhub):
+    with api(bhub) as http:
+        r = http.get("/services/localhub/api/environments/log", params={"image": "local/%2Fno%2Fsuch/HEAD"})
+    assert r.status_code == 404
+    assert r.json()["message"] == "No build log is kept for local/%2Fno%2Fsuch/HEAD."
+
+
+def test_build_stream_without_a_token_is_a_403_failed_event(bhub, repos, first):
+    before = nothing_made(bhub, repos)
+    stream = read_build(bhub.url, first.repo.spec(), token=None, timeout=60)
+    assert stream.status == 403
+    assert [e["phase"] for e in stream.events] == ["failed"]
+    assert stream.last["status_code"] == 403 and "localhub login" in stream.last["message"]
+    assert nothing_made(bhub, repos) == before
+
+
+# --- 7. a Binder link with the host swapped ---------------------------------------------------------
+
+def test_v2_link_redirects_to_the_progress_page_keeping_spec_and_query(bhub, first):
+    spec = first.repo.spec()
+    with httpx.Client(timeout=30) as http:
+        for query in (URLPATH_QUERY, "labpath=index.ipynb&filepath=a%2Fb", ""):
+            r = http.get(f"{bhub.url}/v2/{spec}" + (f"?{query}" if query else ""))
+            assert r.status_code == 302
+            assert r.headers["location"] == f"/services/localhub/v2/{spec}" + (f"?{query}" if query else "")
+    with api(bhub) as http:  # the page itself (here with the API token) streams from the same encoded spec
+        page = http.get(f"/services/localhub/v2/{spec}?{URLPATH_QUERY}")
+        assert page.status_code == 200
+        assert f'"/services/localhub/build/{spec}?{URLPATH_QUERY}"' in page.text
+
+
+def test_sign_in_link_reaches_the_launch_page(bhub):
+    link = bhub.client.login_link(next_url="/services/localhub/")
+    with httpx.Client(timeout=30, follow_redirects=True) as browser_like:  # keeps cookies across redirects
+        page = browser_like.get(link)
+    assert (page.status_code, str(page.url)) == (200, f"{bhub.url}/services/localhub/"), page.text[:200]
+    assert 'id="repository"' in page.text
+
+
+def test_launch_form_keeps_the_git_ref(bhub, first):
+    url = first.repo.url
+    with api(bhub) as http:
+        got = http.get("/services/localhub/api/spec",
+                       params={"provider": "git", "repository": url, "ref": "main", "path": ""}).json()
+    assert (got.get("provider"), got.get("ref"), got.get("spec")) == ("git", "main", git_spec(url, "main")), got
+
+
+# --- 8. offline: the last build of a spec is used when its host cannot be reached --------------------
+
+def test_unreachable_host_falls_back_to_the_last_build(bhub, repos):
+    source = CaseRepo("dockerfile-basic", repos, "offline-source")
+    served = repos / "served"
+    served.mkdir()
+    subprocess.run(["git", "clone", "-q", "--bare", str(source.path), str(served / "offline.git")], check=True)
+    daemon = GitDaemon(served).start()
+    url = daemon.url("offline.git")
+    spec = git_spec(url)
+    try:
+        builds = builds_started(bhub)
+        first_launch = ready(read_build(bhub.url, spec, bhub.token))
+        assert first_launch["server"] == "offline" and builds_started(bhub) == builds + 1
+    finally:
+        daemon.stop()  # the network goes away
+
+    # resolution now fails the way a lost network does (and not as "no such repository")
+    with pytest.raises(ResolveError) as failure:
+        resolve(parse_spec(spec))
+    assert failure.value.kind == "network", failure.value
+
+    bhub.cli("servers", "stop", "offline")  # so the offline launch has to start it
+    stream = read_build(bhub.url, spec, bhub.token)
+    done = ready(stream)
+    assert any(f"Using the last resolved id {source.head[:12]}" in m for m in stream.messages("waiting")), \
+        stream.describe()
+    assert "building" not in stream.phases and builds_started(bhub) == builds + 1
+    assert (done["server"], done["imageName"]) == ("offline", first_launch["imageName"])
+    assert server_containers(bhub, "offline", running_only=True)
+
+    # a spec never resolved before has nothing to fall back to
+    before = nothing_made(bhub, repos)
+    never = read_build(bhub.url, git_spec(url, "main"), bhub.token)
+    assert_one_clear_failure(never, "Could not reach", "No earlier build of")
+    assert nothing_made(bhub, repos) == before
