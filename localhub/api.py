@@ -153,16 +153,24 @@ class ServerLogsHandler(APIHandler):
 class EnvironmentsHandler(APIHandler):
     """Built environment images, and which of the user's servers use each."""
 
-    @web.authenticated
-    async def get(self):
+    async def _ours(self) -> tuple[list, dict[str, list[str]]]:
+        """Images this hub built or its servers use (the engine may hold other hubs' images too)."""
         d = self.daemon
-        envs = await self.in_thread(list_environments, d.docker)
+        everything = await self.in_thread(list_environments, d.docker)
+        built_here = {e.image for e in await self.in_thread(
+            list_environments, d.docker, {"localhub.instance": d.settings.instance})}
         user = await d.hub_api.user(d.settings.user)
         users_of: dict[str, list[str]] = {}
         for name, server in (user.get("servers") or {}).items():
             image = (server.get("user_options") or {}).get("image")
             if image:
                 users_of.setdefault(image, []).append(name)
+        return [e for e in everything if e.image in built_here or e.image in users_of], users_of
+
+    @web.authenticated
+    async def get(self):
+        d = self.daemon
+        envs, users_of = await self._ours()
         self.write_json({"environments": [{
             "image": e.image, "spec": e.spec, "resolved": e.resolved, "size": e.size,
             "built": e.built.isoformat() if e.built else None, "repo2docker": e.repo2docker,
@@ -174,6 +182,9 @@ class EnvironmentsHandler(APIHandler):
     async def delete(self):
         d = self.daemon
         image = self.get_argument("image")
+        envs, _ = await self._ours()
+        if image not in {e.image for e in envs}:
+            raise web.HTTPError(404, f"{image} is not an environment of this hub.")
         user = await d.hub_api.user(d.settings.user)
         running = [name for name, s in (user.get("servers") or {}).items()
                    if (s.get("user_options") or {}).get("image") == image and (s.get("ready") or s.get("pending"))]

@@ -108,7 +108,8 @@ class Daemon:
         self.hub_auth: HubOAuth | None = None
         self._engine_facts: dict | None = None
         self.usage = UsageSampler(self.docker, settings.instance)
-        self.builder = Builder(self.docker, self.state.builds, extra_labels=settings.labels)
+        self.builder = Builder(self.docker, self.state.builds,
+                               extra_labels={**settings.labels, "localhub.instance": settings.instance})
         self.hub_http = httpx.AsyncClient(base_url=settings.url, headers={"Authorization": f"token {self.token}"},
                                           timeout=60)
         self.launcher = Launcher(settings, self.builder, self.hub_http, self.state.root)

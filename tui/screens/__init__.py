@@ -1,0 +1,1 @@
+"""One module per tab (servers, launch, environments, hub) plus the screens they open."""

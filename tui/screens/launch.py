@@ -1,0 +1,232 @@
+"""The Launch tab: paste a Binder link, see how it parses as you type, launch it and watch the phases
+and the build log until the server is ready.
+
+Launches arrive with the hub's Binder support (`Client.parse_link`, `Client.launch`); until the client
+has them the tab says so and stays disabled.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from rich.table import Table
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.timer import Timer
+from textual.widgets import Button, Checkbox, Input, Label, ProgressBar, RichLog, Select, Static
+from textual.worker import get_current_worker
+
+from ..connection import LocalhubError
+from .base import HubMixin, PaletteEntry
+
+PARSE_DELAY = 0.35  # seconds of quiet typing before the link is parsed
+# where the bar stands in each phase when the hub sends no progress of its own (BinderHub sends none)
+PHASE_PROGRESS = {"waiting": 0.02, "fetching": 0.1, "building": 0.3, "built": 0.8, "launching": 0.9, "ready": 1.0}
+PHASE_STYLE = {"failed": "bold red", "ready": "bold green", "built": "green", "building": "yellow",
+               "fetching": "cyan", "launching": "cyan", "waiting": "dim"}
+HINT = "Paste a Binder link (https://mybinder.org/v2/gh/owner/repo/HEAD) or a repository URL."
+
+
+def parse_table(parsed: dict) -> Table:
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="dim", justify="right")
+    grid.add_column()
+    for key, label in (("provider", "provider"), ("repo", "repository"), ("ref", "ref"),
+                       ("urlpath", "opens"), ("spec", "spec")):
+        value = parsed.get(key)
+        if value:
+            grid.add_row(label, Text(str(value)))
+    return grid
+
+
+class LaunchView(HubMixin, Vertical):
+    BINDINGS = [
+        Binding("o", "open", "Open", tooltip="Open the launched server in the browser"),
+        Binding("ctrl+l", "launch", "Launch", tooltip="Launch the link (also Enter in the link field)"),
+        Binding("ctrl+n", "new_link", "New link", show=False, tooltip="Clear the link field and type a new one"),
+    ]
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.parsed: dict | None = None
+        self.ready_url: str | None = None
+        self.running = False
+        self._parse_timer: Timer | None = None
+        self.available: bool | None = None
+        self.phases: list[str] = []  # the phases the current launch went through, in order
+        self._profiles: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        yield Static(HINT, id="launch-hint", classes="hint")
+        with Horizontal(id="launch-row"):
+            yield Input(placeholder="https://mybinder.org/v2/gh/owner/repo/HEAD", id="link")
+            yield Button("Launch", id="launch", variant="success", disabled=True)
+        yield Static("", id="parse")
+        with Horizontal(id="launch-options"):
+            yield Label("Profile", classes="inline-label")
+            yield Select([], id="launch-profile", prompt="hub default")
+            yield Checkbox("Rebuild even if built", id="rebuild")
+        with Horizontal(id="phase-row"):
+            yield Static("", id="phase")
+            yield ProgressBar(total=100, show_eta=False, id="launch-progress")
+        yield RichLog(id="build-log", wrap=True, markup=False, highlight=False, max_lines=20_000)
+        yield Static("", id="ready")
+
+    def on_mount(self) -> None:
+        self.query_one("#phase-row").display = False
+
+    # --- availability and profiles (the app calls these when the hub answers) -----------------------
+    def hub_ready(self, info: dict) -> None:
+        self.available = self.connection.offers("parse_link") and self.connection.offers("launch")
+        link = self.query_one("#link", Input)
+        link.disabled = not self.available
+        if not self.available:
+            self._parse_message(Text("Binder launches are not available from this hub yet; "
+                                     "the Servers tab can start plain servers meanwhile.", style="yellow"))
+        elif not link.value:
+            self._parse_message(Text(""))
+        names = [p["name"] for p in info.get("profiles") or []]
+        select = self.query_one("#launch-profile", Select)
+        if names != self._profiles:
+            self._profiles = names
+            select.set_options([(name, name) for name in names])
+            if info.get("default_profile") in names:
+                select.value = info["default_profile"]
+
+    # --- parse as you type --------------------------------------------------------------------------
+    @on(Input.Changed, "#link")
+    def _typed(self, event: Input.Changed) -> None:
+        if self._parse_timer is not None:
+            self._parse_timer.stop()
+        self.parsed = None
+        self.query_one("#launch", Button).disabled = True
+        if not event.value.strip():
+            self._parse_message(Text(""))
+            return
+        self._parse_timer = self.set_timer(PARSE_DELAY, self._parse_now)
+
+    def _parse_now(self) -> None:
+        if self.available:
+            self._parse(self.query_one("#link", Input).value.strip())
+
+    @work(thread=True, exclusive=True, group="parse", exit_on_error=False)
+    def _parse(self, text: str) -> None:
+        try:
+            parsed = self.connection.client.parse_link(text)
+        except LocalhubError as err:
+            self.ui(self._parsed, text, None, str(err))
+        else:
+            self.ui(self._parsed, text, parsed, None)
+
+    def _parsed(self, text: str, parsed: dict | None, error: str | None) -> None:
+        if text != self.query_one("#link", Input).value.strip():
+            return  # typed on since; a newer parse is coming
+        self.parsed = parsed
+        if parsed is None:
+            self._parse_message(Text(error or "This is not a link localhub can launch.", style="red"))
+        else:
+            self._parse_message(parse_table(parsed))
+        self.query_one("#launch", Button).disabled = parsed is None or self.running
+
+    def _parse_message(self, renderable) -> None:
+        self.query_one("#parse", Static).update(renderable)
+
+    # --- launch -------------------------------------------------------------------------------------
+    @on(Input.Submitted, "#link")
+    @on(Button.Pressed, "#launch")
+    def action_launch(self) -> None:
+        if not self.available:
+            self.app.notify("Binder launches are not available from this hub yet.", severity="warning")
+            return
+        if self.running:
+            self.app.notify("A launch is under way; wait for it to finish.", severity="warning")
+            return
+        link = self.query_one("#link", Input).value.strip()
+        if not link:
+            self.app.notify("Paste a Binder link first.", severity="warning")
+            self.query_one("#link", Input).focus()
+            return
+        profile = self.query_one("#launch-profile", Select).value
+        rebuild = self.query_one("#rebuild", Checkbox).value
+        self.running = True
+        self.ready_url = None
+        self.phases = []
+        self.query_one("#launch", Button).disabled = True
+        self.query_one("#ready", Static).update("")
+        self.query_one("#phase-row").display = True
+        self.query_one("#launch-progress", ProgressBar).update(total=100, progress=0)
+        log = self.query_one("#build-log", RichLog)
+        log.clear()
+        log.write(Text(f"Launching {link}", style="bold"))
+        log.focus()  # so `o` opens the result instead of typing into the link
+        self._launch(link, None if profile is Select.BLANK else profile, rebuild)
+
+    @work(thread=True, exclusive=True, group="launch", exit_on_error=False)
+    def _launch(self, link: str, profile: str | None, rebuild: bool) -> None:
+        worker = get_current_worker()
+        outcome = None
+        try:
+            for event in self.connection.client.launch(link, profile=profile, rebuild=rebuild):
+                if worker.is_cancelled:
+                    return
+                self.ui(self.show_event, event)
+                if event.get("phase") in ("ready", "failed"):
+                    outcome = event
+        except LocalhubError as err:
+            if outcome is None or outcome.get("phase") != "failed":  # the failed event says it already
+                outcome = {"phase": "failed", "message": str(err)}
+                self.ui(self.show_event, outcome)
+        finally:
+            self.ui(self._finished, outcome)
+
+    def show_event(self, event: dict) -> None:
+        """Render one launch event (the Binder phases: waiting … ready | failed)."""
+        phase = event.get("phase") or ""
+        message = (event.get("message") or "").rstrip("\n")
+        if phase and (not self.phases or self.phases[-1] != phase):
+            self.phases.append(phase)
+        self.query_one("#phase", Static).update(Text(phase or "…", style=PHASE_STYLE.get(phase, "")))
+        bar = self.query_one("#launch-progress", ProgressBar)
+        if event.get("progress") is not None:
+            bar.update(progress=float(event["progress"]) * 100)
+        elif phase in PHASE_PROGRESS:
+            bar.update(progress=max(bar.progress, PHASE_PROGRESS[phase] * 100))
+        if message:
+            style = "bold red" if phase == "failed" else ""
+            log = self.query_one("#build-log", RichLog)
+            for line in message.splitlines():
+                log.write(Text.from_ansi(line, style=style), width=log.scrollable_content_region.width or None)
+        if phase == "ready" and event.get("url"):
+            self.ready_url = event["url"]
+            self.query_one("#ready", Static).update(
+                Text.assemble(("Ready: ", "bold green"), (self.ready_url, "underline"), ("   o opens it", "dim")))
+
+    def _finished(self, outcome: dict | None) -> None:
+        self.running = False
+        self.query_one("#launch", Button).disabled = self.parsed is None
+        if outcome is None:
+            self.app.notify("The launch stream ended without a result; see the Servers tab.", severity="warning")
+        elif outcome.get("phase") == "failed":
+            self.app.notify(outcome.get("message") or "The launch failed.", severity="error", timeout=8)
+        else:
+            self.app.notify(f"Ready: {self.ready_url}")
+        self.app.poll()
+
+    def action_open(self) -> None:
+        if not self.ready_url:
+            self.app.notify("Nothing launched yet: paste a link and press Launch.", severity="warning")
+            return
+        self.app.open_link(self.ready_url)
+
+    def action_new_link(self) -> None:
+        link = self.query_one("#link", Input)
+        link.value = ""
+        link.focus()
+
+    def palette(self) -> Iterator[PaletteEntry]:
+        yield PaletteEntry("Launch a Binder link", "Paste a link on the Launch tab", self.app.show_launch)
+        if self.ready_url:
+            yield PaletteEntry("Open the launched server", self.ready_url, self.action_open)

@@ -1,0 +1,237 @@
+"""The Servers tab: the user's named servers, refreshed in place, with start/stop/delete/open/logs/new."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import Static
+
+from .. import format as fmt
+from ..connection import LocalhubError
+from ..widgets.confirm import ConfirmScreen
+from ..widgets.filter import FilterBar
+from ..widgets.keyed_table import KeyedTable
+from .base import HubMixin, PaletteEntry
+from .logs import LogScreen
+from .new_server import NewServerScreen
+
+ENV_WIDTH = 28  # Binder specs run long; the full one is on the Environments tab
+COLUMNS = [
+    ("name", "Name"), ("environment", "Environment", ENV_WIDTH), ("profile", "Profile"), ("status", "Status"),
+    ("cpu", "CPU"), ("memory", "Memory"), ("storage", "Storage"), ("idle", "Idle for"),
+    ("where", "Where"),
+]
+
+STATUS = {  # daemon status -> (what the user reads, style)
+    "running": ("● running", "green"),
+    "spawn": ("◐ starting", "yellow"),
+    "stop": ("◑ stopping", "yellow"),
+    "stopped": ("○ stopped", "dim"),
+}
+
+
+def server_cells(server, now, pending: str | None = None) -> tuple:
+    """One table row for a server (a `localhub.client.Server`)."""
+    if pending:
+        status = Text(f"◌ {pending}", style="bold yellow")
+    else:
+        label, style = STATUS.get(server.status, (server.status, ""))
+        status = Text(label, style=style)
+    environment = (Text(fmt.short_spec(server.environment, ENV_WIDTH)) if server.environment
+                   else Text(server.image or fmt.DASH, style="dim"))
+    environment.truncate(ENV_WIDTH, overflow="ellipsis")
+    used, over = fmt.storage(server.storage_used, server.storage_cap)
+    storage = Text(used + (" !" if over else ""), style="bold red" if over else "", justify="right")
+    return (
+        Text(server.name or "(default)", style="bold"),
+        environment,
+        server.profile or fmt.DASH,
+        status,
+        Text(fmt.percent(server.cpu_percent), justify="right"),
+        Text(fmt.size(server.memory_used), justify="right"),
+        storage,
+        Text(fmt.since(server.last_activity, now), justify="right"),
+        server.where or fmt.DASH,
+    )
+
+
+class ServersView(HubMixin, Vertical):
+    BINDINGS = [
+        Binding("n", "new", "New", tooltip="Create and start a named server (name and profile)"),
+        Binding("s", "start", "Start", tooltip="Start the selected server"),
+        Binding("x", "stop", "Stop", tooltip="Stop the selected server; its files are kept"),
+        Binding("d", "delete", "Delete", tooltip="Delete the selected server and its files (asks first)"),
+        Binding("o", "open", "Open", tooltip="Open the selected server in the browser"),
+        Binding("l", "logs", "Logs", tooltip="Follow the selected server's log"),
+    ]
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.servers: dict[str, object] = {}
+        self.pending: dict[str, str] = {}  # name -> what we are doing to it ("stopping", "starting 50%")
+        self._settled: dict[str, int] = {}  # name -> poll number after which its action had finished
+        self._select_when_seen: str | None = None
+        self.table = KeyedTable(COLUMNS, id="servers-table")
+
+    def compose(self) -> ComposeResult:
+        yield self.table
+        yield Static("Connecting to the hub…", id="servers-empty", classes="empty")
+        yield FilterBar(self.table, id="servers-filter")
+
+    # --- data in ------------------------------------------------------------------------------
+    def show(self, servers: list, poll_number: int | None = None) -> None:
+        """Fresh data from poll `poll_number`; a finished action's note stays until a poll started after it
+        reports (else the row would flash its old status)."""
+        self.servers = {s.name: s for s in servers}
+        for name, after in list(self._settled.items()):
+            if poll_number is None or poll_number > after:
+                del self._settled[name]
+                self.pending.pop(name, None)
+        self._redraw()
+
+    def _redraw(self) -> None:
+        now = self.app.clock()
+        self.table.sync((name, server_cells(s, now, self.pending.get(name))) for name, s in self.servers.items())
+        empty = self.query_one("#servers-empty", Static)
+        empty.update("No servers yet — press n to create one, or launch a Binder link on the Launch tab.")
+        empty.display = not self.servers
+        if self._select_when_seen and self.table.select_key(self._select_when_seen):
+            self._select_when_seen = None
+
+    def _set_pending(self, name: str, what: str | None) -> None:
+        if what is None:
+            self.pending.pop(name, None)
+        else:
+            self.pending[name] = what
+        self._redraw()
+
+    # --- which server --------------------------------------------------------------------------
+    def _target(self, name: str | None):
+        name = name if name is not None else self.table.cursor_key
+        if name is None or name not in self.servers:
+            self.app.notify("No server selected; press n to create one.", severity="warning")
+            return None
+        return self.servers[name]
+
+    # --- actions ------------------------------------------------------------------------------
+    def action_open(self, name: str | None = None) -> None:
+        server = self._target(name)
+        if server is None:
+            return
+        if not server.ready:
+            self.app.notify(f"Server '{server.name}' is not running; press s to start it.", severity="warning")
+            return
+        self.app.open_link(server.url)
+
+    def action_start(self, name: str | None = None) -> None:
+        server = self._target(name)
+        if server is None:
+            return
+        if server.ready or server.name in self.pending:
+            self.app.notify(f"Server '{server.name}' is {self.pending.get(server.name, 'running')} already.")
+            return
+        self._set_pending(server.name, "starting")
+        self._start(server.name)
+
+    @work(thread=True, group="server-action", exit_on_error=False)
+    def _start(self, name: str) -> None:
+        try:
+            for event in self.connection.client.start_server(name):
+                self.ui(self._set_pending, name, f"starting {int(event.get('progress') or 0)}%")
+        except LocalhubError as err:
+            self.notify_error(str(err))
+        else:
+            self.tell(f"Server '{name}' is running.")
+        finally:
+            self.ui(self._done, name)
+
+    def action_stop(self, name: str | None = None) -> None:
+        server = self._target(name)
+        if server is None:
+            return
+        if server.status == "stopped":
+            self.app.notify(f"Server '{server.name}' is stopped already.")
+            return
+        self._set_pending(server.name, "stopping")
+        self._stop(server.name)
+
+    @work(thread=True, group="server-action", exit_on_error=False)
+    def _stop(self, name: str) -> None:
+        try:
+            self.connection.client.stop_server(name)
+        except LocalhubError as err:
+            self.notify_error(str(err))
+        else:
+            self.tell(f"Server '{name}' stopped; its files are kept.")
+        finally:
+            self.ui(self._done, name)
+
+    def action_delete(self, name: str | None = None) -> None:
+        server = self._target(name)
+        if server is None:
+            return
+        holds = f" (it holds {fmt.size(server.storage_used)} now)" if server.storage_used is not None else ""
+        body = (f"This stops '{server.name}' and deletes its home volume and every file in it{holds}. "
+                "Nothing else is touched, but those files cannot be recovered.")
+
+        def answered(confirmed: bool | None) -> None:
+            if confirmed:
+                self._set_pending(server.name, "deleting")
+                self._delete(server.name)
+            else:
+                self.app.notify(f"Nothing deleted; '{server.name}' keeps its files.")
+
+        self.app.push_screen(ConfirmScreen(f"Delete server '{server.name}'?", body, "Delete server and files"),
+                             answered)
+
+    @work(thread=True, group="server-action", exit_on_error=False)
+    def _delete(self, name: str) -> None:
+        try:
+            self.connection.client.delete_server(name)
+        except LocalhubError as err:
+            self.notify_error(str(err))
+        else:
+            self.tell(f"Server '{name}' deleted with its storage.")
+        finally:
+            self.ui(self._done, name)
+
+    def _done(self, name: str) -> None:
+        self._settled[name] = self.app.poll_number
+        self.app.poll()
+
+    def action_logs(self, name: str | None = None) -> None:
+        server = self._target(name)
+        if server is None:
+            return
+        target = server.name
+        self.app.push_screen(LogScreen(f"Log of server '{target}' (following)",
+                                       lambda client: client.server_logs(target, follow=True)))
+
+    def action_new(self) -> None:
+        info = self.app.info or {}
+
+        def created(name: str | None) -> None:
+            if name:
+                self._select_when_seen = name
+                self.app.poll()
+
+        self.app.push_screen(NewServerScreen(info.get("profiles") or [], info.get("default_profile"),
+                                             (info.get("limits") or {}).get("server_name_max_length")),
+                             created)
+
+    # --- the palette ---------------------------------------------------------------------------
+    def palette(self) -> Iterator[PaletteEntry]:
+        yield PaletteEntry("New server", "Create and start a named server", self.action_new)
+        for name, s in self.servers.items():
+            yield PaletteEntry(f"Open server '{name}' in the browser", s.url or "", lambda n=name: self.action_open(n), False)
+            yield PaletteEntry(f"Start server '{name}'", s.status, lambda n=name: self.action_start(n), False)
+            yield PaletteEntry(f"Stop server '{name}'", "Files are kept", lambda n=name: self.action_stop(n), False)
+            yield PaletteEntry(f"Delete server '{name}'", "Asks first; removes its files",
+                               lambda n=name: self.action_delete(n), False)
+            yield PaletteEntry(f"Show the log of server '{name}'", "Follows the container log",
+                               lambda n=name: self.action_logs(n), False)

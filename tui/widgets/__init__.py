@@ -1,0 +1,1 @@
+"""Reusable widgets: the keyed table, the filter bar, the confirm dialog."""
