@@ -77,9 +77,10 @@ def configure(c, state_dir: str) -> None:
         {
             "name": "idle-culler",
             "command": [
-                sys.executable, "-m", "jupyterhub_idle_culler",
+                sys.executable, "-m", "localhub.hub.culler",
                 f"--timeout={settings.idle_timeout}", f"--cull-every={settings.cull_every}",
             ],
+            "environment": {"LOCALHUB_STATE_DIR": str(state.root)},
         },
     ]
     c.JupyterHub.load_roles = [
