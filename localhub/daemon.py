@@ -75,11 +75,12 @@ def preflight(settings: Settings) -> tuple[StateDir, "engine.docker.DockerClient
         )
     proxy_pid = _read_pid(state.proxy_pid_file)
     orphan_proxy = pid_alive(proxy_pid)  # JupyterHub stops a proxy it left behind and takes its ports
-    for port, what in ((settings.port, "the hub"), (settings.port + 1, "the proxy's API"),
-                       (settings.port + 2, "localhub's API")):
+    ports = ((settings.ip, settings.port, "the hub"), ("127.0.0.1", settings.port + 1, "the proxy's API"),
+             ("127.0.0.1", settings.port + 2, "localhub's API"))
+    for ip, port, what in ports:
         if orphan_proxy and port in (settings.port, settings.port + 1):
             continue
-        if port_in_use(settings.ip, port) if port == settings.port else port_in_use("127.0.0.1", port):
+        if port_in_use(ip, port):
             raise LocalhubError(
                 f"Port {port} (for {what}) is already in use by another program; "
                 f"choose another with --port (localhub uses --port, --port+1 and --port+2)."

@@ -29,9 +29,7 @@ labels what it builds and starts with it, the bare containers carry it too).
 
 import argparse
 import os
-import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -44,7 +42,7 @@ from urllib.parse import quote
 import docker
 import httpx
 
-from bench_spawn import fmt, pick_hub_port  # same directory: the spawn benchmark's helpers
+from bench_spawn import bare_run, fmt, hub_took, pick_hub_port  # same directory: shared helpers
 from localhub.client import Client
 from localhub.config import Settings
 
@@ -86,36 +84,6 @@ def answers_after(http: httpx.Client, client: Client, ready: dict) -> float:
             pass
         time.sleep(0.02)
     raise RuntimeError(f"{status} did not answer within 60 s of ready")
-
-
-def hub_took(state_dir: Path, server: str) -> float:
-    """JupyterHub's own 'User x:<server> took N seconds to start' (spawner.start + its HTTP wait), last one."""
-    found = re.findall(rf":{re.escape(server)} took ([0-9.]+) seconds to start",
-                       (state_dir / "logs/hub.log").read_text())
-    return float(found[-1]) if found else float("nan")
-
-
-def bare_run(http: httpx.Client, image: str) -> float:
-    """One bare container of the environment image: seconds from `docker run` until /api/status answers 200."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    cmd = ["docker", "run", "-d", "--label", "localhub.test=1", "--label", BENCH_LABEL,
-           "-p", f"127.0.0.1:{port}:8888", image,
-           "jupyter", "server", "--ServerApp.token=", "--ip=0.0.0.0", "--port=8888", "--no-browser"]
-    t0 = time.perf_counter()
-    cid = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip()
-    try:
-        while time.perf_counter() - t0 < 120:
-            try:
-                if http.get(f"http://127.0.0.1:{port}/api/status").status_code == 200:
-                    return time.perf_counter() - t0
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"bare container {cid[:12]} did not answer within 120 s")
-    finally:
-        subprocess.run(["docker", "rm", "-f", "-v", cid], capture_output=True)
 
 
 def cleanup(env: dict, state_dir: Path, instance: str | None) -> None:
@@ -174,12 +142,12 @@ def main() -> int:
         print(f"builds during the second launch: {client.info()['builds_started'] - builds1}")
 
         http = httpx.Client(timeout=2)
-        bare_run(http, image)  # untimed warm-up: page cache, docker-proxy
+        bare_run(http, image, BENCH_LABEL)  # untimed warm-up: page cache, docker-proxy
         bare, stopped, running, answers, took = [], [], [], [], []
         print(f"\n{'run':>4}  {'bare docker s':>13}  {'stopped s':>9}  {'hub log: took s':>15}  {'answers +s':>10}"
               f"  {'running s':>9}")
         for i in range(runs):
-            bare.append(bare_run(http, image))
+            bare.append(bare_run(http, image, BENCH_LABEL))
             client.stop_server(server)  # untimed: waits until the hub reports it stopped
             seconds, ready = launch(client, link)
             stopped.append(seconds)

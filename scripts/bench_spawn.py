@@ -56,13 +56,13 @@ def pick_hub_port(start: int) -> int:
     raise SystemExit("no three free consecutive ports found")
 
 
-def bare_run(http: httpx.Client) -> float:
-    """One bare container: seconds from `docker run` until /api/status answers 200."""
+def bare_run(http: httpx.Client, image: str = IMAGE, label: str = f"localhub.bench={RUN_ID}") -> float:
+    """One bare container of `image`: seconds from `docker run` until /api/status answers 200."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    cmd = ["docker", "run", "-d", "--label", "localhub.test=1", "--label", f"localhub.bench={RUN_ID}",
-           "-p", f"127.0.0.1:{port}:8888", IMAGE,
+    cmd = ["docker", "run", "-d", "--label", "localhub.test=1", "--label", label,
+           "-p", f"127.0.0.1:{port}:8888", image,
            "jupyter", "server", "--ServerApp.token=", "--ip=0.0.0.0", "--port=8888", "--no-browser"]
     t0 = time.perf_counter()
     cid = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip()
@@ -89,9 +89,10 @@ def localhub_run(client: Client, first: bool) -> float:
     return time.perf_counter() - t0
 
 
-def hub_took(state_dir: Path) -> float:
-    """JupyterHub's own 'User x:bench took N seconds to start' (spawner.start + its HTTP wait), last one."""
-    found = re.findall(rf":{SERVER} took ([0-9.]+) seconds to start", (state_dir / "logs/hub.log").read_text())
+def hub_took(state_dir: Path, server: str = SERVER) -> float:
+    """JupyterHub's own 'User x:<server> took N seconds to start' (spawner.start + its HTTP wait), last one."""
+    found = re.findall(rf":{re.escape(server)} took ([0-9.]+) seconds to start",
+                       (state_dir / "logs/hub.log").read_text())
     return float(found[-1]) if found else float("nan")
 
 
