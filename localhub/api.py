@@ -120,8 +120,12 @@ class ServersHandler(APIHandler):
         self.write_json({"user": d.settings.user, "servers": servers})
 
 
+KEEPALIVE_SECONDS = 5
+
+
 class ServerLogsHandler(APIHandler):
-    """A server's container log as plain text lines; `?follow=1` keeps streaming until the client leaves."""
+    """A server's container log as plain text lines; `?follow=1` keeps streaming until the client leaves,
+    with an empty line as a keep-alive while the container is quiet."""
 
     @web.authenticated
     async def get(self, name: str):
@@ -137,10 +141,16 @@ class ServerLogsHandler(APIHandler):
             raise web.HTTPError(404, f"Server '{name}' has no container (it is stopped).") from None
         self.set_header("Content-Type", "text/plain; charset=utf-8")
         iterator = iter(stream)
+        next_chunk = asyncio.ensure_future(self.in_thread(next, iterator, None))
         while True:
-            chunk = await self.in_thread(next, iterator, None)
-            if chunk is None:
-                break
+            # while following a quiet container, an empty line every few seconds lets clients notice
+            # that their reader has gone away (and lets them stop between lines)
+            done, _ = await asyncio.wait({next_chunk}, timeout=KEEPALIVE_SECONDS if follow else None)
+            chunk = next_chunk.result() if done else b"\n"
+            if done:
+                if chunk is None:
+                    break
+                next_chunk = asyncio.ensure_future(self.in_thread(next, iterator, None))
             self.write(chunk)
             try:
                 await self.flush()

@@ -268,7 +268,8 @@ def cmd_servers_open(args) -> int:
 
 def cmd_servers_logs(args) -> int:
     for line in _client(args).server_logs(args.name, follow=args.follow, tail=args.tail):
-        print(line, flush=True)
+        if line or not args.follow:  # while following, empty lines are the daemon's keep-alives
+            print(line, flush=True)
     return 0
 
 

@@ -180,7 +180,9 @@ class Client:
         self._request("DELETE", "/services/localhub/api/environments", params={"image": image})
 
     def server_logs(self, name: str, follow: bool = False, tail: int = 200) -> Iterator[str]:
-        """A server's log lines; with follow, keeps yielding until the caller stops iterating."""
+        """A server's log lines; with follow, keeps yielding until the caller stops iterating. While the
+        container is quiet the daemon sends empty lines every few seconds: callers skip them, and get the
+        chance to stop."""
         self.server(name)
         params = {"follow": "1" if follow else "0", "tail": str(tail)}
         try:

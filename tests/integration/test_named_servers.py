@@ -6,6 +6,8 @@ from __future__ import annotations
 from contextlib import closing
 
 import json
+import threading
+import time
 
 import docker
 import httpx
@@ -124,3 +126,20 @@ def test_logs_and_open(hub):
     assert "jupyterhub-singleuser" in logs.lower() or "ServerApp" in logs
     assert hub.cli("servers", "open", "chatty").stdout.strip() == f"{hub.url}/user/{hub.user}/chatty/"
     hub.cli("servers", "delete", "chatty", "--yes")
+
+
+def test_a_reader_of_a_quiet_followed_log_can_stop(hub):
+    hub.cli("servers", "new", "quiet")
+    stop, ended = threading.Event(), threading.Event()
+
+    def follow():
+        for _line in hub.client.server_logs("quiet", follow=True, tail=5):
+            if stop.is_set():
+                break
+        ended.set()
+
+    threading.Thread(target=follow, daemon=True).start()
+    time.sleep(2)  # the server has started and is quiet: no new log lines
+    stop.set()
+    assert ended.wait(15), "the reader stayed blocked in a quiet followed log"
+    hub.cli("servers", "delete", "quiet", "--yes")

@@ -52,6 +52,8 @@ class LogScreen(HubMixin, Screen):
             for line in lines:
                 if worker.is_cancelled:  # the screen was closed: stop reading (closes the stream)
                     return
+                if not line:  # the daemon's keep-alive while a followed log is quiet
+                    continue
                 self.ui(self._write, Text.from_ansi(line.rstrip("\n")))
         except LocalhubError as err:
             self.ui(self._write, Text(str(err), style="bold red"))
