@@ -108,6 +108,7 @@ class Daemon:
         self.hub_api = HubAPI(settings.url, self.token)
         self.hub_auth: HubOAuth | None = None
         self._engine_facts: dict | None = None
+        self._orphan_proxy: int | None = None
         self.usage = UsageSampler(self.docker, settings.instance)
         self.builder = Builder(self.docker, self.state.builds,
                                extra_labels={**settings.labels, "localhub.instance": settings.instance})
@@ -167,6 +168,9 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_shutdown, False)
 
+        # a proxy left by a crashed hub still routes to the new one until JupyterHub replaces it
+        orphan_proxy = _read_pid(self.state.proxy_pid_file)
+        self._orphan_proxy = orphan_proxy if pid_alive(orphan_proxy) else None
         log = open(self.state.logs / "hub.log", "ab")
         env = {**os.environ, "LOCALHUB_STATE_DIR": str(self.state.root)}
         self.hub_process = await asyncio.create_subprocess_exec(
@@ -221,9 +225,12 @@ class Daemon:
                         f"{last_error_line(self.state.logs / 'hub.log')} (full log: {self.state.logs / 'hub.log'})"
                     )
                 try:
-                    r = await http.get(f"{self.settings.url}/hub/api/")
-                    if r.status_code == 200:
-                        return
+                    # ready: the hub answers through *its* proxy, which has its routes (this service's too)
+                    if not pid_alive(self._orphan_proxy):
+                        hub = await http.get(f"{self.settings.url}/hub/api/")
+                        service = await http.get(f"{self.settings.url}/services/localhub/badge.svg")
+                        if hub.status_code == 200 and service.status_code == 200:
+                            return
                 except httpx.HTTPError:
                     pass
                 await asyncio.sleep(0.25)

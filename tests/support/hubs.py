@@ -141,6 +141,11 @@ class HubFactory:
 
     def close(self, hub: Hub) -> None:
         hub.down()
+        # a hub killed by a test and never restarted leaves its proxy running
+        try:
+            os.kill(int((hub.state_dir / "proxy.pid").read_text()), 15)
+        except (OSError, ValueError):
+            pass
         hub.remove_docker_objects()
 
     def close_all(self) -> None:
