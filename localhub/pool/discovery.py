@@ -36,7 +36,7 @@ from zeroconf import IPVersion, ServiceStateChange
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
 from .. import __version__
-from ..errors import LocalhubError
+from .entry import run_main
 from .keys import Lab, PeerPins, PinMismatch
 
 log = logging.getLogger("localhub.pool.discovery")
@@ -321,14 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     browse.add_argument("--events", action="store_true", help="print each change as a JSON line")
     browse.add_argument("--interface", help="LAN address to browse on (default: found automatically)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=os.environ.get("LOCALHUB_LOG", "WARNING"), stream=sys.stderr)
-    try:
-        return asyncio.run(_browse(args))
-    except LocalhubError as err:
-        print(f"localhub: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+    return run_main(_browse(args))
 
 
 if __name__ == "__main__":

@@ -13,13 +13,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
-import os
 import sys
 import time
 from dataclasses import dataclass
 
-from ..errors import LocalhubError
+from .entry import run_main
 from .client import PeerClient, PeerError
 from .discovery import Peer, PeerBrowser, lan_addresses, new_zeroconf, until_stopped
 from .keys import Lab, PeerPins, load_lab
@@ -128,12 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=2.0, help="seconds an agent has to answer (default 2)")
     parser.add_argument("--interface", help="LAN address to watch on (default: found automatically)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=os.environ.get("LOCALHUB_LOG", "WARNING"), stream=sys.stderr)
-    try:
-        return asyncio.run(_run(args))
-    except LocalhubError as err:
-        print(f"localhub: {err}", file=sys.stderr)
-        return 1
+    return run_main(_run(args))
 
 
 if __name__ == "__main__":

@@ -11,13 +11,13 @@ import argparse
 import asyncio
 import json
 import logging
-import os
 import signal
 import sys
 import time
 from pathlib import Path
 
 from ..errors import LocalhubError
+from .entry import run_main
 from .agent import Agent
 from .discovery import Advertiser, lan_addresses, new_zeroconf
 from .idle import IdleSources
@@ -121,13 +121,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="load per core that, lasting 2 min, counts as the owner's own work (default 0.5)")
     parser.add_argument("--label", help="readable part of the mDNS name (default: the host name)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=os.environ.get("LOCALHUB_LOG", "INFO"), stream=sys.stderr,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    try:
-        return asyncio.run(_serve(args))
-    except LocalhubError as err:
-        print(f"localhub: {err}", file=sys.stderr)
-        return 1
+    return run_main(_serve(args), level="INFO", fmt="%(asctime)s %(name)s %(levelname)s %(message)s")
 
 
 if __name__ == "__main__":
