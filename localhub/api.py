@@ -90,6 +90,7 @@ class ServersHandler(APIHandler):
         user = await d.hub_api.user(d.settings.user)
         details = await self.in_thread(d.container_details)
         profiles = load_profiles(d.settings.config_dir)
+        away = d.servers_away()
         servers = []
         for name, server in sorted((user.get("servers") or {}).items()):
             if not name and not (server.get("ready") or server.get("pending")):
@@ -115,9 +116,21 @@ class ServersHandler(APIHandler):
                 "container_state": detail.get("state"),
                 "last_activity": server.get("last_activity"),
                 "started": server.get("started"),
-                "where": "local",
+                **placement(away.get(name), bool(server.get("ready") or server.get("pending"))),
             })
         self.write_json({"user": d.settings.user, "servers": servers})
+
+
+def placement(away, running: bool) -> dict:
+    """Where a server runs, and what its user should know about it (paused on a peer, lost with a peer)."""
+    if away is None:
+        return {"where": "local", "notice": None}
+    if away.state == "lost" or (not running and away.state in ("returning", "lost")):
+        synced = time.strftime("%H:%M", time.localtime(away.synced)) if away.synced else "never"
+        return {"where": away.peer_name, "notice": f"lost with {away.peer_name} ({away.notice}); its home as "
+                                                   f"last synced ({synced}) is here, and the peer's copy comes back "
+                                                   "when the peer does"}
+    return {"where": away.peer_name, "notice": away.notice or None}
 
 
 KEEPALIVE_SECONDS = 5

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -185,6 +186,17 @@ def cmd_config(args) -> int:
 
 # --- servers ---------------------------------------------------------------------------------------
 
+WHERE_HELP = ("where the server runs: local (default), auto (here when it fits, else the idle lab peer with "
+              "most room) or a lab peer's name or node id from `localhub pool status`")
+
+
+def _where(text: str) -> str:
+    text = text.strip()
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}", text):
+        raise argparse.ArgumentTypeError(f"'{text}' is not local, auto or a peer's name (letters, digits, . _ -).")
+    return text.lower() if text.lower() in ("local", "auto") else text
+
+
 def _follow(events, as_json: bool) -> None:
     for event in events:
         if as_json:
@@ -198,7 +210,7 @@ def _follow(events, as_json: bool) -> None:
 
 def cmd_servers_new(args) -> int:
     client = _client(args)
-    _follow(client.create_server(args.name, profile=args.profile, image=args.image), args.json)
+    _follow(client.create_server(args.name, profile=args.profile, image=args.image, where=args.where), args.json)
     return _report_ready(client, args)
 
 
@@ -245,12 +257,15 @@ def cmd_servers_ls(args) -> int:
     if not servers:
         print("No servers yet; create one with `localhub servers new NAME`.")
         return 0
-    print(f"{'NAME':<21} {'STATUS':<9} {'PROFILE':<9} {'STORAGE':<21} IMAGE")
+    print(f"{'NAME':<21} {'STATUS':<9} {'WHERE':<12} {'PROFILE':<9} {'STORAGE':<21} IMAGE")
     for s in servers:
         used = "-" if s.storage_used is None else format_size(s.storage_used)
         cap = "" if s.storage_cap is None else f" / {format_size(s.storage_cap)}"
         warn = " !" if s.storage_used and s.storage_cap and s.storage_used > s.storage_cap * 0.9 else ""
-        print(f"{s.name:<21} {s.status:<9} {s.profile or '-':<9} {used + cap + warn:<21} {s.image or '-'}")
+        print(f"{s.name:<21} {s.status:<9} {s.where or 'local':<12} {s.profile or '-':<9} {used + cap + warn:<21} "
+              f"{s.image or '-'}")
+        if s.notice:
+            print(f"{'':<21} note: {s.notice}")
     return 0
 
 
@@ -323,7 +338,7 @@ def cmd_launch(args) -> int:
     client = _client(args)
     display = LaunchDisplay()
     ready = None
-    for event in client.launch(args.link, profile=args.profile, rebuild=args.rebuild):
+    for event in client.launch(args.link, profile=args.profile, rebuild=args.rebuild, where=args.where):
         if args.json:
             print(json.dumps(event), flush=True)
         else:
@@ -440,6 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("name")
     new.add_argument("--profile", help="resource profile (default: 'default')")
     new.add_argument("--image", help="image to run (default: the profile's, else localhub/singleuser:latest)")
+    new.add_argument("--where", type=_where, help=WHERE_HELP)
     new.set_defaults(func=cmd_servers_new)
     for name, func, text in (("start", cmd_servers_start, "start a stopped server"),
                              ("stop", cmd_servers_stop, "stop a server (files kept)")):
@@ -463,6 +479,7 @@ def build_parser() -> argparse.ArgumentParser:
                             help="build (once) and start the environment of a Binder link")
     launch.add_argument("link", help="any Binder link (host swapped or not), repository URL or local directory")
     launch.add_argument("--profile", help="resource profile for its server")
+    launch.add_argument("--where", type=_where, help=WHERE_HELP)
     launch.add_argument("--rebuild", action="store_true", help="build the same commit again")
     launch.add_argument("--open", action="store_true", help="open it in the browser when ready")
     launch.set_defaults(func=cmd_launch)

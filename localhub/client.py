@@ -34,7 +34,8 @@ class Server:
     cpu_percent: float | None
     memory_used: int | None
     last_activity: str | None
-    where: str
+    where: str  # "local" or the lab peer it runs on
+    notice: str | None = None  # what the user should know (paused on a peer because its owner is back, …)
 
     @classmethod
     def from_api(cls, data: dict) -> "Server":
@@ -99,9 +100,11 @@ class Client:
         raise LocalhubError(f"There is no server '{name}'; `localhub servers ls` lists them.")
 
     def create_server(self, name: str, profile: str | None = None, image: str | None = None,
-                      extra_options: dict | None = None) -> Iterator[dict]:
-        """Create and start a named server; yields progress events until it answers."""
-        options = {k: v for k, v in {"profile": profile, "image": image, **(extra_options or {})}.items() if v}
+                      extra_options: dict | None = None, where: str | None = None) -> Iterator[dict]:
+        """Create and start a named server (on this desktop, or where `where` says: auto or a lab peer);
+        yields progress events until it answers."""
+        options = {k: v for k, v in {"profile": profile, "image": image, "where": where,
+                                     **(extra_options or {})}.items() if v}
         if any(s.name == name for s in self.servers()):
             raise LocalhubError(f"A server named '{name}' exists already; start it with `localhub servers start {name}`.")
         self._request("POST", self._server_path(name), json={"user_options": options})
@@ -138,10 +141,11 @@ class Client:
         return parse_link(text).to_dict()
 
     def launch(self, link: str, profile: str | None = None, rebuild: bool = False,
-               start: bool = True) -> Iterator[dict]:
+               start: bool = True, where: str | None = None) -> Iterator[dict]:
         """Build (once) and start the environment a link names; yields BinderHub-style events."""
         launch = parse_link(link)
         params = {"urlpath": launch.urlpath, "profile": profile, "rebuild": "1" if rebuild else None,
+                  "where": where,
                   "launch": None if start else "0"}
         path = "/build/" + launch.spec
         final = None

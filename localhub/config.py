@@ -55,6 +55,25 @@ class Settings:
     )
     cull_every: int = field(default=300, metadata={"help": "How often (seconds) the idle culler looks."})
     pids_limit: int = field(default=1024, metadata={"help": "Most processes a server container may run."})
+    pool_address: str = field(
+        default="", metadata={"help": "LAN address the pool agent serves and announces on (empty: found "
+                                      "automatically; the pool runs only once `localhub pool init|join` was run)."}
+    )
+    pool_port: int = field(default=8470, metadata={"help": "Port of this desktop's pool agent (HTTPS)."})
+    pool_idle_after: int = field(
+        default=900, metadata={"help": "Seconds without owner input before this desktop takes guests."}
+    )
+    pool_grace: int = field(
+        default=600, metadata={"help": "Seconds a guest stays paused after its owner returns before it is "
+                                       "stopped and its files are sent home."}
+    )
+    pool_sync_every: int = field(
+        default=300, metadata={"help": "Seconds between copies of a remote server's home back to this hub."}
+    )
+    pool_lost_after: int = field(
+        default=60, metadata={"help": "Seconds a peer running one of our servers may be unreachable before "
+                                      "the server counts as lost (its last synced home is offered)."}
+    )
     labels: dict = field(
         default_factory=dict,
         metadata={"help": "Extra Docker labels on everything localhub creates (tests use this)."},

@@ -115,6 +115,7 @@ class Daemon:
         self.hub_http = httpx.AsyncClient(base_url=settings.url, headers={"Authorization": f"token {self.token}"},
                                           timeout=60)
         self.launcher = Launcher(settings, self.builder, self.hub_http, self.state.root)
+        self.lab_member = None  # a pool.member.LabMember while this desktop is in a lab
 
     # --- used by the API handlers -------------------------------------------------------------
     def engine_facts(self) -> dict:
@@ -124,6 +125,13 @@ class Daemon:
 
     def container_details(self) -> dict:
         return api.container_details(self.docker, self.settings.instance)
+
+    def servers_away(self) -> dict:
+        """This user's servers on lab peers, by server name (from the pool's ledger; empty outside a lab)."""
+        if self.lab_member is None:
+            return {}
+        entries = [a for a in self.lab_member.remote.ledger.all() if a.user == self.settings.user]
+        return {a.server: a for a in sorted(entries, key=lambda a: a.started)}
 
     def login_link(self, next_url: str = "/hub/home") -> str:
         return login_link(self.state, self.settings.url, next_url)
@@ -136,9 +144,30 @@ class Daemon:
         self._shutdown.set()
 
     # --- lifecycle ----------------------------------------------------------------------------
+    async def _join_pool(self, announce) -> str | None:
+        """Start this desktop's part in its lab, if it is in one; returns the LAN address used."""
+        from .pool.member import LabMember, choose_address, in_a_lab
+
+        if not in_a_lab(self.state.root):
+            return None
+        address = choose_address(self.settings)
+        if not address:
+            announce("localhub: this desktop is in a lab but has no LAN address (only loopback, Docker bridges or "
+                     "tunnels); the pool stays off. Set pool_address to the address to use.")
+            return None
+        self.lab_member = LabMember(self.settings, self.docker, address, say=announce)
+        try:
+            await self.lab_member.start()
+        except (LocalhubError, OSError) as err:
+            announce(f"localhub: the pool could not start ({err}); the hub runs without it.")
+            self.lab_member = None
+            return None
+        return address
+
     async def run(self, announce=print) -> int:
         network, gateway = ensure_network(self.docker, self.settings.instance, self.settings.labels)
         service_port = self.settings.port + 2
+        pool_address = await self._join_pool(announce)
         self.state.write_runtime({
             "settings": settings_to_dict(self.settings),
             "daemon_pid": os.getpid(),
@@ -147,6 +176,7 @@ class Daemon:
             "network": network,
             "gateway": gateway,
             "service_port": service_port,
+            "pool_address": pool_address,
             "started": self.started,
             "ready": False,
         })
@@ -182,6 +212,8 @@ class Daemon:
         except LocalhubError:
             await self._stop_hub()
             server.stop()
+            if self.lab_member:
+                await self.lab_member.stop()
             self.state.clear_runtime()
             raise
         runtime = self.state.read_runtime() or {}
@@ -209,6 +241,8 @@ class Daemon:
                 await asyncio.get_running_loop().run_in_executor(
                     None, remove_network, self.docker, self.settings.instance)
         server.stop()
+        if self.lab_member:
+            await self.lab_member.stop()
         self.usage.stop()
         await self.hub_api.aclose()
         await self.hub_http.aclose()

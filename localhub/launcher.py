@@ -99,6 +99,7 @@ class Launcher:
         self._reserved: dict[str, str] = {}  # server name -> spec, while a launch holds it
 
     async def launch(self, launch: LaunchSpec, profile: str | None = None, rebuild: bool = False,
+                     where: str | None = None,
                      start: bool = True) -> AsyncIterator[dict]:
         resolved = None
         async for item in self._resolve(launch):
@@ -129,7 +130,7 @@ class Launcher:
             return
         if not start:
             return
-        async for item in self._start_server(launch, resolved, image, profile):
+        async for item in self._start_server(launch, resolved, image, profile, where):
             yield item
 
     async def _resolve(self, launch: LaunchSpec):
@@ -162,11 +163,12 @@ class Launcher:
             return launch.repo, None
         return launch.repo, resolved
 
-    async def _start_server(self, launch: LaunchSpec, resolved: str, image: str, profile: str | None):
+    async def _start_server(self, launch: LaunchSpec, resolved: str, image: str, profile: str | None,
+                            where: str | None = None):
         name = await self._reserve_name(launch)
         try:
             async with self._server_locks.setdefault(name, asyncio.Lock()):
-                async for item in self._start_named(name, launch, resolved, image, profile):
+                async for item in self._start_named(name, launch, resolved, image, profile, where):
                     yield item
                     if item["phase"] == "failed":
                         return
@@ -191,7 +193,8 @@ class Launcher:
             self._reserved[name] = launch.spec
             return name
 
-    async def _start_named(self, name: str, launch: LaunchSpec, resolved: str, image: str, profile: str | None):
+    async def _start_named(self, name: str, launch: LaunchSpec, resolved: str, image: str, profile: str | None,
+                           where: str | None = None):
         server = (await self._servers()).get(name)
         previous = (server or {}).get("user_options") or {}
         image_id = await asyncio.to_thread(lambda: self.builder.client.images.get(image).id)
@@ -202,6 +205,7 @@ class Launcher:
             "spec": launch.spec,
             "resolved": resolved,
             "env": self._binder_env(launch, resolved),
+            "where": where or previous.get("where") or "local",
         }
         if launch.urlpath:
             options["default_url"] = "/" + launch.urlpath.lstrip("/")

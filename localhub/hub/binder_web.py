@@ -105,6 +105,7 @@ class BuildStreamHandler(BinderHandler):
         events = self.daemon.launcher.launch(
             launch, profile=self.get_argument("profile", None) or None,
             rebuild=self.get_argument("rebuild", "") in ("1", "true", "yes"),
+            where=self.get_argument("where", None) or None,
             start=self.get_argument("launch", "1") not in ("0", "false", "no"))
         try:
             async for item in events:

@@ -22,6 +22,15 @@ def configure(c, state_dir: str) -> None:
     c.JupyterHub.bind_url = f"http://{settings.ip}:{settings.port}/"
     c.JupyterHub.hub_bind_url = f"http://{gateway}:{HUB_PORT}"
     c.JupyterHub.hub_connect_ip = gateway
+    pool_address = runtime.get("pool_address")
+    if pool_address:
+        # servers on lab peers reach this hub's API over the LAN; local ones still use the gateway
+        c.JupyterHub.hub_bind_url = f"http://0.0.0.0:{HUB_PORT}"
+        c.LocalhubSpawner.pool_address = pool_address
+        c.LocalhubSpawner.state_dir = str(state.root)
+        c.LocalhubSpawner.pool_sync_every = settings.pool_sync_every
+        c.LocalhubSpawner.pool_lost_after = settings.pool_lost_after
+        c.LocalhubSpawner.poll_interval = 10  # a server evicted from a peer is noticed within seconds
     c.JupyterHub.db_url = f"sqlite:///{state.database}"
     c.JupyterHub.cookie_secret_file = str(state.cookie_secret)
     c.JupyterHub.pid_file = str(state.root / "hub.pid")

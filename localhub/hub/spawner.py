@@ -6,16 +6,22 @@ user_options carried by each named server (persisted by JupyterHub and reused on
     image     image to run (default: the profile's image, else the hub's default image)
     env       extra environment variables (used by Binder launches for BINDER_* variables)
     default_url  path the server opens on (Binder's urlpath)
+    where     local (default), auto, or a lab peer's name or node id: where the container runs
+
+A server placed on a peer (pool/remote.py does the journeys) is started, polled and stopped through the
+peer's agent; JupyterHub's proxy routes to its address on the LAN like to any other server, and the server
+authenticates users against this hub's API on its LAN address. Its guest id is the spawner's state.
 """
 
 from __future__ import annotations
 
 import asyncio
+from urllib.parse import urlsplit
 
 import docker.errors
 from dockerspawner import DockerSpawner
 from tornado import web
-from traitlets import Dict, Integer, Unicode, default
+from traitlets import Dict, Float, Integer, Unicode, default
 
 from ..errors import LocalhubError
 from ..profiles import get_profile, load_profiles
@@ -33,6 +39,22 @@ class LocalhubSpawner(DockerSpawner):
     fallback_image = Unicode(help="Image when neither the request nor the profile names one.").tag(config=True)
     extra_labels = Dict(help="Labels added to every container and volume.").tag(config=True)
     pids_limit = Integer(1024, help="Process limit per container unless the profile sets one.").tag(config=True)
+    pool_address = Unicode("", help="This hub's LAN address when it is in a lab (empty: no pool).").tag(config=True)
+    state_dir = Unicode("", help="The hub's state dir (the pool's ledger and keys).").tag(config=True)
+    pool_sync_every = Float(300.0, help="Seconds between copies of a remote server's home.").tag(config=True)
+    pool_lost_after = Float(60.0, help="Seconds a peer may be unreachable before its servers are lost."
+                            ).tag(config=True)
+    guest = Unicode("", help="The guest id while this server runs on a lab peer.")
+    _remote_servers = None
+
+    def remote_servers(self):
+        if self._remote_servers is None:
+            from ..pool.remote import RemoteServers
+
+            LocalhubSpawner._remote_servers = RemoteServers(
+                self.state_dir, self.client, self.extra_labels, sync_every=self.pool_sync_every,
+                lost_after=self.pool_lost_after, say=lambda message: self.log.info("pool: %s", message))
+        return self._remote_servers
 
     @property
     def home_volume(self) -> str:
@@ -87,9 +109,90 @@ class LocalhubSpawner(DockerSpawner):
             self.args = [*self.args, f"{_IDLE_ARG}={profile.idle_timeout}"]
         self.environment = {**self.environment, **(options.get("env") or {})}
 
+        where = options.get("where") or "local"
+        if where != "local":
+            peer = await self._choose_peer(where, profile)
+            if peer is not None:
+                return await self._start_remote(peer, profile)
+
         await self._ensure_home_volume()
         self.volumes = {self.home_volume: {"bind": HOME, "mode": "rw"}}
         return await super().start()
+
+    # --- servers on lab peers ----------------------------------------------------------------------
+    async def _choose_peer(self, where: str, profile):
+        if not self.pool_address:
+            if where == "auto":
+                return None
+            raise web.HTTPError(400, "This desktop is not in a lab (or its pool is off), so the server cannot "
+                                     f"run on '{where}'; `localhub pool init` or `join` first.")
+        from ..pool.client import PeerError
+
+        try:
+            return await self.remote_servers().choose(where, self._ask(profile))
+        except (LocalhubError, PeerError) as err:
+            raise web.HTTPError(400, str(err)) from None
+
+    @staticmethod
+    def _ask(profile) -> dict:
+        return {"cpus": profile.cpu, "memory": profile.memory, "storage": profile.storage}
+
+    def _remote_env(self) -> dict:
+        """The server's environment, with this hub's API at its LAN address instead of the Docker gateway."""
+        env = self.get_env()
+        gateway = urlsplit(env["JUPYTERHUB_API_URL"]).hostname
+        return {k: v.replace(f"//{gateway}:", f"//{self.pool_address}:") if isinstance(v, str) else v
+                for k, v in env.items()}
+
+    async def _start_remote(self, peer, profile):
+        from ..pool.client import PeerError
+        from .hub_config import HUB_PORT
+
+        cmd = await self.get_command()
+        try:
+            away = await self.remote_servers().start(
+                peer, self.user.name, self.name, self.home_volume, self.image, self._ask(profile),
+                self._remote_env(), cmd, (self.pool_address, HUB_PORT))
+        except (LocalhubError, PeerError) as err:
+            raise web.HTTPError(500, f"The server could not start on {peer.get('name', '?').split('.')[0]}: "
+                                     f"{err}") from None
+        self.guest = away.guest
+        self.object_id = ""
+        self.log.info("%s runs on lab peer %s at %s:%s", self._log_name, away.peer_name, away.address, away.port)
+        return away.address, away.port
+
+    async def poll(self):
+        if self.guest:
+            from ..pool.client import PeerError
+
+            try:
+                return await self.remote_servers().poll(self.guest)
+            except PeerError as err:
+                self.log.warning("%s: asking its peer failed: %s", self._log_name, err)
+                return None
+        return await super().poll()
+
+    async def stop(self, now=False):
+        if self.guest:
+            await self.remote_servers().stop(self.guest)
+            self.guest = ""
+            self.clear_state()
+            return
+        await super().stop(now)
+
+    def get_state(self):
+        state = super().get_state()
+        if self.guest:
+            state["guest"] = self.guest
+        return state
+
+    def load_state(self, state):
+        super().load_state(state)
+        self.guest = state.get("guest", "")
+
+    def clear_state(self):
+        super().clear_state()
+        self.guest = ""
 
     async def check_allowed(self, image):
         # The hub serves one desktop user, who may run any image on this machine (built by localhub or
@@ -108,6 +211,8 @@ class LocalhubSpawner(DockerSpawner):
 
     async def delete_forever(self):
         """A deleted server loses its container and its home volume; a stopped one keeps both."""
+        if self.state_dir and self.pool_address:
+            self.remote_servers().forget_server(self.user.name, self.name)
         try:
             await self.docker("remove_container", self.container_name, force=True)
         except docker.errors.NotFound:

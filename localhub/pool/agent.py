@@ -1,8 +1,19 @@
 """The peer agent: the only door into this desktop for other lab members, over HTTPS, signed both ways.
 
-Two verbs so far:
-    GET  /pool/v1/status   live figures, owner idle time, state, guests
-    POST /pool/v1/offer    {"cpus": 1, "memory": "2G", "storage": "2Gi"} -> {"accept": bool, "reason": ...}
+Verbs:
+    GET    /pool/v1/status                live figures, owner idle time, state, guests
+    POST   /pool/v1/offer                 {"cpus": 1, "memory": "2G", "storage": "2Gi"} -> {"accept", "reason"}
+    GET    /pool/v1/images/<sha256 hex>   {"present": bool}: does this engine have the image?
+    POST   /pool/v1/images                a `docker save` archive, streamed; loaded once its hash checks out
+    PUT    /pool/v1/guests/<id>/home      the server's home (tar), streamed, before the guest is run
+    POST   /pool/v1/guests                run a guest (guests.py says what a request may and may not ask)
+    GET    /pool/v1/guests/<id>           the guest's state
+    POST   /pool/v1/guests/<id>/pause|resume|stop
+    GET    /pool/v1/guests/<id>/home      the guest's home now (tar), signed over its hash
+    DELETE /pool/v1/guests/<id>           forget the guest: its hub has taken the home back
+
+Only the node that started a guest may act on it. Uploads go to a file first and are used only when their
+hash matches the signed one.
 
 Every request is checked (auth.py) before anything else, so a stranger learns nothing, not even which paths
 exist; every refusal is logged with its reason and answered with it. Every answer, refusals included, is
@@ -11,18 +22,27 @@ signed with the lab key for the request it answers.
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
 import logging
+import os
 import ssl
+import tempfile
+import time
+from pathlib import Path
 
 import tornado.httpserver
 import tornado.httputil
 import tornado.netutil
 import tornado.web
 
+from ..errors import LocalhubError
 from ..profiles import parse_size
-from .auth import H_NODE, H_NONCE, Refused, RequestVerifier, sign_response
-from .keys import Lab
+from .archives import CHUNK
+from .auth import H_NODE, H_NONCE, Refused, RequestVerifier, body_hash, sign_response
+from .guests import GuestRefused, GuestRunner, parse_request
+from .keys import Lab, pool_dir
 from .node import Node
 
 log = logging.getLogger("localhub.pool.agent")
@@ -54,11 +74,30 @@ class _Signed(tornado.web.RequestHandler):
         body = json.dumps(data).encode()
         self.set_status(status)
         self.set_header("Content-Type", "application/json")
+        self._sign(status, body)
+        self.finish(body)
+
+    def _sign(self, status: int, body: bytes = b"", sha: str | None = None) -> None:
         headers = sign_response(self.agent.lab.key, status, body, self.request.headers.get(H_NONCE, ""),
-                                self.agent.lab.node, self.request.headers.get(H_NODE, ""))
+                                self.agent.lab.node, self.request.headers.get(H_NODE, ""), sha=sha)
         for name, value in headers.items():
             self.set_header(name, value)
-        self.finish(body)
+
+    def refuse(self, err: GuestRefused) -> None:
+        log.warning("refused %s %s from node %s: %s — %s", self.request.method, self.request.path, self.sender,
+                    err.code, err)
+        self.reply(err.status, {"error": str(err), "reason": err.code})
+
+    async def blocking(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+
+    def guest(self, guest_id: str):
+        """The guest, if it exists and the caller is the node that started it."""
+        runner = self.agent.runner()
+        guest = runner.get(guest_id)
+        if guest.hub_node != self.sender:
+            raise GuestRefused(f"Guest {guest_id} belongs to another hub.", "not-yours", 403)
+        return runner, guest
 
     def write_error(self, status_code: int, **kwargs) -> None:
         self.reply(status_code, {"error": tornado.httputil.responses.get(status_code, "Error"), "reason": "error"})
@@ -86,6 +125,191 @@ class OfferHandler(_Signed):
         self.reply(200, {"accept": accept, "reason": reason})
 
 
+@tornado.web.stream_request_body
+class _Upload(_Signed):
+    """A streamed body (an image or a home): headers checked before any byte is accepted, the body spooled to
+    a file and hashed as it arrives, and used only if the hash is the one signed."""
+
+    def prepare(self) -> None:
+        self.file = None
+        try:
+            self.sender, self.declared = self.agent.verifier.verify_headers(
+                self.request.method, self.request.uri, self.request.headers)
+        except Refused as refusal:
+            log.warning("refused upload %s from %s: %s — %s", self.request.path, self.request.remote_ip,
+                        refusal.code, refusal.reason)
+            self.reply(refusal.status, {"error": refusal.reason, "reason": refusal.code})
+            return
+        if self.request.method not in ("PUT", "POST"):
+            try:
+                RequestVerifier.check_body(self.declared, body_hash(b""))
+            except Refused as refusal:
+                self.reply(refusal.status, {"error": refusal.reason, "reason": refusal.code})
+            return
+        self.request.connection.set_max_body_size(self.agent.max_upload())
+        fd, name = tempfile.mkstemp(prefix="upload-", suffix=".part", dir=self.agent.incoming)
+        self.file, self.path, self.digest, self.began = os.fdopen(fd, "wb"), Path(name), hashlib.sha256(), \
+            time.monotonic()
+
+    def data_received(self, chunk: bytes) -> None:
+        if self.file is not None:
+            self.file.write(chunk)
+            self.digest.update(chunk)
+
+    def on_connection_close(self) -> None:
+        self._discard()  # the link went down mid-upload: the partial file is worthless
+
+    def _discard(self) -> None:
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+            self.path.unlink(missing_ok=True)
+
+    def received(self) -> Path | None:
+        """The complete, checked upload; None (and the refusal sent) when its hash is not the signed one."""
+        self.file.close()
+        self.file = None
+        try:
+            RequestVerifier.check_body(self.declared, self.digest.hexdigest())
+        except Refused as refusal:
+            self.path.unlink(missing_ok=True)
+            self.reply(refusal.status, {"error": refusal.reason, "reason": refusal.code})
+            return None
+        size = self.path.stat().st_size
+        log.info("received %s from node %s: %.1f MB in %.1f s", self.request.path, self.sender, size / 1e6,
+                 time.monotonic() - self.began)
+        return self.path
+
+
+class ImageHandler(_Signed):
+    async def get(self, digest: str) -> None:
+        try:
+            present = await self.blocking(self.agent.runner().has_image, f"sha256:{digest}")
+        except GuestRefused as err:
+            self.refuse(err)
+            return
+        self.reply(200, {"present": present})
+
+
+class ImageUpload(_Upload):
+    async def post(self) -> None:
+        path = self.received()
+        if path is None:
+            return
+        try:
+            await self.blocking(self.agent.runner().load_image, path)
+        except GuestRefused as err:
+            self.refuse(err)
+            return
+        except LocalhubError as err:
+            self.reply(500, {"error": str(err), "reason": "load-failed"})
+            return
+        finally:
+            path.unlink(missing_ok=True)
+        self.reply(200, {"loaded": True})
+
+
+class HomeHandler(_Upload):
+    async def put(self, guest_id: str) -> None:
+        path = self.received()
+        if path is None:
+            return
+        try:
+            runner = self.agent.runner()
+        except GuestRefused as err:
+            path.unlink(missing_ok=True)
+            self.refuse(err)
+            return
+        if guest_id in runner.guests:
+            path.unlink(missing_ok=True)
+            self.refuse(GuestRefused(f"Guest {guest_id} already runs; a home is sent before the guest starts.",
+                                     "exists", 409))
+            return
+        path.replace(runner.home_path(guest_id))
+        self.reply(200, {"stored": True})
+
+    async def get(self, guest_id: str) -> None:
+        try:
+            runner, guest = self.guest(guest_id)
+        except GuestRefused as err:
+            self.refuse(err)
+            return
+        fd, name = tempfile.mkstemp(prefix="home-", suffix=".tar", dir=self.agent.incoming)
+        os.close(fd)
+        path = Path(name)
+        try:
+            archive = await self.blocking(runner.archive_home, guest, path)
+            self.set_status(200)
+            self.set_header("Content-Type", "application/x-tar")
+            self.set_header("Content-Length", str(archive.size))
+            self._sign(200, sha=archive.sha)
+            with open(path, "rb") as f:
+                while chunk := f.read(CHUNK):
+                    self.write(chunk)
+                    await self.flush()
+            self.finish()
+        finally:
+            path.unlink(missing_ok=True)
+
+
+class GuestsHandler(_Signed):
+    async def post(self) -> None:
+        try:
+            data = json.loads(self.request.body or b"{}")
+            request = parse_request(data)
+        except ValueError:
+            self.refuse(GuestRefused("A run request is a JSON object.", "bad-request"))
+            return
+        except GuestRefused as err:
+            self.refuse(err)
+            return
+        ask = {k: request[k] for k in ("cpus", "memory", "storage")}
+        accept, reason = self.agent.node.offer(ask)
+        if not accept:
+            self.refuse(GuestRefused(f"This desktop cannot take the server now: {reason}.", "declined", 409))
+            return
+        limits = self.agent.node.snapshot.share.limits(self.agent.node.snapshot.figures)
+        try:
+            guest = await self.blocking(self.agent.runner().run, request, self.sender, limits)
+        except GuestRefused as err:
+            self.refuse(err)
+            return
+        log.info("running guest %s (%s) for node %s on port %d", guest.id, guest.server, self.sender, guest.port)
+        self.reply(200, guest.to_dict())
+
+
+class GuestHandler(_Signed):
+    async def get(self, guest_id: str) -> None:
+        try:
+            runner, guest = self.guest(guest_id)
+        except GuestRefused as err:
+            self.refuse(err)
+            return
+        self.reply(200, (await self.blocking(runner.refresh, guest)).to_dict())
+
+    async def delete(self, guest_id: str) -> None:
+        try:
+            runner, guest = self.guest(guest_id)
+        except GuestRefused as err:
+            self.refuse(err)
+            return
+        await self.blocking(runner.forget, guest)
+        self.reply(200, {"forgotten": guest_id})
+
+
+class GuestVerb(_Signed):
+    async def post(self, guest_id: str, verb: str) -> None:
+        try:
+            runner, guest = self.guest(guest_id)
+        except GuestRefused as err:
+            self.refuse(err)
+            return
+        act = {"pause": lambda: runner.pause(guest, "paused by its hub"), "resume": lambda: runner.resume(guest),
+               "stop": lambda: runner.stop(guest)}[verb]
+        await self.blocking(act)
+        self.reply(200, guest.to_dict())
+
+
 class NotFound(_Signed):
     def _missing(self, *args) -> None:  # reached only after the signature was checked
         self.reply(404, {"error": f"This agent has no {self.request.method} {self.request.path}.",
@@ -95,16 +319,34 @@ class NotFound(_Signed):
 
 
 class Agent:
-    def __init__(self, lab: Lab, node: Node, verifier: RequestVerifier | None = None):
+    def __init__(self, lab: Lab, node: Node, verifier: RequestVerifier | None = None,
+                 incoming: Path | None = None):
         self.lab, self.node = lab, node
         self.verifier = verifier or RequestVerifier(lab.key, lab.node)
         self.server: tornado.httpserver.HTTPServer | None = None
+        self.incoming = incoming or pool_dir(node.state_dir) / "incoming"
+        self.incoming.mkdir(exist_ok=True)
+
+    def runner(self) -> GuestRunner:
+        if self.node.guests is None:
+            raise GuestRefused("This desktop runs no guests (its daemon has no Docker engine for them).",
+                               "no-engine", 503)
+        return self.node.guests
+
+    def max_upload(self) -> int:
+        snap = self.node.snapshot or self.node.tick()
+        return int(snap.share.limits(snap.figures)["storage"])
 
     def app(self) -> tornado.web.Application:
         args = {"agent": self}
-        return tornado.web.Application(
-            [(rf"{API}/status", StatusHandler, args), (rf"{API}/offer", OfferHandler, args)],
-            default_handler_class=NotFound, default_handler_args=args)
+        guest = r"(?P<guest_id>[0-9a-f]{16})"
+        return tornado.web.Application([
+            (rf"{API}/status", StatusHandler, args), (rf"{API}/offer", OfferHandler, args),
+            (rf"{API}/images", ImageUpload, args), (rf"{API}/images/(?P<digest>[0-9a-f]{{64}})", ImageHandler, args),
+            (rf"{API}/guests", GuestsHandler, args), (rf"{API}/guests/{guest}", GuestHandler, args),
+            (rf"{API}/guests/{guest}/home", HomeHandler, args),
+            (rf"{API}/guests/{guest}/(?P<verb>pause|resume|stop)", GuestVerb, args),
+        ], default_handler_class=NotFound, default_handler_args=args)
 
     def listen(self, address: str, port: int, ssl_context: ssl.SSLContext | None) -> int:
         """Serve on one address (the LAN one: never all of them); returns the port (useful when 0 was given)."""

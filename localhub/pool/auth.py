@@ -52,11 +52,12 @@ def response_signature(key: bytes, status: int, body_sha: str, ts: str, request_
 
 
 def sign_request(key: bytes, method: str, path: str, body: bytes, sender: str, recipient: str,
-                 now: float | None = None, nonce: str | None = None) -> dict[str, str]:
-    """The headers that make a request acceptable to `recipient`'s agent. `path` includes any query."""
+                 now: float | None = None, nonce: str | None = None, sha: str | None = None) -> dict[str, str]:
+    """The headers that make a request acceptable to `recipient`'s agent. `path` includes any query;
+    `sha` instead of `body` signs a body sent as a stream (a file hashed beforehand)."""
     ts = str(int(time.time() if now is None else now))
     nonce = nonce or secrets.token_hex(16)
-    sha = body_hash(body)
+    sha = sha or body_hash(body)
     return {
         H_LAB: fingerprint(key), H_NODE: sender, H_TO: recipient, H_TIME: ts, H_NONCE: nonce, H_BODY: sha,
         H_SIG: request_signature(key, method, path, sha, ts, nonce, sender, recipient),
@@ -107,6 +108,17 @@ class RequestVerifier:
         self.nonces = NonceCache()
 
     def verify(self, method: str, path: str, headers, body: bytes) -> str:
+        return self.verify_headers(method, path, headers, body_hash(body))[0]
+
+    @staticmethod
+    def check_body(declared: str, actual: str) -> None:
+        if not hmac.compare_digest(declared, actual):
+            raise Refused("body-altered", "The request body does not match its signed hash; it was altered "
+                                          "on the way.")
+
+    def verify_headers(self, method: str, path: str, headers, actual_sha: str | None = None) -> tuple[str, str]:
+        """(sender, the body's declared SHA-256). Without `actual_sha` the body is not checked: a streamed
+        upload checks it against the declared hash with `check_body` once it has all arrived."""
         get = lambda name: (headers.get(name) or "").strip()  # noqa: E731 - tornado and dict headers alike
         if not get(H_SIG):
             raise Refused("unsigned", f"The request is not signed (no {H_SIG} header); only desktops of this "
@@ -120,9 +132,8 @@ class RequestVerifier:
                 and re.fullmatch(r"[0-9]{1,12}", ts) and re.fullmatch(r"[0-9a-f]{64}", sha)):
             raise Refused("malformed", "The request's signing headers are malformed (node ids, time, nonce or "
                                        "body hash).", 400)
-        if not hmac.compare_digest(sha, body_hash(body)):
-            raise Refused("body-altered", "The request body does not match its signed hash; it was altered "
-                                          "on the way.")
+        if actual_sha is not None:
+            self.check_body(sha, actual_sha)
         expected = request_signature(self.key, method, path, sha, ts, nonce, sender, to)
         if not hmac.compare_digest(get(H_SIG), expected):
             raise Refused("bad-signature", "The request's signature does not verify with this lab's key (a "
@@ -138,7 +149,7 @@ class RequestVerifier:
                                    "desktops keep time (NTP).")
         if not self.nonces.add(nonce, int(ts) + self.skew, now):
             raise Refused("replayed", "The request's nonce was already used: a replayed request.")
-        return sender
+        return sender, sha
 
 
 def _span(seconds: float) -> str:
@@ -149,23 +160,25 @@ def _span(seconds: float) -> str:
 
 
 def sign_response(key: bytes, status: int, body: bytes, request_nonce: str, responder: str, recipient: str,
-                  now: float | None = None) -> dict[str, str]:
+                  now: float | None = None, sha: str | None = None) -> dict[str, str]:
+    """`sha` instead of `body` signs a body sent as a stream (a file whose hash is known beforehand)."""
     ts = str(int(time.time() if now is None else now))
-    sha = body_hash(body)
+    sha = sha or body_hash(body)
     return {H_LAB: fingerprint(key), H_NODE: responder, H_TIME: ts, H_BODY: sha,
             H_SIG: response_signature(key, status, sha, ts, request_nonce, responder, recipient)}
 
 
 def verify_response(key: bytes, status: int, headers, body: bytes, request_nonce: str, responder: str,
-                    recipient: str, skew: float = SKEW, clock=time.time) -> None:
-    """Raise Refused unless the response was signed by `responder` with our lab key for our request."""
+                    recipient: str, skew: float = SKEW, clock=time.time, sha: str | None = None) -> None:
+    """Raise Refused unless the response was signed by `responder` with our lab key for our request.
+    `sha`: the hash of a body that was received as a stream, instead of `body`."""
     get = lambda name: (headers.get(name) or "").strip()  # noqa: E731
     if not get(H_SIG):
         raise Refused("unsigned", "The agent's answer is not signed; it is not a localhub agent of this lab.")
     if get(H_NODE) != responder:
         raise Refused("wrong-responder", f"The answer is signed by node {get(H_NODE) or 'none'}, not the peer "
                                          f"asked ({responder}).")
-    sha = body_hash(body)
+    sha = sha or body_hash(body)
     ts = get(H_TIME)
     expected = response_signature(key, status, sha, ts, request_nonce, responder, recipient)
     if not hmac.compare_digest(get(H_SIG), expected):

@@ -7,15 +7,19 @@ unreachable, whatever its cached TXT record still says.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import ssl
+import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 
 from ..errors import LocalhubError
 from .agent import API
+from .archives import CHUNK, Archive
 from .auth import H_NONCE, Refused, sign_request, verify_response
 from .keys import Lab
 from .tls import CertificateMismatch, pinned_context
@@ -63,35 +67,121 @@ class PeerClient:
         return await self.request(peer, "POST", f"{API}/offer", ask)
 
     async def request(self, peer: PeerAddress, method: str, path: str, data: dict | None = None) -> dict:
-        where = f"peer {peer.node} at {peer.address}:{peer.port}"
         body = json.dumps(data).encode() if data is not None else b""
+        async with self._exchange(peer, method, path, content=body, sha=None,
+                                  headers={"Content-Type": "application/json"}) as (response, nonce):
+            await response.aread()
+            self._check(peer, response, nonce, response.content)
+            return response.json()
+
+    async def upload(self, peer: PeerAddress, method: str, path: str, file: Path, sha: str,
+                     progress=None) -> dict:
+        """Stream a file (an image or a home) to the agent; `sha` is the file's SHA-256, signed up front."""
+        size = file.stat().st_size
+
+        async def chunks():
+            sent = 0
+            with open(file, "rb") as f:
+                while chunk := f.read(CHUNK):
+                    sent += len(chunk)
+                    if progress:
+                        progress(sent, size)
+                    yield chunk
+
+        headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
+        async with self._exchange(peer, method, path, content=chunks(), sha=sha, headers=headers,
+                                  transfer=True) as (response, nonce):
+            await response.aread()
+            self._check(peer, response, nonce, response.content)
+            return response.json()
+
+    async def download(self, peer: PeerAddress, path: str, dest: Path, progress=None) -> Archive:
+        """Stream a file from the agent to `dest`; kept only if it is whole and signed by the peer."""
+        began = time.monotonic()
+        async with self._exchange(peer, "GET", path, content=b"", sha=None, transfer=True) as (response, nonce):
+            if response.status_code != 200:
+                await response.aread()
+                self._check(peer, response, nonce, response.content)
+            total = int(response.headers.get("Content-Length") or 0)
+            digest, size = hashlib.sha256(), 0
+            try:
+                with open(dest, "wb") as f:
+                    async for chunk in response.aiter_bytes(CHUNK):
+                        f.write(chunk)
+                        digest.update(chunk)
+                        size += len(chunk)
+                        if progress:
+                            progress(size, total)
+                if total and size != total:
+                    raise PeerUnreachable(f"The transfer from peer {peer.node} ended after {size} of {total} "
+                                          "bytes.")
+                self._check(peer, response, nonce, b"", sha=digest.hexdigest())
+            except BaseException:
+                dest.unlink(missing_ok=True)
+                raise
+        return Archive(dest, size, digest.hexdigest(), time.monotonic() - began)
+
+    def _exchange(self, peer: PeerAddress, method: str, path: str, content, sha: str | None,
+                  headers: dict | None = None, transfer: bool = False):
+        """An async context manager: (streamed response, the request's nonce); transport failures become
+        PeerUnreachable/PeerNotAuthentic with one sentence naming the peer."""
+        client = self
+
+        class _Exchange:
+            async def __aenter__(self):
+                where = f"peer {peer.node} at {peer.address}:{peer.port}"
+                try:
+                    key = (peer.address, peer.port, peer.cert)
+                    if key not in client._contexts:
+                        client._contexts[key] = await pinned_context(peer.address, peer.port, peer.cert,
+                                                                     client.timeout)
+                    signed = sign_request(client.lab.key, method, path, content if sha is None else b"",
+                                          client.lab.node, peer.node, sha=sha)
+                    # transfers may take minutes; only silence longer than a minute counts as a dead link
+                    timeout = httpx.Timeout(60.0, connect=client.timeout) if transfer else client.timeout
+                    self.http = httpx.AsyncClient(verify=client._contexts[key], timeout=timeout)
+                    request = self.http.build_request(method, f"https://{peer.address}:{peer.port}{path}",
+                                                      content=content, headers={**signed, **(headers or {})})
+                    self.response = await self.http.send(request, stream=True)
+                except BaseException as err:
+                    if hasattr(self, "http"):
+                        await self.http.aclose()
+                    raise _transport_error(err, where, client.timeout) from None
+                return self.response, signed[H_NONCE]
+
+            async def __aexit__(self, kind, err, tb):
+                await self.response.aclose()
+                await self.http.aclose()
+                if isinstance(err, (httpx.TransportError, OSError, ssl.SSLError)):
+                    raise _transport_error(err, f"peer {peer.node} at {peer.address}:{peer.port}",
+                                           client.timeout) from None
+                return False
+
+        return _Exchange()
+
+    def _check(self, peer: PeerAddress, response: httpx.Response, nonce: str, body: bytes,
+               sha: str | None = None) -> None:
+        where = f"peer {peer.node} at {peer.address}:{peer.port}"
         try:
-            key = (peer.address, peer.port, peer.cert)
-            if key not in self._contexts:
-                self._contexts[key] = await pinned_context(peer.address, peer.port, peer.cert, self.timeout)
-            headers = sign_request(self.lab.key, method, path, body, self.lab.node, peer.node)
-            async with httpx.AsyncClient(verify=self._contexts[key], timeout=self.timeout) as http:
-                response = await http.request(method, f"https://{peer.address}:{peer.port}{path}", content=body,
-                                              headers={**headers, "Content-Type": "application/json"})
-        except CertificateMismatch as err:
-            raise PeerNotAuthentic(str(err), "certificate") from None
-        except asyncio.TimeoutError:
-            raise PeerUnreachable(f"The agent of {where} did not answer within {self.timeout:g} s.") from None
-        except httpx.TimeoutException:
-            raise PeerUnreachable(f"The agent of {where} did not answer within {self.timeout:g} s.") from None
-        except (httpx.TransportError, OSError, ssl.SSLError) as err:
-            raise PeerUnreachable(f"The agent of {where} is unreachable ({_cause(err)}).") from None
-        try:
-            verify_response(self.lab.key, response.status_code, response.headers, response.content,
-                            headers[H_NONCE], peer.node, self.lab.node)
+            verify_response(self.lab.key, response.status_code, response.headers, body, nonce, peer.node,
+                            self.lab.node, sha=sha)
         except Refused as refusal:
-            said = _reason(response)
+            said = _reason(response) if body else ""
             raise PeerNotAuthentic(f"The answer from {where} is not authentic ({refusal.reason})"
-                              + (f"; it said: {said}" if said else "."), refusal.code) from None
-        payload = response.json()
+                                   + (f"; it said: {said}" if said else "."), refusal.code) from None
         if response.status_code >= 400:
+            payload = response.json()
             raise PeerRefused(f"The agent of {where} refused: {payload.get('error')}", payload.get("reason", "error"))
-        return payload
+
+
+def _transport_error(err: BaseException, where: str, timeout: float) -> BaseException:
+    if isinstance(err, CertificateMismatch):
+        return PeerNotAuthentic(str(err), "certificate")
+    if isinstance(err, (asyncio.TimeoutError, httpx.TimeoutException)):
+        return PeerUnreachable(f"The agent of {where} did not answer within {timeout:g} s.")
+    if isinstance(err, (httpx.TransportError, OSError, ssl.SSLError)):
+        return PeerUnreachable(f"The agent of {where} is unreachable ({_cause(err)}).")
+    return err
 
 
 def _cause(err: BaseException) -> str:

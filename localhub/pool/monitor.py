@@ -43,10 +43,11 @@ class PeerView:
 
 class PeerMonitor:
     def __init__(self, lab: Lab, addresses: list[str], pins: PeerPins | None = None, every: float = 2.0,
-                 timeout: float = 2.0, on_event=None):
+                 timeout: float = 2.0, on_event=None, on_round=None):
         self.lab, self.addresses, self.pins, self.every = lab, addresses, pins, every
         self.client = PeerClient(lab, timeout=timeout)
         self.on_event = on_event or (lambda event, view: None)
+        self.on_round = on_round or (lambda: None)  # after every round of checks: live figures changed
         self.views: dict[str, PeerView] = {}
         self._task: asyncio.Task | None = None
 
@@ -95,6 +96,7 @@ class PeerMonitor:
         while True:
             await asyncio.sleep(self.every)
             await self.check_all()
+            self.on_round()
 
 
 async def _run(args) -> int:

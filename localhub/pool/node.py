@@ -42,18 +42,25 @@ class Node:
         self.policy = policy or IdlePolicy()
         self.decision: Decision | None = None
         self.snapshot: Snapshot | None = None
+        self.guests = None  # a GuestRunner once the daemon runs guests here
+
+    def in_use(self) -> dict | None:
+        return self.guests.in_use() if self.guests else None
 
     def tick(self) -> Snapshot:
         """Read everything once and decide; call every few seconds (the busy-for timer counts ticks' times)."""
         share = load_share(self.state_dir)
         idle = self.sources.read()
         figures = self.read_figures(self.state_dir)
-        # No guests run yet, so all load is the owner's; guests' own load will be subtracted here.
-        sample = Sample(at=time.monotonic(), since_input=idle.seconds, other_load=figures.load_per_core,
+        # Guests' load is not the owner's: their CPU allowance (an upper bound on it) is taken off the load.
+        in_use = self.in_use()
+        guest_cpus = (in_use or {}).get("cpus", 0.0)
+        other_load = max(0.0, figures.load1 - guest_cpus) / max(1, figures.cpus)
+        sample = Sample(at=time.monotonic(), since_input=idle.seconds, other_load=other_load,
                         assume_idle=share.assume_idle)
         self.decision = decide(self.policy, self.decision, sample)
         hour = time.localtime().tm_hour
-        slots = free_slots(share, figures, self.decision, hour)
+        slots = free_slots(share, figures, self.decision, hour, in_use)
         if not share.enabled:
             state, reason = OFF, "sharing is off (`localhub pool share on` turns it on)"
         elif not share.in_hours(hour):
@@ -73,10 +80,11 @@ class Node:
             "idle": {"seconds": snap.idle.seconds, "source": snap.idle.source},
             "figures": snap.figures.to_dict(),
             "sharing": {**asdict(snap.share), "limits": snap.share.limits(snap.figures)},
-            "guests": [],  # no run verb yet
+            "guests": [g.to_dict() for g in self.guests.guests.values()] if self.guests else [],
+            "isolation": (self.guests.isolation_problem or "enforced") if self.guests else "no engine",
             "at": snap.at,
         }
 
     def offer(self, ask: dict) -> tuple[bool, str]:
         snap = self.tick()  # an offer deserves fresh figures, not the last tick's
-        return judge_offer(ask, snap.share, snap.figures, snap.decision, time.localtime().tm_hour)
+        return judge_offer(ask, snap.share, snap.figures, snap.decision, time.localtime().tm_hour, self.in_use())

@@ -1,7 +1,8 @@
 """This desktop's presence in the pool: the agent, the mDNS record, and the watch on the owner, run together.
 
-The daemon will own one `PoolService`; until it does, `python -m localhub.pool.service --state-dir DIR` runs
-it alone (tests run one per network namespace). It prints one JSON line per event on stdout (listening,
+The daemon runs one `PoolService` (with a Docker engine, so that it takes guests); `python -m
+localhub.pool.service --state-dir DIR` runs one alone, without guests (tests of discovery run one per
+network namespace). It prints one JSON line per event on stdout (listening,
 registered, state) and stops cleanly on SIGTERM or SIGINT: the mDNS goodbye is sent, so browsers drop it.
 """
 
@@ -20,9 +21,10 @@ from ..errors import LocalhubError
 from .entry import run_main
 from .agent import Agent
 from .discovery import Advertiser, lan_addresses, new_zeroconf
+from .guests import GuestRunner
 from .idle import IdleSources
 from .keys import load_lab
-from .node import Node
+from .node import OFF, Node
 from .policy import IdlePolicy
 from .tls import ensure_certificate, server_context
 
@@ -34,13 +36,15 @@ log = logging.getLogger("localhub.pool.service")
 class PoolService:
     def __init__(self, state_dir: Path, address: str | None = None, port: int = DEFAULT_PORT,
                  sources: IdleSources | None = None, policy: IdlePolicy | None = None,
-                 txt_interval: float = 5.0, tick: float = 2.0, label: str | None = None, emit=None):
+                 txt_interval: float = 5.0, tick: float = 2.0, label: str | None = None, emit=None,
+                 docker_client=None, grace: float = 600.0, labels: dict | None = None):
         self.state_dir, self.address, self.port = Path(state_dir), address, port
-        self.txt_interval, self.tick_every, self.label = txt_interval, tick, label
+        self.txt_interval, self.tick_every, self.label, self.grace = txt_interval, tick, label, grace
         self.emit = emit or (lambda event, **data: None)
         self.lab = load_lab(self.state_dir)
         self.node = Node(self.state_dir, self.lab, sources, policy)
         self.agent = Agent(self.lab, self.node)
+        self.docker, self.labels = docker_client, labels
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:
@@ -50,6 +54,10 @@ class PoolService:
                 raise LocalhubError("No LAN address found (only loopback, Docker bridges or tunnels); name the "
                                     "address to share on with --address.")
             self.address = found[0]
+        if self.docker is not None:
+            self.node.guests = GuestRunner(self.docker, self.state_dir, self.address, self.labels)
+            if self.node.guests.isolation_problem:
+                log.warning("this desktop takes no guests: %s", self.node.guests.isolation_problem)
         cert_path, key_path, self.cert = ensure_certificate(self.state_dir, self.lab.node)
         self.port = self.agent.listen(self.address, self.port, server_context(cert_path, key_path))
         self.emit("listening", address=self.address, port=self.port, node=self.lab.node, cert=self.cert)
@@ -72,6 +80,14 @@ class PoolService:
                 log.exception("reading this desktop's state failed")
                 continue
             self.advertiser.set(state=snap.state, slots=snap.slots)
+            if self.node.guests is not None:
+                try:
+                    # the owner's return pauses guests; a desktop merely full of guests ("busy") does not
+                    keep = snap.decision.accepting and snap.state != OFF
+                    await asyncio.get_running_loop().run_in_executor(
+                        None, self.node.guests.follow_owner, keep, snap.reason, self.grace)
+                except Exception:
+                    log.exception("pausing, resuming or stopping guests failed")
             if snap.state != state:
                 state = snap.state
                 self.emit("state", state=state, reason=snap.reason)

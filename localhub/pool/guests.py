@@ -1,0 +1,317 @@
+"""Guests on this desktop: servers other lab members run here, under this owner's rules.
+
+A guest is one hardened container of the image its hub sent, with its home on a volume of its own and its
+port published on this desktop's LAN address only. Whatever the request says, the container gets the
+owner's hardening: no privileges, every capability dropped, no new privileges, pids and memory capped, CPU
+no more than the owner shares, no host path, the isolated guests' network (isolation.py).
+
+Life of a guest: `running` -> `paused` (the owner came back: frozen at once) -> `running` again if the
+owner leaves within the grace period, else `evicted` (stopped; its home waits) -> forgotten once its hub
+has taken the home back. A home is never removed before its hub says it has it. Records live in
+`<state>/pool/guests.json`, so a restarted daemon finds its guests (the containers keep running meanwhile).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import docker
+import docker.errors
+
+from ..errors import LocalhubError
+from ..state import write_atomic
+from . import isolation
+from .archives import HOME, Archive, archive_container_home, ensure_volume, load_image, restore_home
+from .keys import pool_dir
+
+log = logging.getLogger("localhub.pool.guests")
+
+RUNNING, PAUSED, EVICTED, STOPPED = "running", "paused", "evicted", "stopped"
+GUEST_ID = re.compile(r"[0-9a-f]{16}")
+PORT = 8888
+# What a request may never ask for: the agent decides these, not the caller.
+FORBIDDEN = ("privileged", "cap_add", "capabilities", "devices", "binds", "mounts", "volumes", "volumes_from",
+             "network_mode", "pid_mode", "ipc_mode", "userns_mode", "security_opt", "sysctls", "host_config",
+             "runtime", "user", "group_add", "ports", "extra_hosts", "dns")
+ALLOWED = {"guest", "server", "image", "image_id", "cpus", "memory", "storage", "env", "cmd", "hub"}
+
+
+class GuestRefused(LocalhubError):
+    def __init__(self, message: str, code: str, status: int = 400):
+        super().__init__(message)
+        self.code, self.status = code, status
+
+
+@dataclass
+class Guest:
+    id: str
+    hub_node: str  # the lab node that asked
+    server: str  # "user/server" at its hub, for people reading logs and status
+    image: str
+    cpus: float
+    memory: int
+    storage: int
+    hub: tuple[str, int]  # the hub's API address and port, the one LAN destination the guest may reach
+    address: str = ""
+    port: int = 0
+    state: str = RUNNING
+    since: float = field(default_factory=time.time)  # when the state last changed
+    paused_at: float | None = None
+    notice: str = ""  # what the guest's user should be told
+
+    @property
+    def container(self) -> str:
+        return f"localhub-guest-{self.id}"
+
+    @property
+    def volume(self) -> str:
+        return f"localhub-guest-{self.id}-home"
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "hub": list(self.hub)}
+
+
+def parse_request(data: dict) -> dict:
+    """Check a run request; GuestRefused names what is wrong or forbidden."""
+    if not isinstance(data, dict):
+        raise GuestRefused("A run request is a JSON object.", "bad-request")
+    forbidden = sorted(k for k in data if k in FORBIDDEN)
+    if forbidden:
+        raise GuestRefused(f"This desktop runs guests only under its owner's hardening; a request may not set "
+                           f"{', '.join(forbidden)}.", "forbidden-option", 403)
+    unknown = sorted(set(data) - ALLOWED)
+    if unknown:
+        raise GuestRefused(f"Unknown fields in the run request: {', '.join(unknown)}.", "bad-request")
+    try:
+        guest = str(data["guest"])
+        hub = data["hub"]
+        request = {
+            "guest": guest, "server": str(data.get("server", ""))[:120], "image": str(data["image"]),
+            "image_id": str(data.get("image_id") or ""), "cpus": float(data["cpus"]), "memory": int(data["memory"]),
+            "storage": int(data["storage"]), "env": {str(k): str(v) for k, v in (data.get("env") or {}).items()},
+            "cmd": [str(a) for a in (data.get("cmd") or [])], "hub": (str(hub["address"]), int(hub["port"])),
+        }
+    except (KeyError, TypeError, ValueError) as err:
+        raise GuestRefused(f"The run request is incomplete or malformed ({err}); it needs guest, image, cpus, "
+                           "memory, storage and hub {address, port}.", "bad-request") from None
+    if not GUEST_ID.fullmatch(guest):
+        raise GuestRefused("A guest id is 16 lowercase hex digits.", "bad-request")
+    if request["cpus"] <= 0 or request["memory"] <= 0:
+        raise GuestRefused("A guest needs some CPU and memory.", "bad-request")
+    return request
+
+
+class GuestRunner:
+    """This desktop's guests, on its own engine. Blocking (Docker calls): the agent runs it in threads."""
+
+    def __init__(self, client: docker.DockerClient, state_dir: Path, address: str, labels: dict | None = None):
+        self.client, self.address = client, address
+        self.labels = {**(labels or {}), "localhub.pool": "guest"}
+        self.path = pool_dir(Path(state_dir)) / "guests.json"
+        self.incoming = pool_dir(Path(state_dir)) / "incoming"
+        self.incoming.mkdir(exist_ok=True)
+        self._lock = threading.RLock()
+        self.guests: dict[str, Guest] = self._load()
+        self.isolation_problem = isolation.why_unavailable()
+        if self.guests and not self.isolation_problem:
+            self._apply_isolation()
+
+    # --- records ---------------------------------------------------------------------------------
+    def _load(self) -> dict[str, Guest]:
+        try:
+            raw = json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as err:
+            raise LocalhubError(f"Cannot read the guest records {self.path} ({err}); its guests' homes are "
+                                "still in Docker volumes named localhub-guest-*-home.") from None
+        return {g["id"]: Guest(**{**g, "hub": tuple(g["hub"])}) for g in raw}
+
+    def _save(self) -> None:
+        write_atomic(self.path, json.dumps([g.to_dict() for g in self.guests.values()], indent=2) + "\n")
+
+    def get(self, guest_id: str) -> Guest:
+        guest = self.guests.get(guest_id)
+        if guest is None:
+            raise GuestRefused(f"No guest {guest_id} on this desktop.", "no-guest", 404)
+        return guest
+
+    def in_use(self) -> dict:
+        """Resources held by guests that are not yet evicted (what the owner's limits are counted against)."""
+        live = [g for g in self.guests.values() if g.state in (RUNNING, PAUSED)]
+        return {"cpus": sum(g.cpus for g in live), "memory": sum(g.memory for g in live),
+                "storage": sum(g.storage for g in self.guests.values())}
+
+    def _set(self, guest: Guest, state: str, notice: str = "") -> None:
+        guest.state, guest.since, guest.notice = state, time.time(), notice
+        self._save()
+        log.info("guest %s (%s from node %s) is now %s%s", guest.id, guest.server, guest.hub_node, state,
+                 f": {notice}" if notice else "")
+
+    # --- arrivals ------------------------------------------------------------------------------
+    def has_image(self, image_id: str) -> bool:
+        try:
+            self.client.images.get(image_id)
+            return True
+        except docker.errors.ImageNotFound:
+            return False
+
+    def load_image(self, path: Path) -> None:
+        load_image(self.client, path)
+
+    def home_path(self, guest_id: str) -> Path:
+        return self.incoming / f"{guest_id}-home.tar"
+
+    def run(self, request: dict, hub_node: str, limits: dict) -> Guest:
+        """Start a guest. `limits` are what the owner lets this guest have (cpus, memory), already judged."""
+        if self.isolation_problem:
+            raise GuestRefused(f"This desktop takes no guests: {self.isolation_problem}.", "no-isolation", 503)
+        with self._lock:
+            if request["guest"] in self.guests:
+                raise GuestRefused(f"Guest {request['guest']} already exists here.", "exists", 409)
+            image = request["image_id"] or request["image"]
+            if not self.has_image(image):
+                raise GuestRefused(f"This desktop does not have the image {request['image']} yet; send it first.",
+                                   "no-image", 409)
+            guest = Guest(id=request["guest"], hub_node=hub_node, server=request["server"], image=image,
+                          cpus=min(request["cpus"], limits["cpus"]), memory=min(request["memory"], limits["memory"]),
+                          storage=request["storage"], hub=request["hub"], address=self.address)
+            self.guests[guest.id] = guest
+            self._save()
+        labels = {**self.labels, "localhub.guest": guest.id}
+        try:
+            ensure_volume(self.client, guest.volume, labels)
+            home = self.home_path(guest.id)
+            if home.exists():
+                restore_home(self.client, guest.volume, image, home, labels)
+                home.unlink()
+            self._apply_isolation()
+            container = self.client.containers.run(
+                image, command=request["cmd"] or None, name=guest.container, detach=True, labels=labels,
+                environment=request["env"], network=isolation.ensure_network(self.client),
+                ports={f"{PORT}/tcp": (self.address, 0)}, volumes={guest.volume: {"bind": HOME, "mode": "rw"}},
+                working_dir=HOME, privileged=False, cap_drop=["ALL"], security_opt=["no-new-privileges:true"],
+                pids_limit=1024, mem_limit=guest.memory, memswap_limit=guest.memory,
+                nano_cpus=int(guest.cpus * 1e9))
+            container.reload()
+            guest.port = int(container.ports[f"{PORT}/tcp"][0]["HostPort"])
+        except (docker.errors.APIError, isolation.IsolationError, LocalhubError) as err:
+            self._discard_failed(guest)
+            raise GuestRefused(f"The guest could not start here: {err}", "start-failed", 500) from None
+        self._set(guest, RUNNING)
+        return guest
+
+    def _discard_failed(self, guest: Guest) -> None:
+        """A guest that never ran is removed whole: its hub still has the original of any home it sent."""
+        for remove in (lambda: self.client.containers.get(guest.container).remove(force=True),
+                       lambda: self.client.volumes.get(guest.volume).remove(force=True)):
+            try:
+                remove()
+            except docker.errors.NotFound:
+                pass
+        with self._lock:
+            self.guests.pop(guest.id, None)
+            self._save()
+
+    def _apply_isolation(self) -> None:
+        isolation.ensure_network(self.client)
+        isolation.apply({g.hub for g in self.guests.values()})
+
+    # --- the owner's side ----------------------------------------------------------------------
+    def _container(self, guest: Guest):
+        try:
+            return self.client.containers.get(guest.container)
+        except docker.errors.NotFound:
+            return None
+
+    def pause(self, guest: Guest, why: str) -> None:
+        if guest.state != RUNNING:
+            return
+        container = self._container(guest)
+        if container is not None and container.status == "running":
+            container.pause()
+        guest.paused_at = time.time()
+        self._set(guest, PAUSED, why)
+
+    def resume(self, guest: Guest) -> None:
+        if guest.state != PAUSED:
+            return
+        container = self._container(guest)
+        if container is not None and container.status == "paused":
+            container.unpause()
+        guest.paused_at = None
+        self._set(guest, RUNNING)
+
+    def _stop_container(self, guest: Guest) -> None:
+        container = self._container(guest)
+        if container is not None:
+            if container.status == "paused":
+                container.unpause()
+            container.stop(timeout=10)
+
+    def evict(self, guest: Guest, why: str) -> None:
+        """The owner needs the desktop: stop the guest; its home stays in its volume until its hub takes it."""
+        if guest.state in (EVICTED, STOPPED):
+            return
+        self._stop_container(guest)
+        self._set(guest, EVICTED, why)
+
+    def stop(self, guest: Guest) -> None:
+        """Its hub asked (the user stopped the server): stop it; the home waits for the hub likewise."""
+        if guest.state not in (EVICTED, STOPPED):
+            self._stop_container(guest)
+            self._set(guest, STOPPED, "stopped at its hub's request")
+
+    def follow_owner(self, accepting: bool, reason: str, grace: float) -> None:
+        """Called on every reading of the owner's state: pause at once, resume, or evict after `grace` s."""
+        with self._lock:
+            for guest in list(self.guests.values()):
+                if not accepting and guest.state == RUNNING:
+                    self.pause(guest, f"paused: {reason}; the server stops and its files go home in "
+                                      f"{grace / 60:.0f} min unless the desktop is free again")
+                elif accepting and guest.state == PAUSED:
+                    self.resume(guest)
+                elif guest.state == PAUSED and time.time() - (guest.paused_at or 0) >= grace:
+                    self.evict(guest, f"stopped after {grace / 60:.0f} min: {reason}; its files are on their "
+                                      "way home")
+
+    def refresh(self, guest: Guest) -> Guest:
+        """Notice a guest container that ended on its own (crashed, or its server shut down when idle)."""
+        if guest.state in (RUNNING, PAUSED):
+            container = self._container(guest)
+            if container is None or container.status in ("exited", "dead", "created"):
+                self._set(guest, STOPPED, "the server's container ended")
+        return guest
+
+    # --- going home ----------------------------------------------------------------------------
+    def archive_home(self, guest: Guest, dest: Path) -> Archive:
+        """The guest's home now (a snapshot while it runs; the final copy once stopped)."""
+        container = self._container(guest)
+        if container is None:
+            # the container is gone (removed by hand, or the engine was reset): read the volume directly
+            from .archives import archive_volume_home
+
+            return archive_volume_home(self.client, guest.volume, guest.image, dest, self.labels)
+        return archive_container_home(container, dest)
+
+    def forget(self, guest: Guest) -> None:
+        """The hub has the home: remove the container and the volume."""
+        container = self._container(guest)
+        if container is not None:
+            container.remove(force=True)
+        try:
+            self.client.volumes.get(guest.volume).remove(force=True)
+        except docker.errors.NotFound:
+            pass
+        with self._lock:
+            self.guests.pop(guest.id, None)
+            self._save()
+            if not self.isolation_problem:
+                self._apply_isolation()
+        log.info("guest %s (%s) is gone from this desktop: its hub has its home", guest.id, guest.server)
