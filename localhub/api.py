@@ -257,6 +257,16 @@ class ShutdownHandler(APIHandler):
         asyncio.get_running_loop().call_later(0.1, self.daemon.request_shutdown, keep)
 
 
+class PoolHandler(APIHandler):
+    """This desktop in its lab: its own state, the peers the daemon watches, the servers away (null outside a
+    lab)."""
+
+    @web.authenticated
+    async def get(self):
+        member = self.daemon.lab_member
+        self.write_json(await self.in_thread(member.status) if member else None)
+
+
 def make_app(daemon: "Daemon") -> web.Application:
     prefix = "/services/localhub/api"
     args = {"daemon": daemon}
@@ -265,6 +275,7 @@ def make_app(daemon: "Daemon") -> web.Application:
         (prefix + "/environments", EnvironmentsHandler, args),
         (prefix + "/environments/log", BuildLogHandler, args),
         (prefix + "/info", InfoHandler, args),
+        (prefix + "/pool", PoolHandler, args),
         (prefix + "/servers", ServersHandler, args),
         (prefix + r"/servers/([^/]*)/logs", ServerLogsHandler, args),
         (prefix + "/login-link", LoginLinkHandler, args),

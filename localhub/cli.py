@@ -216,7 +216,7 @@ def cmd_servers_new(args) -> int:
 
 def cmd_servers_start(args) -> int:
     client = _client(args)
-    _follow(client.start_server(args.name), args.json)
+    _follow(client.start_server(args.name, where=args.where), args.json)
     return _report_ready(client, args)
 
 
@@ -461,6 +461,8 @@ def build_parser() -> argparse.ArgumentParser:
                              ("stop", cmd_servers_stop, "stop a server (files kept)")):
         p = servers.add_parser(name, parents=[common, json_flag], help=text)
         p.add_argument("name")
+        if name == "start":
+            p.add_argument("--where", type=_where, help=WHERE_HELP + " (default: where it ran last)")
         p.set_defaults(func=func)
     delete = servers.add_parser("delete", parents=[common], help="delete a server and its storage")
     delete.add_argument("name")

@@ -88,6 +88,10 @@ class Client:
     def shutdown(self, keep_servers: bool = False) -> None:
         self._json("POST", "/services/localhub/api/shutdown", json={"keep_servers": keep_servers})
 
+    def pool(self) -> dict | None:
+        """The daemon's view of the lab (this desktop, peers, servers away); None when it is in no lab."""
+        return self._json("GET", "/services/localhub/api/pool")
+
     # --- servers -----------------------------------------------------------------------------
     def servers(self) -> list[Server]:
         data = self._json("GET", "/services/localhub/api/servers")
@@ -110,12 +114,17 @@ class Client:
         self._request("POST", self._server_path(name), json={"user_options": options})
         yield from self._follow_spawn(name)
 
-    def start_server(self, name: str) -> Iterator[dict]:
+    def start_server(self, name: str, where: str | None = None) -> Iterator[dict]:
         server = self.server(name)
         if server.ready:
             yield {"progress": 100, "message": f"Server '{name}' is already running", "ready": True}
             return
-        self._request("POST", self._server_path(name))  # JupyterHub reuses the stored options
+        if where:
+            user = self._json("GET", f"/hub/api/users/{quote(self.user)}", params={"include_stopped_servers": "1"})
+            options = ((user.get("servers") or {}).get(name) or {}).get("user_options") or {}
+            self._request("POST", self._server_path(name), json={"user_options": {**options, "where": where}})
+        else:
+            self._request("POST", self._server_path(name))  # JupyterHub reuses the stored options
         yield from self._follow_spawn(name)
 
     def stop_server(self, name: str, timeout: float = 60) -> None:

@@ -19,8 +19,7 @@ from ..profiles import format_size, parse_size
 from . import keys
 from .share import Share, load_share, parse_hours, save_share
 
-NOT_IN_DAEMON = ("the daemon does not run the pool service yet: `python -m localhub.pool.service "
-                 "--state-dir DIR` runs it on its own")
+NOT_RUNNING = "no hub runs for this state dir, so nothing is shared until `localhub up`"
 
 
 def _state_dir(args) -> Path:
@@ -130,7 +129,7 @@ def cmd_share(args) -> int:
                   "`localhub pool share on --assume-idle` shares it anyway.")
         else:
             print(f"Owner input is read from: {reading.source}.")
-        print(f"Note: {NOT_IN_DAEMON}.")
+        print("A running hub picks this up within seconds; `localhub up` starts one.")
     else:
         print("This desktop is no longer shared; peers see it as 'off'.")
     return 0
@@ -168,12 +167,21 @@ def cmd_status(args) -> int:
         else:
             print(str(err))
         return 3
-    mine = Node(state, lab).status()
-    found = asyncio.run(_look(state, lab, args.seconds, args.interface))
-    note = f"found by browsing for {args.seconds:g} s on {', '.join(found['addresses']) or 'no LAN address'}; " \
-           f"{NOT_IN_DAEMON}"
+    daemon = _daemon_view(state)
+    away = []
+    if daemon:
+        mine, away = daemon["this_desktop"], daemon["away"]
+        found = {"addresses": [daemon["address"]], "peers": sorted(daemon["peers"], key=lambda p: p["name"]),
+                 "others": {}}
+        note = f"as this desktop's hub sees them on {daemon['address']}"
+    else:
+        mine = Node(state, lab).status()
+        found = asyncio.run(_look(state, lab, args.seconds, args.interface))
+        note = f"found by browsing for {args.seconds:g} s on {', '.join(found['addresses']) or 'no LAN address'}; " \
+               f"{NOT_RUNNING}"
     if args.json:
-        _print_json({"lab": lab.fingerprint, "node": lab.node, "this_desktop": mine, **found, "note": note})
+        _print_json({"lab": lab.fingerprint, "node": lab.node, "this_desktop": mine, **found, "away": away,
+                     "note": note})
         return 0
     print(f"This desktop (node {lab.node}, lab {lab.fingerprint}): {mine['state']} — {mine['reason']}")
     share, fig = mine["sharing"], mine["figures"]
@@ -198,7 +206,27 @@ def cmd_status(args) -> int:
               f"{len(p['live']['guests'])} guest(s)")
     for name, why in found["others"].items():
         print(f"  (not listed: {name.split('.')[0]} — {why})")
+    if mine.get("guests"):
+        print("Guests on this desktop:")
+        for g in mine["guests"]:
+            print(f"  {g['server']:<28} {g['state']:<8} {g['cpus']:g} CPUs, {format_size(g['memory'])}"
+                  + (f" — {g['notice']}" if g.get("notice") else ""))
+    if away:
+        print("Servers of this hub on peers:")
+        for a in away:
+            print(f"  {a['server']:<28} {a['state']:<9} on {a['peer'].get('name') or a['peer']['node']}"
+                  + (f" — {a['notice']}" if a.get("notice") else ""))
     return 0
+
+
+def _daemon_view(state: Path) -> dict | None:
+    """The running hub's view of the lab, or None when no hub runs here (or it is older than this command)."""
+    from ..client import Client, NotRunning
+
+    try:
+        return Client(state, timeout=10).pool()
+    except (NotRunning, LocalhubError):
+        return None
 
 
 # --- wiring ----------------------------------------------------------------------------------------

@@ -117,3 +117,47 @@ async def test_unreachable_agent(agent):
     await server.close()
     with pytest.raises(PeerUnreachable, match="unreachable \\(Connection refused\\)"):
         await PeerClient(caller, timeout=1).status(peer)
+
+
+# --- the guest verbs, up to where an engine is needed ---------------------------------------------
+
+RUN = {"guest": "0123456789abcdef", "server": "ana/x", "image": "img", "cpus": 1, "memory": 10**9,
+       "storage": 2**30, "env": {}, "cmd": [], "hub": {"address": "10.0.0.2", "port": 8081}}
+
+
+async def test_run_requests_may_not_ask_for_privileges_or_host_paths(agent):
+    server, peer, caller = agent
+    client = PeerClient(caller)
+    for extra in ({"privileged": True}, {"binds": ["/:/host"]}, {"volumes": {"/etc": {}}}, {"cap_add": ["ALL"]},
+                  {"network_mode": "host"}, {"devices": ["/dev/sda"]}):
+        with pytest.raises(PeerRefused, match="only under its owner's hardening; a request may not set") as err:
+            await client.request(peer, "POST", "/pool/v1/guests", {**RUN, **extra})
+        assert err.value.code == "forbidden-option"
+    with pytest.raises(PeerRefused, match="Unknown fields in the run request: shell") as err:
+        await client.request(peer, "POST", "/pool/v1/guests", {**RUN, "shell": "x"})
+    with pytest.raises(PeerRefused, match="guest id is 16 lowercase hex"):
+        await client.request(peer, "POST", "/pool/v1/guests", {**RUN, "guest": "../../etc"})
+    # a well-formed request reaches the engine question: this agent has none, and says so
+    with pytest.raises(PeerRefused, match="runs no guests") as err:
+        await client.request(peer, "POST", "/pool/v1/guests", RUN)
+    assert err.value.code == "no-engine"
+
+
+async def test_streamed_uploads_are_checked_against_their_signed_hash(agent, tmp_path):
+    server, peer, caller = agent
+    path = "/pool/v1/images"
+    body = b"x" * 300_000
+    signed = auth.sign_request(KEY, "POST", path, body, caller.node, peer.node)
+    altered = await raw(peer, signed, "POST", path, body[:-1] + b"y")
+    assert altered.status_code == 401 and altered.json()["reason"] == "body-altered"
+    replay = await raw(peer, signed, "POST", path, body)
+    assert replay.json()["reason"] == "replayed"
+    assert (await raw(peer, {}, "POST", path, body)).json()["reason"] == "unsigned"
+    assert list(server.incoming.iterdir()) == []  # nothing of a refused upload is kept
+    good = tmp_path / "image.tar"
+    good.write_bytes(body)
+    from localhub.pool.archives import file_sha
+
+    with pytest.raises(PeerRefused, match="runs no guests"):  # checked, then handed to the (missing) engine
+        await PeerClient(caller).upload(peer, "POST", path, good, file_sha(good))
+    assert list(server.incoming.iterdir()) == []

@@ -60,7 +60,7 @@ def test_share_on_and_off_keep_the_owners_limits(tmp_path, capsys):
     keys.store_key(tmp_path, b"k" * 32)
     rc, out, _ = run(capsys, "share", "on", "--state-dir", state, "--cpus", "2", "--memory", "4G", "--disk",
                      "20G", "--hours", "18-08", "--assume-idle")
-    assert rc == 0 and "up to 2 CPUs" in out and "from 18:00 to 08:00" in out and "daemon does not" in out
+    assert rc == 0 and "up to 2 CPUs" in out and "from 18:00 to 08:00" in out and "A running hub picks this up" in out
     assert load_share(tmp_path) == Share(True, 2.0, 4 * 10**9, 20 * 10**9, "18-08", True)
     run(capsys, "share", "off", "--state-dir", state)
     assert load_share(tmp_path) == Share(False, 2.0, 4 * 10**9, 20 * 10**9, "18-08", True)
@@ -80,7 +80,7 @@ def test_status_outside_a_lab_and_inside_one(tmp_path, capsys):
                      "--seconds", "0.3")
     data = json.loads(out)
     assert rc == 0 and data["lab"] == keys.fingerprint(b"k" * 32) and data["peers"] == []
-    assert data["this_desktop"]["state"] == "off" and "daemon does not run the pool service" in data["note"]
+    assert data["this_desktop"]["state"] == "off" and "no hub runs for this state dir" in data["note"]
     rc, out, _ = run(capsys, "status", "--state-dir", str(tmp_path), "--interface", "127.0.0.1", "--seconds", "0.2")
     assert "This desktop (node" in out and ": off — sharing is off" in out and "none found" in out
 
