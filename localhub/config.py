@@ -63,6 +63,12 @@ class Settings:
     pool_idle_after: int = field(
         default=900, metadata={"help": "Seconds without owner input before this desktop takes guests."}
     )
+    pool_start_load: float = field(
+        default=0.3, metadata={"help": "Most load per core (not from guests) at which this desktop takes guests."}
+    )
+    pool_busy_load: float = field(
+        default=0.5, metadata={"help": "Load per core that, lasting 2 min, counts as the owner's own work."}
+    )
     pool_grace: int = field(
         default=600, metadata={"help": "Seconds a guest stays paused after its owner returns before it is "
                                        "stopped and its files are sent home."}
@@ -113,6 +119,10 @@ def _coerce(name: str, value, target_type, source: str):
             if isinstance(value, bool):
                 raise ValueError
             return int(value)
+        if target_type is float:
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
         if target_type is dict:
             if not isinstance(value, dict):
                 raise ValueError
@@ -125,7 +135,7 @@ def _coerce(name: str, value, target_type, source: str):
 
 
 def _field_types() -> dict[str, type]:
-    mapping = {"Path": Path, "int": int, "str": str, "dict": dict}
+    mapping = {"Path": Path, "int": int, "float": float, "str": str, "dict": dict}
     return {f.name: mapping[f.type] for f in fields(Settings)}
 
 

@@ -9,6 +9,7 @@ SQLite and the spawner reconnects to their containers (`cleanup_servers = False`
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import socket
@@ -294,6 +295,11 @@ def last_error_line(log: Path) -> str:
 
 
 def run_foreground(settings: Settings) -> int:
+    # the pool's modules log what they do (peers found, guests paused, homes sent) under "localhub.*"
+    logging.basicConfig(level=os.environ.get("LOCALHUB_LOG", "INFO"), stream=sys.stdout,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("zeroconf").setLevel(logging.WARNING)
+
     async def main() -> int:
         return await Daemon(settings).run()
 

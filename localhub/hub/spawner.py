@@ -51,8 +51,10 @@ class LocalhubSpawner(DockerSpawner):
         if self._remote_servers is None:
             from ..pool.remote import RemoteServers
 
+            from ..engine import connect
+
             LocalhubSpawner._remote_servers = RemoteServers(
-                self.state_dir, self.client, self.extra_labels, sync_every=self.pool_sync_every,
+                self.state_dir, connect(), self.extra_labels, sync_every=self.pool_sync_every,
                 lost_after=self.pool_lost_after, say=lambda message: self.log.info("pool: %s", message))
         return self._remote_servers
 
@@ -156,6 +158,10 @@ class LocalhubSpawner(DockerSpawner):
         except (LocalhubError, PeerError) as err:
             raise web.HTTPError(500, f"The server could not start on {peer.get('name', '?').split('.')[0]}: "
                                      f"{err}") from None
+        except Exception as err:
+            self.log.exception("starting %s on a peer failed", self._log_name)
+            raise web.HTTPError(500, f"The server could not start on {peer.get('name', '?').split('.')[0]} "
+                                     f"({err.__class__.__name__}: {err}); see the hub's log.") from None
         self.guest = away.guest
         self.object_id = ""
         self.log.info("%s runs on lab peer %s at %s:%s", self._log_name, away.peer_name, away.address, away.port)

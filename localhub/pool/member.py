@@ -41,7 +41,8 @@ class LabMember:
         self.settings, self.address, self.say = settings, address, say
         state = settings.state_dir
         self.service = PoolService(state, address=address, port=settings.pool_port, docker_client=docker_client,
-                                   policy=IdlePolicy(idle_after=settings.pool_idle_after), grace=settings.pool_grace,
+                                   policy=IdlePolicy(idle_after=settings.pool_idle_after, start_load=settings.pool_start_load,
+                                                     busy_load=settings.pool_busy_load), grace=settings.pool_grace,
                                    labels=settings.labels, emit=self._service_event)
         self.monitor = PeerMonitor(self.service.lab, [address], PeerPins(state), every=2.0, timeout=2.0,
                                    on_event=self._peer_event, on_round=self._write_peers)

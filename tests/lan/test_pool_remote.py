@@ -1,0 +1,252 @@
+"""Servers on a colleague's idle desktop, for real: two hosts in network namespaces, each with its own Docker
+engine and its own localhub daemon, found by mDNS; a server placed on the peer is reached through the hub's
+proxy and runs a kernel there; the owner's return pauses it, then sends its home back, byte for byte; a
+guest cannot reach the peer's LAN address or agent; a killed peer daemon, a restarted hub and a link cut
+mid-transfer lose nothing.
+
+One lab serves the whole module (engines and daemons take a while to start); every test leaves the owner
+away and no server running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from localhub.pool.keys import node_id
+from tests.lan.conftest import LabTools
+from tests.lan.engines import NamespaceEngine
+from tests.lan.netns import REPO, Lan
+
+pytestmark = [pytest.mark.lan, pytest.mark.docker]
+
+IMAGE = "localhub/singleuser:test"
+PORT = 8765
+
+
+class Desk:
+    """One desktop of the lab: a namespace, its engine, its localhub."""
+
+    def __init__(self, lan: Lan, name: str, engine_root):
+        self.lan, self.host = lan, lan.add_host(name)
+        self.engine = NamespaceEngine(self.host, engine_root, role=name)
+        self.config = self.host.state_dir.parent / f"{name}-config"
+        self.config.mkdir(exist_ok=True)
+
+    @property
+    def env(self) -> dict:
+        return {**os.environ, "PYTHONUNBUFFERED": "1", "DOCKER_HOST": self.engine.docker_host,
+                "LOCALHUB_STATE_DIR": str(self.host.state_dir), "LOCALHUB_CONFIG_DIR": str(self.config),
+                "LOCALHUB_IMAGE": IMAGE, "LOCALHUB_POOL_ADDRESS": self.host.address,
+                "LOCALHUB_POOL_IDLE_AFTER": "1", "LOCALHUB_POOL_START_LOAD": "1000",
+                "LOCALHUB_POOL_BUSY_LOAD": "1000", "LOCALHUB_POOL_GRACE": "4", "LOCALHUB_POOL_LOST_AFTER": "30",
+                "LOCALHUB_POOL_SYNC_EVERY": "3600"}
+
+    def run(self, *args: str, timeout: float = 240, check: bool = True) -> subprocess.CompletedProcess:
+        done = subprocess.run(["ip", "netns", "exec", self.host.ns, sys.executable, *args], cwd=REPO, env=self.env,
+                              capture_output=True, text=True, timeout=timeout)
+        if check:
+            assert done.returncode == 0, f"{self.host.name}: {args}: {done.stderr[-2000:]}"
+        return done
+
+    def localhub(self, *args: str, **kwargs) -> subprocess.CompletedProcess:
+        return self.run("-m", "localhub", *args, **kwargs)
+
+    def up(self) -> None:
+        self.localhub("up", "--detach", "--port", str(PORT))
+
+    def servers(self) -> dict:
+        return {s["name"]: s for s in json.loads(self.localhub("servers", "ls", "--json").stdout)}
+
+    def kernel(self, server: str, *sources: str) -> list[dict]:
+        """Run code in a new kernel of `server`, through this hub's proxy (from inside the namespace)."""
+        code = ("import json, sys; from localhub.client import Client; from tests.support.binder import run_in_kernel;"
+                "c = Client(__import__('pathlib').Path(sys.argv[1]));"
+                f"base = c.url + '/user/' + c.user + '/{server}';"
+                "token = (c.state.secrets / 'api-token').read_text().strip();"
+                "print(json.dumps(run_in_kernel(base, token, json.loads(sys.argv[2]))))")
+        out = self.run("-c", code, str(self.host.state_dir), json.dumps(list(sources)))
+        return json.loads(out.stdout)
+
+    def daemon_pid(self) -> int:
+        return json.loads((self.host.state_dir / "runtime.json").read_text())["daemon_pid"]
+
+    def log(self) -> str:
+        parts = []
+        for name in ("daemon.log", "hub.log"):
+            path = self.host.state_dir / "logs" / name
+            if path.exists():
+                parts.append(f"--- {self.host.name} {name}\n" + "\n".join(path.read_text(errors="replace")
+                                                                          .splitlines()[-40:]))
+        return "\n".join(parts)
+
+
+def wait(predicate, timeout: float, what: str, every: float = 0.5):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"not within {timeout:.0f} s: {what}")
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pool")
+    lan = Lan(root)
+    desks = []
+    try:
+        hub, peer = Desk(lan, "hub", root), Desk(lan, "peer", root)
+        desks = [hub, peer]
+        for desk in desks:
+            desk.engine.start()
+            desk.engine.clear()  # leftovers of an interrupted earlier run in the cached data root
+        hub.engine.load_image(IMAGE)
+        peer.engine.remove_image(IMAGE)  # the image must travel from the hub
+        tools = LabTools(lan)
+        tools.new_lab(hub.host, peer.host)
+        tools.cli(peer.host, "share", "on", "--cpus", "1", "--memory", "3G", "--disk", "20G")
+        tools.owner_away(peer.host)
+        for desk in desks:
+            desk.up()
+        peer.node = node_id(peer.host.state_dir)
+        wait(lambda: any(p["node"] == peer.node and (p.get("live") or {}).get("state") == "idle"
+                         for p in (json.loads(hub.localhub("pool", "status", "--json").stdout)["peers"])),
+             30, "the hub sees the peer idle")
+        yield hub, peer, tools
+    finally:
+        for desk in desks:
+            desk.localhub("down", timeout=120, check=False)
+        for desk in desks:
+            desk.engine.clear()
+            desk.engine.stop()
+        lan.close()
+
+
+@contextlib.contextmanager
+def owner_at_desk(tools: LabTools, desk: Desk):
+    """The owner works at the desk (input every half second) until the block ends, then leaves for an hour."""
+    stop = threading.Event()
+
+    def typing():
+        while not stop.is_set():
+            tools.owner_away(desk.host, 0)
+            stop.wait(0.5)
+
+    worker = threading.Thread(target=typing, daemon=True)
+    worker.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        worker.join()
+        tools.owner_away(desk.host)
+
+
+def guests(peer: Desk) -> list:
+    return peer.engine.client.containers.list(all=True, filters={"label": "localhub.pool=guest"})
+
+
+WRITE = ("import hashlib, os; data = os.urandom(3_000_000); open('carry.bin', 'wb').write(data); "
+         "print(hashlib.sha256(data).hexdigest(), os.uname().nodename)")
+READ = "import hashlib; print(hashlib.sha256(open('carry.bin', 'rb').read()).hexdigest())"
+
+
+def test_a_server_on_the_peer_runs_a_kernel_and_comes_home_intact_when_the_owner_returns(lab):
+    hub, peer, tools = lab
+    hub.localhub("servers", "new", "away", "--where", peer.node)
+    listed = hub.servers()["away"]
+    assert listed["status"] == "running" and listed["where"] != "local"
+    assert [c.name for c in guests(peer)] and not hub.engine.client.containers.list(
+        filters={"label": "localhub.server=away"})  # it runs on the peer's engine, not the hub's
+    assert "Image sent and loaded" in (hub.host.state_dir / "logs" / "hub.log").read_text()
+
+    written = hub.kernel("away", WRITE)[0]
+    assert written["status"] == "ok", written
+    digest, container_host = written["stdout"].split()
+    assert container_host == guests(peer)[0].attrs["Config"]["Hostname"]
+
+    with owner_at_desk(tools, peer):  # the owner sits down at the peer
+        wait(lambda: guests(peer)[0].status == "paused", 10, "the guest is paused at once")
+        wait(lambda: (hub.servers()["away"].get("notice") or "").startswith("paused"), 30,
+             "the server's user is told it is paused")
+        wait(lambda: hub.servers()["away"]["status"] == "stopped", 90, "the evicted server stops at its hub")
+        assert guests(peer) == []  # the peer forgot it only once its home was back
+
+    hub.localhub("servers", "start", "away", "--where", "local")
+    assert hub.servers()["away"]["where"] == "local"
+    assert hub.kernel("away", READ)[0]["stdout"].strip() == digest
+    hub.localhub("servers", "delete", "away", "--yes")
+
+
+def test_a_guest_reaches_its_hub_but_not_the_peers_own_addresses(lab):
+    hub, peer, tools = lab
+    hub.localhub("servers", "new", "fenced", "--where", peer.node)
+    probe = ("import socket\n"
+             "def reach(a, p):\n"
+             "    try:\n"
+             "        socket.create_connection((a, p), timeout=3).close(); return 'open'\n"
+             "    except OSError as e:\n"
+             "        return type(e).__name__\n"
+             f"print(reach('{hub.host.address}', 8081), reach('{peer.host.address}', 8470), "
+             f"reach('{peer.host.address}', {PORT}), reach('{peer.host.address}', 22))")
+    out = hub.kernel("fenced", probe)[0]["stdout"].split()
+    assert out[0] == "open" and all(result != "open" for result in out[1:]), out
+    hub.localhub("servers", "delete", "fenced", "--yes", check=False)
+    hub.localhub("servers", "stop", "fenced", check=False)
+    hub.localhub("servers", "delete", "fenced", "--yes", check=False)
+
+
+def test_peer_daemon_killed_and_hub_restarted_while_a_server_runs_remotely(lab):
+    hub, peer, tools = lab
+    hub.localhub("servers", "new", "sturdy", "--where", peer.node)
+    digest = hub.kernel("sturdy", WRITE)[0]["stdout"].split()[0]
+
+    os.kill(peer.daemon_pid(), 9)  # the peer's daemon dies; its engine and the guest go on
+    assert hub.kernel("sturdy", READ)[0]["stdout"].strip() == digest
+    peer.up()
+    hub.localhub("restart", timeout=180)
+    listed = hub.servers()["sturdy"]
+    assert listed["status"] == "running" and listed["where"] != "local"
+    assert hub.kernel("sturdy", READ)[0]["stdout"].strip() == digest
+
+    hub.localhub("servers", "stop", "sturdy")
+    assert guests(peer) == []
+    hub.localhub("servers", "start", "sturdy", "--where", "local")
+    assert hub.kernel("sturdy", READ)[0]["stdout"].strip() == digest
+    hub.localhub("servers", "delete", "sturdy", "--yes", check=False)
+    hub.localhub("servers", "stop", "sturdy", check=False)
+    hub.localhub("servers", "delete", "sturdy", "--yes", check=False)
+
+
+def test_a_link_cut_while_the_home_travels_loses_nothing(lab):
+    hub, peer, tools = lab
+    hub.localhub("servers", "new", "cut", "--where", peer.node)
+    big = ("import hashlib, os\nh = hashlib.sha256()\nwith open('big.bin', 'wb') as f:\n"
+           "    for _ in range(300):\n        b = os.urandom(1 << 20); f.write(b); h.update(b)\nprint(h.hexdigest())")
+    digest = hub.kernel("cut", big)[0]["stdout"].strip()
+    stopping = subprocess.Popen(["ip", "netns", "exec", hub.host.ns, sys.executable, "-m", "localhub", "servers",
+                                 "stop", "cut"], cwd=REPO, env=hub.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(1.0)  # the peer is packing or sending the 300 MB home
+    peer.lan.link(peer.host, False)
+    try:
+        stopping.wait(120)
+        ledger = json.loads((hub.host.state_dir / "pool" / "remote.json").read_text())
+        assert [a["state"] for a in ledger if a["server"] == "cut"] == ["returning"]
+        assert len(guests(peer)) == 1  # the peer keeps the home until its hub has it
+    finally:
+        peer.lan.link(peer.host, True)
+    wait(lambda: not guests(peer), 120, "the Keeper brings the home back once the link is up again", every=2)
+    hub.localhub("servers", "start", "cut", "--where", "local")
+    check = "import hashlib; print(hashlib.sha256(open('big.bin', 'rb').read()).hexdigest())"
+    assert hub.kernel("cut", check)[0]["stdout"].strip() == digest
+    hub.localhub("servers", "stop", "cut", check=False)
+    hub.localhub("servers", "delete", "cut", "--yes", check=False)
