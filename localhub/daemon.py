@@ -74,6 +74,7 @@ def preflight(settings: Settings) -> tuple[StateDir, "engine.docker.DockerClient
             f"The Docker engine at {facts['address']} speaks API {facts['api_version']}; localhub needs "
             f"{'.'.join(map(str, engine.MIN_API_VERSION))} or newer (Docker 20.10+). Upgrade Docker."
         )
+    _stop_orphaned_hub(state)
     proxy_pid = _read_pid(state.proxy_pid_file)
     orphan_proxy = pid_alive(proxy_pid)  # JupyterHub stops a proxy it left behind and takes its ports
     ports = ((settings.ip, settings.port, "the hub"), ("127.0.0.1", settings.port + 1, "the proxy's API"),
@@ -87,6 +88,25 @@ def preflight(settings: Settings) -> tuple[StateDir, "engine.docker.DockerClient
                 f"choose another with --port (localhub uses --port, --port+1 and --port+2)."
             )
     return state, client
+
+
+def _stop_orphaned_hub(state: StateDir) -> None:
+    """A JupyterHub left running by a daemon that was killed would hold the ports; its servers keep running
+    (cleanup_servers is off), so it is simply stopped and the new daemon starts its own."""
+    pid = _read_pid(state.root / "hub.pid")
+    if not pid_alive(pid):
+        return
+    try:
+        if b"jupyterhub" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+            return  # the pid was reused by something else
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(100):
+            if not pid_alive(pid):
+                return
+            time.sleep(0.2)
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
 
 
 def _read_pid(path: Path) -> int | None:
@@ -298,7 +318,8 @@ def run_foreground(settings: Settings) -> int:
     # the pool's modules log what they do (peers found, guests paused, homes sent) under "localhub.*"
     logging.basicConfig(level=os.environ.get("LOCALHUB_LOG", "INFO"), stream=sys.stdout,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    logging.getLogger("zeroconf").setLevel(logging.WARNING)
+    for chatty in ("zeroconf", "httpx", "tornado.access"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
 
     async def main() -> int:
         return await Daemon(settings).run()

@@ -133,6 +133,7 @@ class Lan:
     hosts: dict[str, Host] = field(default_factory=dict)
     procs: list[Proc] = field(default_factory=list)
     namespaces: list[str] = field(default_factory=list)
+    engines: list = field(default_factory=list)  # NamespaceEngine, stopped before their namespaces go
 
     def __post_init__(self):
         atexit.register(self.close)  # even if the test run is interrupted between fixture set-up and teardown
@@ -191,10 +192,26 @@ class Lan:
         return subprocess.run(["ip", "netns", "exec", host.ns, sys.executable, *args], cwd=REPO, text=True,
                               capture_output=True, timeout=timeout, env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
+    def engine(self, host: Host, role: str | None = None, **start):
+        """A started Docker engine of the host's own (see tests/lan/engines.py); `close()` stops it."""
+        from tests.lan.engines import NamespaceEngine  # engines.py imports this module
+
+        engine = NamespaceEngine(host, self.root, role)
+        self.engines.append(engine)
+        return engine.start(**start)
+
     def logs(self) -> str:
-        return "\n".join(f"--- {p.name} (rc {p.popen.poll()})\n{p.stderr_tail(30)}" for p in self.procs)
+        return "\n".join([f"--- {p.name} (rc {p.popen.poll()})\n{p.stderr_tail(30)}" for p in self.procs] +
+                         [f"--- {e.log_path}\n{e.log_tail(30)}" for e in self.engines])
 
     def close(self) -> None:
+        failures = []
+        for engine in reversed(self.engines):
+            try:
+                engine.stop()
+            except Exception as err:  # the namespaces must go whatever happened
+                failures.append(f"{engine}: {err}")
+        self.engines.clear()
         for proc in self.procs:
             if proc.popen.poll() is None:
                 proc.popen.kill()  # our own child (`ip netns exec` execs python: same pid)
@@ -205,3 +222,5 @@ class Lan:
         for ns in reversed(self.namespaces):
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
         self.namespaces.clear()
+        if failures:
+            raise RuntimeError("stopping the hosts' engines: " + "; ".join(failures))
