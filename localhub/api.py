@@ -71,6 +71,7 @@ class InfoHandler(APIHandler):
             "storage_enforcement_text": storage.ENFORCEMENT_TEXT,
             "profiles": [p.to_dict() for p in profiles.values()],
             "default_profile": d.settings.default_profile,
+            "pool": await self.in_thread(d.lab_member.status) if d.lab_member else None,
             "builds_started": d.builder.builds_started,
             "building": d.builder.building(),
             "limits": {

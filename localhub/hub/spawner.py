@@ -112,6 +112,9 @@ class LocalhubSpawner(DockerSpawner):
         self.environment = {**self.environment, **(options.get("env") or {})}
 
         where = options.get("where") or "local"
+        if self.pool_address:
+            await asyncio.get_running_loop().run_in_executor(
+                None, self.remote_servers().supersede, self.user.name, self.name)
         if where != "local":
             peer = await self._choose_peer(where, profile)
             if peer is not None:

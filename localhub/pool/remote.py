@@ -238,9 +238,7 @@ class RemoteServers:
         peer = address_of(view)
         away = Away(guest=secrets.token_hex(8), user=user, server=server, volume=volume, image=image,
                     peer={**asdict(peer), "name": peer_name(view)})
-        for earlier in self.ledger.for_server(user, server):
-            if earlier.state in (RETURNING, LOST) and not earlier.superseded:
-                self.ledger.update(earlier.guest, superseded=True)
+        self.supersede(user, server)
         self.ledger.put(away)
         try:
             await self._send_image(peer, image)
@@ -256,6 +254,18 @@ class RemoteServers:
             raise
         return self.ledger.update(away.guest, state=RUNNING, address=answer["address"], port=answer["port"],
                                   seen=time.time(), synced=time.time(), remote_state=answer["state"])
+
+    def supersede(self, user: str, server: str) -> None:
+        """The server starts again (anywhere) while an earlier run's home is still out: when that home comes
+        back, it goes beside the current one, never over it."""
+        for earlier in self.ledger.for_server(user, server):
+            if earlier.state in (RETURNING, LOST) and not earlier.superseded:
+                self.ledger.update(earlier.guest, superseded=True)
+                self.say(f"{server}: starts again while its earlier home is still on {earlier.peer_name}; that "
+                         "copy will be restored next to this one when it comes back.")
+
+    def _in_use(self, volume: str) -> bool:
+        return bool(self.docker.containers.list(filters={"volume": volume}))
 
     async def _send_image(self, peer: PeerAddress, image: str) -> None:
         digest = await self._blocking(image_id, self.docker, image)
@@ -331,7 +341,7 @@ class RemoteServers:
             if away is None:
                 return True
             target = away.volume
-            if away.superseded:
+            if away.superseded or await self._blocking(self._in_use, away.volume):
                 target = f"{away.volume}--from-{away.peer_name}-{time.strftime('%Y%m%d-%H%M')}"[:200]
             with tempfile.TemporaryDirectory(dir=self.work) as tmp:
                 archive = await self.client.download(away.where, f"/pool/v1/guests/{guest}/home",

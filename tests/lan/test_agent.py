@@ -110,4 +110,4 @@ def test_pool_status_lists_peers_with_live_figures(lan, tools):
     assert "Connection refused" in peers[c.address]["error"]
     text = tools.cli(b, "status", "--seconds", "2")
     print("\n" + text)
-    assert "unreachable" in text and " idle " in text and "daemon does not run the pool service" in text
+    assert "unreachable" in text and " idle " in text and "no hub runs for this state dir" in text

@@ -47,7 +47,7 @@ class Desk:
                 "LOCALHUB_IMAGE": IMAGE, "LOCALHUB_POOL_ADDRESS": self.host.address,
                 "LOCALHUB_POOL_IDLE_AFTER": "1", "LOCALHUB_POOL_START_LOAD": "1000",
                 "LOCALHUB_POOL_BUSY_LOAD": "1000", "LOCALHUB_POOL_GRACE": "4", "LOCALHUB_POOL_LOST_AFTER": "30",
-                "LOCALHUB_POOL_SYNC_EVERY": "3600"}
+                "LOCALHUB_POOL_SYNC_EVERY": "8"}
 
     def run(self, *args: str, timeout: float = 240, check: bool = True) -> subprocess.CompletedProcess:
         done = subprocess.run(["ip", "netns", "exec", self.host.ns, sys.executable, *args], cwd=REPO, env=self.env,
@@ -250,3 +250,30 @@ def test_a_link_cut_while_the_home_travels_loses_nothing(lab):
     assert hub.kernel("cut", check)[0]["stdout"].strip() == digest
     hub.localhub("servers", "stop", "cut", check=False)
     hub.localhub("servers", "delete", "cut", "--yes", check=False)
+
+
+def test_a_vanished_peer_leaves_the_last_synced_home_and_its_own_copy_returns_beside_it(lab):
+    hub, peer, tools = lab
+    hub.localhub("servers", "new", "lost", "--where", peer.node)
+    digest = hub.kernel("lost", WRITE)[0]["stdout"].split()[0]
+    written = time.time()
+    ledger = hub.host.state_dir / "pool" / "remote.json"
+    wait(lambda: any(a["server"] == "lost" and (a["synced"] or 0) > written + 1
+                     for a in json.loads(ledger.read_text())), 60, "a sync of the home after the write")
+
+    peer.lan.link(peer.host, False)  # the peer is switched off, as far as the hub can tell
+    try:
+        listed = wait(lambda: (s := hub.servers()["lost"])["status"] == "stopped" and s, 120,
+                      "the server counts as lost once the peer stays unreachable", every=2)
+        assert listed["notice"].startswith("lost with"), listed
+        hub.localhub("servers", "start", "lost", "--where", "local")  # the user carries on at home
+        assert hub.kernel("lost", READ)[0]["stdout"].strip() == digest  # with the last synced home
+        assert hub.kernel("lost", "open('at-home.txt', 'w').write('mine'); print('ok')")[0]["stdout"].strip() == "ok"
+    finally:
+        peer.lan.link(peer.host, True)
+    wait(lambda: not guests(peer), 120, "the peer's copy comes back once the peer does", every=2)
+    beside = [v.name for v in hub.engine.client.volumes.list() if "--lost--from-" in v.name]
+    assert len(beside) == 1, beside  # restored next to the home, not over it
+    assert hub.kernel("lost", "print(open('at-home.txt').read())")[0]["stdout"].strip() == "mine"
+    hub.localhub("servers", "stop", "lost", check=False)
+    hub.localhub("servers", "delete", "lost", "--yes", check=False)

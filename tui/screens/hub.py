@@ -1,5 +1,5 @@
 """The Hub tab: where the hub listens, a sign-in link, how long it has run, the Docker engine under it,
-the resource profiles and limits, how storage caps are enforced — and where the lab pool will plug in."""
+the resource profiles and limits, how storage caps are enforced, and this desktop's lab pool."""
 
 from __future__ import annotations
 
@@ -17,8 +17,34 @@ from .. import format as fmt
 from ..connection import LocalhubError
 from .base import HubMixin, PaletteEntry
 
-POOL_TEXT = ("The lab pool plugs in here later: desktops found on the LAN, how idle each one is, its free "
-             "slots, and which of your servers run there.")
+POOL_TEXT = ("This desktop is in no lab. `localhub pool init` starts one (and prints a pairing code); "
+             "`localhub pool join CODE` joins one. Lab desktops run servers on each other's idle time.")
+
+
+def pool_table(pool: dict) -> Table:
+    """This desktop's state in its lab, the peers it sees, and servers on either side."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="dim", justify="right", min_width=14)
+    grid.add_column()
+    mine = pool.get("this_desktop") or {}
+    grid.add_row("lab", Text(f"{pool.get('lab')} · this desktop {pool.get('node')} on {pool.get('address')}"))
+    grid.add_row("this desktop", Text(f"{mine.get('state', '?')} — {mine.get('reason', '')}"))
+    for peer in pool.get("peers") or []:
+        live = peer.get("live")
+        name = (peer.get("name") or "?").split(".")[0]
+        if live is None:
+            grid.add_row(name, Text(f"unreachable — {peer.get('error') or 'no answer yet'}", style="red"))
+            continue
+        figures = live.get("figures") or {}
+        grid.add_row(name, Text(f"{live.get('state')} · {figures.get('free_cpus', 0):g} CPUs, "
+                                f"{fmt.size(figures.get('mem_available'))} free · {live.get('slots', 0)} slot(s) · "
+                                f"{len(live.get('guests') or [])} guest(s)"))
+    for guest in mine.get("guests") or []:
+        grid.add_row("guest here", Text(f"{guest.get('server')} — {guest.get('state')}"))
+    for away in pool.get("away") or []:
+        peer = (away.get("peer") or {}).get("name") or "?"
+        grid.add_row("yours away", Text(f"{away.get('server')} on {peer} — {away.get('state')}"))
+    return grid
 
 
 def facts(rows: list[tuple[str, object]]) -> Table:
@@ -96,6 +122,9 @@ class HubView(HubMixin, VerticalScroll):
         self.query_one("#hub-profiles", Static).update(profiles)
         text = info.get("storage_enforcement_text") or fmt.DASH
         self.query_one("#hub-storage", Static).update(Text(text[:1].upper() + text[1:] + "."))
+        pool = self.query_one("#hub-pool", Static)
+        pool.update(pool_table(info["pool"]) if info.get("pool") else POOL_TEXT)
+        pool.set_class(not info.get("pool"), "placeholder")
 
     # --- sign-in link ------------------------------------------------------------------------------
     @on(Button.Pressed, "#copy-login")

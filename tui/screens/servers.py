@@ -56,8 +56,19 @@ def server_cells(server, now, pending: str | None = None) -> tuple:
         Text(fmt.size(server.memory_used), justify="right"),
         storage,
         Text(fmt.since(server.last_activity, now), justify="right"),
-        server.where or fmt.DASH,
+        where_cell(server),
     )
+
+
+def where_cell(server) -> Text | str:
+    """Where a server runs; a server on a lab peer that is paused (its owner came back) or lost says so."""
+    where = server.where or fmt.DASH
+    notice = getattr(server, "notice", None) or ""
+    if notice.startswith("paused"):
+        return Text(f"{where} ⏸ paused", style="yellow")
+    if notice.startswith("lost"):
+        return Text(f"{where} (lost)", style="red")
+    return where
 
 
 class ServersView(HubMixin, Vertical):
@@ -87,6 +98,12 @@ class ServersView(HubMixin, Vertical):
     def show(self, servers: list, poll_number: int | None = None) -> None:
         """Fresh data from poll `poll_number`; a finished action's note stays until a poll started after it
         reports (else the row would flash its old status)."""
+        for server in servers:
+            before = self.servers.get(server.name)
+            notice = getattr(server, "notice", None)
+            if notice and (before is None or getattr(before, "notice", None) != notice):
+                self.app.notify(f"{server.name or '(default)'}: {notice}", title="Server on a lab peer",
+                                severity="warning", timeout=15)
         self.servers = {s.name: s for s in servers}
         for name, after in list(self._settled.items()):
             if poll_number is None or poll_number > after:
