@@ -50,6 +50,7 @@ def cmd_init(args) -> int:
     print(("Started a new lab" if made else "This desktop's lab") + f" (key fingerprint {keys.fingerprint(key)}).")
     print(f"On each other desktop of the lab, run:\n\n    localhub pool join {code}\n")
     print("The code is the lab's key: share it only with people whose desktops belong in the lab.")
+    print("A running hub takes part from its next start (`localhub restart`).")
     return 0
 
 
@@ -69,7 +70,8 @@ def cmd_join(args) -> int:
     node = keys.node_id(state)
     _ensure_certificate(state, node)
     print(f"Joined lab {keys.fingerprint(key)} as node {node}. `localhub pool share on` offers this desktop's "
-          "idle time to the lab; `localhub pool status` shows the lab.")
+          "idle time to the lab; `localhub pool status` shows the lab. A running hub takes part from its next "
+          "start (`localhub restart`).")
     return 0
 
 

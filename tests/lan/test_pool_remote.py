@@ -113,7 +113,7 @@ def lab(tmp_path_factory):
         peer.engine.remove_image(IMAGE)  # the image must travel from the hub
         tools = LabTools(lan)
         tools.new_lab(hub.host, peer.host)
-        tools.cli(peer.host, "share", "on", "--cpus", "1", "--memory", "3G", "--disk", "20G")
+        tools.cli(peer.host, "share", "on", "--cpus", "2", "--memory", "3G", "--disk", "20G")
         tools.owner_away(peer.host)
         for desk in desks:
             desk.up()
@@ -185,6 +185,27 @@ def test_a_server_on_the_peer_runs_a_kernel_and_comes_home_intact_when_the_owner
     assert hub.servers()["away"]["where"] == "local"
     assert hub.kernel("away", READ)[0]["stdout"].strip() == digest
     hub.localhub("servers", "delete", "away", "--yes")
+
+
+def test_auto_places_what_does_not_fit_here_on_the_idle_peer_under_the_peers_hardening(lab):
+    hub, peer, tools = lab
+    profiles = hub.config / "profiles"
+    profiles.mkdir(exist_ok=True)
+    # two CPUs never fit on this two-core desktop while anything else runs (its free CPUs are 2 - load)
+    (profiles / "wide.toml").write_text('name = "wide"\ndescription = "two CPUs"\ncpu = 2\nmemory = "1G"\n'
+                                        'storage = "1Gi"\n')
+    hub.localhub("servers", "new", "roomy", "--where", "auto", "--profile", "wide")
+    assert hub.servers()["roomy"]["where"] != "local"
+    host_config = guests(peer)[0].attrs["HostConfig"]
+    assert host_config["Privileged"] is False and host_config["CapDrop"] == ["ALL"]
+    assert host_config["SecurityOpt"] == ["no-new-privileges:true"] and host_config["PidsLimit"] == 1024
+    assert host_config["NanoCpus"] == 2 * 10**9 and host_config["Memory"] == 10**9
+    mounts = guests(peer)[0].attrs["Mounts"]
+    assert [(m["Type"], m["Destination"]) for m in mounts] == [("volume", "/home/jovyan")]
+    assert host_config["NetworkMode"] == "localhub-guests"
+    hub.localhub("servers", "stop", "roomy")
+    hub.localhub("servers", "delete", "roomy", "--yes")
+    assert hub.servers().get("roomy") is None and guests(peer) == []
 
 
 def test_a_guest_reaches_its_hub_but_not_the_peers_own_addresses(lab):
