@@ -1,0 +1,557 @@
+"""Benchmark: the lab pool on a simulated two-desktop LAN — discovery, remote spawns, homes coming back.
+
+Builds the same LAN as tests/lan/test_pool_remote.py (and imports its helpers from tests/lan: `Lan`,
+`NamespaceEngine`, `LabTools`): two network namespaces joined by veth pairs through a bridge, each "desktop"
+with its own dockerd (cached engine roles `bench-hub` and `bench-peer`, so a concurrent LAN test run is not
+kept waiting on its `hub`/`peer` locks) and its own `localhub up`. The peer shares (1 CPU, 3G, 20G) and its
+owner is away. Everything is measured in ONE run; only the same-run ratios mean much.
+
+1. Discovery. A new peer: the peer's localhub is stopped, the hub is seen to drop it, then `localhub up` again;
+   timed from the peer daemon's "Pool agent … listening" log line (its log file is polled every 20 ms) until
+   the hub daemon's live view of the lab lists the peer with live state `idle`. That view is what
+   `localhub pool status --json` prints; the daemon writes it to <state>/pool/peers.json on every change,
+   and that file is polled every 20 ms (polling the CLI itself costs ~1 s a call); one `pool status --json`
+   then confirms it, and how long that call took is shown. Also shown: the same instant measured from the
+   moment the peer's `up` returned (negative when the hub saw the peer before the peer's own JupyterHub was
+   ready), and a monitor started after the peer is up: the hub restarted, timed from the hub daemon's own
+   listening line. Medians of --runs cycles each.
+2. Spawn to ready, remote over local, same image (localhub/singleuser:test): `localhub servers new lN --where
+   local` against `localhub servers new rN --where <peer node>`, interleaved, wall time of the command (it
+   returns once the server answers through the hub's proxy); JupyterHub's own "took N seconds" is shown
+   beside. A first spawn of each kind comes before: the remote one carries the image to the peer (its size
+   and time are shown) and is reported on its own. Servers are stopped and deleted between runs.
+   RATIO remote / local > 1 is what running on a colleague's desktop costs in start-up time.
+3. Home return. A server on the peer gets --size MB of random bytes written into its home (`docker exec` on
+   the peer's engine); then, BEFORE localhub moves it, a baseline copies the same home directory over the
+   same veth link: `tar -cf - . | nc` from the peer's namespace into `nc -l | tar -xf -` in the hub's
+   (a small Python socket relay stands in for nc when nc is missing, and the output says so); median of
+   --runs copies. Then `localhub servers stop` on the hub is timed: the peer stops the guest, archives the
+   home, sends it over HTTPS, the hub checks and restores it into the home volume (its SHA-256 is checked
+   here afterwards). Shown: the effective rate (archive MB / wall time of the stop) and the transfer-only
+   rate the hub logs ("home back from … (X MB at Y MB/s)"). RATIO localhub / baseline < 1 is the price of
+   the checked, signed, spooled transfer (and, for the effective rate, of stopping and restoring).
+
+MB are 10^6 bytes, as in localhub's own log. Needs root (namespaces, engines); the main Docker engine is only
+read (the image is copied from it). Everything made is removed at the end; the engines' data roots under
+/var/lib/localhub-test/engines/bench-* stay as an image cache. Logs are kept when the benchmark fails.
+
+    sudo .venv/bin/python scripts/bench_pool.py [--runs N] [--size MB] [--no-nc]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # tests.lan.* and localhub, whatever the working directory
+
+from localhub.pool.keys import node_id  # noqa: E402
+from tests.lan.conftest import LabTools  # noqa: E402
+from tests.lan.engines import NamespaceEngine  # noqa: E402
+from tests.lan.netns import Lan, netns_available  # noqa: E402
+
+IMAGE = "localhub/singleuser:test"
+PORT = 8765  # the hub's port inside each namespace (no clash with anything outside it)
+COPY_PORT = 9400  # the baseline copy's port on the hub's LAN address
+HOME = "/home/jovyan"
+PAYLOAD = "payload.bin"
+LISTENING = "Pool agent for lab"
+BEGAN = time.monotonic()
+
+
+class BenchError(Exception):
+    """A failure worth one sentence (no traceback)."""
+
+
+def say(message: str) -> None:
+    print(f"[{time.monotonic() - BEGAN:6.1f} s] {message}", flush=True)
+
+
+class Desk:
+    """One desktop: a namespace, its own engine, its own localhub (settings as in the LAN tests)."""
+
+    def __init__(self, lan: Lan, name: str, root: Path):
+        self.name, self.lan, self.host = name, lan, lan.add_host(name)
+        self.engine = NamespaceEngine(self.host, root, role=f"bench-{name}")
+        lan.engines.append(self.engine)  # Lan.close() stops it before the namespaces go
+        self.config = root / f"{name}-config"
+        self.config.mkdir(exist_ok=True)
+        self.logs = self.host.state_dir / "logs"
+        self.node = ""
+
+    @property
+    def env(self) -> dict:
+        return {**os.environ, "PYTHONUNBUFFERED": "1", "DOCKER_HOST": self.engine.docker_host,
+                "LOCALHUB_STATE_DIR": str(self.host.state_dir), "LOCALHUB_CONFIG_DIR": str(self.config),
+                "LOCALHUB_IMAGE": IMAGE, "LOCALHUB_POOL_ADDRESS": self.host.address,
+                "LOCALHUB_POOL_IDLE_AFTER": "1", "LOCALHUB_POOL_START_LOAD": "1000",
+                "LOCALHUB_POOL_BUSY_LOAD": "1000", "LOCALHUB_POOL_GRACE": "4", "LOCALHUB_POOL_LOST_AFTER": "30",
+                "LOCALHUB_POOL_SYNC_EVERY": "3600"}  # no home syncs in the middle of a measurement
+
+    def localhub(self, *args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess:
+        done = subprocess.run(["ip", "netns", "exec", self.host.ns, sys.executable, "-m", "localhub", *args],
+                              cwd=REPO, env=self.env, capture_output=True, text=True, timeout=timeout)
+        if check and done.returncode != 0:
+            said = (done.stderr.strip() or done.stdout.strip()).splitlines()
+            raise BenchError(f"`localhub {' '.join(args)}` on the {self.name} failed: "
+                             f"{said[-1] if said else f'exit {done.returncode}'}")
+        return done
+
+    def shell(self, script: str, **popen) -> subprocess.Popen:
+        """`sh -c script` in the namespace, in a process group of its own (pid = group id: `ip netns exec`
+        execs sh), so a whole pipeline can be killed."""
+        return subprocess.Popen(["ip", "netns", "exec", self.host.ns, "sh", "-c", script], start_new_session=True,
+                                **popen)
+
+    def up(self) -> None:
+        self.localhub("up", "--detach", "--port", str(PORT), timeout=240)
+
+    def down(self) -> None:
+        self.localhub("down", timeout=120, check=False)
+
+    def servers(self) -> dict:
+        return {s["name"]: s for s in json.loads(self.localhub("servers", "ls", "--json").stdout)}
+
+    def log_text(self, name: str) -> str:
+        try:
+            return (self.logs / name).read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def guests(self) -> list:
+        return self.engine.client.containers.list(all=True, filters={"label": "localhub.pool=guest"})
+
+
+class Lab:
+    """The two desks, set up and torn down."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.lan = Lan(root)
+        self.hub = Desk(self.lan, "hub", root)
+        self.peer = Desk(self.lan, "peer", root)
+        self.tools = LabTools(self.lan)
+
+    def start(self) -> None:
+        for desk in (self.hub, self.peer):
+            say(f"starting the {desk.name}'s own Docker engine (role {desk.engine.role})…")
+            desk.engine.start()
+        took = self.hub.engine.load_image(IMAGE)
+        say(f"image {IMAGE} on the hub's engine" + (f" (copied from the main engine in {took:.0f} s)" if took
+                                                    else " (cached)"))
+        self.peer.engine.remove_image(IMAGE)  # the first remote spawn carries it, as on a real lab
+        self.tools.new_lab(self.hub.host, self.peer.host)
+        self.tools.cli(self.peer.host, "share", "on", "--cpus", "1", "--memory", "3G", "--disk", "20G")
+        self.tools.owner_away(self.peer.host)
+        self.peer.node = node_id(self.peer.host.state_dir)
+
+    def hub_sees_peer_idle(self) -> bool:
+        """The hub daemon's live view (what `pool status --json` prints) lists the peer as idle."""
+        try:
+            peers = json.loads((self.hub.host.state_dir / "pool" / "peers.json").read_text())["peers"]
+        except (OSError, ValueError, KeyError):
+            return False
+        return any(p.get("node") == self.peer.node and (p.get("live") or {}).get("state") == "idle" for p in peers)
+
+    def status_lists_peer_idle(self) -> float:
+        """Seconds one `localhub pool status --json` on the hub took; BenchError unless it lists the peer idle."""
+        began = time.perf_counter()
+        out = json.loads(self.hub.localhub("pool", "status", "--json").stdout)
+        took = time.perf_counter() - began
+        if not any(p["node"] == self.peer.node and (p.get("live") or {}).get("state") == "idle"
+                   for p in out["peers"]):
+            raise BenchError(f"the hub's peers.json listed the peer idle but `pool status --json` does not: "
+                             f"{out['peers']}")
+        return took
+
+    def close(self) -> None:
+        for desk in (self.hub, self.peer):
+            try:
+                desk.down()
+            except Exception:  # a hung `down`: the engines' stop below removes its containers anyway
+                pass
+        self.lan.close()  # stops both engines (containers and volumes go, images stay), deletes namespaces
+
+
+# --- small tools ---------------------------------------------------------------------------------
+
+class FirstTrue:
+    """Calls `check()` every `every` s on a thread until it is true; `at` is then the time.time() it was."""
+
+    def __init__(self, check, every: float = 0.02):
+        self.check, self.every, self.at = check, every, None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            if self.check():
+                self.at = time.time()
+                return
+            self._stop.wait(self.every)
+
+    def wait(self, timeout: float, what: str) -> float:
+        self._thread.join(timeout)
+        self._stop.set()
+        if self.at is None:
+            raise BenchError(f"not within {timeout:.0f} s: {what}")
+        return self.at
+
+
+def wait(predicate, timeout: float, what: str, every: float = 0.25):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := predicate():
+            return value
+        time.sleep(every)
+    raise BenchError(f"not within {timeout:.0f} s: {what}")
+
+
+def log_grows_with(path: Path, text: str):
+    """A check for FirstTrue: `text` appears in the part of `path` written from now on."""
+    offset = path.stat().st_size if path.exists() else 0
+
+    def check() -> bool:
+        try:
+            with open(path, "rb") as f:
+                f.seek(offset)
+                return text.encode() in f.read()
+        except OSError:
+            return False
+    return check
+
+
+def tree_bytes(top: Path) -> int:
+    return sum((Path(d) / f).lstat().st_size for d, _, files in os.walk(top) for f in files)
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def med(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def fmt(values: list[float]) -> str:
+    return "[" + " ".join(f"{v:.2f}" for v in values) + "]"
+
+
+# --- 1. discovery --------------------------------------------------------------------------------
+
+def discovery_cycle(lab: Lab, restarted: Desk) -> dict:
+    """Stop `restarted`'s localhub, start it again, and time until the hub sees the peer idle."""
+    restarted.down()
+    if restarted is lab.peer:
+        wait(lambda: not lab.hub_sees_peer_idle(), 90, "the hub notices that the peer's localhub stopped")
+    listening = FirstTrue(log_grows_with(restarted.logs / "daemon.log", LISTENING))
+    seen = FirstTrue(lab.hub_sees_peer_idle)
+    restarted.up()
+    up_returned = time.time()
+    seen_at = seen.wait(90, "the hub lists the peer as idle")
+    listening_at = listening.wait(5, f"the {restarted.name} daemon logs '{LISTENING} … listening'")
+    return {"from_listening": seen_at - listening_at, "from_up": seen_at - up_returned,
+            "cli": lab.status_lists_peer_idle()}
+
+
+# --- 2. spawns -----------------------------------------------------------------------------------
+
+def hub_took(lab: Lab, name: str) -> float:
+    """JupyterHub's 'User x:<name> took N seconds to start', last one."""
+    found = re.findall(rf":{re.escape(name)} took ([0-9.]+) seconds to start", lab.hub.log_text("hub.log"))
+    return float(found[-1]) if found else float("nan")
+
+
+def spawn(lab: Lab, name: str, where: str) -> tuple[float, float]:
+    """(wall seconds of `servers new`, JupyterHub's 'took'); checks it runs where it was sent."""
+    began = time.perf_counter()
+    lab.hub.localhub("servers", "new", name, "--where", where, timeout=900)
+    wall = time.perf_counter() - began
+    placed = lab.hub.servers()[name]
+    if placed["status"] != "running" or (placed["where"] == "local") != (where == "local"):
+        raise BenchError(f"server {name} should run {'here' if where == 'local' else 'on the peer'} but is "
+                         f"listed as {placed['status']}, where {placed['where']}")
+    return wall, hub_took(lab, name)
+
+
+def remove(lab: Lab, name: str, remote: bool) -> None:
+    lab.hub.localhub("servers", "stop", name, timeout=600)
+    lab.hub.localhub("servers", "delete", name, "--yes")
+    if remote:
+        wait(lambda: not lab.peer.guests(), 60, f"the peer forgets server {name}")
+
+
+def image_transfer(lab: Lab) -> str:
+    log = lab.hub.log_text("hub.log")
+    size = re.findall(r"Sending image \S+ \(([0-9.]+) MB\)", log)
+    took = re.findall(r"Image sent and loaded in ([0-9.]+) s", log)
+    if not size or not took:
+        return "no image transfer logged"
+    return f"image {size[-1]} MB sent and loaded in {took[-1]} s"
+
+
+# --- 3. home return ------------------------------------------------------------------------------
+
+RECEIVER = ("import socket, sys\n"
+            "server = socket.create_server((sys.argv[1], int(sys.argv[2])))\n"
+            "conn, _ = server.accept()\n"
+            "while data := conn.recv(1 << 20):\n"
+            "    sys.stdout.buffer.write(data)\n")
+SENDER = ("import socket, sys\n"
+          "conn = socket.create_connection((sys.argv[1], int(sys.argv[2])))\n"
+          "while data := sys.stdin.buffer.read(1 << 20):\n"
+          "    conn.sendall(data)\n"
+          "conn.shutdown(socket.SHUT_WR)\n")
+
+
+def netcat() -> tuple[str, str] | None:
+    """('openbsd'|'traditional', path) of the nc here, or None (then a Python relay stands in)."""
+    path = shutil.which("nc") or shutil.which("netcat")
+    if not path:
+        return None
+    said = subprocess.run([path, "-h"], capture_output=True, text=True)
+    text = said.stdout + said.stderr
+    if "OpenBSD" in text or "-N" in text:
+        return "openbsd", path
+    if "-q secs" in text or "[v1." in text:
+        return "traditional", path
+    return None  # ncat, busybox…: flags differ; the relay is predictable
+
+
+def copy_commands(tool: tuple[str, str] | None, address: str, port: int) -> tuple[str, str]:
+    """(receiving end, sending end) of the byte pipe between the namespaces, as shell words."""
+    if tool is None:
+        python = shlex.quote(sys.executable)
+        return (f"{python} -c {shlex.quote(RECEIVER)} {address} {port}",
+                f"{python} -c {shlex.quote(SENDER)} {address} {port}")
+    kind, nc = tool
+    if kind == "openbsd":
+        return f"{nc} -l {address} {port}", f"{nc} -N {address} {port}"
+    return f"{nc} -l -s {address} -p {port}", f"{nc} -q 0 {address} {port}"
+
+
+def baseline_copy(lab: Lab, source: Path, dest: Path, tool) -> float:
+    """Seconds for `tar -c source | <pipe over the LAN> | tar -x -C dest`, peer to hub."""
+    dest.mkdir()
+    receive, send = copy_commands(tool, lab.hub.host.address, COPY_PORT)
+    listening = ["ip", "netns", "exec", lab.hub.host.ns, "ss", "-ltnH", f"sport = :{COPY_PORT}"]
+    receiver = lab.hub.shell(f"{receive} < /dev/null | tar -xf - -C {shlex.quote(str(dest))}",
+                             stderr=subprocess.PIPE, text=True)
+    sender = None
+    try:
+        wait(lambda: subprocess.run(listening, capture_output=True, text=True).stdout.strip(), 10,
+             "the baseline's receiver listens", every=0.02)
+        began = time.perf_counter()
+        sender = lab.peer.shell(f"tar -C {shlex.quote(str(source))} -cf - . | {send}", stderr=subprocess.PIPE,
+                                text=True)
+        sent_err = sender.communicate(timeout=600)[1]
+        got_err = receiver.communicate(timeout=600)[1]
+        took = time.perf_counter() - began
+    finally:
+        for proc in (sender, receiver):
+            if proc is not None and proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)  # the pipeline's group (see Desk.shell)
+                proc.wait()
+    if sender.returncode or receiver.returncode:
+        raise BenchError(f"the baseline copy failed: {(sent_err or got_err).strip() or 'non-zero exit'}")
+    return took
+
+
+def home_return(lab: Lab, size_mb: int, runs: int, tool, scratch: Path) -> dict:
+    lab.hub.localhub("servers", "new", "home", "--where", lab.peer.node, timeout=900)
+    guest = lab.peer.guests()[0]
+    say(f"writing {size_mb} MB of random bytes into the guest's home…")
+    done = guest.exec_run(["sh", "-c", f"head -c {size_mb * 1_000_000} /dev/urandom > {HOME}/{PAYLOAD}"])
+    if done.exit_code != 0:
+        raise BenchError(f"writing into the guest's home failed: {done.output.decode(errors='replace').strip()}")
+    mount = next(m for m in guest.attrs["Mounts"] if m["Destination"] == HOME)
+    source = Path(mount["Source"])  # <the peer's data root>/volumes/<guest volume>/_data
+    data_bytes, digest = tree_bytes(source), sha256(source / PAYLOAD)
+
+    seconds = []
+    for i in range(runs):
+        dest = scratch / f"copy-{i}"
+        seconds.append(baseline_copy(lab, source, dest, tool))
+        if (copied := tree_bytes(dest)) != data_bytes:
+            raise BenchError(f"the baseline copy has {copied} bytes, the guest's home {data_bytes}")
+        shutil.rmtree(dest)
+        say(f"baseline copy {i + 1}: {data_bytes / 1e6:.0f} MB in {seconds[-1]:.2f} s "
+            f"({data_bytes / 1e6 / seconds[-1]:.0f} MB/s)")
+
+    say("timing `localhub servers stop home` (guest stopped, home archived, sent, restored)…")
+    began = time.perf_counter()
+    lab.hub.localhub("servers", "stop", "home", timeout=900)
+    stop_wall = time.perf_counter() - began
+    logged = re.findall(r"home back from .+? \(([0-9.]+) MB at ([0-9.]+) MB/s\)", lab.hub.log_text("hub.log"))
+    if not logged:
+        raise BenchError("the hub logged no 'home back from …' line after `servers stop home`")
+    archive_mb, log_rate = float(logged[-1][0]), float(logged[-1][1])
+    volumes = lab.hub.engine.client.volumes.list(filters={"label": "localhub.server=home"})
+    if len(volumes) != 1 or sha256(Path(volumes[0].attrs["Mountpoint"]) / PAYLOAD) != digest:
+        raise BenchError("the home that came back to the hub does not hold the bytes written on the peer")
+    lab.hub.localhub("servers", "delete", "home", "--yes")
+    return {"data_mb": data_bytes / 1e6, "baseline_s": seconds, "stop_s": stop_wall, "archive_mb": archive_mb,
+            "log_rate": log_rate}
+
+
+# --- report --------------------------------------------------------------------------------------
+
+def other_lans(tag: str) -> list[str]:
+    """Namespaces of other simulated LANs (a concurrent test run shares the CPUs with us)."""
+    netns = Path("/run/netns")
+    names = {p.name.split("-")[0] for p in netns.iterdir()} if netns.is_dir() else set()
+    return sorted(n for n in names if n.startswith("lh") and n != tag)
+
+
+def report(runs: int, found: dict, late: dict, local: list, remote: list, first: dict, home: dict, tool,
+           concurrent: list[str]) -> None:
+    def row(label: str, value: str, samples: str = "") -> None:
+        print(f"  {label:<56} {value:>10}  {samples}")
+
+    base_rate = [home["data_mb"] / s for s in home["baseline_s"]]
+    effective = home["archive_mb"] / home["stop_s"]
+    copier = f"tar | nc ({tool[0]})" if tool else "tar | python socket relay (no nc here)"
+    print(f"\nSummary — one run, medians of {runs}; MB = 10^6 bytes")
+    print("1. Discovery of a peer (until the hub daemon's view lists it idle)")
+    row("new peer: from its 'Pool agent … listening' line", f"{med(found['from_listening']):.2f} s",
+        fmt(found["from_listening"]))
+    row("new peer: from its `localhub up` returning", f"{med(found['from_up']):.2f} s", fmt(found["from_up"]))
+    row("monitor started later: from the hub's listening line", f"{med(late['from_listening']):.2f} s",
+        fmt(late["from_listening"]))
+    row("`pool status --json` on the hub answers in", f"{med(found['cli'] + late['cli']):.2f} s")
+    print("2. Spawn to ready (`servers new`, wall; JupyterHub's 'took' beside)")
+    row("local  (--where local)", f"{med([w for w, _ in local]):.2f} s",
+        f"{fmt([w for w, _ in local])}  took {med([t for _, t in local]):.2f} s")
+    row("remote (--where peer, image already there)", f"{med([w for w, _ in remote]):.2f} s",
+        f"{fmt([w for w, _ in remote])}  took {med([t for _, t in remote]):.2f} s")
+    row("RATIO remote / local", f"{med([w for w, _ in remote]) / med([w for w, _ in local]):.2f} x",
+        f"took: {med([t for _, t in remote]) / med([t for _, t in local]):.2f} x")
+    row("first local spawn", f"{first['local'][0]:.2f} s", f"took {first['local'][1]:.2f} s")
+    row("first remote spawn, image transfer included", f"{first['remote'][0]:.2f} s", first["image"])
+    print(f"3. Home return ({home['data_mb']:.0f} MB of random bytes, peer to hub over the veth link)")
+    row(f"baseline {copier}", f"{med(base_rate):.0f} MB/s",
+        f"{med(home['baseline_s']):.2f} s  {fmt(home['baseline_s'])}")
+    row("localhub `servers stop`: archive MB / wall time", f"{effective:.0f} MB/s",
+        f"{home['archive_mb']:.0f} MB in {home['stop_s']:.2f} s")
+    row("localhub transfer alone (hub log 'home back from')", f"{home['log_rate']:.0f} MB/s")
+    row("RATIO localhub stop / baseline", f"{effective / med(base_rate):.2f} x")
+    row("RATIO localhub transfer (log) / baseline", f"{home['log_rate'] / med(base_rate):.2f} x")
+    if not tool:
+        print("  (nc is not installed here — `apt-get install netcat-openbsd` — so the baseline used a Python "
+              "socket relay between the two tars)")
+    if concurrent:
+        print(f"  NOTE: other simulated LANs ({', '.join(concurrent)}) ran at the same time on "
+              f"{os.cpu_count()} CPUs: timings are disturbed; run again on a quiet machine to compare.")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3, help="runs of each measurement (default 3)")
+    parser.add_argument("--size", type=int, default=200, help="MB written into the remote home (default 200)")
+    parser.add_argument("--no-nc", action="store_true", help="use the Python socket relay even if nc is here")
+    args = parser.parse_args()
+    runs = max(args.runs, 1)
+    if why := netns_available():
+        print(f"bench_pool: {why}.", file=sys.stderr)
+        return 2
+    if not shutil.which("dockerd") or not shutil.which("ss"):
+        print("bench_pool: needs `dockerd` and `ss` (iproute2) on this machine.", file=sys.stderr)
+        return 2
+    tool = None if args.no_nc else netcat()
+
+    root = Path(tempfile.mkdtemp(prefix="localhub-bench-pool-"))
+    lab, ok, concurrent = None, False, set()
+    try:
+        lab = Lab(root)
+        print(f"localhub pool benchmark — {runs} runs, image {IMAGE}, {args.size} MB home, "
+              f"{os.cpu_count()} CPUs, files in {root}", flush=True)
+        lab.start()
+        concurrent.update(other_lans(lab.lan.tag))
+
+        say("peer: `localhub up`; then the hub (its monitor starts after the peer is up)…")
+        lab.peer.up()
+        late = {"from_listening": [], "from_up": [], "cli": []}
+        lab.hub.up()
+        wait(lab.hub_sees_peer_idle, 90, "the hub lists the peer as idle")
+        for i in range(runs):
+            got = discovery_cycle(lab, lab.hub)
+            for key, value in got.items():
+                late[key].append(value)
+            say(f"hub restarted {i + 1}: peer seen idle {got['from_listening']:.2f} s after the hub's listening line")
+        found = {"from_listening": [], "from_up": [], "cli": []}
+        for i in range(runs):
+            got = discovery_cycle(lab, lab.peer)
+            for key, value in got.items():
+                found[key].append(value)
+            say(f"new peer {i + 1}: seen idle {got['from_listening']:.2f} s after its listening line, "
+                f"{got['from_up']:+.2f} s after its `up` returned")
+        concurrent.update(other_lans(lab.lan.tag))
+
+        say("first spawns: local, then remote (carries the image to the peer)…")
+        first = {"local": spawn(lab, "l0", "local")}
+        remove(lab, "l0", remote=False)
+        first["remote"] = spawn(lab, "r0", lab.peer.node)
+        first["image"] = image_transfer(lab)
+        remove(lab, "r0", remote=True)
+        say(f"first local {first['local'][0]:.2f} s, first remote {first['remote'][0]:.2f} s ({first['image']})")
+        local, remote = [], []
+        for i in range(1, runs + 1):
+            local.append(spawn(lab, f"l{i}", "local"))
+            remove(lab, f"l{i}", remote=False)
+            remote.append(spawn(lab, f"r{i}", lab.peer.node))
+            remove(lab, f"r{i}", remote=True)
+            say(f"spawn {i}: local {local[-1][0]:.2f} s, remote {remote[-1][0]:.2f} s")
+        concurrent.update(other_lans(lab.lan.tag))
+
+        say(f"home return: a server on the peer; baseline with "
+            f"{'nc (' + tool[0] + ')' if tool else 'a Python socket relay (nc not found)'}…")
+        home = home_return(lab, args.size, runs, tool, root)
+        concurrent.update(other_lans(lab.lan.tag))
+
+        report(runs, found, late, local, remote, first, home, tool, sorted(concurrent))
+        ok = True
+        return 0
+    except Exception as err:
+        detail = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        if not isinstance(err, BenchError):
+            detail = f"{type(err).__name__}: {detail}".rstrip(": ")
+        print(f"\nbench_pool failed: {detail}", file=sys.stderr)
+        print(f"logs kept in {root} (each desk's state dir has logs/daemon.log and logs/hub.log)", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"\nbench_pool interrupted; logs kept in {root}", file=sys.stderr)
+        return 130
+    finally:
+        if lab is not None:
+            say("cleaning up: localhub down on both desks, engines stopped, namespaces deleted…")
+            try:
+                lab.close()
+            except Exception as err:
+                print(f"bench_pool: cleanup incomplete: {err}", file=sys.stderr)
+                ok = False
+        if ok:
+            shutil.rmtree(root, ignore_errors=True)
+        say("done")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
