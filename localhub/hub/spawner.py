@@ -90,6 +90,7 @@ class LocalhubSpawner(DockerSpawner):
 
     async def start(self):
         options = self.user_options or {}
+        self._pool_steps: list[str] = []  # what progress() shows while a server is sent to a peer
         try:
             profile = get_profile(load_profiles(self.config_dir or None), options.get("profile") or self.default_profile)
             image = choose_image(options, profile, self.fallback_image)
@@ -154,10 +155,15 @@ class LocalhubSpawner(DockerSpawner):
         from .hub_config import HUB_PORT
 
         cmd = await self.get_command()
+
+        def step(message: str) -> None:
+            self.log.info("%s: %s", self._log_name, message)
+            self._pool_steps.append(message)
+
         try:
             away = await self.remote_servers().start(
                 peer, self.user.name, self.name, self.home_volume, self.image, self._ask(profile),
-                self._remote_env(), cmd, (self.pool_address, HUB_PORT))
+                self._remote_env(), cmd, (self.pool_address, HUB_PORT), progress=step)
         except (LocalhubError, PeerError) as err:
             raise web.HTTPError(500, f"The server could not start on {peer.get('name', '?').split('.')[0]}: "
                                      f"{err}") from None
@@ -169,6 +175,16 @@ class LocalhubSpawner(DockerSpawner):
         self.object_id = ""
         self.log.info("%s runs on lab peer %s at %s:%s", self._log_name, away.peer_name, away.address, away.port)
         return away.address, away.port
+
+    async def progress(self):
+        """The steps of sending a server to a peer (image, home, start), as JupyterHub's spawn progress."""
+        shown = 0
+        while True:  # JupyterHub stops reading once the spawn is done
+            steps = getattr(self, "_pool_steps", ())
+            while shown < len(steps):
+                shown += 1
+                yield {"progress": min(90, 20 + 15 * shown), "message": steps[shown - 1]}
+            await asyncio.sleep(0.5)
 
     async def poll(self):
         if self.guest:

@@ -234,16 +234,18 @@ class RemoteServers:
         raise LocalhubError(f"Peer '{where}' declined the server: {'; '.join(reasons)}.")
 
     async def start(self, view: dict, user: str, server: str, volume: str, image: str, ask: dict,
-                    env: dict, cmd: list[str], hub: tuple[str, int]) -> Away:
+                    env: dict, cmd: list[str], hub: tuple[str, int], progress=None) -> Away:
+        """Send the server out. `progress(message)` hears each step (the spawner shows them while it starts)."""
+        note = progress or self.say
         peer = address_of(view)
         away = Away(guest=secrets.token_hex(8), user=user, server=server, volume=volume, image=image,
                     peer={**asdict(peer), "name": peer_name(view)})
         self.supersede(user, server)
         self.ledger.put(away)
         try:
-            await self._send_image(peer, image)
-            await self._send_home(peer, away)
-            self.say(f"Starting {server or 'the default server'} on {away.peer_name}…")
+            await self._send_image(peer, image, note)
+            await self._send_home(peer, away, note)
+            note(f"Starting {server or 'the default server'} on {away.peer_name}…")
             answer = await self.client.request(peer, "POST", "/pool/v1/guests", {
                 "guest": away.guest, "server": f"{user}/{server}", "image": image,
                 "image_id": await self._blocking(image_id, self.docker, image), **ask, "env": env, "cmd": cmd,
@@ -267,22 +269,22 @@ class RemoteServers:
     def _in_use(self, volume: str) -> bool:
         return bool(self.docker.containers.list(filters={"volume": volume}))
 
-    async def _send_image(self, peer: PeerAddress, image: str) -> None:
+    async def _send_image(self, peer: PeerAddress, image: str, note) -> None:
         digest = await self._blocking(image_id, self.docker, image)
         if digest is None:
             raise LocalhubError(f"The image {image} is not on this desktop's engine.")
         if (await self.client.request(peer, "GET", f"/pool/v1/images/{digest.split(':')[1]}"))["present"]:
-            self.say(f"The peer already has image {image}.")
+            note(f"The peer already has image {image}.")
             return
         with tempfile.TemporaryDirectory(dir=self.work) as tmp:
-            self.say(f"Packing image {image} for the peer…")
+            note(f"Packing image {image} for the peer…")
             archive = await self._blocking(save_image, self.docker, image, Path(tmp) / "image.tar")
-            self.say(f"Sending image {image} ({archive.size / 1e6:.0f} MB) to the peer…")
+            note(f"Sending image {image} ({archive.size / 1e6:.0f} MB) to the peer…")
             began = time.monotonic()
             await self.client.upload(peer, "POST", "/pool/v1/images", archive.path, archive.sha)
-            self.say(f"Image sent and loaded in {time.monotonic() - began:.1f} s.")
+            note(f"Image sent and loaded in {time.monotonic() - began:.1f} s.")
 
-    async def _send_home(self, peer: PeerAddress, away: Away) -> None:
+    async def _send_home(self, peer: PeerAddress, away: Away, note) -> None:
         try:
             await self._blocking(self.docker.volumes.get, away.volume)
         except docker.errors.NotFound:
@@ -290,8 +292,16 @@ class RemoteServers:
         with tempfile.TemporaryDirectory(dir=self.work) as tmp:
             archive = await self._blocking(archive_volume_home, self.docker, away.volume, away.image,
                                            Path(tmp) / "home.tar", self.labels)
-            self.say(f"Sending the home ({archive.size / 1e6:.1f} MB)…")
+            note(f"Sending the home ({archive.size / 1e6:.1f} MB)…")
             await self.client.upload(peer, "PUT", f"/pool/v1/guests/{away.guest}/home", archive.path, archive.sha)
+
+    async def refresh(self, guest: str) -> None:
+        """Ask the peer how the server is (paused? stopped?) and note it, for the server lists."""
+        away = self.ledger.get(guest)
+        if away is None or away.state != RUNNING:
+            return
+        status = await self.client.request(away.where, "GET", f"/pool/v1/guests/{guest}")
+        self.ledger.update(guest, seen=time.time(), notice=status.get("notice", ""), remote_state=status["state"])
 
     async def poll(self, guest: str) -> int | None:
         """None while the server runs (or is paused) on the peer; an exit status once it is not."""
@@ -386,12 +396,14 @@ class RemoteServers:
 
 
 class Keeper:
-    """The daemon's loop over the ledger: syncs running servers' homes every `sync_every` seconds, and
-    brings home those left returning or lost whenever their peer answers again."""
+    """The daemon's loop over the ledger: notes how each server away is (paused, …), syncs running servers'
+    homes every `sync_every` seconds, and brings home those left returning or lost once their peer answers."""
 
-    def __init__(self, remote: RemoteServers, every: float = 5.0):
-        self.remote, self.every = remote, every
+    def __init__(self, remote: RemoteServers, every: float = 5.0, longest_wait: float = 300.0):
+        self.remote, self.every, self.longest_wait = remote, every, longest_wait
         self._task: asyncio.Task | None = None
+        self._retry: dict[str, tuple[float, float]] = {}  # guest -> (next try, current wait): a peer gone
+        # for days is asked every few minutes, not every few seconds
 
     def start(self) -> None:
         self._task = asyncio.ensure_future(self._loop())
@@ -409,11 +421,19 @@ class Keeper:
                 log.exception("looking after servers on peers failed")
 
     async def round(self) -> None:
+        now = time.monotonic()
         for away in self.remote.ledger.all():
+            next_try, wait = self._retry.get(away.guest, (0.0, self.every))
+            if now < next_try:
+                continue
             try:
                 if away.state in (RETURNING, LOST):
                     await self.remote.bring_home(away.guest)
-                elif away.state == RUNNING and time.time() - (away.synced or 0) >= self.remote.sync_every:
-                    await self.remote.sync(away.guest)
+                elif away.state == RUNNING:
+                    await self.remote.refresh(away.guest)  # a paused server's user learns it within seconds
+                    if time.time() - (away.synced or 0) >= self.remote.sync_every:
+                        await self.remote.sync(away.guest)
+                self._retry.pop(away.guest, None)
             except PeerError as err:
-                log.info("%s on %s: %s (tried again in %.0f s)", away.server, away.peer_name, err, self.every)
+                self._retry[away.guest] = (now + wait, min(wait * 2, self.longest_wait))
+                log.info("%s on %s: %s (tried again in %.0f s)", away.server, away.peer_name, err, wait)

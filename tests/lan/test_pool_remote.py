@@ -151,6 +151,18 @@ def owner_at_desk(tools: LabTools, desk: Desk):
         tools.owner_away(desk.host)
 
 
+@pytest.fixture(autouse=True)
+def no_servers_left(lab):
+    """Whatever a test leaves (a failure half-way), the next one starts with no servers and no guests."""
+    yield
+    hub, peer, tools = lab
+    tools.owner_away(peer.host)
+    peer.lan.link(peer.host, True)
+    for name in hub.servers():
+        hub.localhub("servers", "stop", name, check=False)
+        hub.localhub("servers", "delete", name, "--yes", check=False)
+
+
 def guests(peer: Desk) -> list:
     return peer.engine.client.containers.list(all=True, filters={"label": "localhub.pool=guest"})
 
