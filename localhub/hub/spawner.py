@@ -237,7 +237,7 @@ class LocalhubSpawner(DockerSpawner):
     async def delete_forever(self):
         """A deleted server loses its container and its home volume; a stopped one keeps both."""
         if self.state_dir and self.pool_address:
-            self.remote_servers().forget_server(self.user.name, self.name)
+            await self.remote_servers().forget_server(self.user.name, self.name)
         try:
             await self.docker("remove_container", self.container_name, force=True)
         except docker.errors.NotFound:

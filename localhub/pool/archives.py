@@ -69,11 +69,19 @@ def save_image(client: docker.DockerClient, image: str, dest: Path) -> Archive:
         raise LocalhubError(f"The image {image} is not on this desktop's engine.") from None
 
 
-def load_image(client: docker.DockerClient, path: Path) -> None:
+def load_image(client: docker.DockerClient, path: Path) -> list[str]:
+    """Load a `docker save` archive; returns the ids of the images it held."""
+    loaded = []
     with open(path, "rb") as f:
         for line in client.api.load_image(f):
             if isinstance(line, dict) and line.get("error"):
                 raise LocalhubError(f"The engine could not load the image: {line['error']}")
+            said = (line.get("stream") or "").strip() if isinstance(line, dict) else ""
+            if said.startswith("Loaded image ID: "):
+                loaded.append(said.removeprefix("Loaded image ID: "))
+            elif said.startswith("Loaded image: "):
+                loaded.append(client.images.get(said.removeprefix("Loaded image: ")).id)
+    return loaded
 
 
 # --- homes -----------------------------------------------------------------------------------------

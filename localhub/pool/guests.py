@@ -114,6 +114,7 @@ class GuestRunner:
         self.client, self.address = client, address
         self.labels = {**(labels or {}), "localhub.pool": "guest"}
         self.path = pool_dir(Path(state_dir)) / "guests.json"
+        self.images_path = pool_dir(Path(state_dir)) / "images.json"
         self.incoming = pool_dir(Path(state_dir)) / "incoming"
         self.incoming.mkdir(exist_ok=True)
         self._lock = threading.RLock()
@@ -155,7 +156,17 @@ class GuestRunner:
                  f": {notice}" if notice else "")
 
     # --- arrivals ------------------------------------------------------------------------------
+    # Guests run only images that lab members sent through the agent: never the owner's own images, which
+    # may hold things a guest should not read.
+    def _received(self) -> set[str]:
+        try:
+            return set(json.loads(self.images_path.read_text()))
+        except (OSError, ValueError):
+            return set()
+
     def has_image(self, image_id: str) -> bool:
+        if image_id not in self._received():
+            return False
         try:
             self.client.images.get(image_id)
             return True
@@ -163,7 +174,9 @@ class GuestRunner:
             return False
 
     def load_image(self, path: Path) -> None:
-        load_image(self.client, path)
+        with self._lock:
+            received = self._received() | set(load_image(self.client, path))
+            write_atomic(self.images_path, json.dumps(sorted(received)) + "\n")
 
     def home_path(self, guest_id: str) -> Path:
         return self.incoming / f"{guest_id}-home.tar"
@@ -175,9 +188,10 @@ class GuestRunner:
         with self._lock:
             if request["guest"] in self.guests:
                 raise GuestRefused(f"Guest {request['guest']} already exists here.", "exists", 409)
-            image = request["image_id"] or request["image"]
-            if not self.has_image(image):
-                raise GuestRefused(f"This desktop does not have the image {request['image']} yet; send it first.",
+            image = request["image_id"]
+            if not image or not self.has_image(image):
+                raise GuestRefused(f"This desktop has not received the image {request['image']} through the pool "
+                                   "yet; send it first (guests run only images sent to this desktop).",
                                    "no-image", 409)
             guest = Guest(id=request["guest"], hub_node=hub_node, server=request["server"], image=image,
                           cpus=min(request["cpus"], limits["cpus"]), memory=min(request["memory"], limits["memory"]),

@@ -278,7 +278,8 @@ class RemoteServers:
             return
         with tempfile.TemporaryDirectory(dir=self.work) as tmp:
             note(f"Packing image {image} for the peer…")
-            archive = await self._blocking(save_image, self.docker, image, Path(tmp) / "image.tar")
+            # saved by id, so the archive carries no tag: loading it never retags an image of the peer's owner
+            archive = await self._blocking(save_image, self.docker, digest, Path(tmp) / "image.tar")
             note(f"Sending image {image} ({archive.size / 1e6:.0f} MB) to the peer…")
             began = time.monotonic()
             await self.client.upload(peer, "POST", "/pool/v1/images", archive.path, archive.sha)
@@ -389,9 +390,14 @@ class RemoteServers:
             self.ledger.update(guest, synced=time.time(), seen=time.time())
             log.info("synced the home of %s from %s (%.1f MB)", away.server, away.peer_name, archive.size / 1e6)
 
-    def forget_server(self, user: str, server: str) -> None:
-        """A deleted server: its ledger entries go (homes still on peers are left to the peers' owners)."""
+    async def forget_server(self, user: str, server: str) -> None:
+        """A deleted server: peers still holding an earlier home of it are told to drop it (when they answer;
+        one that does not keeps it, listed as a stopped guest for its owner), and its ledger entries go."""
         for away in self.ledger.for_server(user, server):
+            try:
+                await self.client.request(away.where, "DELETE", f"/pool/v1/guests/{away.guest}")
+            except PeerError as err:
+                self.say(f"{server} is deleted, but {away.peer_name} could not be told to drop its copy ({err}).")
             self.ledger.remove(away.guest)
 
 

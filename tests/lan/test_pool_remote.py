@@ -180,6 +180,8 @@ def test_a_server_on_the_peer_runs_a_kernel_and_comes_home_intact_when_the_owner
     assert [c.name for c in guests(peer)] and not hub.engine.client.containers.list(
         filters={"label": "localhub.server=away"})  # it runs on the peer's engine, not the hub's
     assert "Image sent and loaded" in (hub.host.state_dir / "logs" / "hub.log").read_text()
+    sent = peer.engine.client.images.get(hub.engine.client.images.get(IMAGE).id)
+    assert sent.tags == []  # sent by id: loading it retags none of the peer owner's images
 
     written = hub.kernel("away", WRITE)[0]
     assert written["status"] == "ok", written
@@ -218,6 +220,61 @@ def test_auto_places_what_does_not_fit_here_on_the_idle_peer_under_the_peers_har
     hub.localhub("servers", "stop", "roomy")
     hub.localhub("servers", "delete", "roomy", "--yes")
     assert hub.servers().get("roomy") is None and guests(peer) == []
+
+
+ASK_PEER = """
+import asyncio, json, sys
+from pathlib import Path
+import httpx
+from localhub.pool import auth
+from localhub.pool.client import PeerClient, PeerError
+from localhub.pool.keys import Lab, load_lab
+from localhub.pool.remote import address_of, read_live_peers
+from localhub.pool.tls import pinned_context
+
+state, node, owner_image = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+peer = address_of(next(p for p in read_live_peers(state) if p["node"] == node))
+lab = load_lab(state)
+run = {"guest": "0123456789abcdef", "server": "x/y", "image": "theirs", "image_id": owner_image, "cpus": 1,
+       "memory": 10**9, "storage": 2**30, "env": {}, "cmd": [], "hub": {"address": "10.251.0.2", "port": 8081}}
+
+async def refusal(client, data):
+    try:
+        await client.request(peer, "POST", "/pool/v1/guests", data)
+        return "accepted"
+    except PeerError as err:
+        return getattr(err, "code", type(err).__name__) + ": " + str(err)
+
+async def main():
+    out = {"own-image": await refusal(PeerClient(lab), run),
+           "privileged": await refusal(PeerClient(lab), {**run, "privileged": True}),
+           "host-mount": await refusal(PeerClient(lab), {**run, "binds": ["/:/host"]}),
+           "wrong-key": await refusal(PeerClient(Lab(key=b"w" * 32, node=lab.node)), run)}
+    body = json.dumps({"cpus": 1, "memory": 1, "storage": 1}).encode()
+    signed = auth.sign_request(lab.key, "POST", "/pool/v1/offer", body, lab.node, peer.node)
+    ctx = await pinned_context(peer.address, peer.port, peer.cert)
+    async with httpx.AsyncClient(verify=ctx) as http:
+        url = f"https://{peer.address}:{peer.port}/pool/v1/offer"
+        first = await http.post(url, content=body, headers=signed)
+        again = await http.post(url, content=body, headers=signed)
+        out["replay"] = [first.status_code, again.json().get("reason")]
+    print(json.dumps(out))
+
+asyncio.run(main())
+"""
+
+
+def test_the_peers_agent_refuses_forged_replayed_privileged_and_foreign_image_requests(lab):
+    hub, peer, tools = lab
+    peer.engine.load_image("localhub/base:test")  # an image of the peer's owner, never sent through the pool
+    owner_image = peer.engine.client.images.get("localhub/base:test").id
+    out = json.loads(hub.run("-c", ASK_PEER, str(hub.host.state_dir), peer.node, owner_image).stdout)
+    assert out["own-image"].startswith("no-image: ") and "run only images sent" in out["own-image"], out
+    assert out["privileged"].startswith("forbidden-option: ") and "privileged" in out["privileged"], out
+    assert out["host-mount"].startswith("forbidden-option: ") and "binds" in out["host-mount"], out
+    # the agent says no; its answer, signed with the real key, does not verify for the stranger either
+    assert "not authentic" in out["wrong-key"] and "signed for another lab" in out["wrong-key"], out
+    assert out["replay"] == [200, "replayed"], out
 
 
 def test_a_guest_reaches_its_hub_but_not_the_peers_own_addresses(lab):
