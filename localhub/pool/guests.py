@@ -193,6 +193,10 @@ class GuestRunner:
                 raise GuestRefused(f"This desktop has not received the image {request['image']} through the pool "
                                    "yet; send it first (guests run only images sent to this desktop).",
                                    "no-image", 409)
+            user = (self.client.images.get(image).attrs.get("Config") or {}).get("User") or "root"
+            if user.split(":")[0] in ("root", "0"):
+                raise GuestRefused(f"The image {request['image']} runs as root; this desktop runs guests only as "
+                                   "an ordinary user (Binder and localhub images do).", "root-image", 403)
             guest = Guest(id=request["guest"], hub_node=hub_node, server=request["server"], image=image,
                           cpus=min(request["cpus"], limits["cpus"]), memory=min(request["memory"], limits["memory"]),
                           storage=request["storage"], hub=request["hub"], address=self.address)

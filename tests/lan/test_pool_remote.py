@@ -232,7 +232,7 @@ from localhub.pool.keys import Lab, load_lab
 from localhub.pool.remote import address_of, read_live_peers
 from localhub.pool.tls import pinned_context
 
-state, node, owner_image = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+state, node, owner_image, root_image = Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 peer = address_of(next(p for p in read_live_peers(state) if p["node"] == node))
 lab = load_lab(state)
 run = {"guest": "0123456789abcdef", "server": "x/y", "image": "theirs", "image_id": owner_image, "cpus": 1,
@@ -250,6 +250,12 @@ async def main():
            "privileged": await refusal(PeerClient(lab), {**run, "privileged": True}),
            "host-mount": await refusal(PeerClient(lab), {**run, "binds": ["/:/host"]}),
            "wrong-key": await refusal(PeerClient(Lab(key=b"w" * 32, node=lab.node)), run)}
+    import docker
+    from localhub.pool.archives import save_image
+    archive = save_image(docker.from_env(), root_image, state / "root-image.tar")
+    await PeerClient(lab).upload(peer, "POST", "/pool/v1/images", archive.path, archive.sha)
+    archive.path.unlink()
+    out["root-image"] = await refusal(PeerClient(lab), {**run, "image_id": root_image})
     body = json.dumps({"cpus": 1, "memory": 1, "storage": 1}).encode()
     signed = auth.sign_request(lab.key, "POST", "/pool/v1/offer", body, lab.node, peer.node)
     ctx = await pinned_context(peer.address, peer.port, peer.cert)
@@ -264,11 +270,14 @@ asyncio.run(main())
 """
 
 
-def test_the_peers_agent_refuses_forged_replayed_privileged_and_foreign_image_requests(lab):
+def test_the_peers_agent_refuses_forged_replayed_privileged_foreign_and_root_image_requests(lab):
     hub, peer, tools = lab
     peer.engine.load_image("localhub/base:test")  # an image of the peer's owner, never sent through the pool
     owner_image = peer.engine.client.images.get("localhub/base:test").id
-    out = json.loads(hub.run("-c", ASK_PEER, str(hub.host.state_dir), peer.node, owner_image).stdout)
+    hub.engine.load_image("localhub/base:test")  # runs as root: sent through the pool, still refused
+    root_image = hub.engine.client.images.get("localhub/base:test").id
+    out = json.loads(hub.run("-c", ASK_PEER, str(hub.host.state_dir), peer.node, owner_image, root_image).stdout)
+    assert out["root-image"].startswith("root-image: ") and "runs as root" in out["root-image"], out
     assert out["own-image"].startswith("no-image: ") and "run only images sent" in out["own-image"], out
     assert out["privileged"].startswith("forbidden-option: ") and "privileged" in out["privileged"], out
     assert out["host-mount"].startswith("forbidden-option: ") and "binds" in out["host-mount"], out
