@@ -7,6 +7,7 @@ import subprocess
 import threading
 import tomllib
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import docker
 import pytest
@@ -18,7 +19,17 @@ pytestmark = [pytest.mark.network, pytest.mark.docker]
 
 CASES = Path(__file__).resolve().parents[1] / "cases"
 TEST_LABEL = {"localhub.test": "1"}
-CONDA_FORGE_HOST = "conda.anaconda.org"
+
+
+def conda_forge_host() -> str:
+    """The host repo2docker's conda buildpack fetches packages from, read from its own lock files."""
+    import repo2docker.buildpacks.conda as conda
+
+    for lock in sorted(Path(conda.__file__).parent.glob("environment.py-*-linux-64.lock")):
+        for line in lock.read_text().splitlines():
+            if line.startswith("https://"):
+                return urlsplit(line).hostname
+    raise RuntimeError("repo2docker's conda lock files name no package host")
 
 
 def reachable(host: str, port: int = 443, timeout: float = 5.0) -> bool:
@@ -40,8 +51,9 @@ def reachable(host: str, port: int = 443, timeout: float = 5.0) -> bool:
 
 @pytest.fixture(scope="module")
 def online():
-    if not reachable(CONDA_FORGE_HOST):
-        pytest.skip(f"no network: cannot connect to the conda-forge host {CONDA_FORGE_HOST}:443 within 5 s")
+    host = conda_forge_host()
+    if not reachable(host):
+        pytest.skip(f"no network: cannot connect to the conda-forge host {host}:443 within 5 s")
     if detect_build_method().kind not in (BUILDX, BUILDKIT_CLI):
         pytest.skip("buildpack Dockerfiles need BuildKit, and this machine has only the legacy builder")
 
