@@ -23,7 +23,7 @@ from localhub_tui.screens.start_hub import StartHubScreen
 from localhub_tui.widgets.confirm import ConfirmScreen
 from localhub_tui.widgets.keyed_table import KeyedTable
 from .helpers import until
-from .fakes import NOW, FakeClient, FakeServersClient
+from .fakes import INFO, NOW, FakeClient, FakeServersClient
 
 pytestmark = pytest.mark.unit
 SIZE = (120, 40)
@@ -98,6 +98,42 @@ async def test_servers_tab_shows_the_hub_and_updates_in_place(fake):
         assert table.cursor_key == "workshop"
         assert table.get_cell("workshop", "cpu").plain == "77.0%"
         assert "3 servers, 1 running" in str(app.query_one("#hubbar", Static).render())
+
+
+async def test_a_server_paused_on_a_lab_peer_is_shown_and_announced(fake):
+    app = make_app(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.servers_view.table.row_count == 4, what="four rows")
+        fake._servers["workshop"].where = "desk-ana"
+        fake._servers["workshop"].notice = "paused: the owner is back (input 3 s ago); …"
+        table = app.servers_view.table
+        await until(pilot, lambda: "paused" in str(table.get_cell("workshop", "where")), what="the paused mark")
+        assert str(table.get_cell("workshop", "where")) == "desk-ana ⏸ paused"
+        assert any("paused: the owner is back" in n.message for n in app._notifications)
+
+
+async def test_hub_tab_shows_the_lab():
+    pool = {"lab": "c1c3e2d60e4f9f33", "node": "a" * 16, "address": "10.0.0.2",
+            "this_desktop": {"state": "off", "reason": "sharing is off", "guests": []},
+            "peers": [{"name": "desk-bob._localhub._tcp.local.", "live": {
+                "state": "idle", "slots": 2, "guests": [], "figures": {"free_cpus": 3.5, "mem_available": 6 * 2**30}}},
+                {"name": "desk-eve._localhub._tcp.local.", "live": None, "error": "did not answer within 2 s"}],
+            "away": [{"server": "big", "state": "running", "peer": {"name": "desk-bob"}}]}
+    fake = FakeClient(info={**INFO, "pool": pool})
+    app = make_app(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: "desk-bob" in _text(app, "#hub-pool"), what="the pool section")
+        text = _text(app, "#hub-pool")
+        assert "idle · 3.5 CPUs, 6.0 GiB free · 2 slot(s)" in text
+        assert "unreachable — did not answer within 2 s" in text and "big on desk-bob — running" in text
+
+
+def _text(app, selector: str) -> str:
+    from rich.console import Console
+
+    console = Console(width=200, record=True)
+    console.print(app.hub_view.query_one(selector, Static).content)
+    return console.export_text()
 
 
 async def test_stop_start_and_delete_go_through_the_client(fake):
