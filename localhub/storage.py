@@ -7,6 +7,10 @@ and `localhub servers ls` shows usage against the cap. `ENFORCEMENT` says which 
 
 from __future__ import annotations
 
+import time
+
+import docker.errors
+
 ENFORCEMENT = "measured"
 ENFORCEMENT_TEXT = (
     "storage caps are measured, not enforced by the engine: Docker's local volume driver has no size limit "
@@ -24,10 +28,23 @@ def container_name(instance: str, user: str, server: str) -> str:
 
 def volume_usage(api_client, names: list[str] | None = None) -> dict[str, int]:
     """Bytes used per volume name (all volumes when `names` is None). Takes a low-level docker.APIClient."""
-    report = api_client.df()
+    report = _disk_usage(api_client)
     usage = {}
     for volume in report.get("Volumes") or []:
         if names is None or volume["Name"] in names:
             size = (volume.get("UsageData") or {}).get("Size", -1)
             usage[volume["Name"]] = max(size, 0)
     return usage
+
+
+def _disk_usage(api_client, tries: int = 40, wait: float = 0.25) -> dict:
+    """The engine's disk-usage report. The engine runs one at a time and answers a second caller (say, two
+    launches at once) with an error rather than waiting, so we wait and ask again."""
+    for _ in range(tries - 1):
+        try:
+            return api_client.df()
+        except docker.errors.APIError as err:
+            if "already running" not in str(err):
+                raise
+        time.sleep(wait)
+    return api_client.df()
