@@ -1,7 +1,7 @@
 """Benchmark: the lab pool on a simulated two-desktop LAN — discovery, remote spawns, homes coming back.
 
 Builds the same LAN as tests/lan/test_pool_remote.py (and imports its helpers from tests/lan: `Lan`,
-`NamespaceEngine`, `LabTools`): two network namespaces joined by veth pairs through a bridge, each "desktop"
+`Desk`, `LabTools`): two network namespaces joined by veth pairs through a bridge, each "desktop"
 with its own dockerd (cached engine roles `bench-hub` and `bench-peer`, so a concurrent LAN test run is not
 kept waiting on its `hub`/`peer` locks) and its own `localhub up`. The peer shares (1 CPU, 3G, 20G) and its
 owner is away. Everything is measured in ONE run; only the same-run ratios mean much.
@@ -61,11 +61,9 @@ sys.path.insert(0, str(REPO))  # tests.lan.* and localhub, whatever the working 
 
 from localhub.pool.keys import node_id  # noqa: E402
 from tests.lan.conftest import LabTools  # noqa: E402
-from tests.lan.engines import NamespaceEngine  # noqa: E402
+from tests.lan.desks import IMAGE, CommandFailed, Desk  # noqa: E402
 from tests.lan.netns import Lan, netns_available  # noqa: E402
 
-IMAGE = "localhub/singleuser:test"
-PORT = 8765  # the hub's port inside each namespace (no clash with anything outside it)
 COPY_PORT = 9400  # the baseline copy's port on the hub's LAN address
 HOME = "/home/jovyan"
 PAYLOAD = "payload.bin"
@@ -81,59 +79,18 @@ def say(message: str) -> None:
     print(f"[{time.monotonic() - BEGAN:6.1f} s] {message}", flush=True)
 
 
-class Desk:
-    """One desktop: a namespace, its own engine, its own localhub (settings as in the LAN tests)."""
+class BenchDesk(Desk):
+    """A desk as in the LAN tests (tests/lan/desks.py), on engines of its own and without home syncs in the
+    middle of a measurement."""
 
     def __init__(self, lan: Lan, name: str, root: Path):
-        self.name, self.lan, self.host = name, lan, lan.add_host(name)
-        self.engine = NamespaceEngine(self.host, root, role=f"bench-{name}")
-        lan.engines.append(self.engine)  # Lan.close() stops it before the namespaces go
-        self.config = root / f"{name}-config"
-        self.config.mkdir(exist_ok=True)
-        self.logs = self.host.state_dir / "logs"
-        self.node = ""
-
-    @property
-    def env(self) -> dict:
-        return {**os.environ, "PYTHONUNBUFFERED": "1", "DOCKER_HOST": self.engine.docker_host,
-                "LOCALHUB_STATE_DIR": str(self.host.state_dir), "LOCALHUB_CONFIG_DIR": str(self.config),
-                "LOCALHUB_IMAGE": IMAGE, "LOCALHUB_POOL_ADDRESS": self.host.address,
-                "LOCALHUB_POOL_IDLE_AFTER": "1", "LOCALHUB_POOL_START_LOAD": "1000",
-                "LOCALHUB_POOL_BUSY_LOAD": "1000", "LOCALHUB_POOL_GRACE": "4", "LOCALHUB_POOL_LOST_AFTER": "30",
-                "LOCALHUB_POOL_SYNC_EVERY": "3600"}  # no home syncs in the middle of a measurement
-
-    def localhub(self, *args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess:
-        done = subprocess.run(["ip", "netns", "exec", self.host.ns, sys.executable, "-m", "localhub", *args],
-                              cwd=REPO, env=self.env, capture_output=True, text=True, timeout=timeout)
-        if check and done.returncode != 0:
-            said = (done.stderr.strip() or done.stdout.strip()).splitlines()
-            raise BenchError(f"`localhub {' '.join(args)}` on the {self.name} failed: "
-                             f"{said[-1] if said else f'exit {done.returncode}'}")
-        return done
+        super().__init__(lan, name, root, role=f"bench-{name}", sync_every=3600)
 
     def shell(self, script: str, **popen) -> subprocess.Popen:
         """`sh -c script` in the namespace, in a process group of its own (pid = group id: `ip netns exec`
         execs sh), so a whole pipeline can be killed."""
         return subprocess.Popen(["ip", "netns", "exec", self.host.ns, "sh", "-c", script], start_new_session=True,
                                 **popen)
-
-    def up(self) -> None:
-        self.localhub("up", "--detach", "--port", str(PORT), timeout=240)
-
-    def down(self) -> None:
-        self.localhub("down", timeout=120, check=False)
-
-    def servers(self) -> dict:
-        return {s["name"]: s for s in json.loads(self.localhub("servers", "ls", "--json").stdout)}
-
-    def log_text(self, name: str) -> str:
-        try:
-            return (self.logs / name).read_text(errors="replace")
-        except OSError:
-            return ""
-
-    def guests(self) -> list:
-        return self.engine.client.containers.list(all=True, filters={"label": "localhub.pool=guest"})
 
 
 class Lab:
@@ -142,8 +99,8 @@ class Lab:
     def __init__(self, root: Path):
         self.root = root
         self.lan = Lan(root)
-        self.hub = Desk(self.lan, "hub", root)
-        self.peer = Desk(self.lan, "peer", root)
+        self.hub = BenchDesk(self.lan, "hub", root)
+        self.peer = BenchDesk(self.lan, "peer", root)
         self.tools = LabTools(self.lan)
 
     def start(self) -> None:
@@ -369,7 +326,7 @@ def baseline_copy(lab: Lab, source: Path, dest: Path, tool) -> float:
     finally:
         for proc in (sender, receiver):
             if proc is not None and proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)  # the pipeline's group (see Desk.shell)
+                os.killpg(proc.pid, signal.SIGKILL)  # the pipeline's group (see BenchDesk.shell)
                 proc.wait()
     if sender.returncode or receiver.returncode:
         raise BenchError(f"the baseline copy failed: {(sent_err or got_err).strip() or 'non-zero exit'}")
@@ -532,7 +489,7 @@ def main() -> int:
         return 0
     except Exception as err:
         detail = str(err).strip().splitlines()[0] if str(err).strip() else ""
-        if not isinstance(err, BenchError):
+        if not isinstance(err, (BenchError, CommandFailed)):
             detail = f"{type(err).__name__}: {detail}".rstrip(": ")
         print(f"\nbench_pool failed: {detail}", file=sys.stderr)
         print(f"logs kept in {root} (each desk's state dir has logs/daemon.log and logs/hub.log)", file=sys.stderr)

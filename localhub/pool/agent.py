@@ -37,7 +37,6 @@ import tornado.httputil
 import tornado.netutil
 import tornado.web
 
-from ..errors import LocalhubError
 from ..profiles import parse_size
 from .archives import CHUNK
 from .auth import H_NODE, H_NONCE, Refused, RequestVerifier, body_hash, sign_response
@@ -99,7 +98,16 @@ class _Signed(tornado.web.RequestHandler):
             raise GuestRefused(f"Guest {guest_id} belongs to another hub.", "not-yours", 403)
         return runner, guest
 
+    # A handler refuses by raising GuestRefused: answered (signed) with its status, code and sentence.
+    def log_exception(self, typ, value, tb) -> None:
+        if not isinstance(value, GuestRefused):
+            super().log_exception(typ, value, tb)
+
     def write_error(self, status_code: int, **kwargs) -> None:
+        refusal = (kwargs.get("exc_info") or (None, None))[1]
+        if isinstance(refusal, GuestRefused):
+            self.refuse(refusal)
+            return
         self.reply(status_code, {"error": tornado.httputil.responses.get(status_code, "Error"), "reason": "error"})
 
 
@@ -183,11 +191,7 @@ class _Upload(_Signed):
 
 class ImageHandler(_Signed):
     async def get(self, digest: str) -> None:
-        try:
-            present = await self.blocking(self.agent.runner().has_image, f"sha256:{digest}")
-        except GuestRefused as err:
-            self.refuse(err)
-            return
+        present = await self.blocking(self.agent.runner().has_image, f"sha256:{digest}")
         self.reply(200, {"present": present})
 
 
@@ -198,12 +202,6 @@ class ImageUpload(_Upload):
             return
         try:
             await self.blocking(self.agent.runner().load_image, path)
-        except GuestRefused as err:
-            self.refuse(err)
-            return
-        except LocalhubError as err:
-            self.reply(500, {"error": str(err), "reason": "load-failed"})
-            return
         finally:
             path.unlink(missing_ok=True)
         self.reply(200, {"loaded": True})
@@ -216,24 +214,16 @@ class HomeHandler(_Upload):
             return
         try:
             runner = self.agent.runner()
-        except GuestRefused as err:
-            path.unlink(missing_ok=True)
-            self.refuse(err)
-            return
-        if guest_id in runner.guests:
-            path.unlink(missing_ok=True)
-            self.refuse(GuestRefused(f"Guest {guest_id} already runs; a home is sent before the guest starts.",
-                                     "exists", 409))
-            return
-        path.replace(runner.home_path(guest_id))
+            if guest_id in runner.guests:
+                raise GuestRefused(f"Guest {guest_id} already runs; a home is sent before the guest starts.",
+                                   "exists", 409)
+            path.replace(runner.home_path(guest_id))
+        finally:
+            path.unlink(missing_ok=True)  # gone already when it was kept
         self.reply(200, {"stored": True})
 
     async def get(self, guest_id: str) -> None:
-        try:
-            runner, guest = self.guest(guest_id)
-        except GuestRefused as err:
-            self.refuse(err)
-            return
+        runner, guest = self.guest(guest_id)
         fd, name = tempfile.mkstemp(prefix="home-", suffix=".tar", dir=self.agent.incoming)
         os.close(fd)
         path = Path(name)
@@ -256,54 +246,33 @@ class GuestsHandler(_Signed):
     async def post(self) -> None:
         try:
             data = json.loads(self.request.body or b"{}")
-            request = parse_request(data)
         except ValueError:
-            self.refuse(GuestRefused("A run request is a JSON object.", "bad-request"))
-            return
-        except GuestRefused as err:
-            self.refuse(err)
-            return
+            raise GuestRefused("A run request is a JSON object.", "bad-request") from None
+        request = parse_request(data)
         ask = {k: request[k] for k in ("cpus", "memory", "storage")}
         accept, reason = self.agent.node.offer(ask)
         if not accept:
-            self.refuse(GuestRefused(f"This desktop cannot take the server now: {reason}.", "declined", 409))
-            return
+            raise GuestRefused(f"This desktop cannot take the server now: {reason}.", "declined", 409)
         limits = self.agent.node.snapshot.share.limits(self.agent.node.snapshot.figures)
-        try:
-            guest = await self.blocking(self.agent.runner().run, request, self.sender, limits)
-        except GuestRefused as err:
-            self.refuse(err)
-            return
+        guest = await self.blocking(self.agent.runner().run, request, self.sender, limits)
         log.info("running guest %s (%s) for node %s on port %d", guest.id, guest.server, self.sender, guest.port)
         self.reply(200, guest.to_dict())
 
 
 class GuestHandler(_Signed):
     async def get(self, guest_id: str) -> None:
-        try:
-            runner, guest = self.guest(guest_id)
-        except GuestRefused as err:
-            self.refuse(err)
-            return
+        runner, guest = self.guest(guest_id)
         self.reply(200, (await self.blocking(runner.refresh, guest)).to_dict())
 
     async def delete(self, guest_id: str) -> None:
-        try:
-            runner, guest = self.guest(guest_id)
-        except GuestRefused as err:
-            self.refuse(err)
-            return
+        runner, guest = self.guest(guest_id)
         await self.blocking(runner.forget, guest)
         self.reply(200, {"forgotten": guest_id})
 
 
 class GuestVerb(_Signed):
     async def post(self, guest_id: str, verb: str) -> None:
-        try:
-            runner, guest = self.guest(guest_id)
-        except GuestRefused as err:
-            self.refuse(err)
-            return
+        runner, guest = self.guest(guest_id)
         act = {"pause": lambda: runner.pause(guest, "paused by its hub"), "resume": lambda: runner.resume(guest),
                "stop": lambda: runner.stop(guest)}[verb]
         await self.blocking(act)

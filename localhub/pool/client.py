@@ -7,6 +7,7 @@ unreachable, whatever its cached TXT record still says.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -121,43 +122,30 @@ class PeerClient:
                 raise
         return Archive(dest, size, digest.hexdigest(), time.monotonic() - began)
 
-    def _exchange(self, peer: PeerAddress, method: str, path: str, content, sha: str | None,
-                  headers: dict | None = None, transfer: bool = False):
-        """An async context manager: (streamed response, the request's nonce); transport failures become
+    @contextlib.asynccontextmanager
+    async def _exchange(self, peer: PeerAddress, method: str, path: str, content, sha: str | None,
+                        headers: dict | None = None, transfer: bool = False):
+        """(streamed response, the request's nonce); transport failures, also while the body streams, become
         PeerUnreachable/PeerNotAuthentic with one sentence naming the peer."""
-        client = self
-
-        class _Exchange:
-            async def __aenter__(self):
-                where = f"peer {peer.node} at {peer.address}:{peer.port}"
+        where = f"peer {peer.node} at {peer.address}:{peer.port}"
+        try:
+            key = (peer.address, peer.port, peer.cert)
+            if key not in self._contexts:
+                self._contexts[key] = await pinned_context(peer.address, peer.port, peer.cert, self.timeout)
+            signed = sign_request(self.lab.key, method, path, content if sha is None else b"", self.lab.node,
+                                  peer.node, sha=sha)
+            # transfers may take minutes; only silence longer than a minute counts as a dead link
+            timeout = httpx.Timeout(60.0, connect=self.timeout) if transfer else self.timeout
+            async with httpx.AsyncClient(verify=self._contexts[key], timeout=timeout) as http:
+                request = http.build_request(method, f"https://{peer.address}:{peer.port}{path}", content=content,
+                                             headers={**signed, **(headers or {})})
+                response = await http.send(request, stream=True)
                 try:
-                    key = (peer.address, peer.port, peer.cert)
-                    if key not in client._contexts:
-                        client._contexts[key] = await pinned_context(peer.address, peer.port, peer.cert,
-                                                                     client.timeout)
-                    signed = sign_request(client.lab.key, method, path, content if sha is None else b"",
-                                          client.lab.node, peer.node, sha=sha)
-                    # transfers may take minutes; only silence longer than a minute counts as a dead link
-                    timeout = httpx.Timeout(60.0, connect=client.timeout) if transfer else client.timeout
-                    self.http = httpx.AsyncClient(verify=client._contexts[key], timeout=timeout)
-                    request = self.http.build_request(method, f"https://{peer.address}:{peer.port}{path}",
-                                                      content=content, headers={**signed, **(headers or {})})
-                    self.response = await self.http.send(request, stream=True)
-                except BaseException as err:
-                    if hasattr(self, "http"):
-                        await self.http.aclose()
-                    raise _transport_error(err, where, client.timeout) from None
-                return self.response, signed[H_NONCE]
-
-            async def __aexit__(self, kind, err, tb):
-                await self.response.aclose()
-                await self.http.aclose()
-                if isinstance(err, (httpx.TransportError, OSError, ssl.SSLError)):
-                    raise _transport_error(err, f"peer {peer.node} at {peer.address}:{peer.port}",
-                                           client.timeout) from None
-                return False
-
-        return _Exchange()
+                    yield response, signed[H_NONCE]
+                finally:
+                    await response.aclose()
+        except (CertificateMismatch, asyncio.TimeoutError, httpx.TransportError, OSError, ssl.SSLError) as err:
+            raise _transport_error(err, where, self.timeout) from None
 
     def _check(self, peer: PeerAddress, response: httpx.Response, nonce: str, body: bytes,
                sha: str | None = None) -> None:

@@ -27,7 +27,8 @@ import docker.errors
 from ..errors import LocalhubError
 from ..state import write_atomic
 from . import isolation
-from .archives import HOME, Archive, archive_container_home, ensure_volume, load_image, restore_home
+from .archives import (HOME, Archive, archive_container_home, archive_volume_home, ensure_volume, load_image,
+                       restore_home)
 from .keys import pool_dir
 
 log = logging.getLogger("localhub.pool.guests")
@@ -175,7 +176,11 @@ class GuestRunner:
 
     def load_image(self, path: Path) -> None:
         with self._lock:
-            received = self._received() | set(load_image(self.client, path))
+            try:
+                loaded = load_image(self.client, path)
+            except LocalhubError as err:
+                raise GuestRefused(str(err), "load-failed", 500) from None
+            received = self._received() | set(loaded)
             write_atomic(self.images_path, json.dumps(sorted(received)) + "\n")
 
     def home_path(self, guest_id: str) -> Path:
@@ -313,8 +318,6 @@ class GuestRunner:
         container = self._container(guest)
         if container is None:
             # the container is gone (removed by hand, or the engine was reset): read the volume directly
-            from .archives import archive_volume_home
-
             return archive_volume_home(self.client, guest.volume, guest.image, dest, self.labels)
         return archive_container_home(container, dest)
 

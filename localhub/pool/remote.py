@@ -243,12 +243,12 @@ class RemoteServers:
         self.supersede(user, server)
         self.ledger.put(away)
         try:
-            await self._send_image(peer, image, note)
+            digest = await self._send_image(peer, image, note)
             await self._send_home(peer, away, note)
             note(f"Starting {server or 'the default server'} on {away.peer_name}…")
             answer = await self.client.request(peer, "POST", "/pool/v1/guests", {
                 "guest": away.guest, "server": f"{user}/{server}", "image": image,
-                "image_id": await self._blocking(image_id, self.docker, image), **ask, "env": env, "cmd": cmd,
+                "image_id": digest, **ask, "env": env, "cmd": cmd,
                 "hub": {"address": hub[0], "port": hub[1]}})
         except BaseException:
             # nothing ran remotely: the home at this hub is still the only one, and current
@@ -269,13 +269,14 @@ class RemoteServers:
     def _in_use(self, volume: str) -> bool:
         return bool(self.docker.containers.list(filters={"volume": volume}))
 
-    async def _send_image(self, peer: PeerAddress, image: str, note) -> None:
+    async def _send_image(self, peer: PeerAddress, image: str, note) -> str:
+        """Make sure the peer has the image; returns its id."""
         digest = await self._blocking(image_id, self.docker, image)
         if digest is None:
             raise LocalhubError(f"The image {image} is not on this desktop's engine.")
         if (await self.client.request(peer, "GET", f"/pool/v1/images/{digest.split(':')[1]}"))["present"]:
             note(f"The peer already has image {image}.")
-            return
+            return digest
         with tempfile.TemporaryDirectory(dir=self.work) as tmp:
             note(f"Packing image {image} for the peer…")
             # saved by id, so the archive carries no tag: loading it never retags an image of the peer's owner
@@ -284,6 +285,7 @@ class RemoteServers:
             began = time.monotonic()
             await self.client.upload(peer, "POST", "/pool/v1/images", archive.path, archive.sha)
             note(f"Image sent and loaded in {time.monotonic() - began:.1f} s.")
+        return digest
 
     async def _send_home(self, peer: PeerAddress, away: Away, note) -> None:
         try:

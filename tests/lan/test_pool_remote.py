@@ -22,71 +22,10 @@ import pytest
 
 from localhub.pool.keys import node_id
 from tests.lan.conftest import LabTools
-from tests.lan.engines import NamespaceEngine
+from tests.lan.desks import IMAGE, PORT, Desk
 from tests.lan.netns import REPO, Lan
 
 pytestmark = [pytest.mark.lan, pytest.mark.docker]
-
-IMAGE = "localhub/singleuser:test"
-PORT = 8765
-
-
-class Desk:
-    """One desktop of the lab: a namespace, its engine, its localhub."""
-
-    def __init__(self, lan: Lan, name: str, engine_root):
-        self.lan, self.host = lan, lan.add_host(name)
-        self.engine = NamespaceEngine(self.host, engine_root, role=name)
-        self.config = self.host.state_dir.parent / f"{name}-config"
-        self.config.mkdir(exist_ok=True)
-
-    @property
-    def env(self) -> dict:
-        return {**os.environ, "PYTHONUNBUFFERED": "1", "DOCKER_HOST": self.engine.docker_host,
-                "LOCALHUB_STATE_DIR": str(self.host.state_dir), "LOCALHUB_CONFIG_DIR": str(self.config),
-                "LOCALHUB_IMAGE": IMAGE, "LOCALHUB_POOL_ADDRESS": self.host.address,
-                "LOCALHUB_POOL_IDLE_AFTER": "1", "LOCALHUB_POOL_START_LOAD": "1000",
-                "LOCALHUB_POOL_BUSY_LOAD": "1000", "LOCALHUB_POOL_GRACE": "4", "LOCALHUB_POOL_LOST_AFTER": "30",
-                "LOCALHUB_POOL_SYNC_EVERY": "8"}
-
-    def run(self, *args: str, timeout: float = 240, check: bool = True) -> subprocess.CompletedProcess:
-        done = subprocess.run(["ip", "netns", "exec", self.host.ns, sys.executable, *args], cwd=REPO, env=self.env,
-                              capture_output=True, text=True, timeout=timeout)
-        if check:
-            assert done.returncode == 0, f"{self.host.name}: {args}: {done.stderr[-2000:]}"
-        return done
-
-    def localhub(self, *args: str, **kwargs) -> subprocess.CompletedProcess:
-        return self.run("-m", "localhub", *args, **kwargs)
-
-    def up(self) -> None:
-        self.localhub("up", "--detach", "--port", str(PORT))
-
-    def servers(self) -> dict:
-        return {s["name"]: s for s in json.loads(self.localhub("servers", "ls", "--json").stdout)}
-
-    def kernel(self, server: str, *sources: str) -> list[dict]:
-        """Run code in a new kernel of `server`, through this hub's proxy (from inside the namespace)."""
-        code = ("import json, sys; from localhub.client import Client; from tests.support.binder import run_in_kernel;"
-                "c = Client(__import__('pathlib').Path(sys.argv[1]));"
-                f"base = c.url + '/user/' + c.user + '/{server}';"
-                "token = (c.state.secrets / 'api-token').read_text().strip();"
-                "print(json.dumps(run_in_kernel(base, token, json.loads(sys.argv[2]))))")
-        out = self.run("-c", code, str(self.host.state_dir), json.dumps(list(sources)))
-        return json.loads(out.stdout)
-
-    def daemon_pid(self) -> int:
-        return json.loads((self.host.state_dir / "runtime.json").read_text())["daemon_pid"]
-
-    def log(self) -> str:
-        parts = []
-        for name in ("daemon.log", "hub.log"):
-            path = self.host.state_dir / "logs" / name
-            if path.exists():
-                parts.append(f"--- {self.host.name} {name}\n" + "\n".join(path.read_text(errors="replace")
-                                                                          .splitlines()[-40:]))
-        return "\n".join(parts)
-
 
 def wait(predicate, timeout: float, what: str, every: float = 0.5):
     deadline = time.monotonic() + timeout
@@ -124,7 +63,7 @@ def lab(tmp_path_factory):
         yield hub, peer, tools
     finally:
         for desk in desks:
-            desk.localhub("down", timeout=120, check=False)
+            desk.down()
         for desk in desks:
             desk.engine.clear()
             desk.engine.stop()
@@ -163,10 +102,6 @@ def no_servers_left(lab):
         hub.localhub("servers", "delete", name, "--yes", check=False)
 
 
-def guests(peer: Desk) -> list:
-    return peer.engine.client.containers.list(all=True, filters={"label": "localhub.pool=guest"})
-
-
 WRITE = ("import hashlib, os; data = os.urandom(3_000_000); open('carry.bin', 'wb').write(data); "
          "print(hashlib.sha256(data).hexdigest(), os.uname().nodename)")
 READ = "import hashlib; print(hashlib.sha256(open('carry.bin', 'rb').read()).hexdigest())"
@@ -177,7 +112,7 @@ def test_a_server_on_the_peer_runs_a_kernel_and_comes_home_intact_when_the_owner
     hub.localhub("servers", "new", "away", "--where", peer.node)
     listed = hub.servers()["away"]
     assert listed["status"] == "running" and listed["where"] != "local"
-    assert [c.name for c in guests(peer)] and not hub.engine.client.containers.list(
+    assert [c.name for c in peer.guests()] and not hub.engine.client.containers.list(
         filters={"label": "localhub.server=away"})  # it runs on the peer's engine, not the hub's
     assert "Image sent and loaded" in (hub.host.state_dir / "logs" / "hub.log").read_text()
     sent = peer.engine.client.images.get(hub.engine.client.images.get(IMAGE).id)
@@ -186,14 +121,14 @@ def test_a_server_on_the_peer_runs_a_kernel_and_comes_home_intact_when_the_owner
     written = hub.kernel("away", WRITE)[0]
     assert written["status"] == "ok", written
     digest, container_host = written["stdout"].split()
-    assert container_host == guests(peer)[0].attrs["Config"]["Hostname"]
+    assert container_host == peer.guests()[0].attrs["Config"]["Hostname"]
 
     with owner_at_desk(tools, peer):  # the owner sits down at the peer
-        wait(lambda: guests(peer)[0].status == "paused", 10, "the guest is paused at once")
+        wait(lambda: peer.guests()[0].status == "paused", 10, "the guest is paused at once")
         wait(lambda: (hub.servers()["away"].get("notice") or "").startswith("paused"), 30,
              "the server's user is told it is paused")
         wait(lambda: hub.servers()["away"]["status"] == "stopped", 90, "the evicted server stops at its hub")
-        assert guests(peer) == []  # the peer forgot it only once its home was back
+        assert peer.guests() == []  # the peer forgot it only once its home was back
 
     hub.localhub("servers", "start", "away", "--where", "local")
     assert hub.servers()["away"]["where"] == "local"
@@ -210,16 +145,16 @@ def test_auto_places_what_does_not_fit_here_on_the_idle_peer_under_the_peers_har
                                         'storage = "1Gi"\n')
     hub.localhub("servers", "new", "roomy", "--where", "auto", "--profile", "wide")
     assert hub.servers()["roomy"]["where"] != "local"
-    host_config = guests(peer)[0].attrs["HostConfig"]
+    host_config = peer.guests()[0].attrs["HostConfig"]
     assert host_config["Privileged"] is False and host_config["CapDrop"] == ["ALL"]
     assert host_config["SecurityOpt"] == ["no-new-privileges:true"] and host_config["PidsLimit"] == 1024
     assert host_config["NanoCpus"] == 2 * 10**9 and host_config["Memory"] == 10**9
-    mounts = guests(peer)[0].attrs["Mounts"]
+    mounts = peer.guests()[0].attrs["Mounts"]
     assert [(m["Type"], m["Destination"]) for m in mounts] == [("volume", "/home/jovyan")]
     assert host_config["NetworkMode"] == "localhub-guests"
     hub.localhub("servers", "stop", "roomy")
     hub.localhub("servers", "delete", "roomy", "--yes")
-    assert hub.servers().get("roomy") is None and guests(peer) == []
+    assert hub.servers().get("roomy") is None and peer.guests() == []
 
 
 ASK_PEER = """
@@ -299,9 +234,6 @@ def test_a_guest_reaches_its_hub_but_not_the_peers_own_addresses(lab):
              f"reach('{peer.host.address}', {PORT}), reach('{peer.host.address}', 22))")
     out = hub.kernel("fenced", probe)[0]["stdout"].split()
     assert out[0] == "open" and all(result != "open" for result in out[1:]), out
-    hub.localhub("servers", "delete", "fenced", "--yes", check=False)
-    hub.localhub("servers", "stop", "fenced", check=False)
-    hub.localhub("servers", "delete", "fenced", "--yes", check=False)
 
 
 def test_peer_daemon_killed_and_hub_restarted_while_a_server_runs_remotely(lab):
@@ -318,12 +250,9 @@ def test_peer_daemon_killed_and_hub_restarted_while_a_server_runs_remotely(lab):
     assert hub.kernel("sturdy", READ)[0]["stdout"].strip() == digest
 
     hub.localhub("servers", "stop", "sturdy")
-    assert guests(peer) == []
+    assert peer.guests() == []
     hub.localhub("servers", "start", "sturdy", "--where", "local")
     assert hub.kernel("sturdy", READ)[0]["stdout"].strip() == digest
-    hub.localhub("servers", "delete", "sturdy", "--yes", check=False)
-    hub.localhub("servers", "stop", "sturdy", check=False)
-    hub.localhub("servers", "delete", "sturdy", "--yes", check=False)
 
 
 def test_a_link_cut_while_the_home_travels_loses_nothing(lab):
@@ -340,15 +269,13 @@ def test_a_link_cut_while_the_home_travels_loses_nothing(lab):
         stopping.wait(120)
         ledger = json.loads((hub.host.state_dir / "pool" / "remote.json").read_text())
         assert [a["state"] for a in ledger if a["server"] == "cut"] == ["returning"]
-        assert len(guests(peer)) == 1  # the peer keeps the home until its hub has it
+        assert len(peer.guests()) == 1  # the peer keeps the home until its hub has it
     finally:
         peer.lan.link(peer.host, True)
-    wait(lambda: not guests(peer), 120, "the Keeper brings the home back once the link is up again", every=2)
+    wait(lambda: not peer.guests(), 120, "the Keeper brings the home back once the link is up again", every=2)
     hub.localhub("servers", "start", "cut", "--where", "local")
     check = "import hashlib; print(hashlib.sha256(open('big.bin', 'rb').read()).hexdigest())"
     assert hub.kernel("cut", check)[0]["stdout"].strip() == digest
-    hub.localhub("servers", "stop", "cut", check=False)
-    hub.localhub("servers", "delete", "cut", "--yes", check=False)
 
 
 def test_a_vanished_peer_leaves_the_last_synced_home_and_its_own_copy_returns_beside_it(lab):
@@ -370,9 +297,7 @@ def test_a_vanished_peer_leaves_the_last_synced_home_and_its_own_copy_returns_be
         assert hub.kernel("lost", "open('at-home.txt', 'w').write('mine'); print('ok')")[0]["stdout"].strip() == "ok"
     finally:
         peer.lan.link(peer.host, True)
-    wait(lambda: not guests(peer), 120, "the peer's copy comes back once the peer does", every=2)
+    wait(lambda: not peer.guests(), 120, "the peer's copy comes back once the peer does", every=2)
     beside = [v.name for v in hub.engine.client.volumes.list() if "--lost--from-" in v.name]
     assert len(beside) == 1, beside  # restored next to the home, not over it
     assert hub.kernel("lost", "print(open('at-home.txt').read())")[0]["stdout"].strip() == "mine"
-    hub.localhub("servers", "stop", "lost", check=False)
-    hub.localhub("servers", "delete", "lost", "--yes", check=False)
