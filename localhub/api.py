@@ -19,7 +19,7 @@ from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
 from tornado import web
 
 from . import __version__, storage
-from .build.images import list_environments, remove_environment
+from .images.catalog import list_environments, remove_environment
 from .hub import binder_web
 from .profiles import load_profiles
 

@@ -22,7 +22,7 @@ import httpx
 from jupyterhub.services.auth import HubOAuth
 from tornado.httpserver import HTTPServer
 
-from . import api, engine
+from . import api, docker_engine
 from .config import Settings, settings_to_dict
 from .errors import LocalhubError
 from .hub import login_tokens
@@ -31,7 +31,7 @@ from .hub.network import ensure_network, remove_network
 from .hubapi import HubAPI
 from .profiles import load_profiles
 from .state import StateDir, pid_alive
-from .build.builder import Builder
+from .images.builder import Builder
 from .launcher import Launcher
 from .usage import UsageSampler
 
@@ -49,30 +49,22 @@ def port_in_use(ip: str, port: int) -> bool:
     return False
 
 
-def running_daemon(state: StateDir) -> dict | None:
-    """The runtime record of the daemon that owns this state dir, if it is alive."""
-    runtime = state.read_runtime()
-    if runtime and pid_alive(runtime.get("daemon_pid")):
-        return runtime
-    return None
-
-
 def login_link(state: StateDir, url: str, next_url: str = "/hub/home") -> str:
     token = login_tokens.issue(state.login_tokens)
     return f"{url}/hub/login?token={token}&next={quote(next_url, safe='/')}"
 
 
-def preflight(settings: Settings) -> tuple[StateDir, "engine.docker.DockerClient"]:
+def preflight(settings: Settings) -> tuple[StateDir, "docker_engine.docker.DockerClient"]:
     """Everything that can be checked before starting; each failure is one sentence."""
     state = StateDir(settings.state_dir)
     state.prepare()
     load_profiles(settings.config_dir)  # a bad profile file stops us here, naming file and field
-    client = engine.connect()
-    facts = engine.describe(client)
+    client = docker_engine.connect()
+    facts = docker_engine.describe(client)
     if not facts["api_ok"]:
         raise LocalhubError(
             f"The Docker engine at {facts['address']} speaks API {facts['api_version']}; localhub needs "
-            f"{'.'.join(map(str, engine.MIN_API_VERSION))} or newer (Docker 20.10+). Upgrade Docker."
+            f"{'.'.join(map(str, docker_engine.MIN_API_VERSION))} or newer (Docker 20.10+). Upgrade Docker."
         )
     _stop_orphaned_hub(state)
     proxy_pid = _read_pid(state.proxy_pid_file)
@@ -141,7 +133,7 @@ class Daemon:
     # --- used by the API handlers -------------------------------------------------------------
     def engine_facts(self) -> dict:
         if self._engine_facts is None:
-            self._engine_facts = engine.describe(self.docker)
+            self._engine_facts = docker_engine.describe(self.docker)
         return self._engine_facts
 
     def container_details(self) -> dict:

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 
 import docker.errors
 
-from . import engine, storage
+from . import docker_engine, storage
 from .config import Settings
-from .daemon import port_in_use, running_daemon
+from .daemon import port_in_use
 from .errors import LocalhubError
+from .lifecycle import running_daemon
 from .profiles import load_profiles
 from .state import StateDir
 
@@ -32,8 +33,8 @@ def run_checks(settings: Settings) -> list[Check]:
     checks: list[Check] = []
     client = None
     try:
-        client = engine.connect(timeout=10)
-        facts = engine.describe(client)
+        client = docker_engine.connect(timeout=10)
+        facts = docker_engine.describe(client)
         checks.append(Check("engine", True, f"Docker {facts['version']} at {facts['address']} (API "
                             f"{facts['api_version']}, cgroup v{facts['cgroup_version']}, {facts['storage_driver']})"))
         if not facts["api_ok"]:
@@ -43,7 +44,7 @@ def run_checks(settings: Settings) -> list[Check]:
         checks.append(Check("engine", False, str(err), "run scripts/setup-docker.sh, or start Docker"))
 
     try:
-        from .build.engine import describe_build_method
+        from .images.repo2docker_engine import describe_build_method
 
         checks.append(Check("image builds", True, describe_build_method()))
     except ImportError:

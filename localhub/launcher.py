@@ -21,8 +21,8 @@ from pathlib import Path
 import httpx
 
 from .binder import LaunchSpec, ResolveError, ResolvedCache, resolve
-from .build.builder import Builder
-from .build.images import find_image
+from .images.builder import Builder
+from .images.catalog import find_image
 from .config import Settings
 from .state import write_atomic
 

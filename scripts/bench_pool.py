@@ -59,7 +59,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # tests.lan.* and localhub, whatever the working directory
 
-from localhub.pool.keys import node_id  # noqa: E402
+from localhub.pool.trust.keys import node_id  # noqa: E402
 from tests.lan.conftest import LabTools  # noqa: E402
 from tests.lan.desks import IMAGE, CommandFailed, Desk  # noqa: E402
 from tests.lan.netns import Lan, netns_available  # noqa: E402

@@ -49,9 +49,9 @@ class LocalhubSpawner(DockerSpawner):
 
     def remote_servers(self):
         if self._remote_servers is None:
-            from ..pool.remote import RemoteServers
+            from ..pool.away.remote import RemoteServers
 
-            from ..engine import connect
+            from ..docker_engine import connect
 
             LocalhubSpawner._remote_servers = RemoteServers(
                 self.state_dir, connect(), self.extra_labels, sync_every=self.pool_sync_every,
@@ -132,7 +132,7 @@ class LocalhubSpawner(DockerSpawner):
                 return None
             raise web.HTTPError(400, "This desktop is not in a lab (or its pool is off), so the server cannot "
                                      f"run on '{where}'; `localhub pool init` or `join` first.")
-        from ..pool.client import PeerError
+        from ..pool.away.client import PeerError
 
         try:
             return await self.remote_servers().choose(where, self._ask(profile))
@@ -151,7 +151,7 @@ class LocalhubSpawner(DockerSpawner):
                 for k, v in env.items()}
 
     async def _start_remote(self, peer, profile):
-        from ..pool.client import PeerError
+        from ..pool.away.client import PeerError
         from .hub_config import HUB_PORT
 
         cmd = await self.get_command()
@@ -188,7 +188,7 @@ class LocalhubSpawner(DockerSpawner):
 
     async def poll(self):
         if self.guest:
-            from ..pool.client import PeerError
+            from ..pool.away.client import PeerError
 
             try:
                 return await self.remote_servers().poll(self.guest)

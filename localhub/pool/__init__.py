@@ -1,17 +1,14 @@
 """The lab pool: idle desktops found by mDNS, asked through an authenticated agent, owners always first.
 
-    keys       lab key, pairing code, node id, peer pins (trust on first use)
-    tls        each node's self-signed certificate; clients pinned to a fingerprint
-    auth       HMAC signing of agent requests and responses; replay and clock checks
-    idle       how long since the owner's last input, from whatever source the desktop has
-    policy     when the desktop accepts guests (HTCondor's desktop policy), pure functions
-    share      what the owner shares (`pool share`), and whether an offer fits
-    machine    live figures from /proc
-    node       this desktop's state and status, combining the above
-    agent      the HTTPS API peers call (status, offer)
-    client     calling a peer's agent
-    discovery  the mDNS record and the browser of lab peers
-    monitor    peers found by mDNS, kept alive-checked through their agents
-    service    agent + record + owner watch, run together (until the daemon runs them)
-    commands   `localhub pool init|join|share|status|forget`
+The package is cut by role:
+
+    trust/     who may talk to whom: the lab key and pairing code (keys), each node's pinned certificate
+               (tls), signed requests and answers with replay and clock checks (signing)
+    host/      this desktop lending its idle time: the agent peers call, the guests it runs and their
+               isolation, the owner's policy and idle sources, what the owner shares, live figures
+    away/      this hub's servers on other desktops: calling a peer's agent (client), the live view of peers
+               (monitor), home and image archives, and the journeys out and home (remote)
+    discovery  the mDNS record and the browser of lab peers (used by host/ and away/ alike)
+    member     what the daemon runs while this desktop is in a lab
+    entry      how the pool's runnable modules end (one sentence, not a traceback)
 """

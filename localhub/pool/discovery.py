@@ -37,7 +37,7 @@ from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZerocon
 
 from .. import __version__
 from .entry import run_main
-from .keys import Lab, PeerPins, PinMismatch
+from .trust.keys import Lab, PeerPins, PinMismatch
 
 log = logging.getLogger("localhub.pool.discovery")
 
@@ -274,7 +274,7 @@ class PeerBrowser:
 # --- command line (for tests and for looking by hand) ---------------------------------------------
 
 async def _browse(args) -> int:
-    from .keys import load_lab
+    from .trust.keys import load_lab
 
     lab = load_lab(args.state_dir)
     addresses = [args.interface] if args.interface else lan_addresses()

@@ -1,4 +1,4 @@
-"""How the pool's runnable modules (`python -m localhub.pool.service`, `.discovery`, `.monitor`) end:
+"""How the pool's runnable modules (`python -m localhub.pool.host.service`, `.discovery`, `.monitor`) end:
 log to stderr, run the coroutine, and report a LocalhubError as one sentence instead of a traceback."""
 
 from __future__ import annotations

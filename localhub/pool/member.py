@@ -16,11 +16,11 @@ from pathlib import Path
 from ..config import Settings
 from ..state import write_atomic
 from .discovery import lan_addresses
-from .keys import PeerPins, read_key
-from .monitor import PeerMonitor, PeerView
-from .policy import IdlePolicy
-from .remote import Keeper, RemoteServers, live_peers_path
-from .service import PoolService
+from .trust.keys import PeerPins, read_key
+from .away.monitor import PeerMonitor, PeerView
+from .host.policy import IdlePolicy
+from .away.remote import Keeper, RemoteServers, live_peers_path
+from .host.service import PoolService
 
 log = logging.getLogger("localhub.pool.member")
 

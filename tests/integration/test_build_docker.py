@@ -22,9 +22,9 @@ import docker
 import pytest
 import repo2docker
 
-from localhub.build.builder import Builder
-from localhub.build.images import BUILDING_REPOSITORY, find_image, list_environments, remove_environment
-from localhub.build.method import BUILDKIT_CLI, BUILDX, detect_build_method
+from localhub.images.builder import Builder
+from localhub.images.catalog import BUILDING_REPOSITORY, find_image, list_environments, remove_environment
+from localhub.images.method import BUILDKIT_CLI, BUILDX, detect_build_method
 
 pytestmark = pytest.mark.docker
 

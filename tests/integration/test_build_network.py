@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 import docker
 import pytest
 
-from localhub.build.builder import Builder
-from localhub.build.method import BUILDX, BUILDKIT_CLI, detect_build_method
+from localhub.images.builder import Builder
+from localhub.images.method import BUILDX, BUILDKIT_CLI, detect_build_method
 
 pytestmark = [pytest.mark.network, pytest.mark.docker]
 

@@ -9,7 +9,7 @@ import uuid
 import docker
 import pytest
 
-from localhub.pool.archives import archive_volume_home, file_sha, image_id, restore_home, save_image
+from localhub.pool.away.archives import archive_volume_home, file_sha, image_id, restore_home, save_image
 
 pytestmark = pytest.mark.docker
 

@@ -44,7 +44,7 @@ class LabTools:
         self.lan = lan
 
     def cli(self, host: Host, *args: str) -> str:
-        done = self.lan.run(host, "-m", "localhub.pool.commands", "pool", *args, "--state-dir", str(host.state_dir))
+        done = self.lan.run(host, "-m", "localhub", "pool", *args, "--state-dir", str(host.state_dir))
         assert done.returncode == 0, done.stderr
         return done.stdout
 
@@ -64,7 +64,7 @@ class LabTools:
 
     def serve(self, host: Host, *extra: str) -> tuple[Proc, dict]:
         """Start the pool service (agent + mDNS) in the host; return it and its `listening` event."""
-        proc = self.lan.python(host, "-m", "localhub.pool.service", "--state-dir", str(host.state_dir),
+        proc = self.lan.python(host, "-m", "localhub.pool.host.service", "--state-dir", str(host.state_dir),
                                "--label", f"desk-{host.name}", "--txt-interval", "2", "--tick", "0.5",
                                "--start-load", "1000", "--busy-load", "1000", *extra)
         listening = proc.wait_for(lambda e: e["event"] == "listening", 30, "listening event")

@@ -17,10 +17,10 @@ import signal
 
 import httpx
 
-from localhub.pool import auth
-from localhub.pool.client import PeerAddress, PeerClient, PeerError
-from localhub.pool.keys import Lab, load_lab
-from localhub.pool.tls import pinned_context
+from localhub.pool.trust import signing
+from localhub.pool.away.client import PeerAddress, PeerClient, PeerError
+from localhub.pool.trust.keys import Lab, load_lab
+from localhub.pool.trust.tls import pinned_context
 
 
 async def attack(args) -> dict:
@@ -34,10 +34,10 @@ async def attack(args) -> dict:
         async with httpx.AsyncClient(verify=ctx, timeout=5) as http:
             r = await http.request(method, url + path, content=body, headers=headers or {})
         try:
-            auth.verify_response(lab.key, r.status_code, r.headers, r.content,
-                                 (headers or {}).get(auth.H_NONCE, ""), args.node, lab.node)
+            signing.verify_response(lab.key, r.status_code, r.headers, r.content,
+                                 (headers or {}).get(signing.H_NONCE, ""), args.node, lab.node)
             verified = True
-        except auth.Refused:
+        except signing.Refused:
             verified = False
         results[case] = {"status": r.status_code, "reason": r.json().get("reason"), "verified": verified,
                          "body": r.json()}
@@ -54,16 +54,16 @@ async def attack(args) -> dict:
     path, body = "/pool/v1/offer", json.dumps({"cpus": 1, "memory": "1G", "storage": "1Gi"}).encode()
     await send("unsigned", "POST", path, body)
     other = secrets.token_bytes(32)
-    await send("other-lab", "POST", path, body, auth.sign_request(other, "POST", path, body, lab.node, args.node))
-    forged = auth.sign_request(other, "POST", path, body, lab.node, args.node)
-    forged[auth.H_LAB] = lab.fingerprint  # a wrong key that claims our lab
+    await send("other-lab", "POST", path, body, signing.sign_request(other, "POST", path, body, lab.node, args.node))
+    forged = signing.sign_request(other, "POST", path, body, lab.node, args.node)
+    forged[signing.H_LAB] = lab.fingerprint  # a wrong key that claims our lab
     await send("wrong-key", "POST", path, body, forged)
-    signed = auth.sign_request(lab.key, "POST", path, body, lab.node, args.node)
+    signed = signing.sign_request(lab.key, "POST", path, body, lab.node, args.node)
     await send("tampered-body", "POST", path, body.replace(b'"cpus": 1', b'"cpus": 9'), signed)
     await send("first-use", "POST", path, body, signed)
     await send("replayed", "POST", path, body, dict(signed))
     await send("stale", "POST", path, body,
-               auth.sign_request(lab.key, "POST", path, body, lab.node, args.node, now=0))
+               signing.sign_request(lab.key, "POST", path, body, lab.node, args.node, now=0))
     try:
         await PeerClient(Lab(other, lab.node)).status(peer)
         results["client-with-wrong-key"] = {"error": None}

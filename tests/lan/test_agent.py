@@ -40,7 +40,7 @@ def test_signed_requests_accepted_and_forged_ones_refused(lan, tools):
 
 
 def monitor(lan, host, seconds=120):
-    proc = lan.python(host, "-m", "localhub.pool.monitor", "--state-dir", str(host.state_dir), "--every", "0.5",
+    proc = lan.python(host, "-m", "localhub.pool.away.monitor", "--state-dir", str(host.state_dir), "--every", "0.5",
                       "--timeout", "1", "--seconds", str(seconds))
     proc.wait_for(lambda e: e["event"] == "watching", 30, "watching event")
     return proc

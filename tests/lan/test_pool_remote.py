@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from localhub.pool.keys import node_id
+from localhub.pool.trust.keys import node_id
 from tests.lan.conftest import LabTools
 from tests.lan.desks import IMAGE, PORT, Desk
 from tests.lan.netns import REPO, Lan
@@ -161,11 +161,11 @@ ASK_PEER = """
 import asyncio, json, sys
 from pathlib import Path
 import httpx
-from localhub.pool import auth
-from localhub.pool.client import PeerClient, PeerError
-from localhub.pool.keys import Lab, load_lab
-from localhub.pool.remote import address_of, read_live_peers
-from localhub.pool.tls import pinned_context
+from localhub.pool.trust import signing
+from localhub.pool.away.client import PeerClient, PeerError
+from localhub.pool.trust.keys import Lab, load_lab
+from localhub.pool.away.remote import address_of, read_live_peers
+from localhub.pool.trust.tls import pinned_context
 
 state, node, owner_image, root_image = Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 peer = address_of(next(p for p in read_live_peers(state) if p["node"] == node))
@@ -186,13 +186,13 @@ async def main():
            "host-mount": await refusal(PeerClient(lab), {**run, "binds": ["/:/host"]}),
            "wrong-key": await refusal(PeerClient(Lab(key=b"w" * 32, node=lab.node)), run)}
     import docker
-    from localhub.pool.archives import save_image
+    from localhub.pool.away.archives import save_image
     archive = save_image(docker.from_env(), root_image, state / "root-image.tar")
     await PeerClient(lab).upload(peer, "POST", "/pool/v1/images", archive.path, archive.sha)
     archive.path.unlink()
     out["root-image"] = await refusal(PeerClient(lab), {**run, "image_id": root_image})
     body = json.dumps({"cpus": 1, "memory": 1, "storage": 1}).encode()
-    signed = auth.sign_request(lab.key, "POST", "/pool/v1/offer", body, lab.node, peer.node)
+    signed = signing.sign_request(lab.key, "POST", "/pool/v1/offer", body, lab.node, peer.node)
     ctx = await pinned_context(peer.address, peer.port, peer.cert)
     async with httpx.AsyncClient(verify=ctx) as http:
         url = f"https://{peer.address}:{peer.port}/pool/v1/offer"

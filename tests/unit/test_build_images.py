@@ -1,4 +1,4 @@
-"""Image naming rules and labels (localhub.build.images): no Docker engine needed."""
+"""Image naming rules and labels (localhub.images.catalog): no Docker engine needed."""
 
 import datetime as dt
 import re
@@ -7,7 +7,7 @@ import pytest
 import repo2docker
 from repo2docker.utils import is_valid_docker_image_name
 
-from localhub.build.images import (
+from localhub.images.catalog import (
     building_name,
     content_id,
     image_labels,

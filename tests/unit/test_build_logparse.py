@@ -2,7 +2,7 @@
 
 import pytest
 
-from localhub.build.logparse import REASON_PREFIX, failure_reason, step_progress
+from localhub.images.logparse import REASON_PREFIX, failure_reason, step_progress
 
 pytestmark = pytest.mark.unit
 

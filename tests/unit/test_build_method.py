@@ -5,9 +5,9 @@ import asyncio
 import entrypoints
 import pytest
 
-from localhub.build.engine import LocalhubEngine, describe_build_method
-from localhub.build.events import BuildEvent, EventLog
-from localhub.build.method import (
+from localhub.images.repo2docker_engine import LocalhubEngine, describe_build_method
+from localhub.images.events import BuildEvent, EventLog
+from localhub.images.method import (
     BUILDKIT_CLI,
     BUILDX,
     LEGACY_API,

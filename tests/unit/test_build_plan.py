@@ -1,4 +1,4 @@
-"""Build plans (localhub.build.plan) for the case repositories, with every network call refused."""
+"""Build plans (localhub.images.plan) for the case repositories, with every network call refused."""
 
 import shutil
 import socket
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from localhub.build.plan import build_plan
+from localhub.images.plan import build_plan
 
 pytestmark = pytest.mark.unit
 

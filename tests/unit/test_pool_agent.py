@@ -9,14 +9,14 @@ import logging
 import httpx
 import pytest
 
-from localhub.pool import auth, keys
-from localhub.pool.agent import Agent
-from localhub.pool.client import PeerAddress, PeerClient, PeerNotAuthentic, PeerRefused, PeerUnreachable
-from localhub.pool.idle import IdleSources, ManualIdleSource
-from localhub.pool.machine import Figures
-from localhub.pool.node import Node
-from localhub.pool.share import Share, save_share
-from localhub.pool.tls import ensure_certificate, pinned_context, server_context
+from localhub.pool.trust import keys, signing
+from localhub.pool.host.agent import Agent
+from localhub.pool.away.client import PeerAddress, PeerClient, PeerNotAuthentic, PeerRefused, PeerUnreachable
+from localhub.pool.host.idle import IdleSources, ManualIdleSource
+from localhub.pool.host.machine import Figures
+from localhub.pool.host.node import Node
+from localhub.pool.host.share import Share, save_share
+from localhub.pool.trust.tls import ensure_certificate, pinned_context, server_context
 
 pytestmark = pytest.mark.unit
 
@@ -70,18 +70,18 @@ async def raw(peer, headers=None, method="GET", path="/pool/v1/status", body=b""
 
 async def test_refusals_are_answered_and_logged(agent, caplog):
     server, peer, caller = agent
-    caplog.set_level(logging.WARNING, "localhub.pool.agent")
+    caplog.set_level(logging.WARNING, "localhub.pool.host.agent")
     cases = {
         "unsigned": {},
-        "other-lab": auth.sign_request(b"o" * 32, "GET", "/pool/v1/status", b"", caller.node, peer.node),
-        "stale": auth.sign_request(KEY, "GET", "/pool/v1/status", b"", caller.node, peer.node, now=1),
+        "other-lab": signing.sign_request(b"o" * 32, "GET", "/pool/v1/status", b"", caller.node, peer.node),
+        "stale": signing.sign_request(KEY, "GET", "/pool/v1/status", b"", caller.node, peer.node, now=1),
     }
     for code, headers in cases.items():
         response = await raw(peer, headers)
         assert response.status_code in (401, 403) and response.json()["reason"] == code, response.text
         assert f"{code} — " in caplog.text
     body = json.dumps({"cpus": 1, "memory": 1, "storage": 1}).encode()
-    signed = auth.sign_request(KEY, "POST", "/pool/v1/offer", body, caller.node, peer.node)
+    signed = signing.sign_request(KEY, "POST", "/pool/v1/offer", body, caller.node, peer.node)
     assert (await raw(peer, signed, "POST", "/pool/v1/offer", body.replace(b"1", b"9"))).json()["reason"] == \
         "body-altered"
     assert (await raw(peer, signed, "POST", "/pool/v1/offer", body)).status_code == 200
@@ -147,7 +147,7 @@ async def test_streamed_uploads_are_checked_against_their_signed_hash(agent, tmp
     server, peer, caller = agent
     path = "/pool/v1/images"
     body = b"x" * 300_000
-    signed = auth.sign_request(KEY, "POST", path, body, caller.node, peer.node)
+    signed = signing.sign_request(KEY, "POST", path, body, caller.node, peer.node)
     altered = await raw(peer, signed, "POST", path, body[:-1] + b"y")
     assert altered.status_code == 401 and altered.json()["reason"] == "body-altered"
     replay = await raw(peer, signed, "POST", path, body)
@@ -156,7 +156,7 @@ async def test_streamed_uploads_are_checked_against_their_signed_hash(agent, tmp
     assert list(server.incoming.iterdir()) == []  # nothing of a refused upload is kept
     good = tmp_path / "image.tar"
     good.write_bytes(body)
-    from localhub.pool.archives import file_sha
+    from localhub.pool.away.archives import file_sha
 
     with pytest.raises(PeerRefused, match="runs no guests"):  # checked, then handed to the (missing) engine
         await PeerClient(caller).upload(peer, "POST", path, good, file_sha(good))

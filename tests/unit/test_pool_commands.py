@@ -7,17 +7,18 @@ import re
 
 import pytest
 
-from localhub.pool import commands, keys
-from localhub.pool.idle import IdleSources, ManualIdleSource
-from localhub.pool.machine import Figures, read_figures
-from localhub.pool.node import Node
-from localhub.pool.share import Share, load_share, save_share
+from localhub import cli
+from localhub.pool.trust import keys
+from localhub.pool.host.idle import IdleSources, ManualIdleSource
+from localhub.pool.host.machine import Figures, read_figures
+from localhub.pool.host.node import Node
+from localhub.pool.host.share import Share, load_share, save_share
 
 pytestmark = pytest.mark.unit
 
 
 def run(capsys, *argv) -> tuple[int, str, str]:
-    rc = commands.main(["pool", *argv])
+    rc = cli.main(["pool", *argv])
     out, err = capsys.readouterr()
     return rc, out, err
 
@@ -67,7 +68,7 @@ def test_share_on_and_off_keep_the_owners_limits(tmp_path, capsys):
     run(capsys, "share", "on", "--state-dir", state, "--no-assume-idle")
     assert load_share(tmp_path) == Share(True, 2.0, 4 * 10**9, 20 * 10**9, "18-08", False)
     with pytest.raises(SystemExit):
-        commands.main(["pool", "share", "on", "--state-dir", state, "--hours", "evening"])
+        cli.main(["pool", "share", "on", "--state-dir", state, "--hours", "evening"])
     assert "whole hours" in capsys.readouterr().err
 
 

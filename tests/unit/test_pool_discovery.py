@@ -10,7 +10,7 @@ import ifaddr
 import pytest
 
 from localhub.pool import discovery
-from localhub.pool.keys import Lab
+from localhub.pool.trust.keys import Lab
 
 pytestmark = pytest.mark.unit
 

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from localhub.pool import idle
+from localhub.pool.host import idle
 
 pytestmark = pytest.mark.unit
 

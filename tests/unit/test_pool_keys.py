@@ -7,7 +7,7 @@ import stat
 import pytest
 
 from localhub.errors import LocalhubError
-from localhub.pool import keys
+from localhub.pool.trust import keys
 
 pytestmark = pytest.mark.unit
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from localhub.errors import LocalhubError
-from localhub.pool.machine import Figures
-from localhub.pool.remote import Away, Ledger, candidates, local_fits
+from localhub.pool.host.machine import Figures
+from localhub.pool.away.remote import Away, Ledger, candidates, local_fits
 
 pytestmark = pytest.mark.unit
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from localhub.errors import LocalhubError
-from localhub.pool.machine import Figures
-from localhub.pool.policy import BUSY, IDLE, OWNER, Decision, IdlePolicy, Sample, decide
-from localhub.pool.share import SLOT, Share, free_slots, judge_offer, parse_hours
+from localhub.pool.host.machine import Figures
+from localhub.pool.host.policy import BUSY, IDLE, OWNER, Decision, IdlePolicy, Sample, decide
+from localhub.pool.host.share import SLOT, Share, free_slots, judge_offer, parse_hours
 
 pytestmark = pytest.mark.unit
 

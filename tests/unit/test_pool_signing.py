@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from localhub.pool import auth
+from localhub.pool.trust import signing
 
 pytestmark = pytest.mark.unit
 
@@ -15,15 +15,15 @@ BODY = b'{"cpus": 1, "memory": "2G", "storage": "2Gi"}'
 
 
 def verifier(clock=lambda: NOW):
-    return auth.RequestVerifier(KEY, AGENT, clock=clock)
+    return signing.RequestVerifier(KEY, AGENT, clock=clock)
 
 
 def signed(key=KEY, body=BODY, now=NOW, nonce=None, to=AGENT, method="POST", path="/pool/v1/offer"):
-    return auth.sign_request(key, method, path, body, ME, to, now=now, nonce=nonce)
+    return signing.sign_request(key, method, path, body, ME, to, now=now, nonce=nonce)
 
 
-def refusal(v, headers, body=BODY, method="POST", path="/pool/v1/offer") -> auth.Refused:
-    with pytest.raises(auth.Refused) as info:
+def refusal(v, headers, body=BODY, method="POST", path="/pool/v1/offer") -> signing.Refused:
+    with pytest.raises(signing.Refused) as info:
         v.verify(method, path, headers, body)
     return info.value
 
@@ -38,7 +38,7 @@ def test_unsigned_request():
     r = refusal(verifier(), {})
     assert (r.code, r.status) == ("unsigned", 401) and "not signed" in r.reason
     headers = signed()
-    del headers[auth.H_SIG]
+    del headers[signing.H_SIG]
     assert refusal(verifier(), headers).code == "unsigned"
 
 
@@ -49,9 +49,9 @@ def test_request_from_another_lab():
 
 def test_wrong_key_claiming_our_lab():
     headers = signed(key=OTHER)
-    headers[auth.H_LAB] = auth.fingerprint(KEY)
-    headers[auth.H_SIG] = auth.request_signature(OTHER, "POST", "/pool/v1/offer", auth.body_hash(BODY),
-                                                 headers[auth.H_TIME], headers[auth.H_NONCE], ME, AGENT)
+    headers[signing.H_LAB] = signing.fingerprint(KEY)
+    headers[signing.H_SIG] = signing.request_signature(OTHER, "POST", "/pool/v1/offer", signing.body_hash(BODY),
+                                                 headers[signing.H_TIME], headers[signing.H_NONCE], ME, AGENT)
     r = refusal(verifier(), headers)
     assert r.code == "bad-signature" and "wrong key" in r.reason
 
@@ -59,7 +59,7 @@ def test_wrong_key_claiming_our_lab():
 def test_tampered_body_path_and_method():
     assert refusal(verifier(), signed(), body=BODY.replace(b"1", b"8")).code == "body-altered"
     forged = signed()
-    forged[auth.H_BODY] = auth.body_hash(b"{}")
+    forged[signing.H_BODY] = signing.body_hash(b"{}")
     assert refusal(verifier(), forged, body=b"{}").code == "bad-signature"
     assert refusal(verifier(), signed(), path="/pool/v1/status").code == "bad-signature"
     assert refusal(verifier(), signed(), method="PUT").code == "bad-signature"
@@ -91,7 +91,7 @@ def test_replayed_request():
 
 def test_nonces_are_forgotten_only_once_their_request_is_too_old_anyway():
     now = [NOW]
-    v = auth.RequestVerifier(KEY, AGENT, clock=lambda: now[0])
+    v = signing.RequestVerifier(KEY, AGENT, clock=lambda: now[0])
     headers = signed(nonce="a" * 32)
     v.verify("POST", "/pool/v1/offer", headers, BODY)
     now[0] = NOW + 59
@@ -104,17 +104,17 @@ def test_nonces_are_forgotten_only_once_their_request_is_too_old_anyway():
 
 def test_malformed_headers():
     headers = signed()
-    headers[auth.H_TIME] = "soon"
+    headers[signing.H_TIME] = "soon"
     assert refusal(verifier(), headers).code == "malformed"
 
 
 def test_response_signature_binds_status_body_nonce_and_responder():
     nonce = "b" * 32
     body = b'{"state": "idle"}'
-    headers = auth.sign_response(KEY, 200, body, nonce, AGENT, ME, now=NOW)
+    headers = signing.sign_response(KEY, 200, body, nonce, AGENT, ME, now=NOW)
     check = dict(key=KEY, status=200, headers=headers, body=body, request_nonce=nonce, responder=AGENT,
                  recipient=ME, clock=lambda: NOW)
-    auth.verify_response(**check)
+    signing.verify_response(**check)
     for change, code in ((dict(body=b'{"state": "busy"}'), "bad-signature"),
                          (dict(status=500), "bad-signature"),
                          (dict(request_nonce="c" * 32), "bad-signature"),
@@ -122,6 +122,6 @@ def test_response_signature_binds_status_body_nonce_and_responder():
                          (dict(responder="3333333333333333"), "wrong-responder"),
                          (dict(headers={}), "unsigned"),
                          (dict(clock=lambda: NOW + 120), "stale")):
-        with pytest.raises(auth.Refused) as info:
-            auth.verify_response(**{**check, **change})
+        with pytest.raises(signing.Refused) as info:
+            signing.verify_response(**{**check, **change})
         assert info.value.code == code, change

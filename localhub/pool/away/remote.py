@@ -29,14 +29,14 @@ from pathlib import Path
 import docker
 import docker.errors
 
-from ..errors import LocalhubError
-from ..state import write_atomic
+from ...errors import LocalhubError
+from ...state import write_atomic
 from .archives import archive_volume_home, image_id, restore_home, save_image
 from .client import PeerAddress, PeerClient, PeerError, PeerRefused
-from .keys import load_lab, pool_dir
-from .machine import read_figures
+from ..trust.keys import load_lab, pool_dir
+from ..host.machine import read_figures
 
-log = logging.getLogger("localhub.pool.remote")
+log = logging.getLogger("localhub.pool.away.remote")
 
 STARTING, RUNNING, RETURNING, LOST = "starting", "running", "returning", "lost"
 

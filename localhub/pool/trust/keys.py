@@ -23,8 +23,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import LocalhubError
-from ..state import write_atomic
+from ...errors import LocalhubError
+from ...state import write_atomic
 
 KEY_BYTES = 32
 # Crockford's base32: no I, L, O or U, so the code survives being read aloud and retyped.

@@ -13,10 +13,10 @@ import re
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from ..errors import LocalhubError
-from ..profiles import format_size
-from ..state import write_atomic
-from .keys import pool_dir
+from ...errors import LocalhubError
+from ...profiles import format_size
+from ...state import write_atomic
+from ..trust.keys import pool_dir
 from .machine import Figures
 from .policy import Decision
 

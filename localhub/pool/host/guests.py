@@ -24,14 +24,14 @@ from pathlib import Path
 import docker
 import docker.errors
 
-from ..errors import LocalhubError
-from ..state import write_atomic
+from ...errors import LocalhubError
+from ...state import write_atomic
 from . import isolation
-from .archives import (HOME, Archive, archive_container_home, archive_volume_home, ensure_volume, load_image,
+from ..away.archives import (HOME, Archive, archive_container_home, archive_volume_home, ensure_volume, load_image,
                        restore_home)
-from .keys import pool_dir
+from ..trust.keys import pool_dir
 
-log = logging.getLogger("localhub.pool.guests")
+log = logging.getLogger("localhub.pool.host.guests")
 
 RUNNING, PAUSED, EVICTED, STOPPED = "running", "paused", "evicted", "stopped"
 GUEST_ID = re.compile(r"[0-9a-f]{16}")

@@ -31,7 +31,7 @@ from pathlib import Path
 import docker
 
 from .events import BuildEvent, EventLog
-from .images import building_name, content_id, find_image, image_labels, image_name
+from .catalog import building_name, content_id, find_image, image_labels, image_name
 from .logparse import REASON_PREFIX, failure_reason, one_line, step_progress
 
 REPO2DOCKER_CONFIG = Path(__file__).with_name("repo2docker_config.py")

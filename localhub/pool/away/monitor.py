@@ -4,7 +4,7 @@ mDNS says a peer exists (and keeps saying so for a crashed one until the cache e
 status says whether it is alive and what it has free. A peer whose agent does not answer is `unreachable`
 whatever its record says, and is checked again every `every` seconds.
 
-    python -m localhub.pool.monitor --state-dir DIR [--seconds N] [--every 1] [--interface ADDR]
+    python -m localhub.pool.away.monitor --state-dir DIR [--seconds N] [--every 1] [--interface ADDR]
 prints one JSON line per change (added, updated, removed, reachable, unreachable).
 """
 
@@ -17,10 +17,10 @@ import sys
 import time
 from dataclasses import dataclass
 
-from .entry import run_main
+from ..entry import run_main
 from .client import PeerClient, PeerError
-from .discovery import Peer, PeerBrowser, lan_addresses, new_zeroconf, until_stopped
-from .keys import Lab, PeerPins, load_lab
+from ..discovery import Peer, PeerBrowser, lan_addresses, new_zeroconf, until_stopped
+from ..trust.keys import Lab, PeerPins, load_lab
 
 
 @dataclass
@@ -121,7 +121,7 @@ async def _run(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m localhub.pool.monitor")
+    parser = argparse.ArgumentParser(prog="python -m localhub.pool.away.monitor")
     parser.add_argument("--state-dir", required=True)
     parser.add_argument("--seconds", type=float, default=3600.0, help="how long to watch (default 1 h)")
     parser.add_argument("--every", type=float, default=2.0, help="seconds between agent checks (default 2)")

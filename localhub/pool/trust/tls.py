@@ -15,7 +15,7 @@ import os
 import ssl
 from pathlib import Path
 
-from ..errors import LocalhubError
+from ...errors import LocalhubError
 from .keys import pool_dir
 
 FINGERPRINT_HEX = 32  # 128 bits of SHA-256: ample for a pin, short enough for a TXT record

@@ -11,9 +11,9 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .. import __version__
+from ... import __version__
 from .idle import IdleReading, IdleSources, default_sources
-from .keys import Lab
+from ..trust.keys import Lab
 from .machine import Figures, read_figures
 from .policy import BUSY, IDLE, Decision, IdlePolicy, Sample, decide
 from .share import Share, free_slots, judge_offer, load_share

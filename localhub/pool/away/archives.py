@@ -15,7 +15,7 @@ from pathlib import Path
 import docker
 import docker.errors
 
-from ..errors import LocalhubError
+from ...errors import LocalhubError
 
 HOME = "/home/jovyan"
 CHUNK = 1 << 20

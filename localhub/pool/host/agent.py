@@ -37,14 +37,14 @@ import tornado.httputil
 import tornado.netutil
 import tornado.web
 
-from ..profiles import parse_size
-from .archives import CHUNK
-from .auth import H_NODE, H_NONCE, Refused, RequestVerifier, body_hash, sign_response
+from ...profiles import parse_size
+from ..away.archives import CHUNK
+from ..trust.signing import H_NODE, H_NONCE, Refused, RequestVerifier, body_hash, sign_response
 from .guests import GuestRefused, GuestRunner, parse_request
-from .keys import Lab, pool_dir
+from ..trust.keys import Lab, pool_dir
 from .node import Node
 
-log = logging.getLogger("localhub.pool.agent")
+log = logging.getLogger("localhub.pool.host.agent")
 
 API = "/pool/v1"
 MAX_BODY = 64 * 1024

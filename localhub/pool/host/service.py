@@ -1,7 +1,7 @@
 """This desktop's presence in the pool: the agent, the mDNS record, and the watch on the owner, run together.
 
 The daemon runs one `PoolService` (with a Docker engine, so that it takes guests); `python -m
-localhub.pool.service --state-dir DIR` runs one alone, without guests (tests of discovery run one per
+localhub.pool.host.service --state-dir DIR` runs one alone, without guests (tests of discovery run one per
 network namespace). It prints one JSON line per event on stdout (listening,
 registered, state) and stops cleanly on SIGTERM or SIGINT: the mDNS goodbye is sent, so browsers drop it.
 """
@@ -17,20 +17,20 @@ import sys
 import time
 from pathlib import Path
 
-from ..errors import LocalhubError
-from .entry import run_main
+from ...errors import LocalhubError
+from ..entry import run_main
 from .agent import Agent
-from .discovery import Advertiser, lan_addresses, new_zeroconf
+from ..discovery import Advertiser, lan_addresses, new_zeroconf
 from .guests import GuestRunner
 from .idle import IdleSources
-from .keys import load_lab
+from ..trust.keys import load_lab
 from .node import OFF, Node
 from .policy import IdlePolicy
-from .tls import ensure_certificate, server_context
+from ..trust.tls import ensure_certificate, server_context
 
 DEFAULT_PORT = 8470
 
-log = logging.getLogger("localhub.pool.service")
+log = logging.getLogger("localhub.pool.host.service")
 
 
 class PoolService:
@@ -122,7 +122,7 @@ async def _serve(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m localhub.pool.service",
+    parser = argparse.ArgumentParser(prog="python -m localhub.pool.host.service",
                                      description="Run this desktop's agent and mDNS record until stopped.")
     parser.add_argument("--state-dir", required=True)
     parser.add_argument("--address", help="LAN address to serve and announce on (default: found automatically)")

@@ -1,33 +1,27 @@
-"""`localhub pool …`: join a lab, decide what this desktop shares, and look at the lab.
-
-`register(subparsers, common_parent, json_parent)` adds the commands to the `localhub` parser (cli.py).
-Until the daemon runs the pool service, `pool status` browses the LAN itself for a moment, and says so.
+"""`localhub pool init | join | share | status | forget`: join a lab, decide what this desktop shares, and
+look at the lab. These work whether or not a hub runs; `pool status` asks the running hub, and browses the LAN
+itself for a moment when none runs (and says so).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 from ..config import load_settings
 from ..errors import LocalhubError
+from ..pool.host.share import Share, load_share, parse_hours, save_share
+from ..pool.trust import keys
 from ..profiles import format_size, parse_size
-from . import keys
-from .share import Share, load_share, parse_hours, save_share
+from .common import print_json
 
 NOT_RUNNING = "no hub runs for this state dir, so nothing is shared until `localhub up`"
 
 
 def _state_dir(args) -> Path:
     return load_settings(state_dir=getattr(args, "state_dir", None)).state_dir
-
-
-def _print_json(data) -> None:
-    print(json.dumps(data, indent=2, default=str))
 
 
 # --- lab membership --------------------------------------------------------------------------------
@@ -45,7 +39,7 @@ def cmd_init(args) -> int:
     _ensure_certificate(state, node)
     code = keys.pairing_code(key)
     if args.json:
-        _print_json({"lab": keys.fingerprint(key), "node": node, "pairing_code": code, "new": made})
+        print_json({"lab": keys.fingerprint(key), "node": node, "pairing_code": code, "new": made})
         return 0
     print(("Started a new lab" if made else "This desktop's lab") + f" (key fingerprint {keys.fingerprint(key)}).")
     print(f"On each other desktop of the lab, run:\n\n    localhub pool join {code}\n")
@@ -76,7 +70,7 @@ def cmd_join(args) -> int:
 
 
 def _ensure_certificate(state: Path, node: str) -> None:
-    from .tls import ensure_certificate
+    from ..pool.trust.tls import ensure_certificate
 
     ensure_certificate(state, node)
 
@@ -112,8 +106,8 @@ def describe_share(share: Share, limits: dict) -> str:
 
 
 def cmd_share(args) -> int:
-    from .idle import default_sources
-    from .machine import read_figures
+    from ..pool.host.idle import default_sources
+    from ..pool.host.machine import read_figures
 
     state = _state_dir(args)
     keys.load_lab(state)  # sharing means nothing outside a lab: say so now
@@ -140,8 +134,8 @@ def cmd_share(args) -> int:
 # --- status ----------------------------------------------------------------------------------------
 
 async def _look(state: Path, lab: keys.Lab, seconds: float, interface: str | None) -> dict:
-    from .discovery import lan_addresses
-    from .monitor import PeerMonitor
+    from ..pool.discovery import lan_addresses
+    from ..pool.away.monitor import PeerMonitor
 
     addresses = [interface] if interface else lan_addresses()
     if not addresses:
@@ -158,14 +152,14 @@ async def _look(state: Path, lab: keys.Lab, seconds: float, interface: str | Non
 
 
 def cmd_status(args) -> int:
-    from .node import Node
+    from ..pool.host.node import Node
 
     state = _state_dir(args)
     try:
         lab = keys.load_lab(state)
     except LocalhubError as err:
         if args.json:
-            _print_json({"lab": None, "message": str(err)})
+            print_json({"lab": None, "message": str(err)})
         else:
             print(str(err))
         return 3
@@ -182,7 +176,7 @@ def cmd_status(args) -> int:
         note = f"found by browsing for {args.seconds:g} s on {', '.join(found['addresses']) or 'no LAN address'}; " \
                f"{NOT_RUNNING}"
     if args.json:
-        _print_json({"lab": lab.fingerprint, "node": lab.node, "this_desktop": mine, **found, "away": away,
+        print_json({"lab": lab.fingerprint, "node": lab.node, "this_desktop": mine, **found, "away": away,
                      "note": note})
         return 0
     print(f"This desktop (node {lab.node}, lab {lab.fingerprint}): {mine['state']} — {mine['reason']}")
@@ -268,23 +262,3 @@ def register(subparsers, common_parent: argparse.ArgumentParser, json_parent: ar
     forget = pool.add_parser("forget", parents=[common_parent], help="drop a peer's pinned certificate")
     forget.add_argument("node", help="the peer's node id")
     forget.set_defaults(func=cmd_forget)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m localhub.pool.commands …`: the same commands before cli.py wires them in."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--state-dir", help="the hub's state directory")
-    json_flag = argparse.ArgumentParser(add_help=False)
-    json_flag.add_argument("--json", action="store_true", help="print JSON instead of text")
-    parser = argparse.ArgumentParser(prog="localhub")
-    register(parser.add_subparsers(dest="command", required=True), common, json_flag)
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except LocalhubError as err:
-        print(f"localhub: {err}", file=sys.stderr)
-        return err.exit_code
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import httpx
 
-from ..errors import LocalhubError
-from .agent import API
+from ...errors import LocalhubError
+from ..host.agent import API
 from .archives import CHUNK, Archive
-from .auth import H_NONCE, Refused, sign_request, verify_response
-from .keys import Lab
-from .tls import CertificateMismatch, pinned_context
+from ..trust.signing import H_NONCE, Refused, sign_request, verify_response
+from ..trust.keys import Lab
+from ..trust.tls import CertificateMismatch, pinned_context
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,67 @@
+"""The `localhub` command. Human text by default, one JSON document (or JSON lines for streams) with
+--json; exit code 0 only on success; errors are one sentence on stderr, never a traceback.
+
+One module per command group, each with a `register(subparsers, common, json_flag)`:
+
+    hub           up, down, restart, status, login, doctor, config, tui
+    servers       servers new | start | stop | delete | ls | open | logs
+    environments  spec, launch, builds ls | log | rm
+    pool          pool init | join | share | status | forget
+    render        how progress and tables are drawn (no decisions)
+    common        settings and client from the common options, JSON output
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from .. import __version__
+from ..errors import LocalhubError
+from . import environments, hub, pool, servers
+
+GROUPS = (hub, servers, environments, pool)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--state-dir", help="the hub's state directory (default: $LOCALHUB_STATE_DIR or "
+                                            "the user data dir); addresses one of several hubs")
+    json_flag = argparse.ArgumentParser(add_help=False)
+    json_flag.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+    parser = argparse.ArgumentParser(prog="localhub", description="Binder at home: your own JupyterHub.")
+    parser.add_argument("--version", action="version", version=f"localhub {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for group in GROUPS:
+        group.register(sub, common, json_flag)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        if sys.stdin.isatty() and sys.stdout.isatty():
+            args.func = hub.cmd_tui
+        else:
+            parser.print_help()
+            return 0
+    try:
+        return args.func(args)
+    except LocalhubError as err:
+        print(f"localhub: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("localhub: interrupted.", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `localhub … | head`: the reader left; that is not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except Exception as err:  # a bug: still one sentence, with the way to see more
+        if os.environ.get("LOCALHUB_DEBUG"):
+            raise
+        print(f"localhub: unexpected error ({err.__class__.__name__}: {err}); "
+              "run again with LOCALHUB_DEBUG=1 for details and report it.", file=sys.stderr)
+        return 1

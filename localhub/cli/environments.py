@@ -1,0 +1,115 @@
+"""`localhub spec | launch | builds ls | log | rm`: Binder links and the environments built from them."""
+
+from __future__ import annotations
+
+import json
+import sys
+import webbrowser
+
+from ..client import Client
+from ..errors import LocalhubError
+from .common import WHERE_HELP, client_from, print_json, where
+from .render import LaunchDisplay, environments_table
+
+
+def cmd_spec(args) -> int:
+    parsed = Client.parse_link(args.link)
+    if args.json:
+        print(json.dumps(parsed))
+    else:
+        for key in ("provider", "repo", "ref", "urlpath", "spec"):
+            print(f"{key:<9} {parsed[key] if parsed[key] is not None else '-'}")
+    return 0
+
+
+def cmd_launch(args) -> int:
+    client = client_from(args)
+    display = LaunchDisplay()
+    ready = None
+    for event in client.launch(args.link, profile=args.profile, rebuild=args.rebuild, where=args.where):
+        if args.json:
+            print(json.dumps(event), flush=True)
+        else:
+            display.show(event)
+        if event.get("phase") == "ready":
+            ready = event
+    if not args.json:
+        display.clear()
+        print(f"Ready: {ready['url']}  (server '{ready['server']}', image {ready['imageName']})")
+    if args.open:
+        path = ready["url"].removeprefix(client.url)
+        webbrowser.open(client.login_link(next_url=path))
+    return 0
+
+
+def cmd_builds_ls(args) -> int:
+    envs = client_from(args).environments()
+    if args.json:
+        print_json(envs)
+        return 0
+    if not envs:
+        print("No environments built yet; `localhub launch LINK` builds one.")
+        return 0
+    environments_table(envs)
+    return 0
+
+
+def _find_environment(client: Client, what: str) -> dict:
+    envs = [e for e in client.environments() if not e.get("building")]
+    matches = [e for e in envs if what in (e["image"], e["spec"]) or e["resolved"].startswith(what)]
+    if not matches:
+        raise LocalhubError(f"No environment matches '{what}'; `localhub builds ls` lists them.")
+    return matches[0]
+
+
+def cmd_builds_log(args) -> int:
+    client = client_from(args)
+    try:
+        text = client.build_log(image=_find_environment(client, args.environment)["image"])
+    except LocalhubError:  # a failed build keeps its log but has no image: by image name, else by spec
+        try:
+            text = client.build_log(image=args.environment)
+        except LocalhubError:
+            try:
+                spec = Client.parse_link(args.environment)["spec"]  # a link or a spec, written any way
+            except LocalhubError:
+                spec = args.environment
+            text = client.build_log(spec=spec)
+    sys.stdout.write(text)
+    return 0
+
+
+def cmd_builds_rm(args) -> int:
+    client = client_from(args)
+    env = _find_environment(client, args.environment)
+    if not args.yes:
+        raise LocalhubError(f"Removing {env['image']} means rebuilding it at its next launch; add --yes to confirm.")
+    client.remove_environment(env["image"])
+    print(f"Removed {env['image']}.")
+    return 0
+
+
+def register(sub, common, json_flag) -> None:
+    spec = sub.add_parser("spec", parents=[json_flag], help="show how a Binder link is read (offline)")
+    spec.add_argument("link", help="a Binder link, Binder spec, repository URL or local directory")
+    spec.set_defaults(func=cmd_spec)
+
+    launch = sub.add_parser("launch", parents=[common, json_flag],
+                            help="build (once) and start the environment of a Binder link")
+    launch.add_argument("link", help="any Binder link (host swapped or not), repository URL or local directory")
+    launch.add_argument("--profile", help="resource profile for its server")
+    launch.add_argument("--where", type=where, help=WHERE_HELP)
+    launch.add_argument("--rebuild", action="store_true", help="build the same commit again")
+    launch.add_argument("--open", action="store_true", help="open it in the browser when ready")
+    launch.set_defaults(func=cmd_launch)
+
+    builds = sub.add_parser("builds", help="built environments").add_subparsers(
+        dest="builds_command", metavar="ACTION", required=True)
+    builds.add_parser("ls", parents=[common, json_flag], help="list environments").set_defaults(func=cmd_builds_ls)
+    blog = builds.add_parser("log", parents=[common], help="print an environment's build log")
+    blog.add_argument("environment", help="image name, spec or resolved id (prefix)")
+    blog.set_defaults(func=cmd_builds_log)
+    brm = builds.add_parser("rm", parents=[common], help="remove an environment's image")
+    brm.add_argument("environment")
+    brm.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    brm.set_defaults(func=cmd_builds_rm)

@@ -1,0 +1,152 @@
+"""`localhub up | down | restart | status | login | doctor | config | tui`: the hub itself."""
+
+from __future__ import annotations
+
+import json
+import webbrowser
+
+from .. import lifecycle
+from ..client import Client
+from ..errors import NotRunning
+from ..state import StateDir
+from .common import client_from, print_json, settings_from
+
+
+def cmd_up(args) -> int:
+    settings = settings_from(args)
+    state = StateDir(settings.state_dir)
+    runtime = lifecycle.running_daemon(state)
+    if runtime:
+        print(f"localhub is already running at {runtime['url']} (pid {runtime['daemon_pid']}); "
+              "`localhub login` prints a sign-in link.")
+        return 0
+    if not args.detach:
+        from ..daemon import run_foreground
+
+        return run_foreground(settings)
+    lifecycle.start_detached(settings, state)
+    link = Client(settings.state_dir).login_link()
+    print(f"localhub is running at {settings.url} — sign in: {link}")
+    return 0
+
+
+def cmd_down(args) -> int:
+    settings = settings_from(args)
+    state = StateDir(settings.state_dir)
+
+    def ask_daemon(keep_servers: bool) -> None:
+        Client(settings.state_dir).shutdown(keep_servers=keep_servers)
+
+    if not lifecycle.stop(state, args.keep_servers, ask_daemon):
+        print(f"localhub is not running for {settings.state_dir}.")
+        return 0
+    print("localhub stopped" + (" (servers keep running)." if args.keep_servers else "."))
+    return 0
+
+
+def cmd_restart(args) -> int:
+    runtime = StateDir(settings_from(args).state_dir).read_runtime() or {}
+    previous = runtime.get("settings", {})
+    args.port = args.port or previous.get("port")
+    args.ip = args.ip or previous.get("ip")
+    args.keep_servers = True
+    cmd_down(args)
+    args.detach = True
+    return cmd_up(args)
+
+
+def cmd_status(args) -> int:
+    settings = settings_from(args)
+    try:
+        client = Client(settings.state_dir)
+    except NotRunning as err:
+        if args.json:
+            print_json({"running": False, "state_dir": str(settings.state_dir)})
+        else:
+            print(str(err))
+        return 3
+    info = client.info()
+    servers = client.servers()
+    if args.json:
+        print_json({"running": True, **info, "servers": [s.__dict__ for s in servers]})
+        return 0
+    running = sum(1 for s in servers if s.ready)
+    engine = info["engine"]
+    print(f"localhub {info['version']} is running at {info['url']} for user {info['user']} "
+          f"(up {int(info['uptime'] // 60)} min)")
+    print(f"  engine: Docker {engine['version']} (API {engine['api_version']}) at {engine['address']}")
+    print(f"  servers: {running} running, {len(servers) - running} stopped")
+    print(f"  state: {info['state_dir']}")
+    return 0
+
+
+def cmd_login(args) -> int:
+    link = client_from(args).login_link()
+    print(link)
+    if args.open:
+        webbrowser.open(link)
+    return 0
+
+
+def cmd_doctor(args) -> int:
+    from ..doctor import run_checks
+
+    checks = run_checks(settings_from(args))
+    if args.json:
+        print_json([c.to_dict() for c in checks])
+    else:
+        for c in checks:
+            print(f"{'ok ' if c.ok else 'BAD'} {c.name}: {c.detail}" + (f" — {c.fix}" if c.fix else ""))
+    return 0 if all(c.ok for c in checks) else 1
+
+
+def cmd_tui(args) -> int:
+    # imported here: the daemon package stays headless; only this command needs Textual
+    from localhub_tui.app import run
+
+    return run(settings_from(args).state_dir)
+
+
+def cmd_config(args) -> int:
+    from ..config import config_file_path, reference, settings_to_dict
+
+    settings = settings_from(args)
+    if args.json:
+        print_json(settings_to_dict(settings))
+        return 0
+    current = settings_to_dict(settings)
+    print(f"Settings (config file: {config_file_path(settings.config_dir)}; "
+          "override any with LOCALHUB_<NAME> or the command's flags)\n")
+    for name, default, text in reference():
+        print(f"{name} = {json.dumps(current[name])}\n    {text} (default: {default})")
+    return 0
+
+
+def register(sub, common, json_flag) -> None:
+    up = sub.add_parser("up", parents=[common], help="start the hub (defaults: 127.0.0.1:8765)")
+    up.add_argument("--port", type=int, help="port of the hub (default 8765; also uses port+1 and port+2)")
+    up.add_argument("--ip", help="address to listen on (default 127.0.0.1; 0.0.0.0 opens it to the LAN)")
+    up.add_argument("--detach", action="store_true", help="run in the background and return once ready")
+    up.set_defaults(func=cmd_up)
+
+    down = sub.add_parser("down", parents=[common], help="stop the hub and its servers (storage kept)")
+    down.add_argument("--keep-servers", action="store_true", help="leave servers running")
+    down.set_defaults(func=cmd_down)
+
+    restart = sub.add_parser("restart", parents=[common], help="restart the hub; servers keep running")
+    restart.add_argument("--port", type=int)
+    restart.add_argument("--ip")
+    restart.set_defaults(func=cmd_restart)
+
+    sub.add_parser("status", parents=[common, json_flag], help="what runs").set_defaults(func=cmd_status)
+    login = sub.add_parser("login", parents=[common], help="print a one-time sign-in link")
+    login.add_argument("--open", action="store_true", help="open it in the browser")
+    login.set_defaults(func=cmd_login)
+    doctor = sub.add_parser("doctor", parents=[common, json_flag], help="check the machine")
+    doctor.add_argument("--port", type=int)
+    doctor.set_defaults(func=cmd_doctor)
+
+    sub.add_parser("tui", parents=[common], help="the terminal UI (also: bare `localhub` on a terminal)"
+                   ).set_defaults(func=cmd_tui)
+    config = sub.add_parser("config", parents=[common, json_flag], help="show every setting and what it does")
+    config.set_defaults(func=cmd_config)

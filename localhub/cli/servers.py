@@ -1,0 +1,117 @@
+"""`localhub servers new | start | stop | delete | ls | open | logs`: named servers."""
+
+from __future__ import annotations
+
+import json
+import sys
+import webbrowser
+
+from ..client import Client
+from ..errors import LocalhubError
+from .common import WHERE_HELP, client_from, print_json, where
+from .render import follow_spawn, servers_table
+
+
+def cmd_new(args) -> int:
+    client = client_from(args)
+    follow_spawn(client.create_server(args.name, profile=args.profile, image=args.image, where=args.where),
+                 args.json)
+    return _report_ready(client, args)
+
+
+def cmd_start(args) -> int:
+    client = client_from(args)
+    follow_spawn(client.start_server(args.name, where=args.where), args.json)
+    return _report_ready(client, args)
+
+
+def _report_ready(client: Client, args) -> int:
+    url = client.server_url(args.name)
+    if args.json:
+        print(json.dumps({"name": args.name, "ready": True, "url": url}))
+    else:
+        print(f"Server '{args.name}' is ready: {url}")
+    return 0
+
+
+def cmd_stop(args) -> int:
+    client_from(args).stop_server(args.name)
+    print(f"Server '{args.name}' stopped; its files are kept.")
+    return 0
+
+
+def cmd_delete(args) -> int:
+    client = client_from(args)
+    if not args.yes and sys.stdin.isatty():
+        answer = input(f"Delete server '{args.name}' and ALL files in its home? Type the name to confirm: ")
+        if answer.strip() != args.name:
+            print("Nothing deleted.")
+            return 1
+    elif not args.yes:
+        raise LocalhubError(f"Deleting '{args.name}' removes all its files; add --yes to confirm.")
+    client.delete_server(args.name)
+    print(f"Server '{args.name}' deleted with its storage.")
+    return 0
+
+
+def cmd_ls(args) -> int:
+    servers = client_from(args).servers()
+    if args.json:
+        print_json([s.__dict__ for s in servers])
+        return 0
+    if not servers:
+        print("No servers yet; create one with `localhub servers new NAME`.")
+        return 0
+    servers_table(servers)
+    return 0
+
+
+def cmd_open(args) -> int:
+    client = client_from(args)
+    server = client.server(args.name)
+    url = client.server_url(args.name)
+    print(url)
+    if not server.ready:
+        print(f"(server '{args.name}' is stopped: `localhub servers start {args.name}`)", file=sys.stderr)
+    if args.browser:
+        webbrowser.open(url)
+    return 0
+
+
+def cmd_logs(args) -> int:
+    for line in client_from(args).server_logs(args.name, follow=args.follow, tail=args.tail):
+        if line or not args.follow:  # while following, empty lines are the daemon's keep-alives
+            print(line, flush=True)
+    return 0
+
+
+def register(sub, common, json_flag) -> None:
+    servers = sub.add_parser("servers", help="named servers").add_subparsers(dest="servers_command",
+                                                                              metavar="ACTION", required=True)
+    new = servers.add_parser("new", parents=[common, json_flag], help="create and start a named server")
+    new.add_argument("name")
+    new.add_argument("--profile", help="resource profile (default: 'default')")
+    new.add_argument("--image", help="image to run (default: the profile's, else localhub/singleuser:latest)")
+    new.add_argument("--where", type=where, help=WHERE_HELP)
+    new.set_defaults(func=cmd_new)
+    start = servers.add_parser("start", parents=[common, json_flag], help="start a stopped server")
+    start.add_argument("name")
+    start.add_argument("--where", type=where, help=WHERE_HELP + " (default: where it ran last)")
+    start.set_defaults(func=cmd_start)
+    stop = servers.add_parser("stop", parents=[common, json_flag], help="stop a server (files kept)")
+    stop.add_argument("name")
+    stop.set_defaults(func=cmd_stop)
+    delete = servers.add_parser("delete", parents=[common], help="delete a server and its storage")
+    delete.add_argument("name")
+    delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    delete.set_defaults(func=cmd_delete)
+    servers.add_parser("ls", parents=[common, json_flag], help="list servers").set_defaults(func=cmd_ls)
+    open_ = servers.add_parser("open", parents=[common], help="print (and open) a server's URL")
+    open_.add_argument("name")
+    open_.add_argument("--browser", action="store_true", help="open it in the browser")
+    open_.set_defaults(func=cmd_open)
+    logs = servers.add_parser("logs", parents=[common], help="print a server's log")
+    logs.add_argument("name")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    logs.add_argument("--tail", type=int, default=200, help="lines from the end to start with (default 200)")
+    logs.set_defaults(func=cmd_logs)
