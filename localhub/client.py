@@ -85,6 +85,12 @@ class Client:
         body = {"next": next_url} if next_url else {}
         return self._json("POST", "/services/localhub/api/login-link", json=body)["url"]
 
+    def create_token(self, expires_in: int | None, note: str) -> dict:
+        """A new JupyterHub API token of the desktop user, for scripts and Binder clients (`/build`).
+        `expires_in` in seconds, None for a token that never expires. Returns JupyterHub's token model."""
+        body = {"note": note, **({"expires_in": expires_in} if expires_in else {})}
+        return self._json("POST", f"/hub/api/users/{quote(self.user)}/tokens", json=body)
+
     def shutdown(self, keep_servers: bool = False) -> None:
         self._json("POST", "/services/localhub/api/shutdown", json={"keep_servers": keep_servers})
 

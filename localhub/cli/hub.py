@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import re
+import sys
 import webbrowser
 
 from .. import lifecycle
 from ..client import Client
-from ..errors import NotRunning
+from ..errors import NotRunning, shown
 from ..state import StateDir
 from .common import client_from, print_json, settings_from
 
@@ -88,6 +91,34 @@ def cmd_login(args) -> int:
     return 0
 
 
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def duration(text: str) -> int | None:
+    """'30d', '12h', '90m', '3600' (seconds) or 'never' (None)."""
+    text = text.strip().lower()
+    if text == "never":
+        return None
+    match = re.fullmatch(r"([0-9]{1,7})\s*([smhdw]?)", text)
+    if not match or int(match[1]) == 0:
+        raise argparse.ArgumentTypeError(f"'{shown(text)}' is not a duration: write e.g. 30d, 12h, 90m or never.")
+    return int(match[1]) * DURATION_UNITS[match[2] or "s"]
+
+
+def cmd_token(args) -> int:
+    client = client_from(args)
+    made = client.create_token(args.expires, args.note)
+    if args.json:
+        print_json({"token": made["token"], "user": client.user, "expires_at": made.get("expires_at"),
+                    "note": made.get("note"), "url": client.url})
+        return 0
+    print(made["token"])
+    until = f"expires {made['expires_at']}" if made.get("expires_at") else "never expires"
+    print(f"(an API token of {client.user}; it {until}; send it as `Authorization: token …` to {client.url}/build/… "
+          f"or the hub's REST API; revoke it at {client.url}/hub/token)", file=sys.stderr)
+    return 0
+
+
 def cmd_doctor(args) -> int:
     from ..doctor import run_checks
 
@@ -142,6 +173,13 @@ def register(sub, common, json_flag) -> None:
     login = sub.add_parser("login", parents=[common], help="print a one-time sign-in link")
     login.add_argument("--open", action="store_true", help="open it in the browser")
     login.set_defaults(func=cmd_login)
+    token = sub.add_parser("token", parents=[common, json_flag],
+                           help="print a new API token for scripts and Binder clients (`/build`)")
+    token.add_argument("--expires", type=duration, default=30 * 86400, metavar="DURATION",
+                       help="when it expires: 30d (default), 12h, 90m, a number of seconds, or never")
+    token.add_argument("--note", default="localhub token (CLI)", help="what the token is for (shown on the hub's "
+                                                                        "token page)")
+    token.set_defaults(func=cmd_token)
     doctor = sub.add_parser("doctor", parents=[common, json_flag], help="check the machine")
     doctor.add_argument("--port", type=int)
     doctor.set_defaults(func=cmd_doctor)

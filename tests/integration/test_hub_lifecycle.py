@@ -52,6 +52,24 @@ def test_secrets_are_private_and_status_reports(hub):
     assert f"running at {hub.url}" in text
 
 
+def test_token_gives_scripts_and_binder_clients_an_api_token(hub):
+    import json
+
+    made = json.loads(hub.cli("token", "--json", "--expires", "1h", "--note", "a script").stdout)
+    assert made["user"] == hub.user and made["expires_at"]
+    headers = {"Authorization": f"token {made['token']}"}
+    me = httpx.get(f"{hub.url}/hub/api/user", headers=headers)
+    assert me.status_code == 200 and me.json()["name"] == hub.user
+    # BinderHub clients send it to /build: the stream answers (a bad spec fails inside the stream, not with 403)
+    with httpx.stream("GET", f"{hub.url}/build/gh/", headers=headers, timeout=30) as r:
+        first = next(line for line in r.iter_lines() if line.startswith("data:"))
+    assert "Not signed in" not in first
+    plain = hub.cli("token", "--expires", "never")
+    assert len(plain.stdout.strip()) >= 32 and "never expires" in plain.stderr
+    refused = hub.cli("token", "--expires", "soon", check=False)
+    assert refused.returncode == 2 and "is not a duration" in refused.stderr
+
+
 def test_up_twice_says_it_already_runs(hub):
     out = hub.up().stdout
     assert "already running" in out
