@@ -13,6 +13,8 @@
 #   LOCALHUB_DOCKERD_LOG       log file for dockerd (default /var/log/localhub-dockerd.log)
 #   LOCALHUB_DOCKERD_TIMEOUT   seconds to wait for the engine (default 60)
 set -euo pipefail
+# shellcheck source=lib/quiet.sh
+. "$(dirname "$0")/lib/quiet.sh"
 
 DOCKERD_LOG="${LOCALHUB_DOCKERD_LOG:-/var/log/localhub-dockerd.log}"
 TIMEOUT="${LOCALHUB_DOCKERD_TIMEOUT:-60}"
@@ -86,13 +88,13 @@ if [ ${#missing[@]} -gt 0 ]; then
     say "installing ${missing[*]} with apt-get (this can take a minute)…"
     t0=$SECONDS
     export DEBIAN_FRONTEND=noninteractive NEEDRESTART_MODE=a
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q \
-        || die "apt-get update failed (see the lines above); check the apt sources in /etc/apt."
-    as_root env DEBIAN_FRONTEND=noninteractive NEEDRESTART_MODE=a \
+    quietly "apt-get update" as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q \
+        || die "apt-get update failed; check the apt sources in /etc/apt."
+    quietly "apt-get install ${missing[*]}" as_root env DEBIAN_FRONTEND=noninteractive NEEDRESTART_MODE=a \
         apt-get install -y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
         "${missing[@]}" \
-        || die "apt-get install ${missing[*]} failed (see the lines above)."
-    say "installed ${missing[*]} in $((SECONDS - t0)) s."
+        || die "apt-get install ${missing[*]} failed."
+    say "installed ${missing[*]} in $((SECONDS - t0)) s (apt's output: $SETUP_LOG)."
 fi
 
 if $engine_running; then

@@ -7,6 +7,8 @@
 # pip uses this machine's own configuration (index, mirrors); nothing here names a package host.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=lib/quiet.sh
+. scripts/lib/quiet.sh
 VENV="${LOCALHUB_VENV:-.venv}"
 extras=""
 [ "${1:-}" = "--test" ] && extras="[test]"
@@ -17,13 +19,16 @@ if [ ! -x "$VENV/bin/python" ]; then
     if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' 2>/dev/null; then
         say "installing python3-venv (Debian's python3 needs it for virtualenvs)"
         if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
-        $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
+        quietly "apt-get update" $SUDO apt-get update -q || exit 1
+        quietly "apt-get install python3-venv" $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv \
+            || exit 1
     fi
     say "creating $VENV"
     python3 -m venv "$VENV"
 fi
-say "installing localhub$extras into $VENV (a minute on a fresh machine)"
-"$VENV/bin/python" -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
-"$VENV/bin/python" -m pip install -q -e ".$extras" 2>&1 | grep -v '^WARNING: Location' || true
-"$VENV/bin/localhub" --version >/dev/null || { echo "setup-venv: error: localhub did not install" >&2; exit 1; }
-say "localhub $("$VENV/bin/localhub" --version | cut -d' ' -f2) is installed in $VENV"
+say "installing localhub$extras into $VENV (a minute on a fresh machine)…"
+t0=$SECONDS
+quietly "pip install --upgrade pip" "$VENV/bin/python" -m pip install --upgrade pip || exit 1
+quietly "pip install localhub$extras" "$VENV/bin/python" -m pip install -e ".$extras" || exit 1
+"$VENV/bin/localhub" --version >/dev/null || { echo "setup-venv: error: localhub did not install (log: $SETUP_LOG)" >&2; exit 1; }
+say "localhub $("$VENV/bin/localhub" --version | cut -d' ' -f2) is installed in $VENV ($((SECONDS - t0)) s; pip's output: $SETUP_LOG)"

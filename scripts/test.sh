@@ -6,6 +6,8 @@
 # pytest, e.g. `scripts/test.sh -m unit` for the fast layer only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=lib/quiet.sh
+. scripts/lib/quiet.sh
 scripts/setup-docker.sh
 scripts/build-images.sh
 scripts/setup-venv.sh --test
@@ -14,10 +16,13 @@ missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v tmux >/dev/null 2>&1 || missing+=(tmux)
 if [ ${#missing[@]} -gt 0 ]; then
-    echo "test: installing ${missing[*]} (browser and terminal tests)"
+    echo "test: installing ${missing[*]} (browser and terminal tests)…"
+    t0=$SECONDS
     if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
-    $SUDO apt-get update -qq
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    quietly "apt-get update" $SUDO apt-get update -q || exit 1
+    quietly "apt-get install ${missing[*]}" $SUDO env DEBIAN_FRONTEND=noninteractive NEEDRESTART_MODE=a \
+        apt-get install -y -q "${missing[@]}" || exit 1
+    echo "test: installed ${missing[*]} in $((SECONDS - t0)) s (apt's output: $SETUP_LOG)"
 fi
 
 set +e
