@@ -179,6 +179,8 @@ class Daemon:
 
     async def run(self, announce=print) -> int:
         network, gateway = ensure_network(self.docker, self.settings.instance, self.settings.labels)
+        for image in await asyncio.to_thread(self.builder.remove_interrupted):
+            announce(f"localhub: removed {image}, left by a build that was interrupted when localhub stopped.")
         service_port = self.settings.port + 2
         pool_address = await self._join_pool(announce)
         self.state.write_runtime({

@@ -8,6 +8,10 @@ without threads and can be stopped together with the docker CLI it starts.
 Callers asking for the same image while it builds share that one build: they get a `waiting` event,
 then everything logged so far, then the live log. A build writes to a temporary name and is tagged
 with the real one only when it succeeds, so a failed or cancelled build leaves no image behind.
+
+A build never outlives its daemon: the child process dies with it (see `build_child.py`), and a daemon
+that was killed mid-build removes what such a build left (its temporary image, its checkout) when it
+starts again (`remove_interrupted`).
 """
 
 from __future__ import annotations
@@ -31,7 +35,8 @@ from pathlib import Path
 import docker
 
 from .events import BuildEvent, EventLog
-from .catalog import building_name, content_id, find_image, image_labels, image_name
+from .catalog import (BUILDING_REPOSITORY, LABEL_SPEC, building_name, content_id, find_image, image_labels,
+                      image_name, label_value)
 from .logparse import REASON_PREFIX, failure_reason, one_line, step_progress
 
 REPO2DOCKER_CONFIG = Path(__file__).with_name("repo2docker_config.py")
@@ -81,6 +86,8 @@ class Builder:
         self.engine = engine
         self.builds_started = 0  # repo2docker processes started, for tests and metrics
         self._jobs: dict[str, _Job] = {}
+        # repo2docker's clones live here (not in /tmp), so that a restarted daemon finds and removes them
+        self.checkouts = self.logs_dir / ".checkouts"
 
     # --- what callers use ------------------------------------------------------------------------
 
@@ -149,6 +156,25 @@ class Builder:
                     return path.read_text(encoding="utf-8", errors="replace")
         return None
 
+    def remove_interrupted(self) -> list[str]:
+        """Remove what builds of this builder's daemon left when it was killed: temporary images (tagged
+        under `localhub-building/` and carrying this builder's labels) and clones. Call it before any
+        build starts; returns the names of the images removed."""
+        if self._jobs:
+            raise RuntimeError("remove_interrupted runs only while no build runs")
+        shutil.rmtree(self.checkouts, ignore_errors=True)
+        filters = {"label": [LABEL_SPEC] + [f"{k}={label_value(str(v))}" for k, v in self.extra_labels.items()]}
+        removed = []
+        for image in self.client.images.list(filters=filters):
+            for tag in image.tags:
+                if tag.startswith(BUILDING_REPOSITORY + "/"):
+                    try:
+                        self.client.images.remove(tag)
+                        removed.append(tag)
+                    except docker.errors.APIError:
+                        pass  # in use after all: left for the next start
+        return removed
+
     async def cancel(self, image: str) -> bool:
         """Stop a running build of `image`; its followers get a `failed` event. False if none runs."""
         job = self._jobs.get(image)
@@ -166,7 +192,7 @@ class Builder:
     def _command(self, job: _Job, target: str, labels: dict[str, str]) -> list[str]:
         repo = os.path.abspath(job.repo) if os.path.isdir(job.repo) else job.repo
         cmd = [
-            sys.executable, "-m", "repo2docker",
+            sys.executable, "-m", "localhub.images.build_child", str(os.getpid()),
             "--config", str(REPO2DOCKER_CONFIG),
             "--engine", self.engine,
             "--json-logs", "--no-run",
@@ -223,7 +249,8 @@ class Builder:
         """Run repo2docker, relaying its log; (exit code, None) when the image is built, else a reason."""
         labels = image_labels(job.spec, job.resolved, self.extra_labels)
         if not os.path.isdir(job.repo):
-            job.checkout = tempfile.mkdtemp(prefix="localhub-checkout-")
+            self.checkouts.mkdir(parents=True, exist_ok=True)
+            job.checkout = tempfile.mkdtemp(prefix="checkout-", dir=self.checkouts)
         cmd = self._command(job, target, labels)
         logfile.write(
             f"# localhub build of {job.image}\n# spec: {job.spec}\n# repo: {job.repo}\n"
