@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from localhub.errors import LocalhubError
+from localhub.errors import LocalhubError, shown  # noqa: F401 (shown: for the providers)
 
 ResolveKind = Literal["repo", "ref", "network", "other"]
 
@@ -26,3 +26,16 @@ class ResolveError(LocalhubError):
     def __init__(self, message: str, kind: ResolveKind = "other") -> None:
         super().__init__(message)
         self.kind: ResolveKind = kind
+
+
+def echo(text: object) -> str:
+    """What a user wrote, as it may appear in a BadLink or ResolveError: in quotes, control characters
+    escaped and cut to a bounded length (`localhub.errors.shown`), so no message prints an escape sequence
+    or grows with its input."""
+    return f"'{shown(text)}'"
+
+
+def suggest(link: str, fallback: str) -> str:
+    """A corrected link to offer in a message, unless what the user wrote makes it unprintable or too long
+    to read; then the provider's plain example."""
+    return link if len(link) <= 100 and link.isprintable() else fallback

@@ -8,7 +8,7 @@ import re
 from dataclasses import replace
 from urllib.parse import parse_qs, urlsplit
 
-from .errors import BadLink
+from .errors import BadLink, echo
 from .providers import DEFAULT_PROVIDERS, find_provider, get_provider, parse_spec
 from .providers.doi import doi_of
 from .providers.weburl import parse_web_url
@@ -20,6 +20,8 @@ _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
 _WORD = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
 _HOST_PORT = re.compile(r"^[A-Za-z0-9-]+((\.[A-Za-z0-9-]+)+(:\d+)?|:\d+)/")
 _OWNED_HOSTS = frozenset(host for provider in DEFAULT_PROVIDERS for host in provider.hosts)
+# Far above any real Binder link (browsers and servers stop near 8 KB); longer text is refused unread.
+MAX_LINK = 4096
 
 
 def parse_link(text: str) -> LaunchSpec:
@@ -29,8 +31,11 @@ def parse_link(text: str) -> LaunchSpec:
     link = text.strip()
     if not link:
         raise BadLink(f"The link is empty; a valid link looks like {EXAMPLE}.")
+    if len(link) > MAX_LINK:
+        raise BadLink(f"The link {echo(link)} is {len(link)} characters long, more than any Binder link "
+                      f"({MAX_LINK}); a valid link looks like {EXAMPLE}.")
     if not link.isprintable():
-        raise BadLink(f"The link {_show(link)} contains control characters; a valid link looks like {EXAMPLE}.")
+        raise BadLink(f"The link {echo(link)} contains control characters; a valid link looks like {EXAMPLE}.")
     scheme = _SCHEME.match(link)
     if scheme and scheme[1].lower() in ("http", "https"):
         return _web_link(link)
@@ -44,7 +49,7 @@ def _web_link(link: str) -> LaunchSpec:
     try:
         parts = urlsplit(link)
     except ValueError:
-        raise BadLink(f"{_show(link)} is not a well-formed URL; a valid link looks like {EXAMPLE}.") from None
+        raise BadLink(f"{echo(link)} is not a well-formed URL; a valid link looks like {EXAMPLE}.") from None
     web = parse_web_url(link)
     if web is not None and web.host in _OWNED_HOSTS:
         # github.com/org/v2/… is a repository named v2, not a Binder link.
@@ -53,7 +58,7 @@ def _web_link(link: str) -> LaunchSpec:
     if at >= 0:
         return _binder_spec(parts.path[at + len("/v2/") :], parts.query, link)
     if parts.path.rstrip("/").endswith("/v2"):
-        raise BadLink(f"{_show(link)} names no provider after /v2/; a valid link looks like {EXAMPLE}.")
+        raise BadLink(f"{echo(link)} names no provider after /v2/; a valid link looks like {EXAMPLE}.")
     if parts.path.startswith("/repo/"):
         return _legacy(parts.path[len("/repo/") :], link)
     return _detected(link) or _unreadable(link)
@@ -64,7 +69,7 @@ def _bare_link(link: str) -> LaunchSpec:
     if path.startswith(("/v2/", "v2/")):
         return _binder_spec(path.split("v2/", 1)[1], query, link)
     if path.rstrip("/") in ("v2", "/v2"):
-        raise BadLink(f"{_show(link)} names no provider after v2/; a valid link looks like {EXAMPLE}.")
+        raise BadLink(f"{echo(link)} names no provider after v2/; a valid link looks like {EXAMPLE}.")
     if path.startswith(("/repo/", "repo/")) and not os.path.isdir(link):
         return _legacy(path.split("repo/", 1)[1], link)
     first = path.split("/", 1)[0]
@@ -85,10 +90,10 @@ def _binder_spec(raw: str, query: str, link: str) -> LaunchSpec:
     """`<provider>/<spec>` as in a /v2/ URL path (still percent-encoded), plus its query string."""
     spec = raw.rstrip("/")
     if not spec:
-        raise BadLink(f"{_show(link)} names no provider after v2/; a valid link looks like {EXAMPLE}.")
+        raise BadLink(f"{echo(link)} names no provider after v2/; a valid link looks like {EXAMPLE}.")
     if "/" not in spec:
         provider = get_provider(spec)
-        raise BadLink(f"{_show(link)} names no repository after {spec}/; a valid link looks like {provider.example}.")
+        raise BadLink(f"{echo(link)} names no repository after {provider.name}/; a valid link looks like {provider.example}.")
     return replace(parse_spec(spec), urlpath=_urlpath(query))
 
 
@@ -98,7 +103,7 @@ def _legacy(rest: str, link: str) -> LaunchSpec:
     repo, _, path = after.partition("/")
     if not user or not repo:
         raise BadLink(
-            f"{_show(link)} is a legacy /repo/ link without user and repository; a valid one looks like /repo/org/repo."
+            f"{echo(link)} is a legacy /repo/ link without user and repository; a valid one looks like /repo/org/repo."
         )
     # BinderHub pins these to "master"; HEAD follows repositories whose default branch has since changed.
     return replace(parse_spec(f"gh/{user}/{repo}/HEAD"), urlpath=_clean_urlpath(path))
@@ -131,14 +136,10 @@ def _unreadable(link: str) -> LaunchSpec:
     doi = doi_of(link)
     if doi is not None:
         raise BadLink(
-            f"{_show(link)} is a DOI localhub cannot place by itself; write it with its provider, "
+            f"{echo(link)} is a DOI localhub cannot place by itself; write it with its provider, "
             f"as in zenodo/{doi} or dataverse/{doi}."
         )
     raise BadLink(
-        f"{_show(link)} is not a Binder link, a repository URL localhub knows or a local directory; "
+        f"{echo(link)} is not a Binder link, a repository URL localhub knows or a local directory; "
         f"a valid link looks like {EXAMPLE} (or git/<url-encoded clone URL>/HEAD for any git repository)."
     )
-
-
-def _show(text: str, limit: int = 80) -> str:
-    return repr(text if len(text) <= limit else text[: limit - 1] + "…")

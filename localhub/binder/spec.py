@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import BadLink, echo
 from .quoting import encode_query_value
 
 
@@ -23,6 +24,14 @@ class LaunchSpec:
     repo: str
     ref: str | None = None
     urlpath: str | None = None
+
+    def __post_init__(self) -> None:
+        # Percent-decoding can make control characters out of printable text (%1B): none may reach a
+        # repository, ref or path, where a terminal or page would later print them.
+        for label, value in (("repository", self.repo), ("ref", self.ref), ("path to open", self.urlpath)):
+            if value is not None and not value.isprintable():
+                raise BadLink(f"The {label} {echo(value)} holds control characters, which no link may carry "
+                              "(even percent-encoded); a valid link looks like gh/org/repo/HEAD.")
 
     @property
     def spec(self) -> str:

@@ -6,7 +6,7 @@ Order matters only for `detect`: host-specific providers first, then the catch-a
 
 from __future__ import annotations
 
-from ..errors import BadLink
+from ..errors import BadLink, echo
 from ..spec import LaunchSpec
 from . import bb, ckan, dataverse, figshare, gh, gist, git, gl, hydroshare, local, swh, zenodo
 from .base import Provider
@@ -42,9 +42,8 @@ def get_provider(name: str) -> Provider:
     """The provider with this short name; BadLink listing the known ones when there is none."""
     provider = _BY_NAME.get(name)
     if provider is None:
-        shown = name if len(name) <= 30 else name[:29] + "…"
         raise BadLink(
-            f"Unknown provider {shown!r}; known providers are {', '.join(provider_names())}, "
+            f"Unknown provider {echo(name)}; known providers are {', '.join(provider_names())}, "
             f"as in gh/org/repo/HEAD."
         )
     return provider

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from ..errors import shown
 from ..quoting import decode, encode_component
 from ..spec import LaunchSpec
 from . import webapi
@@ -23,7 +24,7 @@ class CKAN(Provider):
     def from_spec(self, spec: str) -> LaunchSpec:
         url = decode(spec).rstrip("/")
         if _dataset_of(url) is None:
-            raise self.bad(f"ckan/{spec} is not a URL-encoded CKAN dataset URL")
+            raise self.bad(f"{shown('ckan/' + spec)} is not a URL-encoded CKAN dataset URL")
         return LaunchSpec(self.name, url)
 
     def detect(self, url: str) -> LaunchSpec | None:
@@ -36,7 +37,7 @@ class CKAN(Provider):
     def resolve(self, launch: LaunchSpec) -> str:
         found = _dataset_of(launch.repo)
         if found is None:
-            raise self.bad(f"{launch.repo} is not a CKAN dataset URL")
+            raise self.bad(f"{shown(launch.repo)} is not a CKAN dataset URL")
         api, dataset, activity = found
         what = f"CKAN dataset {launch.repo}"
         if activity:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode, urlsplit
 
+from ..errors import shown
 from ..quoting import encode_ref
 from ..spec import LaunchSpec
 from . import webapi
@@ -27,7 +28,7 @@ class Dataverse(Provider):
     def from_spec(self, spec: str) -> LaunchSpec:
         doi = doi_of(spec)
         if doi is None:
-            raise self.bad(f"dataverse/{spec} does not end in a DOI")
+            raise self.bad(f"{shown('dataverse/' + spec)} does not end in a DOI")
         return LaunchSpec(self.name, doi)
 
     def detect(self, url: str) -> LaunchSpec | None:

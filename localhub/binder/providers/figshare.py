@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+from ..errors import shown
 from ..quoting import encode_ref
 from ..spec import LaunchSpec
 from . import webapi
@@ -28,7 +29,7 @@ class Figshare(Provider):
     def from_spec(self, spec: str) -> LaunchSpec:
         doi = doi_of(spec)
         if doi is None or not _ARTICLE.search(doi):
-            raise self.bad(f"figshare/{spec} is not a Figshare article DOI")
+            raise self.bad(f"{shown('figshare/' + spec)} is not a Figshare article DOI")
         return LaunchSpec(self.name, doi)
 
     def detect(self, url: str) -> LaunchSpec | None:
@@ -36,7 +37,7 @@ class Figshare(Provider):
         if web is not None and (web.host in self.hosts or web.host.endswith(".figshare.com")):
             article, version = _article_from_path(web.parts)
             if article is None:
-                raise self.bad(f"{url} is not a Figshare article page")
+                raise self.bad(f"{shown(url)} is not a Figshare article page")
             return LaunchSpec(self.name, f"{DOI_PREFIX}{article}" + (f".v{version}" if version else ""))
         doi = doi_of(url)
         if doi is not None and doi.lower().startswith(DOI_PREFIX):
@@ -46,7 +47,7 @@ class Figshare(Provider):
     def resolve(self, launch: LaunchSpec) -> str:
         match = _ARTICLE.search(launch.repo)
         if match is None:
-            raise self.bad(f"{launch.repo} is not a Figshare article DOI")
+            raise self.bad(f"{shown(launch.repo)} is not a Figshare article DOI")
         article, version = match.groups()
         if version:
             # A versioned DOI never changes, like a full commit sha.

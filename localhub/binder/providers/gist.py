@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ..errors import BadLink
+from ..errors import BadLink, echo, shown
 from ..quoting import decode, encode_ref
 from ..spec import LaunchSpec
 from .base import Provider
@@ -26,15 +26,16 @@ class Gist(Provider):
     hosts = frozenset({"gist.github.com"})
 
     def from_spec(self, spec: str) -> LaunchSpec:
-        parts = [decode(part) for part in spec.strip("/").split("/")]
-        if len(parts) < 2 or len(parts) > 3:
-            raise self.bad(f"gist/{spec} is not user/gist-id[/ref]")
+        # the revision may hold slashes (a branch of the gist's repository), as refs do in gh/ specs
+        parts = [decode(part) for part in spec.strip("/").split("/", 2)]
+        if len(parts) < 2:
+            raise self.bad(f"{shown('gist/' + spec)} is not user/gist-id[/ref]")
         user, gist_id = parts[0], parts[1].removesuffix(".git")
         ref = parts[2] if len(parts) == 3 else "HEAD"
         if not _USER.fullmatch(user) or not _GIST_ID.fullmatch(gist_id):
-            raise self.bad(f"gist/{spec} has an invalid user or gist id")
+            raise self.bad(f"{shown('gist/' + spec)} has an invalid user or gist id")
         if not is_valid_ref(ref):
-            raise self.bad(f"{ref!r} is not a valid gist revision")
+            raise self.bad(f"{echo(ref)} is not a valid gist revision")
         return LaunchSpec(self.name, f"{BASE}{user}/{gist_id}.git", ref)
 
     def detect(self, url: str) -> LaunchSpec | None:
@@ -42,9 +43,9 @@ class Gist(Provider):
         if web is None or web.host not in self.hosts:
             return None
         if len(web.parts) == 1:
-            raise self.bad(f"{url} has no user name, which a gist link needs")
+            raise self.bad(f"{shown(url)} has no user name, which a gist link needs")
         if len(web.parts) not in (2, 3):
-            raise self.bad(f"{url} is not a gist page")
+            raise self.bad(f"{shown(url)} is not a gist page")
         return self.from_spec("/".join(web.parts))
 
     def resolve(self, launch: LaunchSpec) -> str:
@@ -54,7 +55,7 @@ class Gist(Provider):
     def format_spec(self, launch: LaunchSpec) -> str:
         user, _, gist_id = launch.repo.removeprefix(BASE).removesuffix(".git").partition("/")
         if not launch.repo.startswith(BASE) or not gist_id:
-            raise BadLink(f"{launch.repo} is not a gist URL; a valid one looks like {BASE}user/gist-id.git.")
+            raise BadLink(f"{shown(launch.repo)} is not a gist URL; a valid one looks like {BASE}user/gist-id.git.")
         return f"{user}/{gist_id}/{encode_ref(launch.ref or 'HEAD')}"
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from ..errors import BadLink
+from ..errors import BadLink, echo, shown, suggest
 from ..quoting import decode, encode_component, encode_ref
 from ..spec import LaunchSpec
 from .base import Provider
 from .gitremote import resolve_remote_ref
+from .localpath import check_folder
 from .refs import is_valid_ref
 from .weburl import parse_web_url
 
@@ -29,17 +30,19 @@ class Git(Provider):
         if _UNENCODED.match(quoted):
             # `git/https://host/repo.git/main`: the URL's own slashes make the spec ambiguous.
             raise BadLink(
-                f"The repository URL in git/{_short(spec)} is not URL-encoded; "
-                f"a valid link looks like {_encoded_suggestion(spec)}."
+                f"The repository URL in {shown('git/' + spec)} is not URL-encoded; "
+                f"a valid link looks like {suggest(_encoded_suggestion(spec), self.example)}."
             )
         repo, ref = decode(quoted), decode(ref).rstrip("/")
         scheme = _scheme(repo)
         if scheme not in ALLOWED_SCHEMES:
-            raise self.bad(f"{repo!r} is not a git URL (use http, https, git, ssh, file or an absolute path)")
+            raise self.bad(f"{echo(repo)} is not a git URL (use http, https, git, ssh, file or an absolute path)")
         if not ref:
-            raise self.bad(f"git/{quoted} has no ref, add /HEAD for the default branch")
+            raise self.bad(f"{shown('git/' + quoted)} has no ref, add /HEAD for the default branch")
         if not is_valid_ref(ref):
-            raise self.bad(f"{ref!r} is not a valid git ref")
+            raise self.bad(f"{echo(ref)} is not a valid git ref")
+        if scheme == "file":  # a repository of this machine: it must be one now
+            _check_local_repository(repo)
         return LaunchSpec(self.name, repo, ref)
 
     def detect(self, url: str) -> LaunchSpec | None:
@@ -72,15 +75,24 @@ def _scheme(repo: str) -> str:
     return head.lower() if sep else ""
 
 
+def _check_local_repository(repo: str) -> None:
+    if repo.startswith("/"):
+        check_folder(repo, git=True)
+        return
+    try:
+        parts = urlsplit(repo)
+    except ValueError:
+        raise PROVIDER.bad(f"{shown(repo)} is not a well-formed file:// URL") from None
+    if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
+        raise PROVIDER.bad(f"{shown(repo)} is not a file:// URL of this machine")
+    check_folder(decode(parts.path), git=True)
+
+
 def _encoded_suggestion(spec: str) -> str:
     url, sep, ref = spec.partition(".git/")
     if sep:
         return f"git/{encode_component(url + '.git')}/{ref.rstrip('/') or 'HEAD'}"
     return f"git/{encode_component(spec.rstrip('/'))}/HEAD"
-
-
-def _short(text: str, limit: int = 60) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 PROVIDER = Git()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import BadLink
+from ..errors import BadLink, echo, shown, suggest
 from ..quoting import decode, encode_component, encode_ref
 from ..spec import LaunchSpec
 from .base import Provider
@@ -27,15 +27,16 @@ class GitLab(Provider):
             head, _, rest = ref.partition("/")
             fixed = f"gl/{encode_component(namespace + '/' + head)}/{rest or 'HEAD'}" if head else self.example
             raise BadLink(
-                f"gl/{spec} has no group/project path (it must be URL-encoded as one segment); "
-                f"a valid link looks like {fixed}."
+                f"{shown('gl/' + spec)} has no group/project path (it must be URL-encoded as one segment); "
+                f"a valid link looks like {suggest(fixed, self.example)}."
             )
         if not ref:
-            raise BadLink(f"gl/{quoted} has no ref; a valid link looks like gl/{quoted}/HEAD.")
+            raise BadLink(f"{shown('gl/' + quoted)} has no ref; "
+                          f"a valid link looks like {suggest(f'gl/{quoted}/HEAD', self.example)}.")
         if not is_valid_ref(ref):
-            raise self.bad(f"{ref!r} is not a valid git ref")
+            raise self.bad(f"{echo(ref)} is not a valid git ref")
         if any(not part or part.startswith(".") or part in ("-",) for part in namespace.split("/")):
-            raise self.bad(f"{namespace!r} is not a valid GitLab project path")
+            raise self.bad(f"{echo(namespace)} is not a valid GitLab project path")
         return LaunchSpec(self.name, f"{BASE}{namespace}.git", ref)
 
     def detect(self, url: str) -> LaunchSpec | None:
@@ -49,7 +50,7 @@ class GitLab(Provider):
         if namespace:
             namespace[-1] = namespace[-1].removesuffix(".git")
         if len(namespace) < 2:
-            raise self.bad(f"{url} names no project")
+            raise self.bad(f"{shown(url)} names no project")
         ref, urlpath = "HEAD", None
         if len(tail) >= 2 and tail[0] in ("tree", "blob", "commit", "commits"):
             ref = decode(tail[1])
@@ -64,7 +65,7 @@ class GitLab(Provider):
 
     def format_spec(self, launch: LaunchSpec) -> str:
         if not launch.repo.startswith(BASE):
-            raise BadLink(f"{launch.repo} is not a GitLab.com URL; a valid one looks like {BASE}group/repo.git.")
+            raise BadLink(f"{shown(launch.repo)} is not a GitLab.com URL; a valid one looks like {BASE}group/repo.git.")
         namespace = launch.repo.removeprefix(BASE).removesuffix(".git")
         return f"{encode_component(namespace)}/{encode_ref(launch.ref or 'HEAD')}"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 
+from ..errors import shown
 from ..quoting import decode
 from ..spec import LaunchSpec
 from . import webapi
@@ -26,14 +27,14 @@ class HydroShare(Provider):
         # BinderHub accepts the bare id or any (encoded) text holding it, such as the resource URL.
         match = _RESOURCE_ID.search(decode(spec))
         if match is None:
-            raise self.bad(f"hydroshare/{spec} holds no 32-character resource id")
+            raise self.bad(f"{shown('hydroshare/' + spec)} holds no 32-character resource id")
         return LaunchSpec(self.name, BASE + match[0])
 
     def detect(self, url: str) -> LaunchSpec | None:
         web = parse_web_url(url)
         if web is not None and web.host in self.hosts:
             if not any(_RESOURCE_ID.fullmatch(p) for p in web.parts):
-                raise self.bad(f"{url} is not a HydroShare resource page")
+                raise self.bad(f"{shown(url)} is not a HydroShare resource page")
             return self.from_spec(url)
         doi = doi_of(url)
         if doi is not None and doi.lower().startswith("10.4211/hs."):
@@ -55,7 +56,7 @@ class HydroShare(Provider):
     def format_spec(self, launch: LaunchSpec) -> str:
         match = _RESOURCE_ID.search(launch.repo)
         if match is None:
-            raise self.bad(f"{launch.repo} holds no HydroShare resource id")
+            raise self.bad(f"{shown(launch.repo)} holds no HydroShare resource id")
         return match[0]
 
 

@@ -11,10 +11,11 @@ import subprocess
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ..errors import ResolveError
+from ..errors import ResolveError, echo, shown
 from ..quoting import decode, encode_component, encode_ref
 from ..spec import LaunchSpec
 from .base import Provider
+from .localpath import check_folder, is_git_repository
 from .refs import is_valid_ref
 from .treehash import tree_hash
 
@@ -30,12 +31,11 @@ class Local(Provider):
         quoted, _, ref = spec.partition("/")
         path = os.path.expanduser(decode(quoted))
         if not os.path.isabs(path):
-            raise self.bad(f"{path!r} is not an absolute path (encode the whole path, slashes too)")
-        _refuse_root(path)
+            raise self.bad(f"{echo(path)} is not an absolute path (encode the whole path, slashes too)")
         ref = decode(ref).rstrip("/")
         if ref and not is_valid_ref(ref):
-            raise self.bad(f"{ref!r} is not a valid git ref")
-        return LaunchSpec(self.name, os.path.normpath(path), ref or None)
+            raise self.bad(f"{echo(ref)} is not a valid git ref")
+        return LaunchSpec(self.name, check_folder(path), ref or None)
 
     def detect(self, url: str) -> LaunchSpec | None:
         text = url.strip()
@@ -43,25 +43,24 @@ class Local(Provider):
             try:
                 parts = urlsplit(text)
             except ValueError:
-                raise self.bad(f"{text} is not a well-formed file:// URL") from None
+                raise self.bad(f"{shown(text)} is not a well-formed file:// URL") from None
             if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
-                raise self.bad(f"{text} is not a file:// URL of this machine")
+                raise self.bad(f"{shown(text)} is not a file:// URL of this machine")
             path = decode(parts.path)
         elif text.startswith(_PATH_PREFIXES) or text in (".", "..") or os.path.isdir(text):
             path = os.path.expanduser(text)
         else:
             return None
-        path = os.path.normpath(os.path.abspath(path))
-        _refuse_root(path)
+        path = check_folder(os.path.abspath(path))
         # A git repository is pinned to its committed HEAD; any other directory is taken as it is.
         return LaunchSpec(self.name, path, "HEAD" if is_git_repository(path) else None)
 
     def resolve(self, launch: LaunchSpec) -> str:
         path = Path(launch.repo)
         if not path.exists():
-            raise ResolveError(f"Local directory {path} does not exist.", kind="repo")
+            raise ResolveError(f"Local directory {shown(path)} does not exist.", kind="repo")
         if not path.is_dir():
-            raise ResolveError(f"{path} is a file, not a directory.", kind="repo")
+            raise ResolveError(f"{shown(path)} is a file, not a directory.", kind="repo")
         if launch.ref is None:
             return tree_hash(path)
         return _rev_parse(path, launch.ref)
@@ -71,24 +70,10 @@ class Local(Provider):
         return f"{body}/{encode_ref(launch.ref)}" if launch.ref else body
 
 
-def _refuse_root(path: str) -> None:
-    # Building (and content-hashing) the whole filesystem is never what was meant.
-    if os.path.normpath(path) == os.path.sep:
-        raise PROVIDER.bad("the filesystem root is not a project directory")
-
-
-def is_git_repository(path: str) -> bool:
-    """A work tree root (with .git) or a bare repository."""
-    root = Path(path)
-    if (root / ".git").exists():
-        return True
-    return (root / "HEAD").is_file() and (root / "objects").is_dir() and (root / "refs").is_dir()
-
-
 def _rev_parse(path: Path, ref: str) -> str:
     if not is_git_repository(str(path)):
         raise ResolveError(
-            f"{path} is not a git repository, so ref {ref!r} cannot be resolved; "
+            f"{shown(path)} is not a git repository, so ref {echo(ref)} cannot be resolved; "
             "leave the ref out to build it as it is.",
             kind="ref",
         )
@@ -101,8 +86,8 @@ def _rev_parse(path: Path, ref: str) -> str:
     if done.returncode != 0 or not sha:
         detail = done.stderr.strip().splitlines()
         if detail and "dubious ownership" in detail[0]:
-            raise ResolveError(f"git refuses to read {path} because another user owns it (see git safe.directory).")
-        raise ResolveError(f"Ref {ref!r} was not found in the git repository {path}.", kind="ref")
+            raise ResolveError(f"git refuses to read {shown(path)} because another user owns it (see git safe.directory).")
+        raise ResolveError(f"Ref {echo(ref)} was not found in the git repository {shown(path)}.", kind="ref")
     return sha
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..errors import BadLink
+from ..errors import BadLink, echo, shown, suggest
 from ..quoting import decode, encode_ref
 from .refs import is_valid_ref
 
@@ -27,15 +27,17 @@ def parse_owner_repo_ref(body: str, provider: str, title: str) -> OwnerRepoRef:
     if len(parts) < 3 or not parts[2].strip("/"):
         head = "/".join(p for p in parts if p)
         if len(parts) >= 2 and parts[1] and parts[1] not in _SUSPICIOUS_REPOS:
-            raise BadLink(f"{provider}/{head} has no ref; a valid link looks like {provider}/{head}/HEAD.")
-        raise BadLink(f"{provider}/{head} needs an owner, a repository and a ref; a valid link looks like {example}.")
+            raise BadLink(f"{shown(provider + '/' + head)} has no ref; "
+                          f"a valid link looks like {suggest(f'{provider}/{head}/HEAD', example)}.")
+        raise BadLink(f"{shown(provider + '/' + head)} needs an owner, a repository and a ref; "
+                      f"a valid link looks like {example}.")
     owner, repo, ref = decode(parts[0]), decode(parts[1]), decode(parts[2].rstrip("/"))
     repo = repo.removesuffix(".git")
     for label, value in (("owner", owner), ("repository", repo)):
         if not _NAME.fullmatch(value) or value in {".", ".."}:
-            raise BadLink(f"{value!r} is not a valid {title} {label} name; a valid link looks like {example}.")
+            raise BadLink(f"{echo(value)} is not a valid {title} {label} name; a valid link looks like {example}.")
     if not is_valid_ref(ref):
-        raise BadLink(f"{ref!r} is not a valid git ref; a valid link looks like {provider}/{owner}/{repo}/HEAD.")
+        raise BadLink(f"{echo(ref)} is not a valid git ref; a valid link looks like {suggest(f'{provider}/{owner}/{repo}/HEAD', example)}.")
     return OwnerRepoRef(owner, repo, ref)
 
 

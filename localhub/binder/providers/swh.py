@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+from ..errors import shown
 from ..quoting import decode
 from ..spec import LaunchSpec
 from .base import Provider
@@ -28,9 +29,9 @@ class SoftwareHeritage(Provider):
         core = decode(spec).split(";", 1)[0].strip("/")
         match = _SWHID.fullmatch(core)
         if match is None:
-            raise self.bad(f"swh/{spec} is not a SWHID")
+            raise self.bad(f"{shown('swh/' + spec)} is not a SWHID")
         if match["type"] not in _BUILDABLE:
-            raise self.bad(f"{core} is a {match['type']} object but only dir and rev objects can be built")
+            raise self.bad(f"{shown(core)} is a {match['type']} object but only dir and rev objects can be built")
         return LaunchSpec(self.name, core)
 
     def detect(self, url: str) -> LaunchSpec | None:
@@ -47,12 +48,12 @@ class SoftwareHeritage(Provider):
             if kind in web.parts[:-1]:
                 object_id = web.parts[web.parts.index(kind) + 1]
                 return self.from_spec(f"swh:1:{short}:{object_id}")
-        raise self.bad(f"{url} names no directory or revision")
+        raise self.bad(f"{shown(url)} names no directory or revision")
 
     def resolve(self, launch: LaunchSpec) -> str:
         match = _SWHID.fullmatch(launch.repo)
         if match is None:
-            raise self.bad(f"{launch.repo} is not a SWHID")
+            raise self.bad(f"{shown(launch.repo)} is not a SWHID")
         return match["hash"]
 
     def format_spec(self, launch: LaunchSpec) -> str:

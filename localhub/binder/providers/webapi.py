@@ -6,7 +6,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .. import httpfetch
-from ..errors import ResolveError
+from ..errors import ResolveError, shown
 
 
 def get(url: str, what: str) -> httpfetch.Response:
@@ -20,8 +20,8 @@ def get(url: str, what: str) -> httpfetch.Response:
                 f"Could not reach {host} to resolve {what}: no network ({err.reason}).", kind="network"
             ) from None
         if err.status in (404, 410):
-            raise ResolveError(f"{what} was not found ({host} answered {err.status}).", kind="repo") from None
-        raise ResolveError(f"{host} answered HTTP {err.status} while resolving {what}.", kind="other") from None
+            raise ResolveError(f"{shown(what)} was not found ({host} answered {err.status}).", kind="repo") from None
+        raise ResolveError(f"{host} answered HTTP {err.status} while resolving {shown(what)}.", kind="other") from None
 
 
 def get_json(url: str, what: str) -> Any:
@@ -30,8 +30,8 @@ def get_json(url: str, what: str) -> Any:
         return answer.json()
     except ValueError:
         host = urlsplit(url).hostname
-        raise ResolveError(f"{host} sent something that is not JSON while resolving {what}.") from None
+        raise ResolveError(f"{host} sent something that is not JSON while resolving {shown(what)}.") from None
 
 
 def unexpected(what: str, host: str) -> ResolveError:
-    return ResolveError(f"{host} sent an answer localhub does not understand while resolving {what}.")
+    return ResolveError(f"{host} sent an answer localhub does not understand while resolving {shown(what)}.")

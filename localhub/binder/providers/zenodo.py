@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from ..errors import shown
 from ..quoting import encode_ref
 from ..spec import LaunchSpec
 from . import webapi
@@ -23,7 +24,7 @@ class Zenodo(Provider):
     def from_spec(self, spec: str) -> LaunchSpec:
         doi = doi_of(spec)
         if doi is None:
-            raise self.bad(f"zenodo/{spec} does not end in a DOI")
+            raise self.bad(f"{shown('zenodo/' + spec)} does not end in a DOI")
         return LaunchSpec(self.name, doi)
 
     def detect(self, url: str) -> LaunchSpec | None:
@@ -34,7 +35,7 @@ class Zenodo(Provider):
                 return LaunchSpec(self.name, DOI_PREFIX + parts[1])
             if len(parts) >= 3 and parts[0] == "doi":
                 return self.from_spec("/".join(parts[1:]))
-            raise self.bad(f"{url} is not a Zenodo record page")
+            raise self.bad(f"{shown(url)} is not a Zenodo record page")
         doi = doi_of(url)
         if doi is not None and doi.lower().startswith(DOI_PREFIX):
             return LaunchSpec(self.name, doi)
