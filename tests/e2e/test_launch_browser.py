@@ -157,7 +157,7 @@ def test_launch_page_form_badges_progress_and_jupyterlab(ehub, repos, browser, t
         assert [p for p in seen["phases"] if p in BUILD_PHASES] == list(BUILD_PHASES), seen["phases"]
         assert "Resolving HEAD of file://" in seen["log"] and "Using DockerBuildPack builder" in seen["log"], \
             seen["log"]
-        assert streams == [f"{ehub.url}/services/localhub/images/{spec}?urlpath=lab/tree/index.ipynb"]
+        assert streams == [f"{ehub.url}/services/localhub/build/{spec}?urlpath=lab/tree/index.ipynb"]
 
         # the launch page lists it among the recent launches
         page.goto(f"{ehub.url}/services/localhub/")

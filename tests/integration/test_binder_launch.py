@@ -432,7 +432,7 @@ def test_v2_link_redirects_to_the_progress_page_keeping_spec_and_query(bhub, fir
     with api(bhub) as http:  # the page itself (here with the API token) streams from the same encoded spec
         page = http.get(f"/services/localhub/v2/{spec}?{URLPATH_QUERY}")
         assert page.status_code == 200
-        assert f'"/services/localhub/images/{spec}?{URLPATH_QUERY}"' in page.text
+        assert f'"/services/localhub/build/{spec}?{URLPATH_QUERY}"' in page.text
 
 
 def test_sign_in_link_reaches_the_launch_page(bhub):
