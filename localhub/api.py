@@ -18,7 +18,7 @@ from pathlib import Path
 from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
 from tornado import web
 
-from . import __version__, storage
+from . import __version__, api_hub, storage
 from .images.catalog import list_environments, remove_environment
 from .hub import binder_web
 from .profiles import load_profiles
@@ -271,7 +271,7 @@ class PoolHandler(APIHandler):
 def make_app(daemon: "Daemon") -> web.Application:
     prefix = "/services/localhub/api"
     args = {"daemon": daemon}
-    return web.Application(binder_web.handlers(daemon) + [
+    return web.Application(binder_web.handlers(daemon) + api_hub.handlers(daemon) + [
         (r"/services/localhub/oauth_callback", OAuthCallbackHandler, args),
         (prefix + "/environments", EnvironmentsHandler, args),
         (prefix + "/environments/log", BuildLogHandler, args),

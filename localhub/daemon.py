@@ -143,7 +143,7 @@ class Daemon:
         """This user's servers on lab peers, by server name (from the pool's ledger; empty outside a lab)."""
         if self.lab_member is None:
             return {}
-        entries = [a for a in self.lab_member.remote.ledger.all() if a.user == self.settings.user]
+        entries = [a for a in self.lab_member.ledger.all() if a.user == self.settings.user]
         return {a.server: a for a in sorted(entries, key=lambda a: a.started)}
 
     def login_link(self, next_url: str = "/hub/home") -> str:

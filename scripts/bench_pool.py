@@ -9,9 +9,9 @@ owner is away. Everything is measured in ONE run; only the same-run ratios mean 
 1. Discovery. A new peer: the peer's localhub is stopped, the hub is seen to drop it, then `localhub up` again;
    timed from the peer daemon's "Pool agent … listening" log line (its log file is polled every 20 ms) until
    the hub daemon's live view of the lab lists the peer with live state `idle`. That view is what
-   `localhub pool status --json` prints; the daemon writes it to <state>/pool/peers.json on every change,
-   and that file is polled every 20 ms (polling the CLI itself costs ~1 s a call); one `pool status --json`
-   then confirms it, and how long that call took is shown. Also shown: the same instant measured from the
+   `localhub pool status --json` prints; a small watcher in the hub's namespace asks the daemon's API for it
+   every 20 ms (polling the CLI itself costs ~1 s a call); one `pool status --json` then confirms it, and how
+   long that call took is shown. Also shown: the same instant measured from the
    moment the peer's `up` returned (negative when the hub saw the peer before the peer's own JupyterHub was
    ready), and a monitor started after the peer is up: the hub restarted, timed from the hub daemon's own
    listening line. Medians of --runs cycles each.
@@ -93,6 +93,30 @@ class BenchDesk(Desk):
                                 **popen)
 
 
+# Runs in the hub's namespace: asks the hub daemon's API every 20 ms whether it lists the peer idle, and
+# prints a JSON line whenever that changes (a restarting daemon counts as "not idle").
+WATCH = """
+import json, sys, time
+from pathlib import Path
+from localhub.client import Client
+state, node, seen = Path(sys.argv[1]), sys.argv[2], None
+while True:
+    try:
+        client = Client(state, timeout=2)
+        try:
+            peers = (client.pool() or {}).get("peers", [])
+        finally:
+            client.http.close()
+        idle = any(p.get("node") == node and (p.get("live") or {}).get("state") == "idle" for p in peers)
+    except Exception:
+        idle = False
+    if idle != seen:
+        print(json.dumps({"event": "idle" if idle else "not-idle", "at": time.time()}), flush=True)
+        seen = idle
+    time.sleep(0.02)
+"""
+
+
 class Lab:
     """The two desks, set up and torn down."""
 
@@ -102,6 +126,7 @@ class Lab:
         self.hub = BenchDesk(self.lan, "hub", root)
         self.peer = BenchDesk(self.lan, "peer", root)
         self.tools = LabTools(self.lan)
+        self.watch, self.seen_idle = None, False
 
     def start(self) -> None:
         for desk in (self.hub, self.peer):
@@ -117,12 +142,14 @@ class Lab:
         self.peer.node = node_id(self.peer.host.state_dir)
 
     def hub_sees_peer_idle(self) -> bool:
-        """The hub daemon's live view (what `pool status --json` prints) lists the peer as idle."""
-        try:
-            peers = json.loads((self.hub.host.state_dir / "pool" / "peers.json").read_text())["peers"]
-        except (OSError, ValueError, KeyError):
-            return False
-        return any(p.get("node") == self.peer.node and (p.get("live") or {}).get("state") == "idle" for p in peers)
+        """The hub daemon's live view (what `pool status --json` prints) lists the peer as idle, as the
+        watcher last saw it."""
+        if self.watch is None:
+            self.watch = self.lan.python(self.hub.host, "-c", WATCH, str(self.hub.host.state_dir), self.peer.node,
+                                         label="hub:watch")
+        for event in self.watch.drain(0.005):
+            self.seen_idle = event["event"] == "idle"
+        return self.seen_idle
 
     def status_lists_peer_idle(self) -> float:
         """Seconds one `localhub pool status --json` on the hub took; BenchError unless it lists the peer idle."""
@@ -131,7 +158,7 @@ class Lab:
         took = time.perf_counter() - began
         if not any(p["node"] == self.peer.node and (p.get("live") or {}).get("state") == "idle"
                    for p in out["peers"]):
-            raise BenchError(f"the hub's peers.json listed the peer idle but `pool status --json` does not: "
+            raise BenchError(f"the hub's daemon listed the peer idle but `pool status --json` does not: "
                              f"{out['peers']}")
         return took
 

@@ -3,16 +3,14 @@ desktop user in once, like Jupyter's own token URLs — there is no password to 
 
 The authenticator also registers localhub's policy check in front of JupyterHub's server API (handlers an
 authenticator provides are routed before JupyterHub's own), so a bad server name or a missing image is a
-clear 400 before JupyterHub records anything.
+clear 400 before JupyterHub records anything. The check itself is the daemon's (api_hub.py): this process
+only asks, with the daemon's token.
 """
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
-import docker
-import docker.errors
 from jupyterhub.apihandlers.users import UserServerAPIHandler
 from jupyterhub.auth import Authenticator
 from jupyterhub.handlers import BaseHandler
@@ -20,13 +18,8 @@ from jupyterhub.scopes import needs_scope
 from tornado import web
 from traitlets import Unicode
 
-from ..config import settings_from_dict
-from ..errors import LocalhubError
-from ..profiles import get_profile, load_profiles
-from ..state import StateDir
-from ..storage import home_volume_name, volume_usage
 from . import login_tokens
-from .policy import PolicyError, check_image_present, check_server_name, check_storage, choose_image
+from .daemon_link import DaemonLink, DaemonRefused, DaemonUnreachable
 
 
 class TokenLoginHandler(BaseHandler):
@@ -50,75 +43,56 @@ class TokenLoginHandler(BaseHandler):
         raise web.HTTPError(403, f"{message} Run `localhub login` in a terminal for a new one.")
 
 
-def _settings(state_dir: str):
-    runtime = StateDir(Path(state_dir)).read_runtime() or {}
-    return settings_from_dict(runtime.get("settings", {}))
-
-
-def check_launch(state_dir: str, user_name: str, server_name: str, options: dict, is_new: bool) -> None:
-    """All policy checks for creating or starting a server; raises PolicyError. Runs in a thread (Docker)."""
-    settings = _settings(state_dir)
-    if is_new:
-        check_server_name(server_name, settings.server_name_max_length)
-    try:
-        profile = get_profile(load_profiles(settings.config_dir), options.get("profile") or settings.default_profile)
-    except LocalhubError as err:
-        raise PolicyError(str(err)) from None
-    client = docker.from_env()
-    try:
-        def exists(image):
-            try:
-                client.images.get(image)
-                return True
-            except docker.errors.ImageNotFound:
-                return False
-
-        check_image_present(choose_image(options, profile, settings.image), exists)
-        volume = home_volume_name(settings.instance, user_name, server_name)
-        check_storage(server_name or "default", volume_usage(client.api, [volume]).get(volume), profile)
-    finally:
-        client.close()
+def launch_options(body: dict | None, stored_options: dict | None, exists: bool) -> tuple[dict, bool]:
+    """(options, new) for a start request: the body's user_options if it has them, else the server's stored
+    ones (JupyterHub reuses them on restart); `new` when no server of that name exists yet."""
+    options = (body or {}).get("user_options")
+    if options is None:
+        options = stored_options or {}
+    return options, not exists
 
 
 class PolicyServerAPIHandler(UserServerAPIHandler):
-    """JupyterHub's server API with localhub's policies checked first."""
+    """JupyterHub's server API with localhub's policies checked first (by the daemon, which holds the settings
+    and the Docker connection)."""
 
-    async def _check(self, user_name: str, server_name: str) -> None:
+    async def _check(self, user_name: str, server_name: str, start: bool) -> None:
         user = self.find_user(user_name)
         if user is None:
             raise web.HTTPError(404)
-        body = self.get_server_json_body() or {}
         stored = user.orm_spawners.get(server_name)
-        options = body.get("user_options")
-        if options is None:
-            options = (stored.user_options if stored else None) or {}
+        options, new = launch_options(self.get_server_json_body(), stored.user_options if stored else None,
+                                      stored is not None)
+        new = new or not start  # a create request is held to the name rule even for an existing name
         try:
-            await asyncio.get_running_loop().run_in_executor(
-                None, check_launch, self.authenticator.state_dir, user_name, server_name, options, stored is None
-            )
-        except PolicyError as err:
+            await self.authenticator.daemon.check(user_name, server_name, options, new, start)
+        except DaemonRefused as err:
             raise web.HTTPError(400, str(err)) from None
+        except DaemonUnreachable as err:
+            raise web.HTTPError(503, f"{err} Try again in a moment (`localhub status`).") from None
 
     @needs_scope("start:servers")
     async def post(self, user_name, server_name=""):
-        await self._check(user_name, server_name)
+        await self._check(user_name, server_name, start=True)
         return await super().post(user_name, server_name)
 
     @needs_scope("servers")
     async def put(self, user_name, server_name=""):
         # creating without starting: only the name rule applies (image and storage are checked at start)
-        try:
-            check_server_name(server_name, _settings(self.authenticator.state_dir).server_name_max_length)
-        except PolicyError as err:
-            raise web.HTTPError(400, str(err)) from None
+        await self._check(user_name, server_name, start=False)
         return await super().put(user_name, server_name)
 
 
 class DesktopAuthenticator(Authenticator):
     desktop_user = Unicode(help="The user the sign-in link signs in.").tag(config=True)
     login_tokens_dir = Unicode(help="Where hashes of one-time sign-in tokens are kept.").tag(config=True)
-    state_dir = Unicode(help="The hub's state dir (for the policies' settings).").tag(config=True)
+    daemon_url = Unicode(help="The daemon's API for the hub's code (the policy check).").tag(config=True)
+    daemon_token = Unicode(help="The daemon's API token.").tag(config=True)
     login_service = "a localhub sign-in link"
+
+    @property
+    def daemon(self) -> DaemonLink:
+        return DaemonLink(self.daemon_url, self.daemon_token)
 
     async def authenticate(self, handler, data):
         return None  # no passwords: only the sign-in link signs anyone in

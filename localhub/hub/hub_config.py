@@ -27,9 +27,6 @@ def configure(c, state_dir: str) -> None:
         # servers on lab peers reach this hub's API over the LAN; local ones still use the gateway
         c.JupyterHub.hub_bind_url = f"http://0.0.0.0:{HUB_PORT}"
         c.LocalhubSpawner.pool_address = pool_address
-        c.LocalhubSpawner.state_dir = str(state.root)
-        c.LocalhubSpawner.pool_sync_every = settings.pool_sync_every
-        c.LocalhubSpawner.pool_lost_after = settings.pool_lost_after
         c.LocalhubSpawner.poll_interval = 10  # a server evicted from a peer is noticed within seconds
     c.JupyterHub.db_url = f"sqlite:///{state.database}"
     c.JupyterHub.cookie_secret_file = str(state.cookie_secret)
@@ -43,7 +40,11 @@ def configure(c, state_dir: str) -> None:
     c.JupyterHub.authenticator_class = "localhub.hub.auth.DesktopAuthenticator"
     c.DesktopAuthenticator.desktop_user = settings.user
     c.DesktopAuthenticator.login_tokens_dir = str(state.login_tokens)
-    c.DesktopAuthenticator.state_dir = str(state.root)
+    # the policy check and placement on peers are the daemon's: JupyterHub's code asks its API
+    daemon_api = f"http://127.0.0.1:{runtime['service_port']}/services/localhub/api/hub"
+    c.DesktopAuthenticator.daemon_url = c.LocalhubSpawner.daemon_url = daemon_api
+    c.DesktopAuthenticator.daemon_token = c.LocalhubSpawner.daemon_token = state.secret("api-token")
+    c.LocalhubSpawner.hub_api_port = HUB_PORT
     c.Authenticator.allowed_users = {settings.user}
     c.Authenticator.admin_users = {settings.user}
 

@@ -8,8 +8,9 @@ user_options carried by each named server (persisted by JupyterHub and reused on
     default_url  path the server opens on (Binder's urlpath)
     where     local (default), auto, or a lab peer's name or node id: where the container runs
 
-A server placed on a peer (pool/remote.py does the journeys) is started, polled and stopped through the
-peer's agent; JupyterHub's proxy routes to its address on the LAN like to any other server, and the server
+Where a server runs is the daemon's decision (pool/away/placement.py), asked through its API
+(daemon_link.py): a server placed on a peer is started, polled and stopped by the daemon through the peer's
+agent; JupyterHub's proxy routes to its address on the LAN like to any other server, and the server
 authenticates users against this hub's API on its LAN address. Its guest id is the spawner's state.
 """
 
@@ -21,9 +22,10 @@ from urllib.parse import urlsplit
 import docker.errors
 from dockerspawner import DockerSpawner
 from tornado import web
-from traitlets import Dict, Float, Integer, Unicode, default
+from traitlets import Dict, Integer, Unicode, default
 
 from ..errors import LocalhubError
+from .daemon_link import DaemonLink
 from ..profiles import get_profile, load_profiles
 from ..storage import container_name, home_volume_name, volume_usage
 from .policy import PolicyError, check_image_present, check_storage, choose_image
@@ -40,23 +42,15 @@ class LocalhubSpawner(DockerSpawner):
     extra_labels = Dict(help="Labels added to every container and volume.").tag(config=True)
     pids_limit = Integer(1024, help="Process limit per container unless the profile sets one.").tag(config=True)
     pool_address = Unicode("", help="This hub's LAN address when it is in a lab (empty: no pool).").tag(config=True)
-    state_dir = Unicode("", help="The hub's state dir (the pool's ledger and keys).").tag(config=True)
-    pool_sync_every = Float(300.0, help="Seconds between copies of a remote server's home.").tag(config=True)
-    pool_lost_after = Float(60.0, help="Seconds a peer may be unreachable before its servers are lost."
-                            ).tag(config=True)
+    hub_api_port = Integer(help="Port of this hub's API (on its gateway, and in a lab on its LAN address)."
+                           ).tag(config=True)
+    daemon_url = Unicode("", help="The daemon's API for the hub's code (placement on lab peers).").tag(config=True)
+    daemon_token = Unicode("", help="The daemon's API token.").tag(config=True)
     guest = Unicode("", help="The guest id while this server runs on a lab peer.")
-    _remote_servers = None
 
-    def remote_servers(self):
-        if self._remote_servers is None:
-            from ..pool.away.remote import RemoteServers
-
-            from ..docker_engine import connect
-
-            LocalhubSpawner._remote_servers = RemoteServers(
-                self.state_dir, connect(), self.extra_labels, sync_every=self.pool_sync_every,
-                lost_after=self.pool_lost_after, say=lambda message: self.log.info("pool: %s", message))
-        return self._remote_servers
+    @property
+    def daemon(self) -> DaemonLink:
+        return DaemonLink(self.daemon_url, self.daemon_token)
 
     @property
     def home_volume(self) -> str:
@@ -112,32 +106,28 @@ class LocalhubSpawner(DockerSpawner):
             self.args = [*self.args, f"{_IDLE_ARG}={profile.idle_timeout}"]
         self.environment = {**self.environment, **(options.get("env") or {})}
 
-        where = options.get("where") or "local"
-        if self.pool_address:
-            await asyncio.get_running_loop().run_in_executor(
-                None, self.remote_servers().supersede, self.user.name, self.name)
-        if where != "local":
-            peer = await self._choose_peer(where, profile)
-            if peer is not None:
-                return await self._start_remote(peer, profile)
+        peer = await self._choose_peer(options.get("where") or "local", profile)
+        if peer is not None:
+            return await self._start_remote(peer, profile)
 
         await self._ensure_home_volume()
         self.volumes = {self.home_volume: {"bind": HOME, "mode": "rw"}}
         return await super().start()
 
     # --- servers on lab peers ----------------------------------------------------------------------
-    async def _choose_peer(self, where: str, profile):
+    async def _choose_peer(self, where: str, profile) -> dict | None:
+        """The peer to run on ({"where": node, "name": …}), or None for this desktop. Outside a lab only
+        `local` and `auto` (meaning local) are possible, and the daemon is not asked."""
         if not self.pool_address:
-            if where == "auto":
+            if where in ("local", "auto"):
                 return None
             raise web.HTTPError(400, "This desktop is not in a lab (or its pool is off), so the server cannot "
                                      f"run on '{where}'; `localhub pool init` or `join` first.")
-        from ..pool.away.client import PeerError
-
         try:
-            return await self.remote_servers().choose(where, self._ask(profile))
-        except (LocalhubError, PeerError) as err:
+            choice = await self.daemon.choose(self.user.name, self.name, where, self._ask(profile))
+        except LocalhubError as err:
             raise web.HTTPError(400, str(err)) from None
+        return None if choice["where"] == "local" else choice
 
     @staticmethod
     def _ask(profile) -> dict:
@@ -150,31 +140,24 @@ class LocalhubSpawner(DockerSpawner):
         return {k: v.replace(f"//{gateway}:", f"//{self.pool_address}:") if isinstance(v, str) else v
                 for k, v in env.items()}
 
-    async def _start_remote(self, peer, profile):
-        from ..pool.away.client import PeerError
-        from .hub_config import HUB_PORT
-
-        cmd = await self.get_command()
-
-        def step(message: str) -> None:
-            self.log.info("%s: %s", self._log_name, message)
-            self._pool_steps.append(message)
-
+    async def _start_remote(self, peer: dict, profile):
+        request = {"node": peer["where"], "user": self.user.name, "server": self.name, "volume": self.home_volume,
+                   "image": self.image, "ask": self._ask(profile), "env": self._remote_env(),
+                   "cmd": await self.get_command(), "hub": [self.pool_address, self.hub_api_port]}
+        running = None
         try:
-            away = await self.remote_servers().start(
-                peer, self.user.name, self.name, self.home_volume, self.image, self._ask(profile),
-                self._remote_env(), cmd, (self.pool_address, HUB_PORT), progress=step)
-        except (LocalhubError, PeerError) as err:
-            raise web.HTTPError(500, f"The server could not start on {peer.get('name', '?').split('.')[0]}: "
-                                     f"{err}") from None
-        except Exception as err:
-            self.log.exception("starting %s on a peer failed", self._log_name)
-            raise web.HTTPError(500, f"The server could not start on {peer.get('name', '?').split('.')[0]} "
-                                     f"({err.__class__.__name__}: {err}); see the hub's log.") from None
-        self.guest = away.guest
+            async for event in self.daemon.start(request):
+                if "step" in event:
+                    self.log.info("%s: %s", self._log_name, event["step"])
+                    self._pool_steps.append(event["step"])
+                running = event.get("running", running)
+        except LocalhubError as err:
+            raise web.HTTPError(500, f"The server could not start on {peer['name']}: {err}") from None
+        self.guest = running["guest"]
         self.object_id = ""
-        self.log.info("%s runs on lab peer %s at %s:%s", self._log_name, away.peer_name, away.address, away.port)
-        return away.address, away.port
+        self.log.info("%s runs on lab peer %s at %s:%s", self._log_name, running["peer"], running["address"],
+                      running["port"])
+        return running["address"], running["port"]
 
     async def progress(self):
         """The steps of sending a server to a peer (image, home, start), as JupyterHub's spawn progress."""
@@ -188,18 +171,16 @@ class LocalhubSpawner(DockerSpawner):
 
     async def poll(self):
         if self.guest:
-            from ..pool.away.client import PeerError
-
             try:
-                return await self.remote_servers().poll(self.guest)
-            except PeerError as err:
-                self.log.warning("%s: asking its peer failed: %s", self._log_name, err)
+                return await self.daemon.poll(self.guest)
+            except LocalhubError as err:
+                self.log.warning("%s: asking the daemon about its peer failed: %s", self._log_name, err)
                 return None
         return await super().poll()
 
     async def stop(self, now=False):
         if self.guest:
-            await self.remote_servers().stop(self.guest)
+            await self.daemon.stop(self.guest)
             self.guest = ""
             self.clear_state()
             return
@@ -236,8 +217,8 @@ class LocalhubSpawner(DockerSpawner):
 
     async def delete_forever(self):
         """A deleted server loses its container and its home volume; a stopped one keeps both."""
-        if self.state_dir and self.pool_address:
-            await self.remote_servers().forget_server(self.user.name, self.name)
+        if self.pool_address:
+            await self.daemon.forget(self.user.name, self.name)
         try:
             await self.docker("remove_container", self.container_name, force=True)
         except docker.errors.NotFound:

@@ -7,8 +7,12 @@ The package is cut by role:
     host/      this desktop lending its idle time: the agent peers call, the guests it runs and their
                isolation, the owner's policy and idle sources, what the owner shares, live figures
     away/      this hub's servers on other desktops: calling a peer's agent (client), the live view of peers
-               (monitor), home and image archives, and the journeys out and home (remote)
+               (monitor), placement targets and the choice between them (target, peer, placement), the
+               ledger of servers away, image and home transfers (transfer, archives), and the keeper
     discovery  the mDNS record and the browser of lab peers (used by host/ and away/ alike)
     member     what the daemon runs while this desktop is in a lab
     entry      how the pool's runnable modules end (one sentence, not a traceback)
+
+Only the daemon runs the pool: code inside JupyterHub (the spawner's placement on peers, the authenticator's
+policy check) asks the daemon's API, so no second process reads or writes the pool's state.
 """

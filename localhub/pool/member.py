@@ -1,6 +1,7 @@
 """What the daemon runs when this desktop belongs to a lab: its agent and mDNS record (PoolService), the
-watch on the lab's peers (PeerMonitor, whose live view goes to `<state>/pool/peers.json` for the hub's
-spawner to place servers from), and the Keeper of servers running on peers.
+live watch on the lab's peers (PeerMonitor), the placement service the hub's spawner asks through the
+daemon's API (Placement), and the Keeper of servers running on peers. All of it lives in the daemon: the
+ledger of servers away is the one pool file it writes while running (besides the agent's own records).
 
 Nothing runs until `localhub pool init` or `join` gave this desktop a lab key; without a LAN address the
 pool stays off and the daemon says why.
@@ -8,19 +9,21 @@ pool stays off and the daemon says why.
 
 from __future__ import annotations
 
-import json
 import logging
-import time
 from pathlib import Path
 
 from ..config import Settings
-from ..state import write_atomic
-from .discovery import lan_addresses
-from .trust.keys import PeerPins, read_key
+from .away.client import PeerClient
+from .away.keeper import Keeper
+from .away.ledger import Ledger
 from .away.monitor import PeerMonitor, PeerView
+from .away.peer import Crew
+from .away.placement import Placement
+from .away.transfer import Transfer
+from .discovery import lan_addresses
 from .host.policy import IdlePolicy
-from .away.remote import Keeper, RemoteServers, live_peers_path
 from .host.service import PoolService
+from .trust.keys import PeerPins, read_key
 
 log = logging.getLogger("localhub.pool.member")
 
@@ -45,22 +48,31 @@ class LabMember:
                                                      busy_load=settings.pool_busy_load), grace=settings.pool_grace,
                                    labels=settings.labels, emit=self._service_event)
         self.monitor = PeerMonitor(self.service.lab, [address], PeerPins(state), every=2.0, timeout=2.0,
-                                   on_event=self._peer_event, on_round=self._write_peers)
-        self.remote = RemoteServers(state, docker_client, settings.labels, sync_every=settings.pool_sync_every,
-                                    lost_after=settings.pool_lost_after)
-        self.keeper = Keeper(self.remote)
+                                   on_event=self._peer_event)
+        client = PeerClient(self.service.lab, timeout=5.0)
+        self.crew = Crew(client, Ledger(state), Transfer(state, docker_client, client, settings.labels),
+                         say=lambda message: log.info("%s", message), sync_every=settings.pool_sync_every,
+                         lost_after=settings.pool_lost_after)
+        self.placement = Placement(self.crew, self.peers)
+        self.keeper = Keeper(self.crew)
+
+    @property
+    def ledger(self) -> Ledger:
+        return self.crew.ledger
+
+    def peers(self) -> list[dict]:
+        """The lab's peers as the monitor sees them now."""
+        return [v.to_dict() for v in self.monitor.views.values()]
 
     async def start(self) -> None:
         await self.service.start()
         await self.monitor.start()
-        self._write_peers()
         self.keeper.start()
 
     async def stop(self) -> None:
         await self.keeper.stop()
         await self.monitor.stop()
         await self.service.stop()
-        live_peers_path(self.settings.state_dir).unlink(missing_ok=True)
 
     def _service_event(self, event: str, **data) -> None:
         if event == "listening":
@@ -72,15 +84,8 @@ class LabMember:
     def _peer_event(self, event: str, view: PeerView) -> None:
         if event in ("added", "removed", "reachable", "unreachable"):
             log.info("peer %s %s", view.peer.name.split(".")[0], event)
-        self._write_peers()
-
-    def _write_peers(self) -> None:
-        views = [v.to_dict() for v in self.monitor.views.values()]
-        write_atomic(live_peers_path(self.settings.state_dir),
-                     json.dumps({"at": time.time(), "address": self.address, "peers": views}, default=str))
 
     def status(self) -> dict:
         return {"lab": self.service.lab.fingerprint, "node": self.service.lab.node, "address": self.address,
                 "port": self.service.port, "this_desktop": self.service.node.status(),
-                "peers": [v.to_dict() for v in self.monitor.views.values()],
-                "away": [vars(a) for a in self.remote.ledger.all()]}
+                "peers": self.peers(), "away": [vars(a) for a in self.ledger.all()]}

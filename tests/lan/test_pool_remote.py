@@ -164,11 +164,12 @@ import httpx
 from localhub.pool.trust import signing
 from localhub.pool.away.client import PeerClient, PeerError
 from localhub.pool.trust.keys import Lab, load_lab
-from localhub.pool.away.remote import address_of, read_live_peers
+from localhub.client import Client
+from localhub.pool.away.peer import address_of
 from localhub.pool.trust.tls import pinned_context
 
 state, node, owner_image, root_image = Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
-peer = address_of(next(p for p in read_live_peers(state) if p["node"] == node))
+peer = address_of(next(p for p in Client(state).pool()["peers"] if p["node"] == node))
 lab = load_lab(state)
 run = {"guest": "0123456789abcdef", "server": "x/y", "image": "theirs", "image_id": owner_image, "cpus": 1,
        "memory": 10**9, "storage": 2**30, "env": {}, "cmd": [], "hub": {"address": "10.251.0.2", "port": 8081}}

@@ -6,7 +6,10 @@ import pytest
 
 from localhub.errors import LocalhubError
 from localhub.pool.host.machine import Figures
-from localhub.pool.away.remote import Away, Ledger, candidates, local_fits
+from localhub.pool.away.ledger import Away, Ledger
+from localhub.pool.away.placement import Placement, candidates, choose
+from localhub.pool.away.target import Offer, Target, local_fits
+from tests.unit.pool_fakes import FakeAgents, away, crew
 
 pytestmark = pytest.mark.unit
 
@@ -49,3 +52,71 @@ def test_ledger_survives_reopening(tmp_path):
     assert [a.peer_name for a in Ledger(tmp_path).for_server("ana", "x")] == ["bob"]
     Ledger(tmp_path).remove("0" * 16)
     assert Ledger(tmp_path).all() == []
+
+
+# --- choosing a target, with fake targets and fake agents (tests/unit/pool_fakes.py) -----------------
+
+class Fixed(Target):
+    """A target that answers offers from a script and counts them."""
+
+    def __init__(self, name, accept, runs_in_hub=False):
+        self.name, self.accept, self.runs_in_hub, self.asked = name, accept, runs_in_hub, 0
+
+    async def offer(self, ask):
+        self.asked += 1
+        return Offer(self.accept, "fits" if self.accept else f"{self.name} is full")
+
+
+ASK = {"cpus": 1, "memory": 10**9, "storage": 2**30}
+
+
+async def test_local_is_never_asked_about_auto_prefers_here_then_the_first_willing_peer():
+    said = []
+    here, full, willing = Fixed("here", True, runs_in_hub=True), Fixed("full", False), Fixed("willing", True)
+    assert await choose("local", ASK, Fixed("busy here", False, True), [full], said.append) is not None
+    assert full.asked == 0  # local means local: nobody is asked
+    assert await choose("auto", ASK, here, [full, willing], said.append) is here and full.asked == 0
+    here.accept = False
+    assert await choose("auto", ASK, here, [full, willing], said.append) is willing
+    assert said == []
+
+
+async def test_auto_with_nobody_willing_runs_here_and_says_why_a_named_peer_that_declines_is_an_error():
+    said = []
+    here = Fixed("here", False, runs_in_hub=True)
+    assert await choose("auto", ASK, here, [Fixed("bob", False)], said.append) is here
+    assert said == ["No idle lab peer can take it (bob: bob is full); running it on this desktop."]
+    with pytest.raises(LocalhubError, match="Peer 'bob' declined the server: bob: bob is full."):
+        await choose("bob", ASK, here, [Fixed("bob", False)], said.append)
+
+
+async def test_the_placement_service_asks_live_peers_through_their_agents(tmp_path):
+    agents = FakeAgents(offers={"b" * 16: {"accept": False, "reason": "the owner is back"},
+                                "c" * 16: {"accept": True, "reason": "fits: idle"}})
+    placement = Placement(crew(tmp_path, agents), lambda: [view("bob"), view("carl", cpus=0.5), view("dora", cpus=0.2)],
+                          here=Fixed("here", False, runs_in_hub=True))
+    assert await placement.choose("ana", "x", "auto", ASK) == {"where": "c" * 16, "name": "carl"}
+    assert [c[0] for c in agents.calls] == ["b" * 16, "c" * 16]  # most room first; dora never asked
+    # an unreachable peer declines in words
+    with pytest.raises(LocalhubError, match="Peer 'dora' declined the server: dora: The agent of peer d+ is "
+                                            "unreachable"):
+        await placement.choose("ana", "x", "dora", ASK)
+    placement.here.accept = True
+    assert await placement.choose("ana", "x", "auto", ASK) == {"where": "local"}
+
+
+async def test_starting_again_puts_a_returning_home_beside_the_new_one(tmp_path):
+    team = crew(tmp_path)
+    team.ledger.put(away(guest="1" * 16, state="returning"))
+    team.ledger.put(away(guest="2" * 16, state="returning", server="other"))
+    placement = Placement(team, lambda: [], here=Fixed("here", True, runs_in_hub=True))
+    assert await placement.choose("ana", "x", "local", ASK) == {"where": "local"}
+    assert team.ledger.get("1" * 16).superseded and not team.ledger.get("2" * 16).superseded
+    assert "its earlier home is still on bob; that home will be restored next to this one" in team.said[0]
+    # a run still marked running when JupyterHub starts the server again is an orphan: it comes home beside too
+    team.ledger.put(away(guest="3" * 16, state="running"))
+    await placement.choose("ana", "x", "local", ASK)
+    assert (team.ledger.get("3" * 16).state, team.ledger.get("3" * 16).superseded) == ("returning", True)
+    with pytest.raises(LocalhubError, match="no longer on the LAN"):
+        await placement.start("e" * 16, {}, print)
+    assert await placement.poll("9" * 16) == 0  # a guest the ledger does not know is not running

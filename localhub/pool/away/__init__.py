@@ -1,7 +1,13 @@
-"""This hub's servers on other desktops of the lab.
+"""This hub's servers on other desktops of the lab. All of it runs in the daemon; the hub's spawner asks it
+through the daemon's API (localhub/api_hub.py).
 
-    client    calling a peer's agent (signed, pinned, streamed bodies)
-    monitor   peers found by mDNS, kept alive-checked through their agents
-    archives  a home or an image as a checked archive, both ways
-    remote    where to place a server, its journey out and home, the ledger and its keeper
+    client     calling a peer's agent (signed, pinned, streamed bodies)
+    monitor    peers found by mDNS, kept alive-checked through their agents
+    target     what a placement target offers (offer, run, poll, stop), and this desktop as one
+    peer       a lab peer as a target: the journey out, following the server there, the journey home
+    placement  choosing a target for `--where local|auto|PEER`, and the service the spawner asks
+    ledger     the record of every server away (the daemon's alone), so interrupted journeys finish later
+    transfer   images and homes over the agent: out, and home into a local volume
+    keeper     the daemon's watch: notices, home syncs, homes brought back, with back-off
+    archives   a home or an image as a checked archive, both ways
 """

@@ -1,0 +1,89 @@
+"""What travels between this hub and a peer's agent: the image out (unless the peer has it), the home out,
+and the home back into a local volume.
+
+Each move is a whole, hashed file on disk first (archives.py), streamed over the agent's HTTPS and used only
+once its hash checks out. One move of a guest's home at a time: a sync and a journey home of the same guest
+wait for each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import docker
+import docker.errors
+
+from ...errors import LocalhubError
+from ..trust.keys import pool_dir
+from .archives import Archive, archive_volume_home, image_id, restore_home, save_image
+from .client import PeerAddress, PeerClient
+
+log = logging.getLogger("localhub.pool.away.transfer")
+
+
+class Transfer:
+    def __init__(self, state_dir: Path, docker_client: docker.DockerClient, client: PeerClient,
+                 labels: dict | None = None):
+        self.docker, self.client = docker_client, client
+        self.labels = {**(labels or {}), "localhub.pool": "transfer"}
+        self.work = pool_dir(state_dir) / "transfers"
+        self.work.mkdir(exist_ok=True)
+        self.locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)  # guest id -> its home's lock
+
+    async def _blocking(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+
+    async def send_image(self, peer: PeerAddress, image: str, note) -> str:
+        """Make sure the peer has the image; returns its id."""
+        digest = await self._blocking(image_id, self.docker, image)
+        if digest is None:
+            raise LocalhubError(f"The image {image} is not on this desktop's engine.")
+        if (await self.client.request(peer, "GET", f"/pool/v1/images/{digest.split(':')[1]}"))["present"]:
+            note(f"The peer already has image {image}.")
+            return digest
+        with tempfile.TemporaryDirectory(dir=self.work) as tmp:
+            note(f"Packing image {image} for the peer…")
+            # saved by id, so the archive carries no tag: loading it never retags an image of the peer's owner
+            archive = await self._blocking(save_image, self.docker, digest, Path(tmp) / "image.tar")
+            note(f"Sending image {image} ({archive.size / 1e6:.0f} MB) to the peer…")
+            began = time.monotonic()
+            await self.client.upload(peer, "POST", "/pool/v1/images", archive.path, archive.sha)
+            note(f"Image sent and loaded in {time.monotonic() - began:.1f} s.")
+        return digest
+
+    async def send_home(self, peer: PeerAddress, guest: str, volume: str, image: str, note) -> None:
+        """The home goes ahead of the guest; a new server has none yet (the peer makes it from the image)."""
+        try:
+            await self._blocking(self.docker.volumes.get, volume)
+        except docker.errors.NotFound:
+            return
+        with tempfile.TemporaryDirectory(dir=self.work) as tmp:
+            archive = await self._blocking(archive_volume_home, self.docker, volume, image, Path(tmp) / "home.tar",
+                                           self.labels)
+            note(f"Sending the home ({archive.size / 1e6:.1f} MB)…")
+            await self.client.upload(peer, "PUT", f"/pool/v1/guests/{guest}/home", archive.path, archive.sha)
+
+    async def in_use(self, volume: str) -> bool:
+        """Does a container of this engine use the volume (a server running here on that home)?"""
+        return bool(await self._blocking(lambda: self.docker.containers.list(filters={"volume": volume})))
+
+    async def fetch_home(self, peer: PeerAddress, guest: str, volume: str, image: str, labels: dict) -> Archive:
+        """The guest's home as the peer has it now, restored into `volume` (made with `labels` if missing).
+        The caller holds `locks[guest]`."""
+        with tempfile.TemporaryDirectory(dir=self.work) as tmp:
+            archive = await self.client.download(peer, f"/pool/v1/guests/{guest}/home", Path(tmp) / "home.tar")
+
+            def restore():
+                try:
+                    self.docker.volumes.get(volume)
+                except docker.errors.NotFound:
+                    self.docker.volumes.create(volume, labels={**self.labels, **labels})
+                restore_home(self.docker, volume, image, archive.path, self.labels)
+
+            await self._blocking(restore)
+        return archive

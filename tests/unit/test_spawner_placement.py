@@ -1,0 +1,106 @@
+"""The spawner's placement on lab peers (hub/spawner.py), with a fake daemon link (tests/unit/hub_fakes.py):
+when the daemon is asked at all, what a peer start sends and shows, and how polls, stops and deletes of a
+server on a peer go through the daemon. The engine suite (tests/lan/test_pool_remote.py) proves the wiring."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+from jupyterhub.objects import Hub
+from tornado import web
+
+from localhub.hub.spawner import LocalhubSpawner
+from localhub.profiles import Profile
+from tests.unit.hub_fakes import FakeLink
+
+pytestmark = pytest.mark.unit
+
+PROFILE = Profile(name="default", description="", cpu=1.0, memory=2 * 10**9, storage=2 * 2**30)
+
+
+class LinkedSpawner(LocalhubSpawner):
+    """The spawner with its daemon link and engine-derived parts faked."""
+
+    daemon = None  # each test gives its FakeLink
+
+    async def get_command(self):
+        return ["jupyterhub-singleuser"]  # DockerSpawner reads it from the image
+
+    def get_env(self):
+        return {"JUPYTERHUB_API_URL": "http://172.30.0.1:8768/hub/api", "OTHER": 1}
+
+
+def spawner(link: FakeLink, pool_address: str = "10.0.0.2", name: str = "thesis") -> LinkedSpawner:
+    made = LinkedSpawner(user=SimpleNamespace(name="ana", url="/user/ana/", id=1, escaped_name="ana"), hub=Hub(),
+                         orm_spawner=SimpleNamespace(name=name, server=None), instance="t1",
+                         pool_address=pool_address, hub_api_port=8768, image="img")
+    made.daemon, made._pool_steps = link, []
+    return made
+
+
+async def test_outside_a_lab_local_and_auto_run_here_without_asking_and_a_peer_is_refused():
+    link = FakeLink()
+    alone = spawner(link, pool_address="")
+    assert await alone._choose_peer("local", PROFILE) is None
+    assert await alone._choose_peer("auto", PROFILE) is None
+    with pytest.raises(web.HTTPError) as refused:
+        await alone._choose_peer("bob", PROFILE)
+    assert refused.value.status_code == 400 and "not in a lab" in refused.value.log_message
+    assert link.calls == []
+
+
+async def test_in_a_lab_every_start_asks_the_daemon_which_says_here_or_a_peer():
+    link = FakeLink()
+    assert await spawner(link)._choose_peer("local", PROFILE) is None  # asked even so: it supersedes old runs
+    assert link.calls == [("choose", "ana", "thesis", "local", {"cpus": 1.0, "memory": 2 * 10**9,
+                                                                "storage": 2 * 2**30})]
+    link.choice = {"where": "b" * 16, "name": "bob"}
+    assert await spawner(link)._choose_peer("auto", PROFILE) == {"where": "b" * 16, "name": "bob"}
+    link.refuse = "Peer 'bob' declined the server: bob: the owner is back."
+    with pytest.raises(web.HTTPError) as refused:
+        await spawner(link)._choose_peer("bob", PROFILE)
+    assert refused.value.status_code == 400 and refused.value.log_message == link.refuse
+
+
+async def test_a_start_on_a_peer_shows_its_steps_and_gives_the_hub_api_on_the_lan_address():
+    link = FakeLink(choice={"where": "b" * 16, "name": "bob"})
+    server = spawner(link)
+    assert await server._start_remote({"where": "b" * 16, "name": "bob"}, PROFILE) == ("10.0.0.3", 49153)
+    sent = link.calls[0][1]
+    assert sent["node"] == "b" * 16 and sent["hub"] == ["10.0.0.2", 8768]
+    assert sent["env"] == {"JUPYTERHUB_API_URL": "http://10.0.0.2:8768/hub/api", "OTHER": 1}
+    assert server._pool_steps == ["Sending the home (1.0 MB)…"]
+    progress = server.progress()
+    assert (await progress.__anext__())["message"] == "Sending the home (1.0 MB)…"
+    assert server.get_state()["guest"] == "0" * 16
+
+    link.refuse = "The agent of peer bbbb at 10.0.0.3:8470 refused: no room."
+    with pytest.raises(web.HTTPError) as failed:
+        await spawner(link)._start_remote({"where": "b" * 16, "name": "bob"}, PROFILE)
+    assert failed.value.status_code == 500
+    assert failed.value.log_message == f"The server could not start on bob: {link.refuse}"
+
+
+async def test_a_server_on_a_peer_is_polled_stopped_and_deleted_through_the_daemon():
+    link = FakeLink(poll=None)
+    server = spawner(link)
+    server.load_state({"guest": "0" * 16})
+    assert await server.poll() is None
+    link.unreachable = True
+    assert await server.poll() is None  # a daemon restarting is no reason to call the server stopped
+    link.unreachable, link.poll_answer = False, 1
+    assert await server.poll() == 1
+    await server.stop()
+    assert link.calls[-1] == ("stop", "0" * 16) and server.guest == "" and "guest" not in server.get_state()
+
+    async def engine(*args, **kwargs):
+        link.calls.append(("engine",) + args)
+
+    server.docker = engine
+    await server.delete_forever()
+    assert ("forget", "ana", "thesis") in link.calls
+    alone = spawner(FakeLink(), pool_address="")
+    alone.docker = engine
+    await alone.delete_forever()
+    assert alone.daemon.calls == []  # outside a lab the daemon is not asked
