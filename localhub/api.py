@@ -100,6 +100,8 @@ class ServersHandler(APIHandler):
             profile = profiles.get(options.get("profile") or d.settings.default_profile)
             volume = storage.home_volume_name(d.settings.instance, d.settings.user, name)
             detail = details.get(volume, {})
+            container = detail.get("container")
+            usage = d.usage.latest.get(container, {})
             servers.append({
                 "name": name,
                 "ready": bool(server.get("ready")),
@@ -111,9 +113,14 @@ class ServersHandler(APIHandler):
                 "environment": options.get("spec"),
                 "storage_used": detail.get("storage_used"),
                 "storage_cap": profile.storage if profile else None,
-                "container": detail.get("container"),
-                "cpu_percent": d.usage.latest.get(detail.get("container"), {}).get("cpu_percent"),
-                "memory_used": d.usage.latest.get(detail.get("container"), {}).get("memory"),
+                "volume": volume,
+                "container": container,
+                "cpu_percent": usage.get("cpu_percent"),
+                "memory_used": usage.get("memory"),
+                "cpu_limit": profile.cpu if profile else None,
+                "memory_limit": profile.memory if profile else None,
+                # [unix time, CPU % of one core, memory bytes] every few seconds, oldest first (bounded)
+                "usage_history": [list(sample) for sample in d.usage.history(container)],
                 "container_state": detail.get("state"),
                 "last_activity": server.get("last_activity"),
                 "started": server.get("started"),

@@ -36,6 +36,13 @@ class Server:
     last_activity: str | None
     where: str  # "local" or the lab peer it runs on
     notice: str | None = None  # what the user should know (paused on a peer because its owner is back, …)
+    started: str | None = None  # when it last started (JupyterHub's time); None while stopped
+    container: str | None = None  # its Docker container on this desktop, if it has one
+    container_state: str | None = None  # the engine's word for it: running, exited, …
+    volume: str | None = None  # the home volume holding its files
+    cpu_limit: float | None = None  # CPUs its profile allows
+    memory_limit: int | None = None  # bytes its profile allows
+    usage_history: list | None = None  # [unix time, CPU % of one core, memory bytes], oldest first
 
     @classmethod
     def from_api(cls, data: dict) -> "Server":

@@ -1,4 +1,5 @@
-"""Live CPU and memory use of running server containers, sampled in the background.
+"""Live CPU and memory use of running server containers, sampled in the background, with a short bounded
+history per container (what the TUI draws as sparklines and charts).
 
 Docker's one-shot stats give memory at once but CPU only as a running total, so CPU % is computed from
 the difference between two samples taken a few seconds apart.
@@ -8,18 +9,27 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 
 import docker
 import docker.errors
 
+HISTORY = 120  # samples kept per container: ten minutes at the default five-second interval
+
 
 class UsageSampler:
-    def __init__(self, client: docker.DockerClient, instance: str, interval: float = 5.0):
+    def __init__(self, client: docker.DockerClient, instance: str, interval: float = 5.0,
+                 history: int = HISTORY):
         self._client = client
         self._instance = instance
-        self._interval = interval
+        self.interval = interval
         self._previous: dict[str, tuple[int, int]] = {}  # container -> (cpu total ns, system ns)
-        self.latest: dict[str, dict] = {}  # container name -> {"cpu_percent", "memory"}
+        self.latest: dict[str, dict] = {}  # container name -> {"cpu_percent", "memory", "sampled"}
+        # container name -> (sampled, cpu_percent, memory) oldest first; only containers seen at the last
+        # sample are kept, so the memory held is bounded by servers × `history`
+        self._history: dict[str, deque] = {}
+        self._history_length = history
+        self._lock = threading.Lock()  # the API reads histories from another thread
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="usage-sampler", daemon=True)
 
@@ -29,13 +39,18 @@ class UsageSampler:
     def stop(self) -> None:
         self._stop.set()
 
+    def history(self, container: str | None) -> list[tuple[float, float | None, int]]:
+        """The container's recent samples, oldest first: (unix time, CPU % of one core, memory bytes)."""
+        with self._lock:
+            return list(self._history.get(container, ())) if container else []
+
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
                 self.sample()
             except docker.errors.DockerException:
                 pass
-            self._stop.wait(self._interval)
+            self._stop.wait(self.interval)
 
     def sample(self) -> None:
         containers = self._client.containers.list(filters={"label": f"localhub.instance={self._instance}"})
@@ -59,3 +74,14 @@ class UsageSampler:
             used = memory.get("usage", 0) - (memory.get("stats", {}).get("cache", 0) or 0)
             latest[container.name] = {"cpu_percent": percent, "memory": max(used, 0), "sampled": time.time()}
         self.latest = latest
+        self._remember(latest)
+
+    def _remember(self, latest: dict[str, dict]) -> None:
+        with self._lock:
+            for name in set(self._history) - set(latest):
+                del self._history[name]  # stopped or removed: a restart begins a fresh history
+            for name, figures in latest.items():
+                self._history.setdefault(name, deque(maxlen=self._history_length)).append(
+                    (round(figures["sampled"], 1), figures["cpu_percent"], figures["memory"]))
+        for name in set(self._previous) - set(latest):
+            del self._previous[name]

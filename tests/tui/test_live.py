@@ -214,3 +214,19 @@ async def test_launch_a_repository_from_the_launch_tab(live, tmp_path):
     finally:
         delete_all_servers(live)
         remove_images_under(tmp_path)
+
+
+def test_the_daemon_reports_what_the_details_pane_shows(live):
+    """Limits, container, volume and a usage history that grows every few seconds (usage.py's sampler)."""
+    create(live, "details")
+    deadline = time.monotonic() + 60
+    server = live.client.server("details")
+    while len(server.usage_history or []) < 2 and time.monotonic() < deadline:
+        time.sleep(1)
+        server = live.client.server("details")
+    assert len(server.usage_history) >= 2, server
+    (t0, _, m0), (t1, cpu1, m1) = server.usage_history[-2:]
+    assert t0 < t1 and m0 > 0 and m1 > 0 and cpu1 is not None
+    assert (server.cpu_limit, server.memory_limit) == (1.0, 2_000_000_000)  # the default profile
+    assert server.container and server.container_state == "running" and server.started
+    assert volume_exists(live, "details") and server.volume.endswith("--details")
