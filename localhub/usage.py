@@ -7,12 +7,16 @@ the difference between two samples taken a few seconds apart.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
 
 import docker
 import docker.errors
+import requests
+
+log = logging.getLogger(__name__)
 
 HISTORY = 120  # samples kept per container: ten minutes at the default five-second interval
 
@@ -48,8 +52,10 @@ class UsageSampler:
         while not self._stop.is_set():
             try:
                 self.sample()
-            except docker.errors.DockerException:
-                pass
+            except (docker.errors.DockerException, requests.exceptions.RequestException):
+                pass  # the engine is busy or restarting: the next round tries again
+            except Exception:  # never let one odd answer freeze every figure for the daemon's lifetime
+                log.exception("Sampling CPU and memory use failed; trying again in %.0f s", self.interval)
             self._stop.wait(self.interval)
 
     def sample(self) -> None:
@@ -58,7 +64,8 @@ class UsageSampler:
         for container in containers:
             try:
                 stats = self._client.api.stats(container.id, stream=False, one_shot=True)
-            except docker.errors.DockerException:
+            except (docker.errors.DockerException, requests.exceptions.RequestException):
+                # a container that stopped since the list answers with an empty body (JSONDecodeError)
                 continue
             cpu = stats.get("cpu_stats", {})
             total = cpu.get("cpu_usage", {}).get("total_usage", 0)
@@ -74,14 +81,14 @@ class UsageSampler:
             used = memory.get("usage", 0) - (memory.get("stats", {}).get("cache", 0) or 0)
             latest[container.name] = {"cpu_percent": percent, "memory": max(used, 0), "sampled": time.time()}
         self.latest = latest
-        self._remember(latest)
+        self._remember(latest, {c.name for c in containers})
 
-    def _remember(self, latest: dict[str, dict]) -> None:
+    def _remember(self, latest: dict[str, dict], running: set[str]) -> None:
         with self._lock:
-            for name in set(self._history) - set(latest):
+            for name in set(self._history) - running:
                 del self._history[name]  # stopped or removed: a restart begins a fresh history
             for name, figures in latest.items():
                 self._history.setdefault(name, deque(maxlen=self._history_length)).append(
                     (round(figures["sampled"], 1), figures["cpu_percent"], figures["memory"]))
-        for name in set(self._previous) - set(latest):
+        for name in set(self._previous) - running:
             del self._previous[name]

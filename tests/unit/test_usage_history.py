@@ -58,3 +58,30 @@ def test_history_is_bounded_oldest_first_and_forgotten_with_the_container():
     engine.running["a"] = [10**12, 10**12, 7]
     sampler.sample()
     assert [(cpu, memory) for _, cpu, memory in sampler.history("a")] == [(None, 7)]
+
+
+def test_a_container_stopping_between_list_and_stats_does_not_stop_the_sampling():
+    """Seen with a real engine: stats of a container that has just stopped come back empty, and the
+    Docker SDK raises requests' JSONDecodeError (no DockerException); the sampler thread died of it and
+    every figure froze for the rest of the daemon's life."""
+    import requests
+
+    engine = Engine()
+    engine.running["a"] = [0, 0, 100]
+    engine.running["b"] = [0, 0, 200]
+    sampler = UsageSampler(engine, "abc")
+    answer = engine.stats
+
+    def stats(cid, stream, one_shot):
+        if cid == "b":
+            raise requests.exceptions.JSONDecodeError("Expecting value", "", 0)
+        return answer(cid, stream, one_shot)
+
+    engine.stats = stats
+    sampler.sample()
+    assert set(sampler.latest) == {"a"}
+    engine.stats = answer
+    engine.tick("a", 100_000_000, 101)
+    sampler.sample()
+    assert [m for _, _, m in sampler.history("a")] == [100, 101]
+    assert [m for _, _, m in sampler.history("b")] == [200]
