@@ -17,7 +17,7 @@ from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import Footer, Static, TabbedContent, TabPane
+from textual.widgets import Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
 from . import threads
@@ -32,6 +32,8 @@ from .screens.launch import LaunchView
 from .screens.logs import LogScreen
 from .screens.servers import ServersView
 from .screens.start_hub import StartHubScreen
+from .widgets.footer import KeyFooter
+from .widgets.keyed_table import KeyedTable
 
 LOST = "Lost the hub — reconnecting…"
 INFO_EVERY = 5  # polls between two reads of the hub's info (uptime, profiles): it rarely changes
@@ -86,7 +88,7 @@ class LocalhubApp(App):
                 yield EnvironmentsView(id="environments-view")
             with TabPane("Hub", id="hub"):
                 yield HubView(id="hub-view")
-        yield Footer()
+        yield KeyFooter()
 
     @property
     def servers_view(self) -> ServersView:
@@ -256,6 +258,7 @@ class LocalhubApp(App):
             ("Everywhere", [*keys_of([b for b in self.BINDINGS if b.show]),
                             ("ctrl+p", "Command palette: every action by name, and themes"), ("ctrl+q", "Quit")]),
             ("Tabs", [(str(i), f"Go to {tab.title()}") for i, tab in enumerate(TABS, 1)]),
+            ("Tables", [("j,k", "Next row, previous row (also the arrows)"), *keys_of(KeyedTable.BINDINGS[2:])]),
             ("Servers", keys_of(ServersView.BINDINGS)),
             ("Launch", keys_of(LaunchView.BINDINGS)),
             ("Environments", keys_of(EnvironmentsView.BINDINGS)),

@@ -38,13 +38,29 @@ INFO = {
 }
 
 
+def history(cpu: float, memory: int, samples: int = 60) -> list:
+    """A fixed, recognisable usage history ending at NOW, one sample every 5 s: CPU climbs to `cpu`
+    in a saw-tooth, memory grows steadily to `memory`."""
+    end = NOW.timestamp()
+    return [[end - 5 * (samples - 1 - i), round(cpu * ((i % 20) + 1) / 20, 1),
+             int(memory * (0.5 + 0.5 * i / (samples - 1)))] for i in range(samples)]
+
+
 def server(name: str, status: str = "running", **kw) -> Server:
     ready = status == "running"
+    limits = {p["name"]: (p["cpu"], p["memory"]) for p in PROFILES}[kw.get("profile", "default")]
     data = dict(name=name, status=status, ready=ready, url=f"http://127.0.0.1:8765/user/ada/{name}/",
                 profile="default", image="localhub/singleuser:latest", environment=None,
                 storage_used=48 * 2**20, storage_cap=2 * 2**30, cpu_percent=1.5 if ready else None,
-                memory_used=180 * 2**20 if ready else None, last_activity="2026-05-04T11:53:00Z", where="local")
+                memory_used=180 * 2**20 if ready else None, last_activity="2026-05-04T11:53:00Z", where="local",
+                volume=f"localhub-1a2b3c4d-ada--{name}", cpu_limit=limits[0], memory_limit=limits[1],
+                container=f"localhub-1a2b3c4d-ada--{name}" if status != "stopped" else None,
+                container_state="running" if status != "stopped" else None,
+                started="2026-05-04T11:40:00Z" if status != "stopped" else None,
+                usage_history=None)
     data.update(kw)
+    if data["usage_history"] is None and ready:
+        data["usage_history"] = history(data["cpu_percent"] or 0, data["memory_used"] or 0)
     return Server(**data)
 
 

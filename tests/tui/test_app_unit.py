@@ -38,7 +38,7 @@ def make_app(client, **kwargs) -> LocalhubApp:
 
 def status_of(app: LocalhubApp, name: str) -> str:
     table = app.servers_view.table
-    return table.get_cell(name, "status").plain
+    return table.value(name, "status").plain
 
 
 def notes(app: App) -> list[tuple[str, str]]:
@@ -96,7 +96,7 @@ async def test_servers_tab_shows_the_hub_and_updates_in_place(fake):
         del fake._servers["analysis"]
         await until(pilot, lambda: table.row_count == 3, what="the deleted server to go")
         assert table.cursor_key == "workshop"
-        assert table.get_cell("workshop", "cpu").plain == "77.0%"
+        assert table.value("workshop", "cpu").plain == "77.0%"
         assert "3 servers, 1 running" in str(app.query_one("#hubbar", Static).render())
 
 
@@ -107,8 +107,8 @@ async def test_a_server_paused_on_a_lab_peer_is_shown_and_announced(fake):
         fake._servers["workshop"].where = "desk-ana"
         fake._servers["workshop"].notice = "paused: the owner is back (input 3 s ago); …"
         table = app.servers_view.table
-        await until(pilot, lambda: "paused" in str(table.get_cell("workshop", "where")), what="the paused mark")
-        assert str(table.get_cell("workshop", "where")) == "desk-ana ⏸ paused"
+        await until(pilot, lambda: "paused" in str(table.value("workshop", "where")), what="the paused mark")
+        assert str(table.value("workshop", "where")) == "desk-ana ⏸ paused"
         assert any("paused: the owner is back" in n.message for n in app._notifications)
 
 

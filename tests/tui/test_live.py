@@ -38,7 +38,7 @@ def status(app: LocalhubApp, name: str) -> str | None:
     table = app.servers_view.table
     if name not in [r.key.value for r in table.ordered_rows]:
         return None
-    return table.get_cell(name, "status").plain
+    return table.value(name, "status").plain
 
 
 def daemon_status(hub, name: str) -> str | None:
@@ -54,9 +54,9 @@ async def test_table_shows_a_server_created_through_the_client(live):
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: status(app, "via-client") == "● running", what="the row")
         table = app.servers_view.table
-        assert table.get_cell("via-client", "profile") == "default"
-        assert table.get_cell("via-client", "where") == "local"
-        assert "/ 2.0 GiB" in table.get_cell("via-client", "storage").plain
+        assert table.value("via-client", "profile") == "default"
+        assert table.value("via-client", "where") == "local"
+        assert "/ 2.0 GiB" in table.value("via-client", "storage").plain
 
 
 async def test_new_server_form_creates_a_running_server(live):
@@ -200,7 +200,7 @@ async def test_launch_a_repository_from_the_launch_tab(live, tmp_path):
 
             # the new server is on the Servers tab, and its environment on the Environments tab
             table = app.servers_view.table
-            await until(pilot, lambda: any("dockerfile-basic" in table.get_cell(k, "environment").plain
+            await until(pilot, lambda: any("dockerfile-basic" in table.value(k, "environment").plain
                                            for k in table.keys), what="the launched server's row")
             await pilot.press("3")
             envs = app.environments_view

@@ -21,12 +21,13 @@ from .. import format as fmt
 from ..connection import LocalhubError
 from ..widgets.confirm import ConfirmScreen
 from ..widgets.filter import FilterBar
-from ..widgets.keyed_table import KeyedTable
+from ..widgets.keyed_table import Column, KeyedTable
 from .base import HubMixin, PaletteEntry
 from .logs import LogScreen
 
-COLUMNS = [("spec", "Spec"), ("resolved", "Resolved"), ("size", "Size"), ("built", "Built"),
-           ("used_by", "Used by")]
+COLUMNS = [Column("spec", "Spec", priority=0), Column("resolved", "Resolved", priority=3),
+           Column("size", "Size", priority=1, descending=True), Column("built", "Built", priority=1, descending=True),
+           Column("used_by", "Used by", priority=2)]
 UNAVAILABLE = "Environments appear here once this hub builds Binder launches (not available yet)."
 
 
@@ -49,6 +50,17 @@ def environment_cells(env: dict, now) -> tuple:
     )
 
 
+def sort_values(env: dict) -> tuple:
+    """Builds in progress sort as the newest; sizes as numbers; unused environments as 0 servers."""
+    built = "9999" if env.get("building") else env.get("built")
+    return (spec_text(env).lower(), env.get("resolved"), env.get("size"), built, len(env.get("servers") or []))
+
+
+def unused(environments: dict[str, dict]) -> list[dict]:
+    """Environments no server uses and none is building: what `prune` removes."""
+    return [e for e in environments.values() if not e.get("servers") and not e.get("building")]
+
+
 def event_line(event: dict) -> str:
     phase = event.get("phase") or ""
     message = (event.get("message") or "").rstrip("\n")
@@ -60,12 +72,14 @@ class EnvironmentsView(HubMixin, Vertical):
         Binding("l", "build_log", "Build log", tooltip="Read the stored build log (also Enter)"),
         Binding("r", "rebuild", "Rebuild", tooltip="Build the environment again from its spec"),
         Binding("d", "remove", "Remove", tooltip="Remove the image (asks first)"),
+        Binding("p", "prune", "Prune", tooltip="Remove every environment no server uses (asks first)"),
     ]
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.environments: dict[str, dict] = {}
         self.table = KeyedTable(COLUMNS, id="environments-table")
+        self.table.sort_by("built")  # newest build first
 
     def compose(self) -> ComposeResult:
         yield self.table
@@ -83,7 +97,7 @@ class EnvironmentsView(HubMixin, Vertical):
         self.environments = {e["image"]: e for e in environments}
         now = self.app.clock()
         self.table.display = True
-        self.table.sync((image, environment_cells(e, now)) for image, e in self.environments.items())
+        self.table.sync((image, environment_cells(e, now), sort_values(e)) for image, e in self.environments.items())
         empty.update("No environments yet: launching a Binder link builds one.")
         empty.display = not environments
 
@@ -110,7 +124,8 @@ class EnvironmentsView(HubMixin, Vertical):
             return
         target = env["image"]
         self.app.push_screen(LogScreen(f"Build log of {spec_text(env)}",
-                                       lambda client: client.build_log(target)))
+                                       lambda client: client.build_log(target),
+                                       file_stem="build-" + target.rsplit("/", 1)[-1]))
 
     def action_rebuild(self, image: str | None = None) -> None:
         env = self._target(image)
@@ -149,7 +164,43 @@ class EnvironmentsView(HubMixin, Vertical):
         finally:
             self.ui(self.hub_app.poll)
 
+    def action_prune(self) -> None:
+        if not self._offered("remove_environment", "Removing environments"):
+            return
+        doomed = unused(self.environments)
+        if not doomed:
+            self.app.notify("Nothing to prune: every environment is used by a server.")
+            return
+        total = sum(e.get("size") or 0 for e in doomed)
+        names = ", ".join(spec_text(e) for e in doomed[:5]) + (f" and {len(doomed) - 5} more" if len(doomed) > 5 else "")
+        body = (f"This removes {len(doomed)} environment image{'s' if len(doomed) != 1 else ''} that no server "
+                f"uses ({fmt.size(total)} at most; layers shared with other images stay): {names}. "
+                "Launching their links later builds them again.")
+
+        def answered(confirmed: bool | None) -> None:
+            if confirmed:
+                self._prune([e["image"] for e in doomed])
+            else:
+                self.app.notify("Nothing removed.")
+
+        self.app.push_screen(ConfirmScreen("Prune unused environments?", body, "Remove unused images"), answered)
+
+    @work(thread=True, group="environment-action", exit_on_error=False)
+    def _prune(self, images: list[str]) -> None:
+        removed, failed = 0, []
+        for image in images:
+            try:
+                self.connection.client.remove_environment(image)
+                removed += 1
+            except LocalhubError as err:  # started by a server meanwhile, or gone: say so, go on
+                failed.append(str(err))
+        self.tell(f"Removed {removed} unused environment{'s' if removed != 1 else ''}.")
+        if failed:
+            self.notify_error(" ".join(failed))
+        self.ui(self.hub_app.poll)
+
     def palette(self) -> Iterator[PaletteEntry]:
+        yield PaletteEntry("Prune unused environments", "Key p on Environments: asks first", self.action_prune)
         for image, env in self.environments.items():
             spec = spec_text(env)
             yield PaletteEntry(f"Rebuild environment {spec}", image, lambda i=image: self.action_rebuild(i), False)

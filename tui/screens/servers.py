@@ -5,26 +5,40 @@ from __future__ import annotations
 from typing import Iterator
 
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import Static
+from textual.widgets import DataTable, Static
 
 from .. import format as fmt
 from ..connection import LocalhubError
 from ..widgets.confirm import ConfirmScreen
 from ..widgets.filter import FilterBar
-from ..widgets.keyed_table import KeyedTable
+from ..widgets.charts import sparkline
+from ..widgets.keyed_table import Column, KeyedTable
+from .. import shell
 from .base import HubMixin, PaletteEntry
 from .logs import LogScreen
 from .new_server import NewServerScreen
+from .server_details import ServerDetails, cpu_values, memory_values
 
-ENV_WIDTH = 28  # Binder specs run long; the full one is on the Environments tab
+ENV_WIDTH = 24  # Binder specs run long; the full one is on the Environments tab
+DETAILS_HEIGHT = 32  # terminal lines from which the details pane shows without asking
+TREND_WIDTH = 10  # samples in a table sparkline: the last 50 s at the daemon's 5 s interval
+# priority: which columns stay when the terminal is narrow (0 always; the highest numbers go first)
 COLUMNS = [
-    ("name", "Name"), ("environment", "Environment", ENV_WIDTH), ("profile", "Profile"), ("status", "Status"),
-    ("cpu", "CPU"), ("memory", "Memory"), ("storage", "Storage"), ("idle", "Idle for"),
-    ("where", "Where"),
+    Column("name", "Name", priority=0),
+    Column("environment", "Environment", ENV_WIDTH, priority=5),
+    Column("profile", "Profile", priority=7),
+    Column("status", "Status", priority=0),
+    Column("cpu", "CPU", priority=1, descending=True),
+    Column("cpu_trend", "CPU trend", TREND_WIDTH, priority=3, descending=True),
+    Column("memory", "Memory", priority=1, descending=True),
+    Column("memory_trend", "Mem trend", TREND_WIDTH, priority=5, descending=True),
+    Column("storage", "Storage", priority=4, descending=True),
+    Column("idle", "Idle for", priority=2, descending=True),
+    Column("where", "Where", priority=6),
 ]
 
 STATUS = {  # daemon status -> (what the user reads, style)
@@ -45,19 +59,39 @@ def server_cells(server, now, pending: str | None = None) -> tuple:
     environment = (Text(fmt.short_spec(server.environment, ENV_WIDTH)) if server.environment
                    else Text(server.image or fmt.DASH, style="dim"))
     environment.truncate(ENV_WIDTH, overflow="ellipsis")
-    used, over = fmt.storage(server.storage_used, server.storage_cap)
+    # used, and how much of the cap that is (the cap itself is in the details pane)
+    used, over = fmt.size(server.storage_used), fmt.storage(server.storage_used, server.storage_cap)[1]
+    if server.storage_used is not None and server.storage_cap:
+        used += f" {server.storage_used / server.storage_cap:4.0%}"
     storage = Text(used + (" !" if over else ""), style="bold red" if over else "", justify="right")
+    running = server.status != "stopped"
+    cpu_top = (server.cpu_limit or 1.0) * 100
     return (
         Text(server.name or "(default)", style="bold"),
         environment,
         server.profile or fmt.DASH,
         status,
         Text(fmt.percent(server.cpu_percent), justify="right"),
+        sparkline(cpu_values(server) if running else [], TREND_WIDTH, cpu_top, "green"),
         Text(fmt.size(server.memory_used), justify="right"),
+        sparkline(memory_values(server) if running else [], TREND_WIDTH,
+                  server.memory_limit or max(filter(None, memory_values(server)), default=1), "cyan"),
         storage,
-        Text(fmt.since(server.last_activity, now), justify="right"),
+        # a stopped server is not idle, it is stopped: its last activity is in the details pane
+        Text(fmt.since(server.last_activity, now) if running else fmt.DASH, justify="right"),
         where_cell(server),
     )
+
+
+def sort_values(server, now) -> tuple:
+    """What each column sorts by: figures as numbers, idle time in seconds (None: unknown, sorted last)."""
+    last = fmt.parse_time(server.last_activity)
+    idle = (now - last).total_seconds() if last and server.status != "stopped" else None
+    recent_cpu = [c for c in cpu_values(server)[-TREND_WIDTH:] if c is not None]
+    recent_memory = [m for m in memory_values(server)[-TREND_WIDTH:] if m is not None]
+    return (server.name, server.environment or server.image, server.profile, server.status,
+            server.cpu_percent, max(recent_cpu, default=None), server.memory_used,
+            max(recent_memory, default=None), server.storage_used, idle, server.where)
 
 
 def where_cell(server) -> Text | str:
@@ -79,6 +113,9 @@ class ServersView(HubMixin, Vertical):
         Binding("d", "delete", "Delete", tooltip="Delete the selected server and its files (asks first)"),
         Binding("o", "open", "Open", tooltip="Open the selected server in the browser"),
         Binding("l", "logs", "Logs", tooltip="Follow the selected server's log"),
+        Binding("e", "shell", "Shell", tooltip="A shell in the selected server's container (exit to come back)"),
+        Binding("enter", "details", "Details", key_display="⏎",
+                tooltip="Show or hide the details of the selected server, with its CPU and memory charts"),
     ]
 
     def __init__(self, **kwargs):
@@ -88,11 +125,19 @@ class ServersView(HubMixin, Vertical):
         self._settled: dict[str, int] = {}  # name -> poll number after which its action had finished
         self._select_when_seen: str | None = None
         self.table = KeyedTable(COLUMNS, id="servers-table")
+        self.details = ServerDetails(id="server-details")
+        self.details_wanted = False
 
     def compose(self) -> ComposeResult:
         yield self.table
         yield Static("Connecting to the hub…", id="servers-empty", classes="empty")
+        yield self.details
         yield FilterBar(self.table, id="servers-filter")
+
+    def on_mount(self) -> None:
+        # shown at once where there is room for it (as lazydocker does); Enter shows or hides it
+        self.details_wanted = self.app.size.height >= DETAILS_HEIGHT
+        self.details.display = False  # until there is a server to show
 
     # --- data in ------------------------------------------------------------------------------
     def show(self, servers: list, poll_number: int | None = None) -> None:
@@ -113,12 +158,25 @@ class ServersView(HubMixin, Vertical):
 
     def _redraw(self) -> None:
         now = self.app.clock()
-        self.table.sync((name, server_cells(s, now, self.pending.get(name))) for name, s in self.servers.items())
+        self.table.sync((name, server_cells(s, now, self.pending.get(name)), sort_values(s, now))
+                        for name, s in self.servers.items())
         empty = self.query_one("#servers-empty", Static)
         empty.update("No servers yet — press n to create one, or launch a Binder link on the Launch tab.")
         empty.display = not self.servers
         if self._select_when_seen and self.table.select_key(self._select_when_seen):
             self._select_when_seen = None
+        self._show_details()
+
+    @on(DataTable.RowHighlighted, "#servers-table")
+    def _show_details(self) -> None:
+        self.details.display = self.details_wanted and bool(self.servers)
+        if self.details.display:
+            self.details.show(self.servers.get(self.table.cursor_key), self.app.clock())
+
+    @on(DataTable.RowSelected, "#servers-table")
+    def action_details(self) -> None:
+        self.details_wanted = not self.details_wanted
+        self._show_details()
 
     def _set_pending(self, name: str, what: str | None) -> None:
         if what is None:
@@ -227,7 +285,21 @@ class ServersView(HubMixin, Vertical):
             return
         target = server.name
         self.app.push_screen(LogScreen(f"Log of server '{target}' (following)",
-                                       lambda client: client.server_logs(target, follow=True)))
+                                       lambda client: client.server_logs(target, follow=True),
+                                       file_stem=f"server-{target or 'default'}"))
+
+    def action_shell(self, name: str | None = None) -> None:
+        """Suspend the TUI, run a shell in the server's container, and come back when it exits."""
+        server = self._target(name)
+        if server is None:
+            return
+        refusal = shell.refusal(server)
+        if refusal:
+            self.app.notify(refusal, severity="warning")
+            return
+        engine = ((self.app.info or {}).get("engine") or {}).get("address")
+        self.app.notify(shell.run(self.app, server, engine), timeout=6)
+        self.app.poll()
 
     def action_new(self) -> None:
         info = self.app.info or {}
@@ -244,10 +316,22 @@ class ServersView(HubMixin, Vertical):
     # --- the palette ---------------------------------------------------------------------------
     def palette(self) -> Iterator[PaletteEntry]:
         yield PaletteEntry("New server", "Create and start a named server", self.action_new)
+        yield PaletteEntry("Show or hide the server details", "Key Enter: image, volume, limits, charts",
+                           self.action_details)
+        for column in COLUMNS:
+            yield PaletteEntry(f"Sort servers by {column.label}", "Keys < and > (I reverses)",
+                               lambda c=column.key: self.table.sort_by(c), False)
         for name, s in self.servers.items():
-            yield PaletteEntry(f"Open server '{name}' in the browser", s.url or "", lambda n=name: self.action_open(n), False)
-            yield PaletteEntry(f"Start server '{name}'", s.status, lambda n=name: self.action_start(n), False)
-            yield PaletteEntry(f"Stop server '{name}'", "Files are kept", lambda n=name: self.action_stop(n), False)
+            # offer only what can be done to the server as it is now
+            if s.ready:
+                yield PaletteEntry(f"Open server '{name}' in the browser", s.url or "",
+                                   lambda n=name: self.action_open(n), False)
+                yield PaletteEntry(f"Shell in server '{name}'", "Key e: exit the shell to come back",
+                                   lambda n=name: self.action_shell(n), False)
+            if s.status == "stopped":
+                yield PaletteEntry(f"Start server '{name}'", "stopped now", lambda n=name: self.action_start(n), False)
+            else:
+                yield PaletteEntry(f"Stop server '{name}'", "Files are kept", lambda n=name: self.action_stop(n), False)
             yield PaletteEntry(f"Delete server '{name}'", "Asks first; removes its files",
                                lambda n=name: self.action_delete(n), False)
             yield PaletteEntry(f"Show the log of server '{name}'", "Follows the container log",
