@@ -3,7 +3,8 @@
 #
 # Installs what the suite needs when it is missing: a Docker engine, the offline test images, the
 # virtualenv with test tools, Chromium (browser tests) and tmux (terminal tests). Extra arguments go to
-# pytest, e.g. `scripts/test.sh -m unit` for the fast layer only.
+# pytest, e.g. `scripts/test.sh -m unit` for the fast layer only. Tests run on 3 parallel workers
+# (LOCALHUB_TEST_WORKERS, 0 for one process).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=lib/quiet.sh
@@ -25,8 +26,13 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "test: installed ${missing[*]} in $((SECONDS - t0)) s (apt's output: $SETUP_LOG)"
 fi
 
+# Layers run side by side on parallel workers (most tests wait on containers, not on the CPU); tests that
+# cannot share the machine run in one group (tests/conftest.py). LOCALHUB_TEST_WORKERS=0 runs them in one process.
+workers="${LOCALHUB_TEST_WORKERS:-3}"
+parallel=()
+[ "$workers" != 0 ] && parallel=(-n "$workers" --dist loadgroup)
 set +e
-.venv/bin/pytest "$@"
+.venv/bin/pytest "${parallel[@]}" "$@"
 rc=$?
 set -e
 if [ "$rc" -eq 5 ]; then

@@ -1,5 +1,9 @@
 """Shared test fixtures: real hubs on the real Docker engine, labelled and cleaned up, with their logs
-printed when a test fails."""
+printed when a test fails; and how the suite is spread over parallel workers (pytest-xdist, `--dist loadgroup`).
+
+Each worker has its own session fixtures (its own `hub`). Tests whose parts cannot be shared between two
+workers run in one group, one after another: the simulated LAN (marker `lan`: its engines' data roots and
+namespaces are machine-wide)."""
 
 from __future__ import annotations
 
@@ -8,6 +12,16 @@ import pytest
 from tests.support.hubs import HubFactory
 
 pytest_plugins = ["tests.support.diagnostics"]
+
+SERIAL_MARKERS = ("lan",)  # one xdist group each: their tests run on one worker, one after another
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        for marker in SERIAL_MARKERS:
+            if item.get_closest_marker(marker):
+                item.add_marker(pytest.mark.xdist_group(marker))
+                break
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -14,9 +15,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="session")
 def dists(tmp_path_factory) -> dict[str, Path]:
-    """Build the sdist from the checkout, then the wheel from the sdist, as pip does for `pip install .`."""
+    """Build the sdist from (a copy of) the checkout, then the wheel from the sdist, as pip does for
+    `pip install .`. The copy keeps build files out of the checkout and parallel workers apart."""
     out = tmp_path_factory.mktemp("dist")
-    done = subprocess.run([sys.executable, "-m", "build", "--no-isolation", "--sdist", "--outdir", str(out), str(ROOT)],
+    source = tmp_path_factory.mktemp("source") / "localhub"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", ".venv", "__pycache__", "build", "dist",
+                                                                 "*.egg-info", ".pytest_cache"))
+    done = subprocess.run([sys.executable, "-m", "build", "--no-isolation", "--sdist", "--outdir", str(out), str(source)],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     sdist = next(out.glob("*.tar.gz"))
