@@ -134,7 +134,8 @@ def _coerce(name: str, value, target_type, source: str):
         raise LocalhubError(f"{source}: '{name}' must be {target_type.__name__}, not {value!r}.") from None
 
 
-def _field_types() -> dict[str, type]:
+def field_types() -> dict[str, type]:
+    """Each setting's type (int, float, str, Path or dict)."""
     mapping = {"Path": Path, "int": int, "float": float, "str": str, "dict": dict}
     return {f.name: mapping[f.type] for f in fields(Settings)}
 
@@ -147,7 +148,7 @@ def config_file_path(config_dir: Path | None = None) -> Path:
 
 def load_settings(**overrides) -> Settings:
     """Build the settings from all sources. `overrides` are command-line values; None means not given."""
-    types = _field_types()
+    types = field_types()
     values: dict = {}
 
     env_config_dir = os.environ.get(_ENV_PREFIX + "CONFIG_DIR")
@@ -185,7 +186,7 @@ def settings_to_dict(settings: Settings) -> dict:
 
 
 def settings_from_dict(data: dict) -> Settings:
-    types = _field_types()
+    types = field_types()
     return Settings(**{k: _coerce(k, v, types[k], "runtime.json") for k, v in data.items() if k in types})
 
 

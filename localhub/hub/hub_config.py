@@ -1,14 +1,43 @@
-"""Turn the daemon's resolved settings into JupyterHub configuration (see jupyterhub_config.py)."""
+"""Turn the daemon's resolved settings into JupyterHub configuration (see jupyterhub_config.py).
+
+Settings are declared once, in `localhub.config.Settings` (name, default, help). A spawner option that carries a
+setting is declared with `from_setting(name)`: it takes the setting's type, default and help, and `configure`
+passes every such option its value from the daemon's settings — no second default, no hand-kept list.
+"""
 
 from __future__ import annotations
 
 import sys
+from dataclasses import MISSING, fields
 from pathlib import Path
 
-from ..config import settings_from_dict
+from traitlets import Dict, Float, Integer, TraitType, Unicode
+
+from ..config import Settings, field_types, settings_from_dict
 from ..state import StateDir
 
 HUB_PORT = 8081  # bound on this hub's own network gateway, so side-by-side hubs do not clash
+
+_TRAITS = {int: Integer, float: Float, str: Unicode, Path: Unicode, dict: Dict}
+
+
+def from_setting(name: str) -> TraitType:
+    """A configurable trait for the setting `name`, with that setting's type, default and help."""
+    (field,) = [f for f in fields(Settings) if f.name == name]
+    kind = field_types()[name]
+    default = field.default if field.default is not MISSING else field.default_factory()  # type: ignore[misc]
+    if kind is Path:
+        default = str(default)
+    return _TRAITS[kind](default, help=field.metadata["help"]).tag(config=True, setting=name)
+
+
+def setting_values(cls, settings: Settings) -> dict:
+    """{trait name: value} for every trait of `cls` declared with `from_setting`."""
+    values = {}
+    for trait_name, trait in cls.class_traits(setting=lambda name: name is not None).items():
+        value = getattr(settings, trait.metadata["setting"])
+        values[trait_name] = str(value) if isinstance(value, Path) else value
+    return values
 
 
 def configure(c, state_dir: str) -> None:
@@ -58,14 +87,13 @@ def configure(c, state_dir: str) -> None:
     service_url = f"http://127.0.0.1:{runtime['service_port']}"
     c.Proxy.extra_routes = {"/v2/": service_url, "/build/": service_url}
 
+    from .spawner import LocalhubSpawner  # here: the daemon imports this module and needs no DockerSpawner
+
     c.JupyterHub.spawner_class = "localhub.hub.spawner.LocalhubSpawner"
+    for name, value in setting_values(LocalhubSpawner, settings).items():
+        setattr(c.LocalhubSpawner, name, value)
     c.LocalhubSpawner.instance = settings.instance
-    c.LocalhubSpawner.config_dir = str(settings.config_dir)
-    c.LocalhubSpawner.default_profile = settings.default_profile
-    c.LocalhubSpawner.fallback_image = settings.image
     c.LocalhubSpawner.image = settings.image
-    c.LocalhubSpawner.extra_labels = settings.labels
-    c.LocalhubSpawner.pids_limit = settings.pids_limit
     c.LocalhubSpawner.network_name = runtime["network"]
     c.LocalhubSpawner.use_internal_ip = True
     c.LocalhubSpawner.remove = True

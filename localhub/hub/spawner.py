@@ -22,12 +22,13 @@ from urllib.parse import urlsplit
 import docker.errors
 from dockerspawner import DockerSpawner
 from tornado import web
-from traitlets import Dict, Integer, Unicode, default
+from traitlets import Integer, Unicode, default
 
 from ..errors import LocalhubError
 from .daemon_link import DaemonLink
 from ..profiles import get_profile, load_profiles
 from ..storage import container_name, home_volume_name, volume_usage
+from .hub_config import from_setting
 from .policy import PolicyError, check_image_present, check_storage, choose_image
 
 HOME = "/home/jovyan"
@@ -36,11 +37,12 @@ _IDLE_ARG = "--ServerApp.shutdown_no_activity_timeout"
 
 class LocalhubSpawner(DockerSpawner):
     instance = Unicode(help="Short id of this hub; part of every container and volume name.").tag(config=True)
-    config_dir = Unicode(help="The user's config dir (for their own profiles).").tag(config=True)
-    default_profile = Unicode("default", help="Profile for servers that name none.").tag(config=True)
-    fallback_image = Unicode(help="Image when neither the request nor the profile names one.").tag(config=True)
-    extra_labels = Dict(help="Labels added to every container and volume.").tag(config=True)
-    pids_limit = Integer(1024, help="Process limit per container unless the profile sets one.").tag(config=True)
+    # localhub's settings (declared once in localhub.config.Settings; hub_config passes their values)
+    config_dir = from_setting("config_dir")
+    default_profile = from_setting("default_profile")
+    fallback_image = from_setting("image")
+    extra_labels = from_setting("labels")
+    pids_limit = from_setting("pids_limit")
     pool_address = Unicode("", help="This hub's LAN address when it is in a lab (empty: no pool).").tag(config=True)
     hub_api_port = Integer(help="Port of this hub's API (on its gateway, and in a lab on its LAN address)."
                            ).tag(config=True)
