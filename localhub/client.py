@@ -16,7 +16,8 @@ from urllib.parse import quote
 import httpx
 
 from .binder import parse_link
-from .errors import LocalhubError, NotRunning
+from .hub.policy import PolicyError, check_server_name
+from .errors import LocalhubError, NotRunning, shown
 from .state import StateDir, pid_alive
 
 
@@ -82,7 +83,9 @@ class Client:
         return r.json() if r.content else None
 
     def _server_path(self, name: str) -> str:
-        return f"/hub/api/users/{quote(self.user)}/servers/{quote(name)}"
+        if not name:  # the default server has a path of its own
+            return f"/hub/api/users/{quote(self.user)}/server"
+        return f"/hub/api/users/{quote(self.user)}/servers/{quote(name, safe='')}"
 
     # --- daemon ------------------------------------------------------------------------------
     def info(self) -> dict:
@@ -114,7 +117,7 @@ class Client:
         for server in self.servers():
             if server.name == name:
                 return server
-        raise LocalhubError(f"There is no server '{name}'; `localhub servers ls` lists them.")
+        raise LocalhubError(f"There is no server '{shown(name)}'; `localhub servers ls` lists them.")
 
     def create_server(self, name: str, profile: str | None = None, image: str | None = None,
                       extra_options: dict | None = None, where: str | None = None) -> Iterator[dict]:
@@ -122,6 +125,10 @@ class Client:
         yields progress events until it answers."""
         options = {k: v for k, v in {"profile": profile, "image": image, "where": where,
                                      **(extra_options or {})}.items() if v}
+        try:
+            check_server_name(name, int(self.runtime.get("settings", {}).get("server_name_max_length", 20)))
+        except PolicyError as err:
+            raise LocalhubError(str(err)) from None
         if any(s.name == name for s in self.servers()):
             raise LocalhubError(f"A server named '{name}' exists already; start it with `localhub servers start {name}`.")
         self._request("POST", self._server_path(name), json={"user_options": options})
@@ -145,12 +152,15 @@ class Client:
         self._request("DELETE", self._server_path(name))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.server(name).status == "stopped":
+            # a stopped default server is no longer listed
+            if all(s.status == "stopped" for s in self.servers() if s.name == name):
                 return
             time.sleep(0.3)
         raise LocalhubError(f"Server '{name}' did not stop within {timeout:.0f} s.")
 
     def delete_server(self, name: str) -> None:
+        if not name:
+            raise LocalhubError("The default server cannot be deleted; stop it instead (its files are kept).")
         server = self.server(name)
         if server.status != "stopped":
             self.stop_server(name)

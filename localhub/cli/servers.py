@@ -7,12 +7,22 @@ import sys
 import webbrowser
 
 from ..client import Client
-from ..errors import LocalhubError
+from ..errors import LocalhubError, shown
 from .common import WHERE_HELP, client_from, print_json, where
 from .render import follow_spawn, servers_table
 
 
+def named(name: str) -> str:
+    """The server a command names. `localhub servers` manages named servers only: an empty name would reach the
+    default server (which JupyterHub's home page starts and stops) by accident."""
+    if not name.strip():
+        raise LocalhubError("This command needs a name: `localhub servers ls` lists your servers (the default "
+                            "server is started and stopped from the hub's home page).")
+    return name
+
+
 def cmd_new(args) -> int:
+    named(args.name)
     client = client_from(args)
     follow_spawn(client.create_server(args.name, profile=args.profile, image=args.image, where=args.where),
                  args.json)
@@ -20,6 +30,7 @@ def cmd_new(args) -> int:
 
 
 def cmd_start(args) -> int:
+    named(args.name)
     client = client_from(args)
     follow_spawn(client.start_server(args.name, where=args.where), args.json)
     return _report_ready(client, args)
@@ -35,12 +46,14 @@ def _report_ready(client: Client, args) -> int:
 
 
 def cmd_stop(args) -> int:
+    named(args.name)
     client_from(args).stop_server(args.name)
     print(f"Server '{args.name}' stopped; its files are kept.")
     return 0
 
 
 def cmd_delete(args) -> int:
+    named(args.name)
     client = client_from(args)
     if not args.yes and sys.stdin.isatty():
         answer = input(f"Delete server '{args.name}' and ALL files in its home? Type the name to confirm: ")
@@ -48,7 +61,7 @@ def cmd_delete(args) -> int:
             print("Nothing deleted.")
             return 1
     elif not args.yes:
-        raise LocalhubError(f"Deleting '{args.name}' removes all its files; add --yes to confirm.")
+        raise LocalhubError(f"Deleting '{shown(args.name)}' removes all its files; add --yes to confirm.")
     client.delete_server(args.name)
     print(f"Server '{args.name}' deleted with its storage.")
     return 0
@@ -67,6 +80,7 @@ def cmd_ls(args) -> int:
 
 
 def cmd_open(args) -> int:
+    named(args.name)
     client = client_from(args)
     server = client.server(args.name)
     url = client.server_url(args.name)
@@ -79,6 +93,7 @@ def cmd_open(args) -> int:
 
 
 def cmd_logs(args) -> int:
+    named(args.name)
     for line in client_from(args).server_logs(args.name, follow=args.follow, tail=args.tail):
         if line or not args.follow:  # while following, empty lines are the daemon's keep-alives
             print(line, flush=True)

@@ -143,3 +143,40 @@ def test_a_reader_of_a_quiet_followed_log_can_stop(hub):
     stop.set()
     assert ended.wait(15), "the reader stayed blocked in a quiet followed log"
     hub.cli("servers", "delete", "quiet", "--yes")
+
+
+def test_a_server_named_default_is_not_the_default_server(hub):
+    """Names map one-to-one to containers and homes: a named server `default` neither replaces the running
+    default server's container nor takes its home with it when deleted; an empty name acts on nothing."""
+    with api(hub) as http:
+        assert http.post(f"/hub/api/users/{hub.user}/server").status_code in (201, 202)
+        deadline = time.monotonic() + 60
+        while not http.get(f"/hub/api/users/{hub.user}").json()["servers"].get("", {}).get("ready"):
+            assert time.monotonic() < deadline, "the default server did not start"
+            time.sleep(0.5)
+        (default,) = [c for c in hub.containers(all=False) if c.labels.get("localhub.server") == ""]
+        assert default.exec_run(["sh", "-c", "echo mine > ~/default-home.txt"]).exit_code == 0
+
+        hub.cli("servers", "new", "default")
+        default.reload()
+        assert default.status == "running", "creating a server named 'default' replaced the default server"
+        hub.cli("servers", "delete", "default", "--yes")
+        kept = default.exec_run(["cat", "/home/jovyan/default-home.txt"])
+        assert kept.output.decode().strip() == "mine"
+
+        for args in (("new", ""), ("stop", ""), ("start", " "), ("delete", "", "--yes")):
+            refused = hub.cli("servers", *args, check=False)
+            assert refused.returncode == 1 and "Traceback" not in refused.stderr
+            assert len(refused.stderr.strip().splitlines()) == 1 and "needs a name" in refused.stderr
+        default.reload()
+        assert default.status == "running"
+        http.delete(f"/hub/api/users/{hub.user}/server")
+        deadline = time.monotonic() + 60
+        while http.get(f"/hub/api/users/{hub.user}").json()["servers"].get(""):
+            assert time.monotonic() < deadline, "the default server did not stop"
+            time.sleep(0.5)
+    with closing(docker.from_env()) as engine:
+        (home,) = engine.volumes.list(filters={"name": f"localhub-{hub.instance}-{hub.user}--default"})
+        probe = engine.containers.run("localhub/singleuser:test", ["cat", "/h/default-home.txt"], remove=True,
+                                      volumes={home.name: {"bind": "/h", "mode": "ro"}}, labels={"localhub.test": "1"})
+        assert probe.decode().strip() == "mine", "deleting the server named 'default' deleted the default's home"
