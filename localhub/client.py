@@ -18,7 +18,8 @@ import httpx
 from .binder import parse_link
 from .hub.policy import PolicyError, check_server_name
 from .errors import LocalhubError, NotRunning, shown
-from .state import StateDir, pid_alive
+from .lifecycle import running_daemon
+from .state import StateDir
 
 
 @dataclass
@@ -53,8 +54,8 @@ class Server:
 class Client:
     def __init__(self, state_dir: Path, timeout: float = 30):
         self.state = StateDir(Path(state_dir))
-        runtime = self.state.read_runtime()
-        if not runtime or not pid_alive(runtime.get("daemon_pid")):
+        runtime = running_daemon(self.state)
+        if not runtime:
             raise NotRunning(
                 f"No localhub is running for {self.state.root}; start one with `localhub up`."
             )

@@ -30,7 +30,8 @@ from .hub.hub_config import HUB_PORT
 from .hub.network import ensure_network, remove_network
 from .hubapi import HubAPI
 from .profiles import load_profiles
-from .state import StateDir, pid_alive
+from .lifecycle import DaemonLock, daemon_identity, pid_alive, runs_in
+from .state import StateDir
 from .images.builder import Builder
 from .launcher import Launcher
 from .usage import UsageSampler
@@ -68,7 +69,7 @@ def preflight(settings: Settings) -> tuple[StateDir, "docker_engine.docker.Docke
         )
     _stop_orphaned_hub(state)
     proxy_pid = _read_pid(state.proxy_pid_file)
-    orphan_proxy = pid_alive(proxy_pid)  # JupyterHub stops a proxy it left behind and takes its ports
+    orphan_proxy = runs_in(proxy_pid, state.root)  # JupyterHub stops a proxy it left behind and takes its ports
     ports = ((settings.ip, settings.port, "the hub"), ("127.0.0.1", settings.port + 1, "the proxy's API"),
              ("127.0.0.1", settings.port + 2, "localhub's API"))
     for ip, port, what in ports:
@@ -86,11 +87,9 @@ def _stop_orphaned_hub(state: StateDir) -> None:
     """A JupyterHub left running by a daemon that was killed would hold the ports; its servers keep running
     (cleanup_servers is off), so it is simply stopped and the new daemon starts its own."""
     pid = _read_pid(state.root / "hub.pid")
-    if not pid_alive(pid):
-        return
+    if not runs_in(pid, state.root):
+        return  # gone, or the pid was reused by something else
     try:
-        if b"jupyterhub" not in Path(f"/proc/{pid}/cmdline").read_bytes():
-            return  # the pid was reused by something else
         os.kill(pid, signal.SIGTERM)
         for _ in range(100):
             if not pid_alive(pid):
@@ -111,7 +110,15 @@ def _read_pid(path: Path) -> int | None:
 class Daemon:
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.state, self.docker = preflight(settings)
+        # held until this process ends: it is how other processes know that this daemon runs (lifecycle.py)
+        self.lock = DaemonLock(StateDir(settings.state_dir))
+        StateDir(settings.state_dir).prepare()
+        self.lock.acquire()
+        try:
+            self.state, self.docker = preflight(settings)
+        except BaseException:
+            self.lock.release()
+            raise
         self.started = time.time()
         self.hub_process: asyncio.subprocess.Process | None = None
         self._shutdown = asyncio.Event()
@@ -185,7 +192,7 @@ class Daemon:
         pool_address = await self._join_pool(announce)
         self.state.write_runtime({
             "settings": settings_to_dict(self.settings),
-            "daemon_pid": os.getpid(),
+            **daemon_identity(),
             "url": self.settings.url,
             "user": self.settings.user,
             "network": network,
@@ -215,7 +222,7 @@ class Daemon:
 
         # a proxy left by a crashed hub still routes to the new one until JupyterHub replaces it
         orphan_proxy = _read_pid(self.state.proxy_pid_file)
-        self._orphan_proxy = orphan_proxy if pid_alive(orphan_proxy) else None
+        self._orphan_proxy = orphan_proxy if runs_in(orphan_proxy, self.state.root) else None
         log = open(self.state.logs / "hub.log", "ab")
         env = {**os.environ, "LOCALHUB_STATE_DIR": str(self.state.root)}
         self.hub_process = await asyncio.create_subprocess_exec(
@@ -230,6 +237,7 @@ class Daemon:
             if self.lab_member:
                 await self.lab_member.stop()
             self.state.clear_runtime()
+            self.lock.release()
             raise
         runtime = self.state.read_runtime() or {}
         self.state.write_runtime({**runtime, "ready": True, "hub_pid": self.hub_process.pid})
@@ -262,6 +270,7 @@ class Daemon:
         await self.hub_api.aclose()
         await self.hub_http.aclose()
         self.state.clear_runtime()
+        self.lock.release()
         return code
 
     async def _wait_until_ready(self) -> None:

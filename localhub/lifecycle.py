@@ -1,8 +1,16 @@
-"""Starting and stopping the daemon process from the command line: is one running for this state dir, start
-one in the background and wait until it is ready, stop it and wait until it is gone."""
+"""Starting and stopping the daemon process, and knowing which process it is: the one owner of process identity.
+
+A pid alone does not identify a process: a daemon killed with SIGKILL leaves runtime.json behind, and after a
+while (or a reboot) its pid belongs to anything. So the daemon holds an exclusive lock on `daemon.lock` in its state
+dir for its whole life (the kernel drops it the moment the process dies, however it dies), and runtime.json records
+its pid with the process's start time. A daemon runs only while the lock is held; a pid is signalled only when the
+process with that pid started when the record says. JupyterHub and its proxy, which the daemon starts, are
+recognised by their working directory, the state dir.
+"""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
@@ -12,16 +20,118 @@ from pathlib import Path
 
 from .config import Settings
 from .errors import LocalhubError
-from .state import StateDir, pid_alive
+from .state import StateDir
 
 START_TIMEOUT = 120
 STOP_TIMEOUT = 60
 
 
+# --- processes ---------------------------------------------------------------------------------------------
+def _stat_fields(pid: int) -> list[str] | None:
+    """Fields 3… of /proc/PID/stat (after the command name, which may hold spaces and parentheses)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def pid_alive(pid: int | None) -> bool:
+    """True if the process runs. A killed process whose parent has not reaped it yet (a zombie) counts
+    as dead: signalling it still succeeds, which would make a crashed daemon look alive."""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    fields = _stat_fields(pid)
+    if fields is None:
+        return True  # no /proc (not Linux): trust the signal
+    return fields[0] not in ("Z", "X")
+
+
+def process_start(pid: int | None) -> int | None:
+    """When the process started (clock ticks since boot; None if it does not run): with the pid, its identity."""
+    fields = _stat_fields(pid) if pid else None
+    if not fields or fields[0] in ("Z", "X"):
+        return None
+    return int(fields[19])
+
+
+def is_process(pid: int | None, started: int | None) -> bool:
+    """True if `pid` is still the process that started at `started` (not a later one given the same pid)."""
+    return pid_alive(pid) and started is not None and process_start(pid) == started
+
+
+def runs_in(pid: int | None, directory: Path) -> bool:
+    """True if the process runs with `directory` as its working directory (JupyterHub and its proxy run in the
+    state dir): a pid file left by a killed hub is not trusted on its own."""
+    if not pid_alive(pid):
+        return False
+    try:
+        return Path(os.readlink(f"/proc/{pid}/cwd")) == directory.resolve()
+    except OSError:
+        return False
+
+
+# --- the daemon's lock ---------------------------------------------------------------------------------------
+class DaemonLock:
+    """The lock the running daemon holds on `<state dir>/daemon.lock` for its whole life."""
+
+    def __init__(self, state: StateDir):
+        self.path = state.root / "daemon.lock"
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        for _ in range(20):  # a client asking `held()` holds a shared lock for an instant
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                self._fd = fd
+                return
+            except BlockingIOError:
+                time.sleep(0.05)
+        os.close(fd)
+        raise LocalhubError(f"Another localhub is already running or starting for {self.path.parent} "
+                            "(`localhub status` says which).")
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def held(self) -> bool:
+        """True if some process holds the lock (asked from any process, the holder's included)."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except FileNotFoundError:
+            return False
+        except OSError:
+            return True  # cannot tell (permissions): do not claim that nothing runs
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
+
+
+def daemon_identity() -> dict:
+    """What the daemon records about itself in runtime.json."""
+    return {"daemon_pid": os.getpid(), "daemon_start": process_start(os.getpid())}
+
+
 def running_daemon(state: StateDir) -> dict | None:
-    """The runtime record of the daemon that owns this state dir, if it is alive."""
+    """The runtime record of the daemon that owns this state dir, if it runs: its lock is held and the process
+    the record names is the one that wrote it."""
+    if not DaemonLock(state).held():
+        return None
     runtime = state.read_runtime()
-    if runtime and pid_alive(runtime.get("daemon_pid")):
+    if runtime and is_process(runtime.get("daemon_pid"), runtime.get("daemon_start")):
         return runtime
     return None
 
@@ -48,19 +158,21 @@ def start_detached(settings: Settings, state: StateDir) -> None:
 def stop(state: StateDir, keep_servers: bool, ask_daemon) -> bool:
     """Stop the daemon of this state dir (through its API when it answers, else by signal); False when none
     was running."""
-    runtime = state.read_runtime()
-    if not runtime or not pid_alive(runtime.get("daemon_pid")):
-        state.clear_runtime()
+    runtime = running_daemon(state)
+    if not runtime:
+        if not DaemonLock(state).held():
+            state.clear_runtime()  # left by a daemon that was killed: nothing runs
         return False
-    pid = runtime["daemon_pid"]
+    pid, started = runtime["daemon_pid"], runtime["daemon_start"]
     try:
         ask_daemon(keep_servers)
     except LocalhubError:
-        os.kill(pid, signal.SIGTERM)  # API unreachable: the signal stops servers and hub too
+        if is_process(pid, started):
+            os.kill(pid, signal.SIGTERM)  # API unreachable: the signal stops servers and hub too
     deadline = time.monotonic() + STOP_TIMEOUT
-    while pid_alive(pid) and time.monotonic() < deadline:
+    while is_process(pid, started) and time.monotonic() < deadline:
         time.sleep(0.2)
-    if pid_alive(pid):
+    if is_process(pid, started):
         raise LocalhubError(f"localhub (pid {pid}) did not stop within {STOP_TIMEOUT} s; "
                             f"see {state.logs / 'hub.log'}.")
     return True

@@ -111,22 +111,3 @@ def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
     with os.fdopen(fd, "w") as f:
         f.write(text)
     os.replace(tmp, path)
-
-
-def pid_alive(pid: int | None) -> bool:
-    """True if the process runs. A killed process whose parent has not reaped it yet (a zombie) counts
-    as dead: signalling it still succeeds, which would make a crashed daemon look alive."""
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True  # no /proc (not Linux): trust the signal
-    return state not in ("Z", "X")

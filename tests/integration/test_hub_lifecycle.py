@@ -12,7 +12,7 @@ import time
 import httpx
 import pytest
 
-from localhub.state import pid_alive
+from localhub.lifecycle import pid_alive
 
 pytestmark = pytest.mark.docker
 

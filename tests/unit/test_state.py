@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from localhub.state import pid_alive
+from localhub.lifecycle import pid_alive
 
 pytestmark = pytest.mark.unit
 

@@ -1,0 +1,114 @@
+"""Which process is the daemon: a lock it holds and its start time, never a pid alone (lifecycle.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from localhub.errors import LocalhubError
+from localhub.lifecycle import DaemonLock, is_process, process_start, running_daemon, stop
+from localhub.state import StateDir
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture
+def state(tmp_path) -> StateDir:
+    state = StateDir(tmp_path / "state")
+    state.prepare()
+    return state
+
+
+@pytest.fixture
+def bystander():
+    """An unrelated process that happens to have the pid a dead daemon's runtime.json names."""
+    proc = subprocess.Popen(["sleep", "60"])
+    yield proc
+    proc.kill()
+    proc.wait()
+
+
+def unable_to_reach_the_daemon(keep_servers: bool) -> None:
+    raise LocalhubError("the daemon's API does not answer")
+
+
+def test_a_stale_record_whose_pid_was_reused_is_not_a_running_daemon(state, bystander):
+    state.write_runtime({"daemon_pid": bystander.pid, "url": "http://127.0.0.1:1", "ready": True})
+    assert running_daemon(state) is None
+    assert stop(state, keep_servers=False, ask_daemon=unable_to_reach_the_daemon) is False
+    time.sleep(0.2)
+    assert bystander.poll() is None, "`down` signalled an unrelated process"
+    assert state.read_runtime() is None  # the stale record is cleared
+
+
+def test_a_record_naming_a_later_process_with_the_same_pid_is_not_trusted(state, bystander):
+    # the lock is held (a daemon runs) but the record names another process: never signal it
+    state.write_runtime({"daemon_pid": bystander.pid, "daemon_start": process_start(bystander.pid) - 1})
+    lock = DaemonLock(state)
+    lock.acquire()
+    try:
+        assert running_daemon(state) is None
+        assert stop(state, keep_servers=False, ask_daemon=unable_to_reach_the_daemon) is False
+        assert bystander.poll() is None
+    finally:
+        lock.release()
+
+
+def fake_daemon(state: StateDir) -> subprocess.Popen:
+    """A process that does what the daemon does to be known: takes the lock, writes its identity, then runs."""
+    code = textwrap.dedent(f"""
+        import time
+        from pathlib import Path
+        from localhub.lifecycle import DaemonLock, daemon_identity
+        from localhub.state import StateDir
+        state = StateDir(Path({str(state.root)!r}))
+        lock = DaemonLock(state)
+        lock.acquire()
+        state.write_runtime({{**daemon_identity(), "url": "http://127.0.0.1:1", "ready": True}})
+        time.sleep(60)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    deadline = time.monotonic() + 20
+    while running_daemon(state) is None:
+        assert proc.poll() is None and time.monotonic() < deadline, "the fake daemon did not start"
+        time.sleep(0.05)
+    return proc
+
+
+def test_the_daemon_is_known_by_its_lock_and_stopped_by_signal(state):
+    proc = fake_daemon(state)
+    runtime = running_daemon(state)
+    assert runtime["daemon_pid"] == proc.pid and is_process(proc.pid, runtime["daemon_start"])
+    with pytest.raises(LocalhubError, match="already running"):
+        DaemonLock(state).acquire()  # a second daemon for the same state dir refuses to start
+    assert stop(state, keep_servers=False, ask_daemon=unable_to_reach_the_daemon) is True
+    assert proc.wait(5) == -15
+
+
+def test_a_killed_daemon_is_not_running_at_once(state):
+    proc = fake_daemon(state)
+    proc.kill()
+    proc.wait()
+    assert running_daemon(state) is None  # its record is still there, but the kernel dropped its lock
+    assert state.read_runtime()["daemon_pid"] == proc.pid
+
+
+def test_down_leaves_an_unrelated_process_alone(state, bystander):
+    state.write_runtime({"daemon_pid": bystander.pid, "url": "http://127.0.0.1:1", "ready": True,
+                         "settings": {"port": 1}})
+    env = {**os.environ, "LOCALHUB_CONFIG_DIR": str(state.root.parent)}
+    for command in (["down"], ["status", "--json"]):
+        proc = subprocess.run([sys.executable, "-m", "localhub", *command, "--state-dir", str(state.root)],
+                              capture_output=True, text=True, env=env, timeout=60)
+        assert "Traceback" not in proc.stderr
+        if command == ["down"]:
+            assert proc.returncode == 0 and "not running" in proc.stdout
+        else:
+            assert json.loads(proc.stdout)["running"] is False
+    assert bystander.poll() is None
