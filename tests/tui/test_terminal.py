@@ -1,5 +1,7 @@
-"""The TUI in a real terminal: tmux runs `localhub tui` against a real hub at 120x40, we read the screen
-with `capture-pane` and type keys like a user. Later launches get an end-to-end test of their own here."""
+"""The TUI in a real terminal: tmux runs `localhub tui` against a real hub (at 120x40, or 80x24 as the
+smallest usable size), we read the screen with `capture-pane` and type keys like a user: stopping a
+server, launching a repository, and issue 13's navigation, sort, details pane with its chart, and a shell
+in a real server container."""
 
 from __future__ import annotations
 
@@ -28,9 +30,13 @@ class Tmux:
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, check=check)
 
-    def start(self, command: str, env: dict) -> None:
+    def start(self, command: str, env: dict, size: tuple[int, int] = (120, 40)) -> None:
         exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
-        self.run("new-session", "-d", "-s", self.name, "-x", "120", "-y", "40", f"env {exports} {command}")
+        self.run("new-session", "-d", "-s", self.name, "-x", str(size[0]), "-y", str(size[1]),
+                 f"env {exports} {command}")
+
+    def resize(self, width: int, height: int) -> None:
+        self.run("resize-window", "-t", self.name, "-x", str(width), "-y", str(height))
 
     def screen(self) -> str:
         r = self.run("capture-pane", "-p", "-t", self.name, check=False)
@@ -120,3 +126,52 @@ def test_launch_a_repository_from_a_real_terminal(live, tmux, tmp_path):
         tmux.kill()
         delete_all_servers(live)
         remove_images_under(tmp_path)
+
+
+def test_navigate_sort_details_and_shell_at_80x24(live, tmux):
+    """j/k, sort, the details pane with its CPU chart, and a shell in the real container, at 80x24."""
+    for name in ("term-a", "term-b"):
+        for _ in live.client.create_server(name):
+            pass
+    container = live.client.server("term-a").container
+    env = {"TERM": "xterm-256color", "LOCALHUB_CONFIG_DIR": str(live.config_dir)}
+    tmux.start(tui_command(live.state_dir), env, size=(80, 24))
+
+    screen = tmux.wait(lambda s: "running" in row(s, "term-a") and "running" in row(s, "term-b"), 60,
+                       "both servers running")
+    lines = screen.splitlines()
+    header = next(line for line in lines if line.strip().startswith("Name"))
+    assert "Status" in header and "CPU" in header and "Memory" in header
+    assert "Profile" not in header  # collapsed, not cut: no line runs past 80 columns
+    assert "q Quit" in lines[-1] and all(len(line) <= 80 for line in lines)
+
+    # sort by Name, then reversed: term-b comes first
+    tmux.keys(">")
+    tmux.wait(lambda s: "Name ▲" in s, 10, "the sort arrow on Name")
+    tmux.keys("I")
+    screen = tmux.wait(lambda s: "Name ▼" in s, 10, "the reversed sort")
+    names = [line.split()[0] for line in screen.splitlines() if line.strip().startswith("term-")]
+    assert names == ["term-b", "term-a"], screen
+
+    # j moves down to term-a; Enter shows its details, whose chart fills as samples arrive
+    tmux.keys("g", "j", "Enter")
+    screen = tmux.wait(lambda s: "term-a · running" in s and "last" in s and "of 1 CPU" in s, 60,
+                       "the details pane of term-a with its CPU chart")
+    assert container in screen and "1.9 GiB memory" in screen and "storage" in screen
+    assert any(block in screen for block in "▁▂▃▄▅▆▇█")  # the chart's baseline at least
+    tmux.keys("k")
+    tmux.wait(lambda s: "term-b · running" in s, 10, "the details to follow the cursor to term-b")
+
+    # a shell in term-a's container: the TUI steps aside, the shell runs, the TUI comes back
+    tmux.keys("j", "e")
+    tmux.wait(lambda s: "A shell in server 'term-a'" in s and "$" in s, 30, "the shell")
+    tmux.keys("-l", "touch ~/made-in-the-shell && exit")
+    tmux.keys("Enter")
+    tmux.wait(lambda s: "Back from the shell" in s, 30, "the TUI back after the shell")
+    made = subprocess.run(["docker", "exec", container, "sh", "-c", "ls ~"], capture_output=True, text=True)
+    assert "made-in-the-shell" in made.stdout, made
+
+    # wider, the collapsed columns come back
+    tmux.resize(120, 40)
+    tmux.wait(lambda s: "Environment" in s and "Storage" in s, 10, "the columns at 120x40")
+    tmux.keys("q")
