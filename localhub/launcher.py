@@ -25,6 +25,7 @@ from .images.builder import Builder
 from .images.catalog import find_image
 from .config import Settings
 from .state import write_atomic
+from .workshop.resolver import WorkshopResolver
 
 GIT_PROVIDERS = {"gh", "gl", "gist", "bb", "git"}
 # which repo2docker content provider fetches a record of each kind
@@ -88,7 +89,8 @@ class RecentLaunches:
 
 
 class Launcher:
-    def __init__(self, settings: Settings, builder: Builder, hub_http: httpx.AsyncClient, state_root: Path):
+    def __init__(self, settings: Settings, builder: Builder, hub_http: httpx.AsyncClient, state_root: Path,
+                 workshop: WorkshopResolver | None = None):
         self.settings = settings
         self.builder = builder
         self.hub = hub_http  # base_url = the hub's public URL, authenticated with the daemon's token
@@ -97,6 +99,8 @@ class Launcher:
         self._server_locks: dict[str, asyncio.Lock] = {}
         self._naming = asyncio.Lock()
         self._reserved: dict[str, str] = {}  # server name -> spec, while a launch holds it
+        # bundles imported here and the class on the LAN answer before the network does (localhub/workshop)
+        self.workshop = workshop or WorkshopResolver(state_root, builder.client)
 
     async def launch(self, launch: LaunchSpec, profile: str | None = None, rebuild: bool = False,
                      where: str | None = None,
@@ -134,6 +138,10 @@ class Launcher:
             yield item
 
     async def _resolve(self, launch: LaunchSpec):
+        async for item in self.workshop.provide(launch):
+            yield item
+            if not isinstance(item, dict) or item["phase"] == "failed":
+                return
         what = launch.ref or "the repository"
         yield event("waiting", f"Resolving {what} of {launch.repo} to an immutable id...")
         try:

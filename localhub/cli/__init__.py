@@ -7,6 +7,7 @@ One module per command group, each with a `register(subparsers, common, json_fla
     servers       servers new | start | stop | delete | ls | open | logs
     environments  spec, launch, builds ls | log | rm
     pool          pool init | join | share | status | forget
+    workshop      bundle create | import | ls | inspect
     render        how progress and tables are drawn (no decisions)
     common        settings and client from the common options, JSON output
 """
@@ -19,9 +20,9 @@ import sys
 
 from .. import __version__
 from ..errors import LocalhubError
-from . import environments, hub, pool, servers
+from . import environments, hub, pool, servers, workshop
 
-GROUPS = (hub, servers, environments, pool)
+GROUPS = (hub, servers, environments, pool, workshop)
 
 
 def build_parser() -> argparse.ArgumentParser:
