@@ -4,7 +4,7 @@ compressed; an altered or cut copy is refused naming what is wrong and leaves no
 loads only the layers the engine lacks and the original link then launches with the network gone, saying
 that it uses the bundled build.
 
-One hub for the module; the tests run in order on the same bundle.
+One hub for the module; the tests run in order on the same bundle (one xdist group: one worker).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import tarfile
 from localhub.workshop.bundlefile import BundleReader
 from tests.lan.classroom import FakeGitHub
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.xdist_group("workshop-bundle")]
 
 
 @pytest.fixture(scope="module")
