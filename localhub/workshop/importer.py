@@ -21,7 +21,7 @@ from typing import Callable
 import docker
 
 from ..errors import LocalhubError, shown
-from ..state import pid_alive
+from ..lifecycle import is_process, process_start
 from . import layers
 from .bundlefile import BundleReader
 from .offline import OfflineLinks
@@ -61,7 +61,8 @@ class ImportStatus:
     def write(self, **data) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".import.json.{os.getpid()}")
-        tmp.write_text(json.dumps({**data, "pid": os.getpid(), "updated": time.time()}))
+        tmp.write_text(json.dumps({**data, "pid": os.getpid(), "started": process_start(os.getpid()),
+                                   "updated": time.time()}))
         os.replace(tmp, self.path)
 
     def read(self) -> dict | None:
@@ -69,7 +70,7 @@ class ImportStatus:
             data = json.loads(self.path.read_text())
         except (OSError, ValueError):
             return None
-        if data.get("state") == "running" and not pid_alive(data.get("pid")):
+        if data.get("state") == "running" and not is_process(data.get("pid"), data.get("started")):
             data["state"] = "failed"
             data["message"] = "the import was interrupted (its process ended); run it again"
         return data

@@ -253,3 +253,20 @@ def test_progress_says_sizes_rates_and_what_was_already_here():
     assert "100.0 MiB of 200.0 MiB (50%)" in line and "/s" in line and "600.0 MiB already here" in line
     p.finish()
     assert p.to_dict()["finished"] is True
+
+
+def test_an_import_whose_process_died_reads_as_interrupted(tmp_path):
+    import subprocess
+    import sys
+
+    from localhub.workshop.importer import ImportStatus
+
+    status = ImportStatus(tmp_path)
+    status.write(state="running", bundle="course", progress={})
+    assert status.read()["state"] == "running"  # this process runs
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    data = json.loads(status.path.read_text())
+    data["pid"] = int(gone.stdout)  # a process that ended
+    status.path.write_text(json.dumps(data))
+    read = status.read()
+    assert read["state"] == "failed" and "interrupted" in read["message"]
