@@ -7,5 +7,7 @@ out and work handed in, with no internet.
                 kept by hash)
     launches    offline (links this machine can launch with no network), resolver (what the launcher asks
                 before the network)
+    homes       merge (a newer copy into a folder someone works in, by nbgitpuller's rules, never losing an
+                edit; also used by `localhub servers sync`)
     progress    bytes and rates of a transfer, drawn by the CLI, the TUI and the launch page
 """
