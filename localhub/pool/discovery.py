@@ -110,13 +110,16 @@ def new_zeroconf(addresses: list[str]) -> AsyncZeroconf:
 
 class Advertiser:
     """This desktop's record. `set()` changes fields; changes reach the network at most every
-    `min_interval` seconds, the latest values winning."""
+    `min_interval` seconds, the latest values winning. `service_type` is the pool's unless a subclass (the
+    workshop's class) announces another."""
+
+    service_type = SERVICE_TYPE
 
     def __init__(self, azc: AsyncZeroconf, lab: Lab, cert: str, address: str, port: int,
                  min_interval: float = 5.0, label: str | None = None):
         self.azc, self.lab, self.cert, self.min_interval = azc, lab, cert, min_interval
         label = re.sub(r"[^A-Za-z0-9-]+", "-", label or socket.gethostname()).strip("-")[:40] or "desktop"
-        self.name, self.address, self.port = f"{label}-{lab.node[:6]}.{SERVICE_TYPE}", address, port
+        self.name, self.address, self.port = f"{label}-{lab.node[:6]}.{self.service_type}", address, port
         self.fields = {"state": "owner", "slots": 0, "gpu": False}
         self.seq = 0
         self._sent = dict(self.fields)
@@ -127,7 +130,7 @@ class Advertiser:
     def _info(self, seq: int = 0) -> AsyncServiceInfo:
         txt = build_txt(self.lab, self.cert, **self.fields, seq=seq)
         assert txt_size(txt) < TXT_BUDGET, txt
-        return AsyncServiceInfo(SERVICE_TYPE, self.name, port=self.port, properties=txt,
+        return AsyncServiceInfo(self.service_type, self.name, port=self.port, properties=txt,
                                 server=f"localhub-{self.lab.node}.local.", parsed_addresses=[self.address])
 
     async def start(self, **fields) -> None:
@@ -193,6 +196,8 @@ class PeerBrowser:
     """A live view of lab peers: `peers` (name -> Peer) holds members only; `others` says in one phrase why
     each other `_localhub` record is not listed. `on_change(event, peer)` gets added, updated, removed."""
 
+    service_type = SERVICE_TYPE
+
     def __init__(self, azc: AsyncZeroconf, lab: Lab, pins: PeerPins | None = None,
                  on_change: Callable[[str, Peer], None] | None = None):
         self.azc, self.lab, self.pins, self.on_change = azc, lab, pins, on_change
@@ -202,7 +207,7 @@ class PeerBrowser:
         self._tasks: dict[str, asyncio.Task] = {}
 
     async def start(self) -> None:
-        self._browser = AsyncServiceBrowser(self.azc.zeroconf, SERVICE_TYPE, handlers=[self._on_state])
+        self._browser = AsyncServiceBrowser(self.azc.zeroconf, self.service_type, handlers=[self._on_state])
 
     async def stop(self) -> None:
         for task in self._tasks.values():
@@ -226,7 +231,7 @@ class PeerBrowser:
         self._tasks[name] = asyncio.ensure_future(self._resolve(name))
 
     async def _resolve(self, name: str) -> None:
-        info = AsyncServiceInfo(SERVICE_TYPE, name)
+        info = AsyncServiceInfo(self.service_type, name)
         if not await info.async_request(self.azc.zeroconf, 3000):
             log.info("could not resolve %s", name)
             return
