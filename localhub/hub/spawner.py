@@ -24,10 +24,14 @@ from dockerspawner import DockerSpawner
 from tornado import web
 from traitlets import Integer, Unicode, default
 
+from jupyterhub.spawner import SpawnException
+
+from ..container_events import ContainerEvents
 from ..errors import LocalhubError
 from .daemon_link import DaemonLink
-from ..profiles import get_profile, load_profiles
+from ..profiles import format_size, get_profile, load_profiles
 from ..storage import container_name, home_volume_name, volume_usage
+from . import readiness
 from .hub_config import from_setting
 from .policy import PolicyError, check_image_present, check_storage, choose_image
 
@@ -49,6 +53,7 @@ class LocalhubSpawner(DockerSpawner):
     daemon_url = Unicode("", help="The daemon's API for the hub's code (placement on lab peers).").tag(config=True)
     daemon_token = Unicode("", help="The daemon's API token.").tag(config=True)
     guest = Unicode("", help="The guest id while this server runs on a lab peer.")
+    _events = None  # one ContainerEvents per JupyterHub process, shared by every spawner
 
     @property
     def daemon(self) -> DaemonLink:
@@ -82,6 +87,9 @@ class LocalhubSpawner(DockerSpawner):
             "pids_limit": profile.pids or self.pids_limit,
             # no swap beyond the memory limit
             "memswap_limit": profile.memory,
+            # a container that stops is kept (stopped) until the server's next start or stop, so its exit
+            # code and log can be read (`servers logs`); auto-removal would destroy both
+            "auto_remove": False,
         }
 
     async def start(self):
@@ -201,6 +209,90 @@ class LocalhubSpawner(DockerSpawner):
     def clear_state(self):
         super().clear_state()
         self.guest = ""
+
+    # --- local containers: readiness and deaths ------------------------------------------------------
+    def events(self) -> ContainerEvents:
+        if LocalhubSpawner._events is None or LocalhubSpawner._events.instance != self.instance:
+            LocalhubSpawner._events = ContainerEvents(self.instance)
+        return LocalhubSpawner._events
+
+    async def start_object(self):
+        # watch for the container's death before it can happen
+        self._death, self._forget_death = self.events().died(self.container_id)
+        try:
+            await super().start_object()
+        except BaseException:
+            self._forget_death()
+            raise
+
+    async def get_ip_and_port(self):
+        """The container's address once *it* answers (readiness.py); a crash or silence is a clear error."""
+        server = self.name or "default"
+        path = (self.server.base_url if self.server else "/") + "api"
+        try:
+            ip = await readiness.wait_until_ready(
+                lambda: self._inspect(self.container_id), self._death, self.network_name, self.port, path,
+                self.http_timeout, answers=self._answers)
+        except readiness.Stopped as stop:
+            log_lines = await self._log_tail()
+            text, page = readiness.describe_stop(server, stop, format_size(self.mem_limit or 0), log_lines)
+            self.log.warning("%s stopped while starting (exit code %s); last log lines:\n%s",
+                             self._log_name, stop.exit_code, "\n".join(log_lines[-readiness.LOG_LINES:]))
+            raise self._spawn_error(text, page, "crashed")
+        except readiness.NeverAnswered:
+            log_lines = await self._log_tail()
+            await self.stop_object()  # stopped, not removed: its log stays readable
+            raise self._spawn_error(readiness.describe_silence(server, self.http_timeout, log_lines), None,
+                                    "timeout")
+        finally:
+            self._forget_death()
+        return ip, self.port
+
+    @staticmethod
+    def _spawn_error(text: str, page: str | None, reason: str) -> SpawnException:
+        error = SpawnException(text, reason=reason, status_code=500, **({"message_html": page} if page else {}))
+        # what JupyterHub shows in the spawn's progress (and so `localhub launch`) and on its error page
+        error.jupyterhub_message = text
+        if page:
+            error.jupyterhub_html_message = page
+        return error
+
+    async def _answers(self, url: str) -> bool:
+        return await readiness.probe(url)
+
+    async def _inspect(self, container_id: str) -> dict | None:
+        try:
+            return await self.docker("inspect_container", container_id)
+        except docker.errors.NotFound:
+            return None
+
+    async def _log_tail(self) -> list[str]:
+        try:
+            raw = await self.docker("logs", self.container_id, tail=readiness.LOG_LINES)
+        except docker.errors.APIError:
+            return []
+        return raw.decode("utf-8", "replace").splitlines()
+
+    def start_polling(self):
+        """Besides JupyterHub's periodic poll: a container that dies is noticed at once, so its route goes
+        before Docker can hand its address to another server."""
+        super().start_polling()
+        self._stop_watching()
+        if self.container_id and not self.guest:
+            def on_event(event: dict) -> None:
+                if event.get("status") == "die" and self._poll_callback is not None:
+                    asyncio.ensure_future(self.poll_and_notify())
+            self._forget_watch = self.events().listen(self.container_id, on_event)
+
+    def stop_polling(self):
+        super().stop_polling()
+        self._stop_watching()
+
+    def _stop_watching(self) -> None:
+        forget = getattr(self, "_forget_watch", None)
+        if forget:
+            forget()
+            self._forget_watch = None
 
     async def check_allowed(self, image):
         # The hub serves one desktop user, who may run any image on this machine (built by localhub or
