@@ -31,7 +31,7 @@ from ..errors import LocalhubError
 from .daemon_link import DaemonLink
 from ..profiles import format_size, get_profile, load_profiles
 from ..storage import container_name, home_volume_name, volume_usage
-from . import readiness
+from . import identity, readiness
 from .hub_config import from_setting
 from .policy import PolicyError, check_image_present, check_storage, choose_image
 
@@ -99,16 +99,19 @@ class LocalhubSpawner(DockerSpawner):
             profile = get_profile(load_profiles(self.config_dir or None), options.get("profile") or self.default_profile)
             image = choose_image(options, profile, self.fallback_image)
             await self._in_thread(check_image_present, image, self._image_exists)
+            user = await self._in_thread(identity.run_as, self.client, image, self.labels)
             usage = await self._in_thread(volume_usage, self.client, [self.home_volume])
             check_storage(self.name or "default", usage.get(self.home_volume), profile)
-        except (PolicyError, LocalhubError) as err:
+        except (PolicyError, LocalhubError, identity.RootImage) as err:
             raise web.HTTPError(400, str(err)) from None
 
         self.image = image
         self.mem_limit = profile.memory
         self.cpu_limit = profile.cpu
         self.extra_host_config = self.hardened_host_config(profile)
-        self.extra_create_kwargs = {"labels": {**self.labels, "localhub.profile": profile.name}}
+        self.extra_create_kwargs = {"labels": {**self.labels, "localhub.profile": profile.name},
+                                    # an image that ends as root runs as its ordinary user (identity.py)
+                                    **({"user": user} if user else {})}
         # the spawner object lives across restarts: set per-start values, never append to them
         self.default_url = options.get("default_url") or ""
         self.args = [a for a in self.args if not a.startswith(_IDLE_ARG)]
