@@ -19,6 +19,7 @@ from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
 from tornado import web
 
 from . import __version__, api_hub, storage
+from .errors import LocalhubError
 from .images.catalog import list_environments, remove_environment
 from .hub import binder_web
 from .profiles import load_profiles
@@ -266,13 +267,28 @@ class ShutdownHandler(APIHandler):
 
 
 class PoolHandler(APIHandler):
-    """This desktop in its lab: its own state, the peers the daemon watches, the servers away (null outside a
-    lab)."""
+    """This desktop in its lab: its own state, the peers the daemon watches, the servers away; {"off": why}
+    while the daemon runs no pool. POST leave: leave the lab; POST forget {node}: drop a peer's pin."""
 
     @web.authenticated
-    async def get(self):
+    async def get(self, *verb):
+        if verb:
+            raise web.HTTPError(405)
         member = self.daemon.lab_member
-        self.write_json(await self.in_thread(member.status) if member else None)
+        self.write_json(await self.in_thread(member.status) if member else {"off": self.daemon.pool_off})
+
+    @web.authenticated
+    async def post(self, verb: str):
+        try:
+            if verb == "leave":
+                self.write_json({"left": await self.daemon.leave_lab()})
+                return
+            body = json.loads(self.request.body or b"{}")
+            self.write_json({"forgotten": self.daemon.forget_peer(str(body.get("node")))})
+        except LocalhubError as err:
+            raise web.HTTPError(409, str(err)) from None
+        except ValueError:
+            raise web.HTTPError(400, "The request body is not JSON.") from None
 
 
 def make_app(daemon: "Daemon") -> web.Application:
@@ -284,6 +300,7 @@ def make_app(daemon: "Daemon") -> web.Application:
         (prefix + "/environments/log", BuildLogHandler, args),
         (prefix + "/info", InfoHandler, args),
         (prefix + "/pool", PoolHandler, args),
+        (prefix + "/pool/(leave|forget)", PoolHandler, args),
         (prefix + "/servers", ServersHandler, args),
         (prefix + r"/servers/([^/]*)/logs", ServerLogsHandler, args),
         (prefix + "/login-link", LoginLinkHandler, args),

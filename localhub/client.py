@@ -105,9 +105,16 @@ class Client:
     def shutdown(self, keep_servers: bool = False) -> None:
         self._json("POST", "/services/localhub/api/shutdown", json={"keep_servers": keep_servers})
 
-    def pool(self) -> dict | None:
-        """The daemon's view of the lab (this desktop, peers, servers away); None when it is in no lab."""
+    def pool(self) -> dict:
+        """The daemon's view of the lab (this desktop, peers, servers away); {"off": why} while it runs no pool."""
         return self._json("GET", "/services/localhub/api/pool")
+
+    def leave_pool(self) -> str:
+        """Leave this desktop's lab (the daemon says why not in one sentence); returns the lab's fingerprint."""
+        return self._json("POST", "/services/localhub/api/pool/leave")["left"]
+
+    def forget_peer(self, node: str) -> bool:
+        return self._json("POST", "/services/localhub/api/pool/forget", json={"node": node})["forgotten"]
 
     # --- servers -----------------------------------------------------------------------------
     def servers(self) -> list[Server]:

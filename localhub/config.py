@@ -38,7 +38,8 @@ class Settings:
         metadata={"help": "Address the hub listens on. Use 0.0.0.0 only to open it to your LAN."},
     )
     port: int = field(default=8765, metadata={"help": "Port of the hub (its proxy); port+1 and port+2 (on 127.0.0.1) serve the proxy's "
-                                               "and localhub's own APIs."})
+                                               "and localhub's own APIs, port+3 JupyterHub's API (on the hub's Docker "
+                                               "network, and in a lab on the LAN address)."})
     user: str = field(
         default_factory=lambda: desktop_user_name(),
         metadata={"help": "The hub user the login link signs in: the desktop user by default."},

@@ -26,7 +26,7 @@ from . import api, docker_engine
 from .config import Settings, settings_to_dict
 from .errors import LocalhubError
 from .hub import login_tokens
-from .hub.hub_config import HUB_PORT
+from .hub.hub_config import hub_api_port
 from .hub.network import ensure_network, remove_network
 from .hubapi import HubAPI
 from .profiles import load_profiles
@@ -136,6 +136,7 @@ class Daemon:
                                           timeout=60)
         self.launcher = Launcher(settings, self.builder, self.hub_http, self.state.root)
         self.lab_member = None  # a pool.member.LabMember while this desktop is in a lab
+        self.pool_off = ""  # why there is no lab_member
 
     # --- used by the API handlers -------------------------------------------------------------
     def engine_facts(self) -> dict:
@@ -164,32 +165,66 @@ class Daemon:
         self._shutdown.set()
 
     # --- lifecycle ----------------------------------------------------------------------------
-    async def _join_pool(self, announce) -> str | None:
-        """Start this desktop's part in its lab, if it is in one; returns the LAN address used."""
+    async def _join_pool(self, announce, hub_api: tuple[str, int]) -> str | None:
+        """Start this desktop's part in its lab, if it is in one; returns the LAN address used. When the pool
+        stays off, `pool_off` says why (`localhub pool status` shows it)."""
         from .pool.member import LabMember, choose_address, in_a_lab
 
         if not in_a_lab(self.state.root):
+            self.pool_off = "this desktop was in no lab when the hub started"
             return None
         address = choose_address(self.settings)
         if not address:
-            announce("localhub: this desktop is in a lab but has no LAN address (only loopback, Docker bridges or "
-                     "tunnels); the pool stays off. Set pool_address to the address to use.")
+            self.pool_off = ("this desktop has no LAN address (only loopback, Docker bridges or tunnels); set "
+                             "pool_address to the address to use")
+            announce(f"localhub: the pool stays off: {self.pool_off}.")
             return None
-        self.lab_member = LabMember(self.settings, self.docker, address, say=announce)
+        self.lab_member = LabMember(self.settings, self.docker, address, hub_api=hub_api, say=announce)
         try:
             await self.lab_member.start()
         except (LocalhubError, OSError) as err:
+            self.pool_off = f"the pool could not start: {err}"
             announce(f"localhub: the pool could not start ({err}); the hub runs without it.")
+            await self.lab_member.stop()
             self.lab_member = None
             return None
         return address
+
+    async def leave_lab(self) -> str:
+        """Leave this desktop's lab (`localhub pool leave` while the hub runs): refused, in one sentence, while
+        servers are out or guests are here; else the pool stops and the lab's files go. Returns the lab's
+        fingerprint."""
+        from .pool.member import forget_lab, why_not_leave
+        from .pool.trust.keys import load_lab
+
+        lab = load_lab(self.state.root)
+        why = why_not_leave(self.state.root, self.lab_member)
+        if why:
+            raise LocalhubError(f"This desktop stays in lab {lab.fingerprint}: {why}.")
+        if self.lab_member:
+            await self.lab_member.stop()
+            self.lab_member = None
+        forget_lab(self.state.root)
+        self.pool_off = "this desktop left its lab"
+        return lab.fingerprint
+
+    def forget_peer(self, node: str) -> bool:
+        """Drop a peer's pinned certificate (`localhub pool forget` while the hub runs: the pins are its to
+        write)."""
+        from .pool.trust.keys import PeerPins
+
+        return PeerPins(self.state.root).forget(node)
 
     async def run(self, announce=print) -> int:
         network, gateway = ensure_network(self.docker, self.settings.instance, self.settings.labels)
         for image in await asyncio.to_thread(self.builder.remove_interrupted):
             announce(f"localhub: removed {image}, left by a build that was interrupted when localhub stopped.")
-        service_port = self.settings.port + 2
-        pool_address = await self._join_pool(announce)
+        service_port, hub_port = self.settings.port + 2, hub_api_port(self.settings.port)
+        if port_in_use(gateway, hub_port):
+            raise LocalhubError(f"Port {hub_port} (for the hub's API, on its network gateway {gateway}) is already "
+                                "in use by another program (a JupyterHub listening on every address?); choose "
+                                "another with --port (localhub uses --port to --port+3).")
+        pool_address = await self._join_pool(announce, (gateway, hub_port))
         self.state.write_runtime({
             "settings": settings_to_dict(self.settings),
             **daemon_identity(),
@@ -204,7 +239,7 @@ class Daemon:
         })
         self.hub_auth = HubOAuth(
             api_token=self.token,
-            api_url=f"http://{gateway}:{HUB_PORT}/hub/api",
+            api_url=f"http://{gateway}:{hub_port}/hub/api",
             base_url="/services/localhub/",
             hub_prefix="/hub/",
             oauth_client_id="service-localhub",

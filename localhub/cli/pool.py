@@ -1,6 +1,7 @@
-"""`localhub pool init | join | share | status | forget`: join a lab, decide what this desktop shares, and
-look at the lab. These work whether or not a hub runs; `pool status` asks the running hub, and browses the LAN
-itself for a moment when none runs (and says so).
+"""`localhub pool init | join | share | status | forget | leave`: join a lab, decide what this desktop shares,
+look at the lab, leave it. These work whether or not a hub runs. `pool status` asks the running hub, and
+browses the LAN itself for a moment when no hub runs or it runs without its pool (and says which). What the
+running daemon writes (the peers' pins, the lab's files on leaving) goes through it while it runs.
 """
 
 from __future__ import annotations
@@ -76,10 +77,40 @@ def _ensure_certificate(state: Path, node: str) -> None:
 
 
 def cmd_forget(args) -> int:
-    if keys.PeerPins(_state_dir(args)).forget(args.node):
+    state = _state_dir(args)
+    hub = _running_hub(state)
+    if hub.forget_peer(args.node) if hub else keys.PeerPins(state).forget(args.node):
         print(f"Forgot peer {args.node}; the certificate it announces next is trusted and pinned again.")
         return 0
     raise LocalhubError(f"No pinned peer has node id {args.node}; `localhub pool status` lists peers.")
+
+
+def cmd_leave(args) -> int:
+    from ..pool.member import forget_lab, why_not_leave
+
+    state = _state_dir(args)
+    lab = keys.load_lab(state)  # "in no lab yet" when there is nothing to leave
+    hub = _running_hub(state)
+    if hub:
+        hub.leave_pool()  # the daemon stops its part in the lab first, and says why not if it cannot
+    else:
+        why = why_not_leave(state)
+        if why:
+            raise LocalhubError(f"This desktop stays in lab {lab.fingerprint}: {why}.")
+        forget_lab(state)
+    print(f"This desktop left lab {lab.fingerprint}" + (" (its hub runs on without the pool)" if hub else "")
+          + "; `localhub pool join CODE` or `pool init` joins one again.")
+    return 0
+
+
+def _running_hub(state: Path):
+    """A client of the hub running for this state dir, or None."""
+    from ..client import Client, NotRunning
+
+    try:
+        return Client(state, timeout=60)
+    except NotRunning:
+        return None
 
 
 # --- sharing ---------------------------------------------------------------------------------------
@@ -165,7 +196,7 @@ def cmd_status(args) -> int:
         return 3
     daemon = _daemon_view(state)
     away = []
-    if daemon:
+    if daemon and "off" not in daemon:
         mine, away = daemon["this_desktop"], daemon["away"]
         found = {"addresses": [daemon["address"]], "peers": sorted(daemon["peers"], key=lambda p: p["name"]),
                  "others": {}}
@@ -173,8 +204,10 @@ def cmd_status(args) -> int:
     else:
         mine = Node(state, lab).status()
         found = asyncio.run(_look(state, lab, args.seconds, args.interface))
+        why = NOT_RUNNING if daemon is None else (f"this desktop's hub runs without its pool ({daemon['off']}), so "
+                                                 "nothing is shared until `localhub restart`")
         note = f"found by browsing for {args.seconds:g} s on {', '.join(found['addresses']) or 'no LAN address'}; " \
-               f"{NOT_RUNNING}"
+               f"{why}"
     if args.json:
         print_json({"lab": lab.fingerprint, "node": lab.node, "this_desktop": mine, **found, "away": away,
                      "note": note})
@@ -216,13 +249,16 @@ def cmd_status(args) -> int:
 
 
 def _daemon_view(state: Path) -> dict | None:
-    """The running hub's view of the lab, or None when no hub runs here (or it is older than this command)."""
+    """The running hub's view of the lab ({"off": why} when it runs without its pool), or None when no hub
+    runs for this state dir."""
     from ..client import Client, NotRunning
 
     try:
         return Client(state, timeout=10).pool()
-    except (NotRunning, LocalhubError):
+    except NotRunning:
         return None
+    except LocalhubError as err:
+        return {"off": f"it did not answer: {err}"}
 
 
 # --- wiring ----------------------------------------------------------------------------------------
@@ -262,3 +298,7 @@ def register(subparsers, common_parent: argparse.ArgumentParser, json_parent: ar
     forget = pool.add_parser("forget", parents=[common_parent], help="drop a peer's pinned certificate")
     forget.add_argument("node", help="the peer's node id")
     forget.set_defaults(func=cmd_forget)
+
+    leave = pool.add_parser("leave", parents=[common_parent],
+                            help="leave the lab (refused while servers are out on peers or guests are here)")
+    leave.set_defaults(func=cmd_leave)

@@ -16,7 +16,13 @@ from traitlets import Dict, Float, Integer, TraitType, Unicode
 from ..config import Settings, field_types, settings_from_dict
 from ..state import StateDir
 
-HUB_PORT = 8081  # bound on this hub's own network gateway, so side-by-side hubs do not clash
+
+
+def hub_api_port(port: int) -> int:
+    """JupyterHub's own API: the fourth port of the block --port starts (the hub, the proxy's API, localhub's
+    API, this). Bound on this hub's Docker gateway only; in a lab the daemon also serves it on the LAN address
+    (pool/hub_door.py). Never on every interface, where it would clash with any other JupyterHub."""
+    return port + 3
 
 _TRAITS = {int: Integer, float: Float, str: Unicode, Path: Unicode, dict: Dict}
 
@@ -49,12 +55,11 @@ def configure(c, state_dir: str) -> None:
     gateway = runtime["gateway"]
 
     c.JupyterHub.bind_url = f"http://{settings.ip}:{settings.port}/"
-    c.JupyterHub.hub_bind_url = f"http://{gateway}:{HUB_PORT}"
+    c.JupyterHub.hub_bind_url = f"http://{gateway}:{hub_api_port(settings.port)}"
     c.JupyterHub.hub_connect_ip = gateway
     pool_address = runtime.get("pool_address")
     if pool_address:
-        # servers on lab peers reach this hub's API over the LAN; local ones still use the gateway
-        c.JupyterHub.hub_bind_url = f"http://0.0.0.0:{HUB_PORT}"
+        # servers on lab peers reach this hub's API at the LAN address, through the daemon (pool/hub_door.py)
         c.LocalhubSpawner.pool_address = pool_address
         c.LocalhubSpawner.poll_interval = 10  # a server evicted from a peer is noticed within seconds
     c.JupyterHub.db_url = f"sqlite:///{state.database}"
@@ -73,7 +78,7 @@ def configure(c, state_dir: str) -> None:
     daemon_api = f"http://127.0.0.1:{runtime['service_port']}/services/localhub/api/hub"
     c.DesktopAuthenticator.daemon_url = c.LocalhubSpawner.daemon_url = daemon_api
     c.DesktopAuthenticator.daemon_token = c.LocalhubSpawner.daemon_token = state.secret("api-token")
-    c.LocalhubSpawner.hub_api_port = HUB_PORT
+    c.LocalhubSpawner.hub_api_port = hub_api_port(settings.port)
     c.Authenticator.allowed_users = {settings.user}
     c.Authenticator.admin_users = {settings.user}
 

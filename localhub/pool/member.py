@@ -23,13 +23,41 @@ from .away.transfer import Transfer
 from .discovery import lan_addresses
 from .host.policy import IdlePolicy
 from .host.service import PoolService
-from .trust.keys import PeerPins, read_key
+from .hub_door import HubDoor
+from .host.guests import recorded
+from .host.share import share_path
+from .trust.keys import PeerPins, key_path, read_key
 
 log = logging.getLogger("localhub.pool.member")
 
 
 def in_a_lab(state_dir: Path) -> bool:
     return read_key(state_dir) is not None
+
+
+def why_not_leave(state_dir: Path, member: "LabMember | None" = None) -> str | None:
+    """What keeps this desktop in its lab, in one sentence (None: nothing). Nothing a user made is left behind:
+    servers of this hub still out on peers, and guests whose homes their hubs have not taken back yet."""
+    away = member.ledger.all() if member else Ledger(state_dir).all()
+    runner = member.service.node.guests if member else None
+    guests = list((runner.guests if runner else recorded(state_dir)).values())
+    if away:
+        names = ", ".join(sorted({a.server or "default" for a in away}))
+        return (f"{len(away)} server(s) of this hub are still out on lab peers ({names}): stop them and let "
+                "their homes come back (`localhub pool status` lists them), then leave")
+    if guests:
+        names = ", ".join(sorted(g.server for g in guests))
+        return (f"{len(guests)} guest server(s) of other desktops are here ({names}): `localhub pool share off` "
+                "and wait until their hubs have their homes back (`localhub pool status` lists them), then leave")
+    return None
+
+
+def forget_lab(state_dir: Path) -> None:
+    """This desktop is in no lab any more: the key, the peers' pins and the sharing settings go. Its node id and
+    certificate stay (its own identity, fresh to any lab it joins)."""
+    key_path(state_dir).unlink(missing_ok=True)
+    PeerPins(state_dir).clear()
+    share_path(state_dir).unlink(missing_ok=True)
 
 
 def choose_address(settings: Settings) -> str | None:
@@ -40,9 +68,12 @@ def choose_address(settings: Settings) -> str | None:
 
 
 class LabMember:
-    def __init__(self, settings: Settings, docker_client, address: str, say=print):
+    def __init__(self, settings: Settings, docker_client, address: str, hub_api: tuple[str, int] | None = None,
+                 say=print):
         self.settings, self.address, self.say = settings, address, say
         state = settings.state_dir
+        # the hub's API (gateway, port) is served on the LAN address too, for servers on peers
+        self.door = HubDoor(address, hub_api[1], hub_api) if hub_api else None
         self.service = PoolService(state, address=address, port=settings.pool_port, docker_client=docker_client,
                                    policy=IdlePolicy(idle_after=settings.pool_idle_after, start_load=settings.pool_start_load,
                                                      busy_load=settings.pool_busy_load), grace=settings.pool_grace,
@@ -65,14 +96,20 @@ class LabMember:
         return [v.to_dict() for v in self.monitor.views.values()]
 
     async def start(self) -> None:
+        if self.door:
+            await self.door.start()
         await self.service.start()
         await self.monitor.start()
         self.keeper.start()
 
     async def stop(self) -> None:
+        """Stop whatever started (also after a failed start)."""
         await self.keeper.stop()
-        await self.monitor.stop()
+        if getattr(self.monitor, "browser", None):
+            await self.monitor.stop()
         await self.service.stop()
+        if self.door:
+            await self.door.stop()
 
     def _service_event(self, event: str, **data) -> None:
         if event == "listening":

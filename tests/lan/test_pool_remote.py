@@ -20,6 +20,7 @@ import time
 
 import pytest
 
+from localhub.hub.hub_config import hub_api_port
 from localhub.pool.trust.keys import node_id
 from tests.lan.conftest import LabTools
 from tests.lan.desks import IMAGE, PORT, Desk
@@ -231,10 +232,21 @@ def test_a_guest_reaches_its_hub_but_not_the_peers_own_addresses(lab):
              "        socket.create_connection((a, p), timeout=3).close(); return 'open'\n"
              "    except OSError as e:\n"
              "        return type(e).__name__\n"
-             f"print(reach('{hub.host.address}', 8081), reach('{peer.host.address}', 8470), "
+             f"print(reach('{hub.host.address}', {hub_api_port(PORT)}), reach('{peer.host.address}', 8470), "
              f"reach('{peer.host.address}', {PORT}), reach('{peer.host.address}', 22))")
     out = hub.kernel("fenced", probe)[0]["stdout"].split()
     assert out[0] == "open" and all(result != "open" for result in out[1:]), out
+
+
+def test_in_a_lab_the_hub_listens_on_no_address_it_does_not_need(lab):
+    # A hub in a lab once bound its API on every interface (0.0.0.0:8081), clashing with any other JupyterHub
+    # and opening it beside the agent, the one door the lab is promised.
+    hub, peer, tools = lab
+    listing = subprocess.run(["ip", "netns", "exec", hub.host.ns, "ss", "-ltnH"], capture_output=True, text=True,
+                             check=True).stdout
+    local = [line.split()[3] for line in listing.splitlines()]
+    assert not [a for a in local if a.startswith(("0.0.0.0:", "*:", "[::]:"))], local
+    assert f"{hub.host.address}:{hub_api_port(PORT)}" in local  # servers on peers reach the hub's API here
 
 
 def test_peer_daemon_killed_and_hub_restarted_while_a_server_runs_remotely(lab):
@@ -302,3 +314,26 @@ def test_a_vanished_peer_leaves_the_last_synced_home_and_its_own_copy_returns_be
     beside = [v.name for v in hub.engine.client.volumes.list() if "--lost--from-" in v.name]
     assert len(beside) == 1, beside  # restored next to the home, not over it
     assert hub.kernel("lost", "print(open('at-home.txt').read())")[0]["stdout"].strip() == "mine"
+
+
+def test_leaving_the_lab_waits_for_what_is_out_then_closes_the_doors(lab):
+    """Runs last in this module: the peer leaves the lab while its hub runs."""
+    hub, peer, tools = lab
+    hub.localhub("servers", "new", "stay", "--where", peer.node)
+    refused = hub.localhub("pool", "leave", check=False)
+    assert refused.returncode == 1 and "still out on lab peers (stay)" in refused.stderr, refused.stderr
+    refused = peer.localhub("pool", "leave", check=False)
+    assert refused.returncode == 1 and "guest server(s) of other desktops are here" in refused.stderr, refused.stderr
+    hub.localhub("servers", "stop", "stay")
+    hub.localhub("servers", "delete", "stay", "--yes")
+
+    assert "its hub runs on without the pool" in peer.localhub("pool", "leave").stdout
+    wait(lambda: all(p["node"] != peer.node
+                     for p in json.loads(hub.localhub("pool", "status", "--json").stdout)["peers"]), 30,
+         "the hub drops the peer that left (its mDNS goodbye)")
+    listing = subprocess.run(["ip", "netns", "exec", peer.host.ns, "ss", "-ltnH"], capture_output=True, text=True,
+                             check=True).stdout
+    local = [line.split()[3] for line in listing.splitlines()]
+    assert not [a for a in local if a.startswith(peer.host.address + ":")], local  # no agent, no hub API door
+    assert peer.localhub("pool", "status", check=False).returncode == 3  # in no lab
+    assert peer.servers() == {}  # its hub runs on

@@ -118,3 +118,30 @@ def test_node_state_combines_share_hours_policy_and_room(tmp_path):
 def test_live_figures_are_read(tmp_path):
     fig = read_figures(tmp_path)
     assert fig.cpus >= 1 and fig.mem_total > fig.mem_available > 0 and fig.disk_free > 0 and fig.load1 >= 0
+
+
+def test_leave_without_a_hub_forgets_the_lab_but_never_what_is_still_out(tmp_path, capsys):
+    from localhub.pool.away.ledger import Away, Ledger
+
+    rc, _, err = run(capsys, "leave", "--state-dir", str(tmp_path))
+    assert rc == 1 and "in no lab yet" in err
+    keys.store_key(tmp_path, b"k" * 32)
+    keys.PeerPins(tmp_path).check("a" * 16, "x", "y")
+    save_share(tmp_path, Share(enabled=True))
+    ledger = Ledger(tmp_path)
+    ledger.put(Away(guest="0" * 16, user="ana", server="thesis", volume="v", image="i", state="returning",
+                    peer={"node": "b" * 16, "address": "10.0.0.3", "port": 8470, "cert": "c", "name": "bob"}))
+    rc, _, err = run(capsys, "leave", "--state-dir", str(tmp_path))
+    assert rc == 1 and "stays in lab" in err and "still out on lab peers (thesis)" in err
+    ledger.remove("0" * 16)
+    (tmp_path / "pool" / "guests.json").write_text(json.dumps([{
+        "id": "1" * 16, "hub_node": "c" * 16, "server": "bea/big", "image": "sha256:1", "cpus": 1, "memory": 1,
+        "storage": 1, "hub": ["10.0.0.4", 8768], "state": "evicted"}]))
+    rc, _, err = run(capsys, "leave", "--state-dir", str(tmp_path))
+    assert rc == 1 and "guest server(s) of other desktops are here (bea/big)" in err and "share off" in err
+    (tmp_path / "pool" / "guests.json").write_text("[]")
+    rc, out, _ = run(capsys, "leave", "--state-dir", str(tmp_path))
+    assert rc == 0 and f"left lab {keys.fingerprint(b'k' * 32)}" in out
+    assert keys.read_key(tmp_path) is None and keys.PeerPins(tmp_path).load() == {}
+    assert load_share(tmp_path) == Share()
+    assert run(capsys, "status", "--state-dir", str(tmp_path), "--json")[0] == 3  # in no lab now

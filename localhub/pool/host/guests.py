@@ -108,6 +108,19 @@ def parse_request(data: dict) -> dict:
     return request
 
 
+def recorded(state_dir: Path) -> dict[str, Guest]:
+    """The guests this desktop holds, as recorded in `<state>/pool/guests.json` (their homes included)."""
+    path = pool_dir(Path(state_dir)) / "guests.json"
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as err:
+        raise LocalhubError(f"Cannot read the guest records {path} ({err}); its guests' homes are "
+                            "still in Docker volumes named localhub-guest-*-home.") from None
+    return {g["id"]: Guest(**{**g, "hub": tuple(g["hub"])}) for g in raw}
+
+
 class GuestRunner:
     """This desktop's guests, on its own engine. Blocking (Docker calls): the agent runs it in threads."""
 
@@ -126,14 +139,7 @@ class GuestRunner:
 
     # --- records ---------------------------------------------------------------------------------
     def _load(self) -> dict[str, Guest]:
-        try:
-            raw = json.loads(self.path.read_text())
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError) as err:
-            raise LocalhubError(f"Cannot read the guest records {self.path} ({err}); its guests' homes are "
-                                "still in Docker volumes named localhub-guest-*-home.") from None
-        return {g["id"]: Guest(**{**g, "hub": tuple(g["hub"])}) for g in raw}
+        return recorded(self.path.parent.parent)
 
     def _save(self) -> None:
         write_atomic(self.path, json.dumps([g.to_dict() for g in self.guests.values()], indent=2) + "\n")
