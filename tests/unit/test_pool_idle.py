@@ -19,6 +19,16 @@ def fake_run(outputs: dict):
     return run
 
 
+class FakeBus:
+    """Answers D-Bus method calls by (path, method) from `replies`; anything else is not there (None)."""
+
+    def __init__(self, replies: dict):
+        self.replies = replies
+
+    def call(self, destination, path, interface, method, signature=None, body=()):
+        return self.replies.get((path, method))
+
+
 def test_manual_source_through_a_file(tmp_path):
     source = idle.ManualIdleSource(tmp_path / "owner-input", clock=lambda: NOW)
     assert source.seconds_since_input() is None  # nobody wrote it: no information
@@ -32,12 +42,19 @@ def test_manual_source_through_a_file(tmp_path):
 
 
 def _logind(sessions: dict[str, str]):
-    outputs = {("loginctl", "list-sessions", "--no-legend", "--no-pager"):
-               "".join(f"{s} 1000 alice seat0 tty2\n" for s in sessions)}
+    """logind on a fake system bus, its sessions' properties written as `loginctl show-session` prints them."""
+    kinds = {"IdleHint": "b", "IdleSinceHint": "t", "Class": "s", "Remote": "b"}
+
+    def value(name, text):
+        return (kinds[name], text == "yes" if kinds[name] == "b" else int(text) if kinds[name] == "t" else text)
+
+    paths = {s: f"/org/freedesktop/login1/session/_3{s}" for s in sessions}
+    replies = {("/org/freedesktop/login1", "ListSessions"):
+               ([(s, 1000, "alice", "seat0", paths[s]) for s in sessions],)}
     for s, props in sessions.items():
-        outputs[("loginctl", "show-session", s, "-p", "IdleHint", "-p", "IdleSinceHint", "-p", "Class",
-                 "-p", "Remote")] = props
-    return idle.LogindIdleSource(run=fake_run(outputs), clock=lambda: NOW)
+        pairs = dict(line.split("=", 1) for line in props.splitlines())
+        replies[(paths[s], "GetAll")] = ({name: value(name, text) for name, text in pairs.items()},)
+    return idle.LogindIdleSource(bus=FakeBus(replies), clock=lambda: NOW)
 
 
 def test_logind_idle_hint():
@@ -59,7 +76,7 @@ def test_logind_takes_the_most_active_local_session_and_skips_remote_ones():
 def test_logind_without_hints_or_sessions_is_unavailable():
     assert _logind({"3": "IdleHint=no\nIdleSinceHint=0\nClass=user\nRemote=no\n"}).seconds_since_input() is None
     assert _logind({}).seconds_since_input() is None
-    assert idle.LogindIdleSource(run=fake_run({})).seconds_since_input() is None  # loginctl fails
+    assert idle.LogindIdleSource(bus=FakeBus({})).seconds_since_input() is None  # no logind on the bus
 
 
 def test_x_and_gnome_monitors(monkeypatch):
@@ -68,10 +85,8 @@ def test_x_and_gnome_monitors(monkeypatch):
     assert idle.XIdleSource(run=fake_run({})).seconds_since_input() is None
     monkeypatch.delenv("DISPLAY")
     assert idle.XIdleSource(run=fake_run({("xprintidle",): "1\n"})).seconds_since_input() is None
-    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path=/run/user/1000/bus")
-    call = ("gdbus", "call", "--session", "--dest", "org.gnome.Mutter.IdleMonitor", "--object-path",
-            "/org/gnome/Mutter/IdleMonitor/Core", "--method", "org.gnome.Mutter.IdleMonitor.GetIdletime")
-    assert idle.MutterIdleSource(run=fake_run({call: "(uint64 90000,)\n"})).seconds_since_input() == 90
+    call = ("/org/gnome/Mutter/IdleMonitor/Core", "GetIdletime")
+    assert idle.MutterIdleSource(bus=FakeBus({call: (90000,)})).seconds_since_input() == 90
 
 
 def test_input_device_times(tmp_path):
@@ -91,5 +106,5 @@ def test_sources_in_order_say_which_answered(tmp_path):
     assert sources.read() == idle.IdleReading(5, "manual (fixed value)")
     manual.record_input(NOW - 100)
     assert sources.read() == idle.IdleReading(100, f"manual ({tmp_path / 'owner-input'})")
-    nothing = idle.IdleSources([idle.ManualIdleSource(tmp_path / "missing"), idle.LogindIdleSource(run=fake_run({}))])
+    nothing = idle.IdleSources([idle.ManualIdleSource(tmp_path / "missing"), idle.LogindIdleSource(bus=FakeBus({}))])
     assert nothing.read() == idle.IdleReading(None, "no readable idle source (tried manual, logind)")

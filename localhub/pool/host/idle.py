@@ -6,28 +6,33 @@ the owner shares with --assume-idle. Sources, most precise first:
 
 - `ManualIdleSource`: a file holding the time of the owner's last input (epoch seconds). Tests, and any
   owner-side script (a screensaver hook, a Wayland idle notifier), simulate or report activity through it.
-- `MutterIdleSource`: GNOME's own idle monitor over the session bus (`gdbus`), which also works on Wayland,
-  where no X tool can see input.
+- `MutterIdleSource`: GNOME's own idle monitor over the session bus, which also works on Wayland, where no
+  X tool can see input.
 - `XIdleSource`: `xprintidle` (milliseconds since X input), when installed and DISPLAY is set.
-- `LogindIdleSource`: logind's IdleHint/IdleSinceHint of the local sessions. Desktops set IdleHint only
-  after their own screen-idle delay (GNOME: 5 min by default), so "not idle" reads as input just now:
-  conservative, never too eager.
+- `LogindIdleSource`: logind's IdleHint/IdleSinceHint of the local sessions, over the system bus. Desktops
+  set IdleHint only after their own screen-idle delay (GNOME: 5 min by default), so "not idle" reads as input
+  just now: conservative, never too eager.
 - `InputDeviceIdleSource`: the newest access time of /dev/input/event*. Honest caveat: device atimes are
   updated lazily (relatime, and not by every reader), so this can report the owner gone while they type;
   it comes last for that reason.
+
+D-Bus is spoken with jeepney (pure Python, no daemon of ours); a bus or a service that is not there is "this
+source cannot tell", never an error.
 """
 
 from __future__ import annotations
 
 import glob
 import os
-import re
 import shutil
 import subprocess
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
+
+from jeepney import DBusAddress, MessageType, new_method_call
+from jeepney.io.blocking import open_dbus_connection
 
 
 class IdleSource(ABC):
@@ -77,32 +82,56 @@ def _run(argv: list[str], timeout: float = 2.0) -> str | None:
     return done.stdout if done.returncode == 0 else None
 
 
+class Bus:
+    """Method calls on the session or the system bus; None when the bus, the service or the method is not
+    there (or does not answer within `timeout`)."""
+
+    def __init__(self, which: str, timeout: float = 2.0):
+        self.which, self.timeout = which, timeout
+
+    def available(self) -> bool:
+        if self.which == "SESSION":
+            return bool(os.environ.get("DBUS_SESSION_BUS_ADDRESS"))
+        return bool(os.environ.get("DBUS_SYSTEM_BUS_ADDRESS")) or os.path.exists("/var/run/dbus/system_bus_socket")
+
+    def call(self, destination: str, path: str, interface: str, method: str, signature: str | None = None,
+             body: tuple = ()) -> tuple | None:
+        if not self.available():
+            return None
+        message = new_method_call(DBusAddress(path, bus_name=destination, interface=interface), method, signature,
+                                  body)
+        try:
+            with open_dbus_connection(bus=self.which, auth_timeout=self.timeout) as connection:
+                reply = connection.send_and_get_reply(message, timeout=self.timeout)
+        except (OSError, ValueError, KeyError, TimeoutError, StopIteration):
+            return None
+        return reply.body if reply.header.message_type is MessageType.method_return else None
+
+
 class LogindIdleSource(IdleSource):
     """The smallest idle time over local user and greeter sessions that report an idle hint."""
 
     name = "logind"
+    LOGIN1 = "org.freedesktop.login1"
 
-    def __init__(self, run=_run, clock=time.time):
-        self.run, self.clock, self._used = run, clock, ""
+    def __init__(self, bus=None, clock=time.time):
+        self.bus, self.clock, self._used = bus or Bus("SYSTEM"), clock, ""
 
     def seconds_since_input(self) -> float | None:
-        if not shutil.which("loginctl") and self.run is _run:
-            return None
-        listing = self.run(["loginctl", "list-sessions", "--no-legend", "--no-pager"])
+        listing = self.bus.call(self.LOGIN1, "/org/freedesktop/login1", f"{self.LOGIN1}.Manager", "ListSessions")
         if listing is None:
             return None
         best, used = None, []
-        for line in listing.splitlines():
-            session = line.split()[0] if line.split() else ""
-            out = self.run(["loginctl", "show-session", session, "-p", "IdleHint", "-p", "IdleSinceHint",
-                            "-p", "Class", "-p", "Remote"]) if session else None
-            props = dict(p.split("=", 1) for p in (out or "").splitlines() if "=" in p)
-            if props.get("Class") not in ("user", "greeter") or props.get("Remote") == "yes":
+        for session, _uid, _user, _seat, path in listing[0]:
+            answer = self.bus.call(self.LOGIN1, path, "org.freedesktop.DBus.Properties", "GetAll", "s",
+                                   (f"{self.LOGIN1}.Session",))
+            props = {name: value for name, (_signature, value) in (answer or ({},))[0].items()}
+            if props.get("Class") not in ("user", "greeter") or props.get("Remote"):
                 continue
             since = int(props.get("IdleSinceHint") or 0)
-            if props.get("IdleHint") == "yes" and since:
+            if props.get("IdleHint") is True and since:
                 seconds = max(0.0, self.clock() - since / 1e6)
-            elif props.get("IdleHint") == "no" and since:
+            elif props.get("IdleHint") is False and since:
                 seconds = 0.0  # active now, as far as logind knows
             else:
                 continue  # this session's desktop never set the hint: no information
@@ -118,17 +147,13 @@ class LogindIdleSource(IdleSource):
 class MutterIdleSource(IdleSource):
     name = "gnome-idle-monitor"
 
-    def __init__(self, run=_run):
-        self.run = run
+    def __init__(self, bus=None):
+        self.bus = bus or Bus("SESSION")
 
     def seconds_since_input(self) -> float | None:
-        if not os.environ.get("DBUS_SESSION_BUS_ADDRESS") or (self.run is _run and not shutil.which("gdbus")):
-            return None
-        out = self.run(["gdbus", "call", "--session", "--dest", "org.gnome.Mutter.IdleMonitor",
-                        "--object-path", "/org/gnome/Mutter/IdleMonitor/Core",
-                        "--method", "org.gnome.Mutter.IdleMonitor.GetIdletime"])
-        match = re.search(r"uint64\s+(\d+)", out or "")  # "(uint64 1234,)": milliseconds
-        return int(match[1]) / 1000 if match else None
+        answer = self.bus.call("org.gnome.Mutter.IdleMonitor", "/org/gnome/Mutter/IdleMonitor/Core",
+                               "org.gnome.Mutter.IdleMonitor", "GetIdletime")
+        return answer[0] / 1000 if answer else None  # milliseconds
 
     def detail(self) -> str:
         return "GNOME idle monitor (org.gnome.Mutter.IdleMonitor, X11 or Wayland)"
