@@ -7,6 +7,7 @@ away, never a half-restored home. Homes are plain tar archives of /home/jovyan (
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from dataclasses import dataclass
@@ -19,6 +20,14 @@ from ...errors import LocalhubError
 
 HOME = "/home/jovyan"
 CHUNK = 1 << 20
+PATIENCE = 600  # seconds an engine may take to answer while it saves or loads a large image (a busy desktop)
+
+
+def _patient(client: docker.DockerClient) -> contextlib.closing:
+    """A connection to the engine that waits long enough for image saves and loads, which can be silent for
+    minutes on a busy desktop; the everyday client gives up after 30 s. localhub's clients all come from the
+    environment (DOCKER_HOST), so this one reaches the same engine as `client`."""
+    return contextlib.closing(docker.from_env(timeout=PATIENCE))
 
 
 @dataclass(frozen=True)
@@ -64,7 +73,8 @@ def image_id(client: docker.DockerClient, image: str) -> str | None:
 def save_image(client: docker.DockerClient, image: str, dest: Path) -> Archive:
     began = time.monotonic()
     try:
-        return _write(client.api.get_image(image, chunk_size=CHUNK), dest, began)
+        with _patient(client) as patient:
+            return _write(patient.api.get_image(image, chunk_size=CHUNK), dest, began)
     except docker.errors.ImageNotFound:
         raise LocalhubError(f"The image {image} is not on this desktop's engine.") from None
 
@@ -72,8 +82,8 @@ def save_image(client: docker.DockerClient, image: str, dest: Path) -> Archive:
 def load_image(client: docker.DockerClient, path: Path) -> list[str]:
     """Load a `docker save` archive; returns the ids of the images it held."""
     loaded = []
-    with open(path, "rb") as f:
-        for line in client.api.load_image(f):
+    with open(path, "rb") as f, _patient(client) as patient:
+        for line in patient.api.load_image(f):
             if isinstance(line, dict) and line.get("error"):
                 raise LocalhubError(f"The engine could not load the image: {line['error']}")
             said = (line.get("stream") or "").strip() if isinstance(line, dict) else ""
