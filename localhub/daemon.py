@@ -78,7 +78,7 @@ def preflight(settings: Settings) -> tuple[StateDir, "docker_engine.docker.Docke
         if port_in_use(ip, port):
             raise LocalhubError(
                 f"Port {port} (for {what}) is already in use by another program; "
-                f"choose another with --port (localhub uses --port, --port+1 and --port+2)."
+                f"choose another with --port (localhub uses --port to --port+3)."
             )
     return state, client
 
