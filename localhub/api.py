@@ -125,15 +125,17 @@ class ServersHandler(APIHandler):
                 "container_state": detail.get("state"),
                 "last_activity": server.get("last_activity"),
                 "started": server.get("started"),
-                **placement(away.get(name), bool(server.get("ready") or server.get("pending"))),
+                **placement(away.get(name), bool(server.get("ready") or server.get("pending")),
+                            d.watch.notice(container)),
             })
         self.write_json({"user": d.settings.user, "servers": servers})
 
 
-def placement(away, running: bool) -> dict:
-    """Where a server runs, and what its user should know about it (paused on a peer, lost with a peer)."""
+def placement(away, running: bool, local_notice: str | None = None) -> dict:
+    """Where a server runs, and what its user should know about it (paused on a peer, lost with a peer; here:
+    killed at its memory limit, stopped at its storage cap — server_watch.py)."""
     if away is None:
-        return {"where": "local", "notice": None}
+        return {"where": "local", "notice": local_notice}
     if away.state == "lost" or (not running and away.state in ("returning", "lost")):
         synced = time.strftime("%H:%M", time.localtime(away.synced)) if away.synced else "never"
         return {"where": away.peer_name, "notice": f"lost with {away.peer_name} ({away.notice}); its home as "

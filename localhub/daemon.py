@@ -34,6 +34,8 @@ from .lifecycle import DaemonLock, daemon_identity, pid_alive, runs_in
 from .state import StateDir
 from .images.builder import Builder
 from .launcher import Launcher
+from .container_events import ContainerEvents
+from .server_watch import ServerWatch
 from .usage import UsageSampler
 
 HUB_CONFIG = Path(__file__).parent / "hub" / "jupyterhub_config.py"
@@ -130,6 +132,8 @@ class Daemon:
         self._engine_facts: dict | None = None
         self._orphan_proxy: int | None = None
         self.usage = UsageSampler(self.docker, settings.instance)
+        self.container_events = ContainerEvents(settings.instance)
+        self.watch = ServerWatch(self.docker, self.container_events)  # notices: memory kills, storage caps
         self.builder = Builder(self.docker, self.state.builds,
                                extra_labels={**settings.labels, "localhub.instance": settings.instance})
         self.hub_http = httpx.AsyncClient(base_url=settings.url, headers={"Authorization": f"token {self.token}"},
@@ -250,6 +254,7 @@ class Daemon:
         server = HTTPServer(api.make_app(self))
         server.listen(service_port, "127.0.0.1")
         self.usage.start()
+        self.watch.start()
 
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -302,6 +307,8 @@ class Daemon:
         if self.lab_member:
             await self.lab_member.stop()
         self.usage.stop()
+        self.watch.stop()
+        self.container_events.stop()
         await self.hub_api.aclose()
         await self.hub_http.aclose()
         self.state.clear_runtime()
