@@ -21,6 +21,7 @@ from tornado import web
 from . import __version__, api_hub, storage
 from .errors import LocalhubError
 from .images.catalog import list_environments, remove_environment
+from .errors import shown
 from .hub import binder_web
 from .profiles import load_profiles
 
@@ -156,7 +157,10 @@ class ServerLogsHandler(APIHandler):
         d = self.daemon
         container = storage.container_name(d.settings.instance, d.settings.user, name)
         follow = self.get_argument("follow", "0") == "1"
-        tail = int(self.get_argument("tail", "200"))
+        tail = self.get_argument("tail", "200")
+        if not tail.isdigit() or len(tail) > 9:
+            raise web.HTTPError(400, f"tail must be a number of lines, not '{shown(tail)}'.")
+        tail = int(tail)
         try:
             stream = await self.in_thread(
                 lambda: d.docker.api.logs(container, stream=True, follow=follow, tail=tail)
@@ -164,23 +168,15 @@ class ServerLogsHandler(APIHandler):
         except docker.errors.NotFound:
             raise web.HTTPError(404, f"Server '{name}' has no container (it is stopped).") from None
         self.set_header("Content-Type", "text/plain; charset=utf-8")
-        iterator = iter(stream)
-        next_chunk = asyncio.ensure_future(self.in_thread(next, iterator, None))
-        while True:
-            # while following a quiet container, an empty line every few seconds lets clients notice
-            # that their reader has gone away (and lets them stop between lines)
-            done, _ = await asyncio.wait({next_chunk}, timeout=KEEPALIVE_SECONDS if follow else None)
-            chunk = next_chunk.result() if done else b"\n"
-            if done:
-                if chunk is None:
-                    break
-                next_chunk = asyncio.ensure_future(self.in_thread(next, iterator, None))
-            self.write(chunk)
-            try:
-                await self.flush()
-            except Exception:  # the client went away
-                stream.close()
-                return
+        # while following a quiet container, an empty line every few seconds lets clients notice that their
+        # reader has gone away (and lets them stop between lines)
+        with d.readers.open(stream, f"log of {name}") as reader:
+            async for chunk in reader.chunks(idle=KEEPALIVE_SECONDS if follow else None):
+                self.write(chunk)
+                try:
+                    await self.flush()
+                except Exception:  # the client went away
+                    return
         self.finish()
 
 

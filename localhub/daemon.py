@@ -30,6 +30,7 @@ from .hub.hub_config import hub_api_port
 from .hub.network import ensure_network, remove_network
 from .hubapi import HubAPI
 from .profiles import load_profiles
+from .readers import Readers
 from .lifecycle import DaemonLock, daemon_identity, pid_alive, runs_in
 from .state import StateDir
 from .images.builder import Builder
@@ -116,11 +117,7 @@ class Daemon:
         self.lock = DaemonLock(StateDir(settings.state_dir))
         StateDir(settings.state_dir).prepare()
         self.lock.acquire()
-        try:
-            self.state, self.docker = preflight(settings)
-        except BaseException:
-            self.lock.release()
-            raise
+        self.state, self.docker = preflight(settings)
         self.started = time.time()
         self.hub_process: asyncio.subprocess.Process | None = None
         self._shutdown = asyncio.Event()
@@ -139,6 +136,7 @@ class Daemon:
         self.hub_http = httpx.AsyncClient(base_url=settings.url, headers={"Authorization": f"token {self.token}"},
                                           timeout=60)
         self.launcher = Launcher(settings, self.builder, self.hub_http, self.state.root)
+        self.readers = Readers()  # open log streams (api.ServerLogsHandler)
         self.lab_member = None  # a pool.member.LabMember while this desktop is in a lab
         self.pool_off = ""  # why there is no lab_member
 
@@ -277,7 +275,6 @@ class Daemon:
             if self.lab_member:
                 await self.lab_member.stop()
             self.state.clear_runtime()
-            self.lock.release()
             raise
         runtime = self.state.read_runtime() or {}
         self.state.write_runtime({**runtime, "ready": True, "hub_pid": self.hub_process.pid})
@@ -286,6 +283,7 @@ class Daemon:
         hub_exit = asyncio.create_task(self.hub_process.wait())
         shutdown = asyncio.create_task(self._shutdown.wait())
         await asyncio.wait({hub_exit, shutdown}, return_when=asyncio.FIRST_COMPLETED)
+        self.readers.close_all()  # clients following a log see it end; shutdown never waits on a reader
         code = 0
         if hub_exit.done():
             code = 1
@@ -312,8 +310,7 @@ class Daemon:
         await self.hub_api.aclose()
         await self.hub_http.aclose()
         self.state.clear_runtime()
-        self.lock.release()
-        return code
+        return code  # the lock goes with the process: until it has ended, `localhub down` can find it
 
     async def _wait_until_ready(self) -> None:
         deadline = time.monotonic() + READY_TIMEOUT

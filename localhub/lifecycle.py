@@ -11,6 +11,7 @@ recognised by their working directory, the state dir.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import signal
 import subprocess
@@ -79,7 +80,9 @@ def runs_in(pid: int | None, directory: Path) -> bool:
 
 # --- the daemon's lock ---------------------------------------------------------------------------------------
 class DaemonLock:
-    """The lock the running daemon holds on `<state dir>/daemon.lock` for its whole life."""
+    """The lock the running daemon holds on `<state dir>/daemon.lock` for its whole life; the file says who holds
+    it (pid and start time), so the holder can be found even when runtime.json is gone (a daemon starting, or
+    one that hangs while stopping)."""
 
     def __init__(self, state: StateDir):
         self.path = state.root / "daemon.lock"
@@ -87,51 +90,62 @@ class DaemonLock:
 
     def acquire(self) -> None:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        for _ in range(20):  # a client asking `held()` holds a shared lock for an instant
+        for _ in range(20):  # a client asking `holder()` holds a shared lock for an instant
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                self._fd = fd
-                return
+                break
             except BlockingIOError:
                 time.sleep(0.05)
-        os.close(fd)
-        raise LocalhubError(f"Another localhub is already running or starting for {self.path.parent} "
-                            "(`localhub status` says which).")
+        else:
+            os.close(fd)
+            raise LocalhubError(f"Another localhub is already running or starting for {self.path.parent} "
+                                "(`localhub status` says which).")
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(daemon_identity()).encode(), 0)
+        self._fd = fd
 
     def release(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
 
-    def held(self) -> bool:
-        """True if some process holds the lock (asked from any process, the holder's included)."""
+    def holder(self) -> dict | None:
+        """{"daemon_pid", "daemon_start"} of the process holding the lock, None when nobody holds it."""
         try:
             fd = os.open(self.path, os.O_RDONLY)
-        except FileNotFoundError:
-            return False
         except OSError:
-            return True  # cannot tell (permissions): do not claim that nothing runs
+            return None
         try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                return None  # nobody holds it
+            except BlockingIOError:
+                pass
+            try:
+                identity = json.loads(os.pread(fd, 200, 0) or b"null")
+            except ValueError:
+                identity = None
         finally:
             os.close(fd)
-        return False
+        if isinstance(identity, dict) and is_process(identity.get("daemon_pid"), identity.get("daemon_start")):
+            return identity
+        return {"daemon_pid": None, "daemon_start": None}  # held, by a process that has not said who it is yet
 
 
 def daemon_identity() -> dict:
-    """What the daemon records about itself in runtime.json."""
+    """What the daemon records about itself (in daemon.lock and runtime.json)."""
     return {"daemon_pid": os.getpid(), "daemon_start": process_start(os.getpid())}
 
 
 def running_daemon(state: StateDir) -> dict | None:
-    """The runtime record of the daemon that owns this state dir, if it runs: its lock is held and the process
-    the record names is the one that wrote it."""
-    if not DaemonLock(state).held():
+    """The runtime record of the daemon that owns this state dir, if it runs: its lock is held and the record
+    was written by the lock's holder."""
+    holder = DaemonLock(state).holder()
+    if not holder or not holder["daemon_pid"]:
         return None
     runtime = state.read_runtime()
-    if runtime and is_process(runtime.get("daemon_pid"), runtime.get("daemon_start")):
+    if runtime and (runtime.get("daemon_pid"), runtime.get("daemon_start")) == \
+            (holder["daemon_pid"], holder["daemon_start"]):
         return runtime
     return None
 
@@ -158,13 +172,16 @@ def start_detached(settings: Settings, state: StateDir) -> None:
 def stop(state: StateDir, keep_servers: bool, ask_daemon) -> bool:
     """Stop the daemon of this state dir (through its API when it answers, else by signal); False when none
     was running."""
-    runtime = running_daemon(state)
-    if not runtime:
-        if not DaemonLock(state).held():
-            state.clear_runtime()  # left by a daemon that was killed: nothing runs
+    holder = DaemonLock(state).holder()
+    if not holder:
+        state.clear_runtime()  # left by a daemon that was killed: nothing runs
         return False
-    pid, started = runtime["daemon_pid"], runtime["daemon_start"]
+    pid, started = holder["daemon_pid"], holder["daemon_start"]
+    if not pid:
+        return False
     try:
+        if running_daemon(state) is None:
+            raise LocalhubError("the daemon is starting or stopping: its API is not there")
         ask_daemon(keep_servers)
     except LocalhubError:
         if is_process(pid, started):

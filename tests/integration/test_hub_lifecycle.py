@@ -7,6 +7,8 @@ from contextlib import closing
 import os
 import signal
 import stat
+import subprocess
+import sys
 import time
 
 import httpx
@@ -80,8 +82,16 @@ def test_restart_keeps_running_servers_reachable(hub_factory):
     client = hub.client
     list(client.create_server("keeps-running"))
     container_before = {c.name: c.id for c in hub.containers(all=False)}
+    old_daemon = client.runtime["daemon_pid"]
+    # someone follows the (quiet) server's log, as `servers logs -f` and the TUI's log screen do: shutdown must
+    # not wait on that reader (it used to hang 60 s and leave the old daemon running, unseen by status and down)
+    follower = subprocess.Popen([sys.executable, "-m", "localhub", "servers", "logs", "-f", "keeps-running"],
+                                env=hub.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert follower.stdout.readline(), "the log follower printed nothing"
 
     hub.cli("restart")
+    assert not pid_alive(old_daemon)
+    follower.wait(timeout=30)  # its stream ended with the old daemon
     status = httpx.get(f"{hub.url}/user/{hub.user}/keeps-running/api/status",
                        headers={"Authorization": f"token {hub.token}"}, timeout=10)
     assert status.status_code == 200

@@ -47,20 +47,21 @@ def test_a_stale_record_whose_pid_was_reused_is_not_a_running_daemon(state, byst
     assert state.read_runtime() is None  # the stale record is cleared
 
 
-def test_a_record_naming_a_later_process_with_the_same_pid_is_not_trusted(state, bystander):
-    # the lock is held (a daemon runs) but the record names another process: never signal it
-    state.write_runtime({"daemon_pid": bystander.pid, "daemon_start": process_start(bystander.pid) - 1})
-    lock = DaemonLock(state)
-    lock.acquire()
-    try:
-        assert running_daemon(state) is None
-        assert stop(state, keep_servers=False, ask_daemon=unable_to_reach_the_daemon) is False
-        assert bystander.poll() is None
-    finally:
-        lock.release()
+@pytest.fixture
+def fake_daemon():
+    started = []
+
+    def start(state: StateDir) -> subprocess.Popen:
+        started.append(_fake_daemon(state))
+        return started[-1]
+
+    yield start
+    for proc in started:
+        proc.kill()
+        proc.wait()
 
 
-def fake_daemon(state: StateDir) -> subprocess.Popen:
+def _fake_daemon(state: StateDir) -> subprocess.Popen:
     """A process that does what the daemon does to be known: takes the lock, writes its identity, then runs."""
     code = textwrap.dedent(f"""
         import time
@@ -81,7 +82,7 @@ def fake_daemon(state: StateDir) -> subprocess.Popen:
     return proc
 
 
-def test_the_daemon_is_known_by_its_lock_and_stopped_by_signal(state):
+def test_the_daemon_is_known_by_its_lock_and_stopped_by_signal(state, fake_daemon):
     proc = fake_daemon(state)
     runtime = running_daemon(state)
     assert runtime["daemon_pid"] == proc.pid and is_process(proc.pid, runtime["daemon_start"])
@@ -91,7 +92,24 @@ def test_the_daemon_is_known_by_its_lock_and_stopped_by_signal(state):
     assert proc.wait(5) == -15
 
 
-def test_a_killed_daemon_is_not_running_at_once(state):
+def test_the_lock_holder_is_stopped_never_the_process_a_record_names(state, bystander, fake_daemon):
+    daemon = fake_daemon(state)
+    # a record naming another process (the same pid started later, or a record from elsewhere)
+    state.write_runtime({"daemon_pid": bystander.pid, "daemon_start": process_start(bystander.pid)})
+    assert running_daemon(state) is None
+    assert stop(state, keep_servers=False, ask_daemon=unable_to_reach_the_daemon) is True
+    assert daemon.wait(5) == -15 and bystander.poll() is None
+
+
+def test_a_daemon_that_hangs_after_clearing_its_record_can_still_be_stopped(state, fake_daemon):
+    daemon = fake_daemon(state)
+    state.clear_runtime()  # as a daemon does at the end of its shutdown, before the process has ended
+    assert running_daemon(state) is None
+    assert stop(state, keep_servers=False, ask_daemon=unable_to_reach_the_daemon) is True
+    assert daemon.wait(5) == -15
+
+
+def test_a_killed_daemon_is_not_running_at_once(state, fake_daemon):
     proc = fake_daemon(state)
     proc.kill()
     proc.wait()
