@@ -96,10 +96,12 @@ class Client:
         body = {"next": next_url} if next_url else {}
         return self._json("POST", "/services/localhub/api/login-link", json=body)["url"]
 
-    def create_token(self, expires_in: int | None, note: str) -> dict:
+    def create_token(self, expires_in: int | None, note: str, scopes: list[str] | None = None) -> dict:
         """A new JupyterHub API token of the desktop user, for scripts and Binder clients (`/build`).
-        `expires_in` in seconds, None for a token that never expires. Returns JupyterHub's token model."""
-        body = {"note": note, **({"expires_in": expires_in} if expires_in else {})}
+        `expires_in` in seconds, None for a token that never expires; `scopes` default to what those clients
+        need (`token_scopes`), ["inherit"] gives the user's every right. Returns JupyterHub's token model."""
+        body = {"note": note, "scopes": scopes or token_scopes(self.user),
+                **({"expires_in": expires_in} if expires_in else {})}
         return self._json("POST", f"/hub/api/users/{quote(self.user)}/tokens", json=body)
 
     def shutdown(self, keep_servers: bool = False) -> None:
@@ -280,6 +282,13 @@ class Client:
                 pass
             time.sleep(0.2)
         raise LocalhubError(f"Server '{name}' is marked ready but does not answer at {self.server_url(name)}.")
+
+
+def token_scopes(user: str) -> list[str]:
+    """What a script or Binder client needs: launch through `/build` (the localhub service), start, stop and
+    reach the user's own servers, read the user's model — not the hub's admin rights."""
+    return ["access:services!service=localhub", f"servers!user={user}", f"access:servers!user={user}",
+            f"read:users!user={user}"]
 
 
 def _clean(message: str) -> str:

@@ -10,7 +10,7 @@ import webbrowser
 
 from .. import lifecycle
 from ..client import Client
-from ..errors import NotRunning, shown
+from ..errors import LocalhubError, NotRunning, shown
 from ..state import StateDir
 from .common import client_from, print_json, settings_from
 
@@ -92,30 +92,47 @@ def cmd_login(args) -> int:
 
 
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+LONGEST_TOKEN = 3650 * 86400  # JupyterHub stores an expiry date: keep it far from the calendar's end
+NOTE_LIMIT = 200
+DURATION_HINT = "write e.g. 30d, 12h, 90m (units s, m, h, d, w) or never"
 
 
 def duration(text: str) -> int | None:
-    """'30d', '12h', '90m', '3600' (seconds) or 'never' (None)."""
-    text = text.strip().lower()
-    if text == "never":
+    """'30d', '12h', '90m', '2w', '3600' (seconds) or 'never' (None), from a minute to ten years."""
+    value = text.strip()
+    if value == "never":
         return None
-    match = re.fullmatch(r"([0-9]{1,7})\s*([smhdw]?)", text)
-    if not match or int(match[1]) == 0:
-        raise argparse.ArgumentTypeError(f"'{shown(text)}' is not a duration: write e.g. 30d, 12h, 90m or never.")
-    return int(match[1]) * DURATION_UNITS[match[2] or "s"]
+    match = re.fullmatch(r"([0-9]{1,12})([smhdw]?)", value)
+    if not match:
+        raise argparse.ArgumentTypeError(f"'{shown(text)}' is not a duration: {DURATION_HINT}.")
+    seconds = int(match[1]) * DURATION_UNITS[match[2] or "s"]
+    if seconds < 60:
+        raise argparse.ArgumentTypeError(f"'{shown(text)}' is too short: a token must live at least a minute.")
+    if seconds > LONGEST_TOKEN:
+        raise argparse.ArgumentTypeError(f"'{shown(text)}' is too long: at most 3650d (ten years), or never.")
+    return seconds
+
+
+def note(text: str) -> str:
+    if len(text) > NOTE_LIMIT:
+        raise argparse.ArgumentTypeError(f"the note is {len(text)} characters long; keep it to {NOTE_LIMIT}.")
+    if shown(text, limit=NOTE_LIMIT) != text:
+        raise argparse.ArgumentTypeError(f"the note '{shown(text)}' holds control characters; use plain text.")
+    return text
 
 
 def cmd_token(args) -> int:
     client = client_from(args)
-    made = client.create_token(args.expires, args.note)
+    made = client.create_token(args.expires, args.note, ["inherit"] if args.all_rights else None)
     if args.json:
         print_json({"token": made["token"], "user": client.user, "expires_at": made.get("expires_at"),
-                    "note": made.get("note"), "url": client.url})
+                    "note": made.get("note"), "scopes": made.get("scopes"), "url": client.url})
         return 0
     print(made["token"])
     until = f"expires {made['expires_at']}" if made.get("expires_at") else "never expires"
-    print(f"(an API token of {client.user}; it {until}; send it as `Authorization: token …` to {client.url}/build/… "
-          f"or the hub's REST API; revoke it at {client.url}/hub/token)", file=sys.stderr)
+    rights = "every right of" if args.all_rights else "launch, start, stop and reach the servers of"
+    print(f"(a token that may {rights} {client.user}; it {until}; send it as `Authorization: token …` to "
+          f"{client.url}/build/… or the hub's REST API; revoke it at {client.url}/hub/token)", file=sys.stderr)
     return 0
 
 
@@ -132,6 +149,9 @@ def cmd_doctor(args) -> int:
 
 
 def cmd_tui(args) -> int:
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise LocalhubError("localhub tui needs a terminal, and its input or output is not one; in scripts, use "
+                            "the other commands (`localhub status`, `localhub servers ls --json`).")
     # imported here: the daemon package stays headless; only this command needs Textual
     from localhub_tui.app import run
 
@@ -176,9 +196,13 @@ def register(sub, common, json_flag) -> None:
     token = sub.add_parser("token", parents=[common, json_flag],
                            help="print a new API token for scripts and Binder clients (`/build`)")
     token.add_argument("--expires", type=duration, default=30 * 86400, metavar="DURATION",
-                       help="when it expires: 30d (default), 12h, 90m, a number of seconds, or never")
-    token.add_argument("--note", default="localhub token (CLI)", help="what the token is for (shown on the hub's "
-                                                                        "token page)")
+                       help="when it expires: 30d (default), 12h, 90m, 2w, a number of seconds (a minute to ten "
+                            "years), or never")
+    token.add_argument("--note", type=note, default="localhub token (CLI)",
+                       help=f"what the token is for, shown on the hub's token page (at most {NOTE_LIMIT} characters)")
+    token.add_argument("--all-rights", action="store_true",
+                       help="give the token every right of the hub's user (admin), not only launching and reaching "
+                            "servers")
     token.set_defaults(func=cmd_token)
     doctor = sub.add_parser("doctor", parents=[common, json_flag], help="check the machine")
     doctor.add_argument("--port", type=int)

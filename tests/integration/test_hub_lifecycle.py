@@ -66,6 +66,12 @@ def test_token_gives_scripts_and_binder_clients_an_api_token(hub):
     with httpx.stream("GET", f"{hub.url}/build/gh/", headers=headers, timeout=30) as r:
         first = next(line for line in r.iter_lines() if line.startswith("data:"))
     assert "Not signed in" not in first
+    # but it is not the hub's admin: it cannot make tokens or stop the hub
+    made_by_it = httpx.post(f"{hub.url}/hub/api/users/{hub.user}/tokens", headers=headers, json={})
+    assert made_by_it.status_code == 403
+    assert httpx.post(f"{hub.url}/hub/api/shutdown", headers=headers).status_code == 403
+    admin = json.loads(hub.cli("token", "--json", "--all-rights").stdout)
+    assert "inherit" in admin["scopes"] or "admin:users" in admin["scopes"]
     plain = hub.cli("token", "--expires", "never")
     assert len(plain.stdout.strip()) >= 32 and "never expires" in plain.stderr
     refused = hub.cli("token", "--expires", "soon", check=False)
