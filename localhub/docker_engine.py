@@ -27,12 +27,19 @@ def connect(timeout: int = 30) -> docker.DockerClient:
     try:
         client = docker.from_env(timeout=timeout)
         client.ping()
-    except (docker.errors.DockerException, requests.exceptions.RequestException, OSError):
-        raise EngineUnreachable(
-            f"Docker engine not reachable at {engine_address()} — is Docker running? "
-            "(`localhub doctor` checks; scripts/setup-docker.sh installs and starts one)"
-        ) from None
+    except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as err:
+        raise EngineUnreachable(unreachable_reason(err)) from None
     return client
+
+
+def unreachable_reason(err: BaseException) -> str:
+    """Why the engine did not answer, in one sentence that names the fix."""
+    if "Permission denied" in str(err) or isinstance(err, PermissionError):
+        return (f"The Docker engine at {engine_address()} runs, but this user may not use it: add yourself to the "
+                "docker group (`sudo usermod -aG docker $USER`, then log in again) or run localhub as root.")
+    return (f"Docker engine not reachable at {engine_address()} — is Docker running? Start it "
+            "(`sudo systemctl start docker`), or install Debian's docker.io (the repository's "
+            "scripts/setup-docker.sh does both).")
 
 
 def api_version_ok(version: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass
 
@@ -41,9 +42,11 @@ def run_checks(settings: Settings) -> list[Check]:
             checks.append(Check("engine API", False, f"API {facts['api_version']} is too old",
                                 "upgrade to Docker 20.10 or newer"))
     except LocalhubError as err:
-        checks.append(Check("engine", False, str(err), "run scripts/setup-docker.sh, or start Docker"))
+        checks.append(Check("engine", False, str(err)))
 
     try:
+        if client is None:
+            raise ImportError  # no engine: nothing to say about builds on it
         from .images.repo2docker_engine import describe_build_method
 
         checks.append(Check("image builds", True, describe_build_method()))
@@ -64,13 +67,15 @@ def run_checks(settings: Settings) -> list[Check]:
                             else f"port(s) {', '.join(map(str, busy))} in use by another program",
                             "" if not busy else "choose another with --port"))
 
-    try:
-        state.prepare()
-        free = shutil.disk_usage(state.root).free
+    # looked at, not made: doctor must not create a state dir (with its secrets) for whoever runs it
+    existing = next(d for d in (state.root, *state.root.parents) if d.exists())
+    if not os.access(existing, os.W_OK | os.X_OK):
+        checks.append(Check("state dir", False, f"{existing} is not writable for this user, so {state.root} cannot "
+                                                f"be used", "choose another with --state-dir or fix its permissions"))
+    else:
+        free = shutil.disk_usage(existing).free
         checks.append(Check("disk", free >= MIN_FREE_DISK, f"{free / 2**30:.1f} GiB free for {state.root}",
                             "" if free >= MIN_FREE_DISK else "free some disk: images and homes need room"))
-    except LocalhubError as err:
-        checks.append(Check("state dir", False, str(err), "use --state-dir or fix permissions"))
 
     try:
         profiles = load_profiles(settings.config_dir)
