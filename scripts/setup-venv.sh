@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Create the project's virtualenv (.venv, or $LOCALHUB_VENV) and install localhub into it, editable.
+# Create the project's virtualenv (.venv, or $LOCALHUB_VENV) and install localhub into it.
 #
-#   scripts/setup-venv.sh          localhub and what it needs to run
-#   scripts/setup-venv.sh --test   plus what the test suite needs
+#   scripts/setup-venv.sh          localhub and what it needs to run, installed as users get it (a wheel)
+#   scripts/setup-venv.sh --test   editable, plus what the test suite needs (for working on localhub)
 #
 # pip uses this machine's own configuration (index, mirrors); nothing here names a package host.
 set -euo pipefail
@@ -11,7 +11,8 @@ cd "$(dirname "$0")/.."
 . scripts/lib/quiet.sh
 VENV="${LOCALHUB_VENV:-.venv}"
 extras=""
-[ "${1:-}" = "--test" ] && extras="[test]"
+editable=()
+[ "${1:-}" = "--test" ] && { extras="[test]"; editable=(-e); }
 
 say() { printf 'setup-venv: %s\n' "$*"; }
 
@@ -24,11 +25,11 @@ if [ ! -x "$VENV/bin/python" ]; then
             || exit 1
     fi
     say "creating $VENV"
-    python3 -m venv "$VENV"
+    quietly "python3 -m venv $VENV" python3 -m venv "$VENV" || exit 1
 fi
 say "installing localhub$extras into $VENV (a minute on a fresh machine)…"
 t0=$SECONDS
 quietly "pip install --upgrade pip" "$VENV/bin/python" -m pip install --upgrade pip || exit 1
-quietly "pip install localhub$extras" "$VENV/bin/python" -m pip install -e ".$extras" || exit 1
+quietly "pip install localhub$extras" "$VENV/bin/python" -m pip install "${editable[@]}" ".$extras" || exit 1
 "$VENV/bin/localhub" --version >/dev/null || { echo "setup-venv: error: localhub did not install (log: $SETUP_LOG)" >&2; exit 1; }
 say "localhub $("$VENV/bin/localhub" --version | cut -d' ' -f2) is installed in $VENV ($((SECONDS - t0)) s; pip's output: $SETUP_LOG)"

@@ -10,13 +10,14 @@ SETUP_LOG="${LOCALHUB_SETUP_LOG:-${XDG_CACHE_HOME:-$HOME/.cache}/localhub/setup.
 mkdir -p "$(dirname "$SETUP_LOG")"
 
 quietly() {
-    local what=$1 rc=0
+    local what=$1 rc=0 start
     shift
     printf '\n[%s] $ %s\n' "$(date '+%F %T')" "$*" >>"$SETUP_LOG"
+    start=$(wc -c <"$SETUP_LOG")
     "$@" >>"$SETUP_LOG" 2>&1 || rc=$?
     if [ "$rc" -ne 0 ]; then
         printf '%s failed (exit code %s). The last lines of its output:\n' "$what" "$rc" >&2
-        tail -n 20 "$SETUP_LOG" | sed 's/^/    /' >&2
+        tail -c "+$((start + 1))" "$SETUP_LOG" | tail -n 20 | sed 's/^/    /' >&2
         printf 'The full log is %s\n' "$SETUP_LOG" >&2
     fi
     return "$rc"
