@@ -32,7 +32,8 @@ from .hubapi import HubAPI
 from .profiles import load_profiles
 from .readers import Readers
 from .lifecycle import DaemonLock, daemon_identity, pid_alive, runs_in
-from .state import StateDir
+from .redact import hide_secrets
+from .state import PRIVATE_UMASK, StateDir
 from .images.builder import Builder
 from .launcher import Launcher
 from .container_events import ContainerEvents
@@ -261,7 +262,7 @@ class Daemon:
         # a proxy left by a crashed hub still routes to the new one until JupyterHub replaces it
         orphan_proxy = _read_pid(self.state.proxy_pid_file)
         self._orphan_proxy = orphan_proxy if runs_in(orphan_proxy, self.state.root) else None
-        log = open(self.state.logs / "hub.log", "ab")
+        log = self.state.open_log("hub.log")
         env = {**os.environ, "LOCALHUB_STATE_DIR": str(self.state.root)}
         self.hub_process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "jupyterhub", "-f", str(HUB_CONFIG),
@@ -278,7 +279,10 @@ class Daemon:
             raise
         runtime = self.state.read_runtime() or {}
         self.state.write_runtime({**runtime, "ready": True, "hub_pid": self.hub_process.pid})
-        announce(f"localhub is running at {self.settings.url} — sign in: {self.login_link()}")
+        if sys.stdout.isatty():  # a sign-in link is a secret: shown on a terminal, never written to a log
+            announce(f"localhub is running at {self.settings.url} — sign in: {self.login_link()}")
+        else:
+            announce(f"localhub is running at {self.settings.url}; `localhub login` prints a sign-in link.")
 
         hub_exit = asyncio.create_task(self.hub_process.wait())
         shutdown = asyncio.create_task(self._shutdown.wait())
@@ -357,6 +361,8 @@ def last_error_line(log: Path) -> str:
 
 
 def run_foreground(settings: Settings) -> int:
+    os.umask(PRIVATE_UMASK)  # every file this process and JupyterHub create in the state dir is private
+    hide_secrets()
     # the pool's modules log what they do (peers found, guests paused, homes sent) under "localhub.*"
     logging.basicConfig(level=os.environ.get("LOCALHUB_LOG", "INFO"), stream=sys.stdout,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")

@@ -156,7 +156,7 @@ def start_detached(settings: Settings, state: StateDir) -> None:
     argv = [sys.executable, "-m", "localhub", "up", "--state-dir", str(settings.state_dir),
             "--port", str(settings.port), "--ip", settings.ip]
     log_path = state.logs / "daemon.log"
-    with open(log_path, "ab") as log:
+    with state.open_log("daemon.log") as log:
         proc = subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:

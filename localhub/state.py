@@ -1,4 +1,9 @@
-"""The hub's state directory: where each file lives, secrets created with 0600, and the runtime record.
+"""The hub's state directory: where each file lives, that it is private, and the runtime record.
+
+The state dir is private: directories 0700, files 0600. This module is the one owner of files' modes: `prepare`
+creates the layout private and tightens what an older localhub left readable; the daemon runs with
+`PRIVATE_UMASK` (and so does JupyterHub, its child), so every file either of them creates is private too; the
+helpers here create files 0600 from the start.
 
 Layout (all under one directory, so several hubs can run side by side):
     jupyterhub.sqlite          JupyterHub's database (users, named servers, their options)
@@ -10,6 +15,7 @@ Layout (all under one directory, so several hubs can run side by side):
     logs/                      hub.log, daemon.log
     builds/                    build logs, one per image
     runtime.json               what the running daemon resolved at start (url, pids, network)
+    daemon.lock                held by the running daemon (lifecycle.py)
 """
 
 from __future__ import annotations
@@ -17,10 +23,15 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import LocalhubError
+
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
+PRIVATE_UMASK = 0o077  # what the daemon and JupyterHub create: rwx for the user, nothing for anyone else
 
 
 @dataclass(frozen=True)
@@ -60,14 +71,12 @@ class StateDir:
         return self.root / "proxy.pid"
 
     def prepare(self) -> None:
-        """Create the layout; fail with one sentence if the directory cannot be written."""
+        """Create the layout, private; fail with one sentence if the directory cannot be written."""
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            for d in (self.secrets, self.login_tokens):
-                d.mkdir(mode=0o700, exist_ok=True)
-                os.chmod(d, 0o700)
-            self.logs.mkdir(exist_ok=True)
-            self.builds.mkdir(exist_ok=True)
+            self.root.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+            for d in (self.secrets, self.login_tokens, self.logs, self.builds):
+                d.mkdir(mode=PRIVATE_DIR, exist_ok=True)
+            make_private(self.root)
             probe = self.root / ".write-test"
             probe.write_text("ok")
             probe.unlink()
@@ -77,6 +86,10 @@ class StateDir:
                 "choose another with --state-dir or fix its permissions."
             ) from None
         secret_file(self.cookie_secret, nbytes=32, hex_format=True)
+
+    def open_log(self, name: str):
+        """A log file of logs/ opened for appending, created 0600 (for a child process's output)."""
+        return os.fdopen(os.open(self.logs / name, os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_FILE), "ab")
 
     def secret(self, name: str) -> str:
         return secret_file(self.secrets / name)
@@ -105,9 +118,21 @@ def secret_file(path: Path, nbytes: int = 32, hex_format: bool = True) -> str:
     return path.read_text().strip()
 
 
-def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
+def write_atomic(path: Path, text: str, mode: int = PRIVATE_FILE) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     with os.fdopen(fd, "w") as f:
         f.write(text)
     os.replace(tmp, path)
+
+
+def make_private(root: Path) -> None:
+    """Take away every permission of group and others under `root` (a state dir an older localhub made 0755
+    with 0644 files, or one the user loosened). Symbolic links are left alone."""
+    for path in [root, *root.rglob("*")]:
+        try:
+            st = path.lstat()
+            if not stat.S_ISLNK(st.st_mode) and stat.S_IMODE(st.st_mode) & 0o077:
+                os.chmod(path, stat.S_IMODE(st.st_mode) & ~0o077)
+        except OSError:
+            continue  # gone meanwhile (a build's checkout), or not ours to change

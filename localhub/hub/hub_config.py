@@ -14,7 +14,9 @@ from pathlib import Path
 from traitlets import Dict, Float, Integer, TraitType, Unicode
 
 from ..config import Settings, field_types, settings_from_dict
+from ..redact import hide_secrets
 from ..state import StateDir
+from .server_tokens import revoke_server_tokens
 
 
 
@@ -47,6 +49,7 @@ def setting_values(cls, settings: Settings) -> dict:
 
 
 def configure(c, state_dir: str) -> None:
+    hide_secrets()  # tornado's warnings name refused URLs whole, `?token=` included
     state = StateDir(Path(state_dir))
     runtime = state.read_runtime()
     if not runtime:
@@ -95,6 +98,7 @@ def configure(c, state_dir: str) -> None:
     from .spawner import LocalhubSpawner  # here: the daemon imports this module and needs no DockerSpawner
 
     c.JupyterHub.spawner_class = "localhub.hub.spawner.LocalhubSpawner"
+    c.Spawner.post_stop_hook = revoke_server_tokens  # a launch's token dies with its server's run
     for name, value in setting_values(LocalhubSpawner, settings).items():
         setattr(c.LocalhubSpawner, name, value)
     c.LocalhubSpawner.instance = settings.instance

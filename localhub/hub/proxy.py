@@ -19,6 +19,8 @@ from configurable_http_proxy.handlers import ProxyHandler
 from tornado.httpclient import AsyncHTTPClient
 from tornado.httputil import HTTPHeaders, parse_response_start_line
 
+from ..redact import hide_secrets
+
 # a long build streams its log for as long as it takes
 STREAM_TIMEOUT = 6 * 3600
 _NOT_FORWARDED = {"content-length", "transfer-encoding", "content-encoding", "connection"}
@@ -82,6 +84,7 @@ class LocalhubProxyHandler(ProxyHandler):
 
 
 def main() -> None:
+    hide_secrets()  # its access log names refused URLs whole, `?token=` included
     # PythonProxy builds its application from this module-level name
     configproxy.ProxyHandler = LocalhubProxyHandler
     cli.main()

@@ -269,6 +269,7 @@ class Builder:
             env={**os.environ, "PYTHONUNBUFFERED": "1",
                  "LOCALHUB_CONTENT_PROVIDERS": ",".join(job.content_providers)},
             start_new_session=True,  # its own process group: cancel stops the docker CLI too
+            umask=0o022,  # the daemon's own umask keeps the state dir private; checked-out files keep their modes
         )
         if job.cancelled:
             _signal_group(job.proc, signal.SIGINT)

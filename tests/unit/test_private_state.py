@@ -1,0 +1,77 @@
+"""The state dir is private and no log record carries a credential (state.py, redact.py)."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import stat
+
+import pytest
+
+from localhub.redact import hide_secrets, redact
+from localhub.state import StateDir, write_atomic
+
+pytestmark = pytest.mark.unit
+
+
+def mode(path) -> int:
+    return stat.S_IMODE(path.lstat().st_mode)
+
+
+def test_prepare_makes_a_new_state_dir_private(tmp_path):
+    state = StateDir(tmp_path / "state")
+    state.prepare()
+    for d in (state.root, state.secrets, state.logs, state.builds, state.login_tokens):
+        assert mode(d) == 0o700, d
+    assert mode(state.cookie_secret) == 0o600
+    with state.open_log("daemon.log") as log:
+        log.write(b"x")
+    assert mode(state.logs / "daemon.log") == 0o600
+    state.write_runtime({"a": 1})
+    assert mode(state.runtime_file) == 0o600
+    write_atomic(state.root / "launches.json", "[]")
+    assert mode(state.root / "launches.json") == 0o600
+
+
+def test_prepare_tightens_what_an_older_localhub_left_readable(tmp_path):
+    root = tmp_path / "state"
+    (root / "logs").mkdir(parents=True)
+    for path in (root / "jupyterhub.sqlite", root / "logs" / "daemon.log", root / "runtime.json"):
+        path.write_text("old")
+        os.chmod(path, 0o644)
+    os.chmod(root, 0o755)
+    os.chmod(root / "logs", 0o755)
+    os.symlink("/etc/hostname", root / "link")
+    StateDir(root).prepare()
+    assert mode(root) == 0o700 and mode(root / "logs") == 0o700
+    assert {mode(p) for p in (root / "jupyterhub.sqlite", root / "logs" / "daemon.log", root / "runtime.json")} == {0o600}
+    assert mode(root / "jupyterhub.sqlite") == 0o600
+    assert (root / "jupyterhub.sqlite").read_text() == "old"  # contents untouched
+    assert mode(root / "link") == 0o777  # a link is not followed: /etc/hostname keeps its mode
+
+
+@pytest.mark.parametrize("line, kept", [
+    ("403 GET /hub/api/users?token=abc123 (127.0.0.1)", "403 GET /hub/api/users?token=[secret] (127.0.0.1)"),
+    ("GET /build/gh/o/r/HEAD?x=1&token=abc&y=2", "GET /build/gh/o/r/HEAD?x=1&token=[secret]&y=2"),
+    ("GET /oauth_callback?code=c0de&state=s", "GET /oauth_callback?code=[secret]&state=s"),
+    ("GET /hub/login?next=%2Fhub%2Fhome&TOKEN=abc", "GET /hub/login?next=%2Fhub%2Fhome&TOKEN=[secret]"),
+    ("a sentence without parameters", "a sentence without parameters"),
+])
+def test_credentials_in_urls_are_redacted(line, kept):
+    assert redact(line) == kept
+
+
+def test_every_log_record_of_the_process_is_redacted():
+    stream = io.StringIO()
+    logger = logging.getLogger("localhub.test-redact")
+    handler = logging.StreamHandler(stream)
+    logger.addHandler(handler)
+    try:
+        hide_secrets()
+        hide_secrets()  # once is enough; twice is harmless
+        logger.warning("%d %s: %s", 403, "GET /x?token=s3cret (127.0.0.1)", "Missing or invalid credentials")
+        logger.warning("GET /y?access_token=s3cret")
+    finally:
+        logger.removeHandler(handler)
+    assert "s3cret" not in stream.getvalue() and stream.getvalue().count("[secret]") == 2
