@@ -18,10 +18,9 @@ from pathlib import Path
 from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
 from tornado import web
 
-from . import __version__, api_hub, storage
-from .errors import LocalhubError
+from . import __version__, api_hub, recovery, storage
+from .errors import LocalhubError, shown
 from .images.catalog import list_environments, remove_environment
-from .errors import shown
 from .hub import binder_web
 from .profiles import load_profiles
 
@@ -49,6 +48,16 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
             message = exc.log_message % exc.args  # tornado stores '%' doubled when there are no args
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps({"status": status_code, "message": message}))
+
+    def json_body(self) -> dict:
+        """The request's JSON object (empty body: {}); anything else is a 400 sentence, not a 500."""
+        try:
+            body = json.loads(self.request.body or b"{}")
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise web.HTTPError(400, "The request body must be a JSON object.")
+        return body
 
     async def in_thread(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
@@ -251,17 +260,49 @@ class OAuthCallbackHandler(HubOAuthCallbackHandler):
 class LoginLinkHandler(APIHandler):
     @web.authenticated
     async def post(self):
-        body = json.loads(self.request.body or b"{}")
-        self.write_json({"url": self.daemon.login_link(body.get("next") or "/hub/home")})
+        next_url = self.json_body().get("next") or "/hub/home"
+        if not isinstance(next_url, str) or not next_url.startswith("/") or next_url.startswith("//"):
+            raise web.HTTPError(400, f"next must be a path on this hub (starting with /), not '{shown(next_url)}'.")
+        self.write_json({"url": self.daemon.login_link(next_url)})
 
 
 class ShutdownHandler(APIHandler):
     @web.authenticated
     async def post(self):
-        body = json.loads(self.request.body or b"{}")
-        keep = bool(body.get("keep_servers"))
+        keep = bool(self.json_body().get("keep_servers"))
         self.write_json({"stopping": True, "keep_servers": keep})
         asyncio.get_running_loop().call_later(0.1, self.daemon.request_shutdown, keep)
+
+
+class RecoverHandler(APIHandler):
+    """POST: make every home volume of this hub that the hub does not know a stopped named server again (after a
+    damaged database was set aside by `localhub recover`)."""
+
+    @web.authenticated
+    async def post(self):
+        d = self.daemon
+        user = await d.hub_api.user(d.settings.user)
+        adoptions = await self.in_thread(lambda: recovery.homes_to_adopt(
+            d.settings.user, set(user.get("servers") or {}),
+            recovery.homes(d.docker, d.settings.instance), d.launcher.recent.list(),
+            list_environments(d.docker, {"localhub.instance": d.settings.instance}),
+            d.docker.containers.list(all=True, filters={"label": f"localhub.instance={d.settings.instance}"})))
+        adopted, refused = [], []
+        for adoption in adoptions:
+            r = await d.hub_http.put(f"/hub/api/users/{d.settings.user}/servers/{adoption.server}",
+                                     json={"user_options": adoption.user_options})
+            if r.status_code < 400:
+                adopted.append({"server": adoption.server, **adoption.user_options})
+            else:
+                refused.append({"server": adoption.server, "reason": _hub_message(r)})
+        self.write_json({"adopted": adopted, "refused": refused})
+
+
+def _hub_message(r) -> str:
+    try:
+        return str(r.json().get("message") or r.reason_phrase)
+    except ValueError:
+        return f"the hub answered {r.status_code}"
 
 
 class PoolHandler(APIHandler):
@@ -303,6 +344,7 @@ def make_app(daemon: "Daemon") -> web.Application:
         (prefix + r"/servers/([^/]*)/logs", ServerLogsHandler, args),
         (prefix + "/login-link", LoginLinkHandler, args),
         (prefix + "/shutdown", ShutdownHandler, args),
+        (prefix + "/recover", RecoverHandler, args),
     ], cookie_secret=daemon.cookie_secret, hub_auth=daemon.hub_auth,
         template_path=str(Path(__file__).parent / "hub" / "templates"))
 

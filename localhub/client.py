@@ -66,6 +66,9 @@ class Client:
             token = (self.state.secrets / "api-token").read_text().strip()
         except OSError as err:
             raise LocalhubError(f"Cannot read the hub's API token in {self.state.secrets}: {err.strerror}.") from None
+        if not token:
+            raise LocalhubError(f"The hub's API token {self.state.secrets / 'api-token'} is empty; `localhub restart` "
+                                "makes a new one.")
         self.http = httpx.Client(base_url=self.url, headers={"Authorization": f"token {token}"}, timeout=timeout)
 
     # --- plumbing -----------------------------------------------------------------------------
@@ -103,6 +106,11 @@ class Client:
         body = {"note": note, "scopes": scopes or token_scopes(self.user),
                 **({"expires_in": expires_in} if expires_in else {})}
         return self._json("POST", f"/hub/api/users/{quote(self.user)}/tokens", json=body)
+
+    def recover(self) -> dict:
+        """Bring back, as stopped named servers, the homes of this hub that it does not know (after its database
+        was set aside): {"adopted": [{"server", …options}], "refused": [{"server", "reason"}]}."""
+        return self._json("POST", "/services/localhub/api/recover")
 
     def shutdown(self, keep_servers: bool = False) -> None:
         self._json("POST", "/services/localhub/api/shutdown", json={"keep_servers": keep_servers})

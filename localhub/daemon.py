@@ -31,6 +31,7 @@ from .hub.network import ensure_network, remove_network
 from .hubapi import HubAPI
 from .profiles import load_profiles
 from .readers import Readers
+from .recovery import check_database, homes
 from .lifecycle import DaemonLock, daemon_identity, pid_alive, runs_in
 from .redact import hide_secrets
 from .state import PRIVATE_UMASK, StateDir
@@ -71,6 +72,8 @@ def preflight(settings: Settings) -> tuple[StateDir, "docker_engine.docker.Docke
             f"The Docker engine at {facts['address']} speaks API {facts['api_version']}; localhub needs "
             f"{'.'.join(map(str, docker_engine.MIN_API_VERSION))} or newer (Docker 20.10+). Upgrade Docker."
         )
+    # a damaged database would start a blank hub that has forgotten every server: refuse, naming the way out
+    check_database(state.database, homes(client, settings.instance))
     _stop_orphaned_hub(state)
     proxy_pid = _read_pid(state.proxy_pid_file)
     orphan_proxy = runs_in(proxy_pid, state.root)  # JupyterHub stops a proxy it left behind and takes its ports

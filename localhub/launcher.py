@@ -76,10 +76,15 @@ class RecentLaunches:
         self.path = path
 
     def list(self) -> list[dict]:
+        """The entries that have the shape this class writes; a damaged or hand-edited file is not fatal."""
         try:
-            return json.loads(self.path.read_text())
+            data = json.loads(self.path.read_text())
         except (OSError, ValueError):
             return []
+        if not isinstance(data, list):
+            return []
+        return [e for e in data if isinstance(e, dict)
+                and all(isinstance(e.get(key), str) for key in ("spec", "server", "path"))]
 
     def add(self, launch: LaunchSpec, server: str) -> None:
         entry = {"spec": launch.spec, "urlpath": launch.urlpath, "server": server, "at": time.time(),

@@ -108,14 +108,20 @@ class StateDir:
 
 
 def secret_file(path: Path, nbytes: int = 32, hex_format: bool = True) -> str:
-    """Read a secret, creating it (0600, never world-readable even briefly) when missing."""
-    if not path.exists():
+    """Read a secret, creating it (0600, never world-readable even briefly) when missing or empty: an empty
+    secret is no secret (a disk that filled up, a hand edit), and every process reads it afresh at start."""
+    try:
+        value = path.read_text().strip()
+    except FileNotFoundError:
+        value = ""
+    if not value:
         value = secrets.token_hex(nbytes) if hex_format else secrets.token_urlsafe(nbytes)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
+        os.fchmod(fd, PRIVATE_FILE)  # before anything is written, should an empty file have been readable
         with os.fdopen(fd, "w") as f:
             f.write(value)
-    os.chmod(path, 0o600)
-    return path.read_text().strip()
+    os.chmod(path, PRIVATE_FILE)
+    return value
 
 
 def write_atomic(path: Path, text: str, mode: int = PRIVATE_FILE) -> None:

@@ -3,7 +3,7 @@
 
 One module per command group, each with a `register(subparsers, common, json_flag)`:
 
-    hub           up, down, restart, status, login, doctor, config, tui
+    hub           up, down, restart, status, recover, login, token, doctor, config, tui
     servers       servers new | start | stop | delete | ls | open | logs
     environments  spec, launch, builds ls | log | rm
     pool          pool init | join | share | status | forget

@@ -1,4 +1,4 @@
-"""`localhub up | down | restart | status | login | doctor | config | tui`: the hub itself."""
+"""`localhub up | down | restart | status | recover | login | token | doctor | config | tui`: the hub itself."""
 
 from __future__ import annotations
 
@@ -56,6 +56,32 @@ def cmd_restart(args) -> int:
     cmd_down(args)
     args.detach = True
     return cmd_up(args)
+
+
+def cmd_recover(args) -> int:
+    """Set a damaged database aside, start the hub, and bring back every server whose home it finds."""
+    from ..recovery import database_problem, set_aside
+
+    settings = settings_from(args)
+    state = StateDir(settings.state_dir)
+    if not lifecycle.running_daemon(state):
+        problem = database_problem(state.database)
+        if problem:
+            kept = set_aside(state.database)
+            print(f"The hub's database {problem}; it is kept as {kept} and the hub starts with a new one.")
+        lifecycle.start_detached(settings, state)
+    result = Client(settings.state_dir).recover()
+    if args.json:
+        print_json(result)
+        return 0 if not result["refused"] else 1
+    for server in result["adopted"]:
+        made = f" (environment {server['spec']})" if server.get("spec") else ""
+        print(f"Server '{server['server']}' is back, stopped, with its files{made}.")
+    for server in result["refused"]:
+        print(f"Server '{server['server']}' could not be brought back: {server['reason']}", file=sys.stderr)
+    if not result["adopted"] and not result["refused"]:
+        print("Every home of this hub belongs to a server it knows; nothing to bring back.")
+    return 0 if not result["refused"] else 1
 
 
 def cmd_status(args) -> int:
@@ -190,6 +216,12 @@ def register(sub, common, json_flag) -> None:
     restart.set_defaults(func=cmd_restart)
 
     sub.add_parser("status", parents=[common, json_flag], help="what runs").set_defaults(func=cmd_status)
+    recover = sub.add_parser("recover", parents=[common, json_flag],
+                             help="after a damaged database: set it aside, start the hub and bring servers back "
+                                  "from their homes")
+    recover.add_argument("--port", type=int, help="port of the hub, when it has to start (as for `up`)")
+    recover.add_argument("--ip", help="address to listen on, when it has to start (as for `up`)")
+    recover.set_defaults(func=cmd_recover)
     login = sub.add_parser("login", parents=[common], help="print a one-time sign-in link")
     login.add_argument("--open", action="store_true", help="open it in the browser")
     login.set_defaults(func=cmd_login)

@@ -1,0 +1,74 @@
+"""Damaged state files, as a disk that filled up or a hand edit leaves them (issue 10 item 7): a damaged
+database is refused with the way out and `localhub recover` brings every server back with its files; an empty
+API token and a wrong-shaped launches.json are a clear sentence or nothing at all, never an unexpected error."""
+
+from __future__ import annotations
+
+import json
+from contextlib import closing
+from pathlib import Path
+
+import docker
+import pytest
+
+pytestmark = [pytest.mark.reliability, pytest.mark.docker]
+
+CASES = Path(__file__).resolve().parents[1] / "cases"
+
+
+def one_sentence(proc) -> str:
+    assert proc.returncode != 0, proc.stdout
+    assert "Traceback" not in proc.stdout + proc.stderr and "unexpected error" not in proc.stderr
+    err = proc.stderr.strip()
+    assert err.startswith("localhub: ") and len(err.splitlines()) == 1, proc.stderr
+    return err
+
+
+@pytest.fixture(scope="module")
+def dhub(hub_factory):
+    hub = hub_factory.start("damaged")
+    yield hub
+    with closing(docker.from_env()) as engine:  # the environment the launch below built
+        for image in engine.images.list(filters={"label": f"localhub.instance={hub.instance}"}):
+            engine.images.remove(image.id, force=True)
+
+
+def test_a_damaged_database_is_refused_and_recover_brings_the_servers_back(dhub):
+    dhub.cli("servers", "new", "thesis")
+    (container,) = [c for c in dhub.containers(all=False) if c.name.endswith("--thesis")]
+    assert container.exec_run(["sh", "-c", "echo chapter-1 > ~/draft.txt"]).exit_code == 0
+    dhub.cli("down")
+    database = dhub.state_dir / "jupyterhub.sqlite"
+    whole = database.read_bytes()
+
+    for damage in (b"", whole[: len(whole) // 2]):
+        database.write_bytes(damage)
+        err = one_sentence(dhub.cli("up", "--detach", "--port", str(dhub.port), check=False))
+        assert str(database) in err and "thesis" in err and "`localhub recover`" in err, err
+        assert "No localhub is running" in dhub.cli("status", check=False).stdout
+
+    recovered = dhub.cli("recover", "--port", str(dhub.port))
+    assert "Server 'thesis' is back" in recovered.stdout
+    (kept,) = dhub.state_dir.glob("jupyterhub.sqlite.damaged-*")
+    assert kept.read_bytes() == whole[: len(whole) // 2]  # the damaged file is set aside, not deleted
+    dhub.cli("servers", "start", "thesis")
+    (container,) = [c for c in dhub.containers(all=False) if c.name.endswith("--thesis")]
+    assert container.exec_run(["cat", "/home/jovyan/draft.txt"]).output.decode().strip() == "chapter-1"
+    again = dhub.cli("recover")  # with the hub running and nothing forgotten: says so
+    assert "nothing to bring back" in again.stdout
+
+
+def test_an_empty_api_token_is_one_sentence_and_restart_makes_a_new_one(dhub):
+    (dhub.state_dir / "secrets" / "api-token").write_text("")
+    err = one_sentence(dhub.cli("servers", "ls", check=False))
+    assert "api-token" in err and "is empty" in err and "localhub restart" in err
+    dhub.cli("restart")
+    assert dhub.token and dhub.cli("servers", "ls").returncode == 0
+
+
+def test_a_wrong_shaped_launches_file_does_not_break_launches(dhub):
+    (dhub.state_dir / "launches.json").write_text('{"spec": "not a list"}')
+    launched = dhub.cli("launch", str(CASES / "dockerfile-basic"), "--json", timeout=600)
+    ready = json.loads(launched.stdout.splitlines()[-1])
+    assert ready["phase"] == "ready"
+    assert [e["server"] for e in json.loads((dhub.state_dir / "launches.json").read_text())] == [ready["server"]]
