@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 
-from .binder import LaunchSpec, ResolveError, ResolvedCache, resolve
+from .binder import BadLink, LaunchSpec, ResolveError, ResolvedCache, parse_spec, resolve
 from .images.builder import Builder
 from .images.catalog import find_image
 from .config import Settings
@@ -49,10 +49,27 @@ def server_name_base(launch: LaunchSpec, max_length: int) -> str:
     return slug[:max_length].rstrip("-")
 
 
-def unique_server_name(base: str, spec: str, servers: dict, max_length: int) -> str:
-    """The server already carrying this spec, else `base`, `base-2`, … whichever is free."""
-    for name, server in servers.items():
-        if name and (server.get("user_options") or {}).get("spec") == spec:
+def environment_of(options: dict) -> str | None:
+    """The environment a server's launch options name (servers launched before environments were recorded
+    carry only their spec)."""
+    if options.get("environment"):
+        return options["environment"]
+    try:
+        return parse_spec(options["spec"]).environment if options.get("spec") else None
+    except (BadLink, ValueError):
+        return None
+
+
+def unique_server_name(base: str, launch: LaunchSpec, resolved: str, servers: dict, max_length: int) -> str:
+    """The server of this launch: the one carrying the same link (a newer commit restarts it), else one
+    already running this environment at this id (`…/HEAD` and `…/main` at one commit share it), else the
+    first of `base`, `base-2`, … that is free."""
+    named = {name: server.get("user_options") or {} for name, server in servers.items() if name}
+    for name, options in named.items():
+        if options.get("spec") == launch.spec:
+            return name
+    for name, options in named.items():
+        if environment_of(options) == launch.environment and options.get("resolved") == resolved:
             return name
     candidate, n = base, 1
     while candidate in servers:
@@ -60,6 +77,13 @@ def unique_server_name(base: str, spec: str, servers: dict, max_length: int) -> 
         suffix = f"-{n}"
         candidate = base[: max_length - len(suffix)].rstrip("-") + suffix
     return candidate
+
+
+def full_message(servers: list[str], limit: int) -> str:
+    shown_names = ", ".join(servers[:8]) + (", …" if len(servers) > 8 else "")
+    return (f"This launch needs a new server, but the limit of {limit} named servers is reached ({shown_names}); "
+            "free a slot with `localhub servers delete NAME` (or `d` on the TUI's Servers tab, or Delete on "
+            "/hub/home) and launch again.")
 
 
 def ref_url(launch: LaunchSpec, resolved: str) -> str:
@@ -103,7 +127,8 @@ class Launcher:
         self.recent = RecentLaunches(state_root / "launches.json")
         self._server_locks: dict[str, asyncio.Lock] = {}
         self._naming = asyncio.Lock()
-        self._reserved: dict[str, str] = {}  # server name -> spec, while a launch holds it
+        # server name -> (the options it will carry, how many launches hold it), from resolve to ready
+        self._reserved: dict[str, tuple[dict, int]] = {}
         # bundles imported here and the class on the LAN answer before the network does (localhub/workshop)
         self.workshop = workshop or WorkshopResolver(state_root, builder.client)
 
@@ -119,28 +144,38 @@ class Launcher:
             else:
                 resolved = item
 
-        image = None
-        repo, ref = self._build_source(launch, resolved)
-        fetchers = (RECORD_PROVIDERS[launch.provider],) if launch.provider in RECORD_PROVIDERS else ("Local", "Git")
+        name = None
+        if start:  # the server is chosen before anything is built: a full hub fails now, not after a build
+            name = await self._reserve_name(launch, resolved)
+            if isinstance(name, list):
+                yield event("failed", full_message(name, self.settings.max_named_servers))
+                return
         try:
-            async for ev in self.builder.build(launch.spec, repo, ref, rebuild=rebuild, content_providers=fetchers):
-                if ev.phase == "failed":
-                    yield event("failed", f"{ev.message} (`localhub builds log {launch.spec}` shows the full log)")
-                    return
-                if ev.phase == "built":
-                    image = ev.image
-                    yield event("built", f"Found built image {image}, launching..." if "already built" in ev.message
-                                else f"Built image {image}, launching...", imageName=image)
-                else:
-                    extra = {"progress": ev.progress} if ev.progress is not None else {}
-                    yield event(ev.phase, ev.message, **extra)
-        except ValueError as err:  # the builder refuses what it cannot build
-            yield event("failed", str(err))
-            return
-        if not start:
-            return
-        async for item in self._start_server(launch, resolved, image, profile, where):
-            yield item
+            image = None
+            repo, ref = self._build_source(launch, resolved)
+            fetchers = (RECORD_PROVIDERS[launch.provider],) if launch.provider in RECORD_PROVIDERS else ("Local", "Git")
+            try:
+                async for ev in self.builder.build(launch.spec, repo, ref, rebuild=rebuild, content_providers=fetchers,
+                                                   environment=launch.environment):
+                    if ev.phase == "failed":
+                        yield event("failed", f"{ev.message} (`localhub builds log {launch.spec}` shows the full log)")
+                        return
+                    if ev.phase == "built":
+                        image = ev.image
+                        yield event("built", f"Found built image {image}, launching..." if "already built" in ev.message
+                                    else f"Built image {image}, launching...", imageName=image)
+                    else:
+                        extra = {"progress": ev.progress} if ev.progress is not None else {}
+                        yield event(ev.phase, ev.message, **extra)
+            except ValueError as err:  # the builder refuses what it cannot build
+                yield event("failed", str(err))
+                return
+            if name is not None:
+                async for item in self._start_server(name, launch, resolved, image, profile, where):
+                    yield item
+        finally:
+            if name is not None:
+                self._release(name)
 
     async def _resolve(self, launch: LaunchSpec):
         async for item in self.workshop.provide(launch):
@@ -157,7 +192,7 @@ class Launcher:
                 return
             last = await asyncio.to_thread(
                 self.resolved.last, launch.spec,
-                lambda rid: find_image(self.builder.client, launch.spec, rid) is not None)
+                lambda rid: find_image(self.builder.client, launch.environment, rid) is not None)
             if last is None:
                 yield event("failed", f"{err} No earlier build of {launch.spec} is on this machine to fall back to.")
                 return
@@ -176,17 +211,13 @@ class Launcher:
             return launch.repo, None
         return launch.repo, resolved
 
-    async def _start_server(self, launch: LaunchSpec, resolved: str, image: str, profile: str | None,
+    async def _start_server(self, name: str, launch: LaunchSpec, resolved: str, image: str, profile: str | None,
                             where: str | None = None):
-        name = await self._reserve_name(launch)
-        try:
-            async with self._server_locks.setdefault(name, asyncio.Lock()):
-                async for item in self._start_named(name, launch, resolved, image, profile, where):
-                    yield item
-                    if item["phase"] == "failed":
-                        return
-        finally:
-            self._reserved.pop(name, None)
+        async with self._server_locks.setdefault(name, asyncio.Lock()):
+            async for item in self._start_named(name, launch, resolved, image, profile, where):
+                yield item
+                if item["phase"] == "failed":
+                    return
         token = await self._server_token(name)
         url = f"{self.settings.url}/user/{self.settings.user}/{name}/{launch.urlpath or ''}"
         self.recent.add(launch, name)
@@ -195,16 +226,26 @@ class Launcher:
                     binder_launch_host=self.settings.url + "/", binder_request=f"v2/{launch.spec}",
                     binder_persistent_request=f"v2/{self._persistent_spec(launch, resolved)}")
 
-    async def _reserve_name(self, launch: LaunchSpec) -> str:
-        """The environment's server name, held for this launch so that a concurrent launch of another
-        repository with the same name picks another one."""
+    async def _reserve_name(self, launch: LaunchSpec, resolved: str) -> str | list[str]:
+        """The launch's server name, held until it is ready so that a concurrent launch of another repository
+        with the same name picks another one; the names of the user's servers when every slot is taken."""
         async with self._naming:
-            taken = dict(await self._servers())
-            taken.update({n: {"user_options": {"spec": spec}} for n, spec in self._reserved.items()})
+            servers = await self._servers()
+            taken = {**servers, **{n: {"user_options": options} for n, (options, _) in self._reserved.items()}}
             name = unique_server_name(server_name_base(launch, self.settings.server_name_max_length),
-                                      launch.spec, taken, self.settings.server_name_max_length)
-            self._reserved[name] = launch.spec
+                                      launch, resolved, taken, self.settings.server_name_max_length)
+            named = sorted(n for n in taken if n)
+            if name not in taken and len(named) >= self.settings.max_named_servers:
+                return named
+            options, holders = self._reserved.get(name, ({"spec": launch.spec, "environment": launch.environment,
+                                                          "resolved": resolved}, 0))
+            self._reserved[name] = (options, holders + 1)
             return name
+
+    def _release(self, name: str) -> None:
+        options, holders = self._reserved.pop(name, ({}, 1))
+        if holders > 1:
+            self._reserved[name] = (options, holders - 1)
 
     async def _start_named(self, name: str, launch: LaunchSpec, resolved: str, image: str, profile: str | None,
                            where: str | None = None):
@@ -216,6 +257,7 @@ class Launcher:
             "image_id": image_id,  # a rebuild keeps the name but not the id
             "profile": profile or previous.get("profile") or self.settings.default_profile,
             "spec": launch.spec,
+            "environment": launch.environment,
             "resolved": resolved,
             "env": self._binder_env(launch, resolved),
             "where": where or previous.get("where") or "local",

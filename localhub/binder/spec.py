@@ -34,6 +34,12 @@ class LaunchSpec:
                               "(even percent-encoded); a valid link looks like gh/org/repo/HEAD.")
 
     @property
+    def environment(self) -> str:
+        """What is built: the repository, whatever ref named it (`gh:https://github.com/org/repo`). With the
+        resolved id it names one image, so `…/HEAD` and `…/main` at the same commit share it."""
+        return f"{self.provider}:{self.repo}"
+
+    @property
     def spec(self) -> str:
         """`<provider>/<spec>` exactly as BinderHub writes it after /v2/, e.g. `gh/org/repo/HEAD`."""
         # Imported here because every provider module imports LaunchSpec.

@@ -58,6 +58,7 @@ class _Job:
     resolved: str
     base_image: str | None
     content_providers: tuple[str, ...] = ("Local", "Git")
+    environment: str = ""  # the key of the image's name: the repository (or the spec, for direct callers)
     log: EventLog = field(default_factory=EventLog)
     task: asyncio.Task | None = None
     proc: asyncio.subprocess.Process | None = None
@@ -99,29 +100,32 @@ class Builder:
         rebuild: bool = False,
         base_image: str | None = None,
         content_providers: tuple[str, ...] = ("Local", "Git"),
+        environment: str | None = None,
     ) -> AsyncIterator[BuildEvent]:
         """Build (or reuse) the image for `spec`; yields events, the last one `built` or `failed`.
 
         `repo` is a clone URL (then `resolved_ref` is the commit to build) or a local folder (then a
         missing `resolved_ref` means "its current content"). `content_providers` names the repo2docker
-        content providers that may fetch it (e.g. ("Zenodo",) for a Zenodo DOI).
+        content providers that may fetch it (e.g. ("Zenodo",) for a Zenodo DOI). `environment` names the
+        image (LaunchSpec.environment: the repository, whatever ref named it); by default the spec does.
         """
+        environment = environment or spec
         if resolved_ref is None:
             if not os.path.isdir(repo):
                 raise ValueError(f"resolved_ref is required to build {repo} (only a local folder can go without)")
             resolved = await asyncio.to_thread(content_id, repo)
         else:
             resolved = resolved_ref
-        name = image_name(spec, resolved)
+        name = image_name(environment, resolved)
 
         job = self._jobs.get(name)
         if job is None and not rebuild:
-            if await asyncio.to_thread(find_image, self.client, spec, resolved) is not None:
+            if await asyncio.to_thread(find_image, self.client, environment, resolved) is not None:
                 yield BuildEvent("built", f"{name} is already built", 1.0, name)
                 return
             job = self._jobs.get(name)  # someone may have started it while we looked
         if job is None:
-            job = _Job(name, spec, repo, resolved_ref, resolved, base_image, tuple(content_providers))
+            job = _Job(name, spec, repo, resolved_ref, resolved, base_image, tuple(content_providers), environment)
             self._jobs[name] = job
             job.task = asyncio.create_task(self._run(job), name=f"build {name}")
         else:
@@ -247,7 +251,7 @@ class Builder:
 
     async def _execute(self, job: _Job, target: str, logfile) -> tuple[int | None, str | None]:
         """Run repo2docker, relaying its log; (exit code, None) when the image is built, else a reason."""
-        labels = image_labels(job.spec, job.resolved, self.extra_labels)
+        labels = image_labels(job.spec, job.resolved, self.extra_labels, job.environment)
         if not os.path.isdir(job.repo):
             self.checkouts.mkdir(parents=True, exist_ok=True)
             job.checkout = tempfile.mkdtemp(prefix="checkout-", dir=self.checkouts)

@@ -1,10 +1,12 @@
 """Name and catalog the environment images localhub builds.
 
-An environment image is named `localhub-env/<slug>-<spec hash>:<resolved id>`: the slug is the
-Binder spec made readable (`gh/org/repo/main` → `gh-org-repo-main`), the 8-character hash of the
-full spec keeps two specs with the same slug apart (slugs fold case and punctuation, and long ones
-are cut), and the tag is the commit (first 12 hex digits) or a hash of any other kind of id.
-Labels on each image carry the full spec and id back, so the catalog never parses names.
+An environment is a repository at a resolved id, whatever ref named it: `gh/org/repo/HEAD` and
+`gh/org/repo/main` at the same commit are one environment and one image. Its image is named
+`localhub-env/<slug>-<hash>:<resolved id>`: the slug is the environment's key (`<provider>:<repository>`,
+see LaunchSpec.environment) made readable, the 8-character hash of the full key keeps two keys with the
+same slug apart (slugs fold case and punctuation, and long ones are cut), and the tag is the commit
+(first 12 hex digits) or a hash of any other kind of id. Labels on each image carry the key, the spec
+first asked for and the id back, so the catalog never parses names.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ import repo2docker
 
 REPOSITORY = "localhub-env"
 BUILDING_REPOSITORY = "localhub-building"  # where an image sits until its build succeeds
-LABEL_SPEC = "localhub.spec"
+LABEL_SPEC = "localhub.spec"  # the spec of the launch that built it
+LABEL_ENVIRONMENT = "localhub.environment"  # the repository it was built from (the key of its name)
 LABEL_RESOLVED = "localhub.resolved"
 LABEL_REPO2DOCKER = "localhub.repo2docker"
 LABEL_BUILT = "localhub.built"
@@ -35,9 +38,9 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def slug(spec: str) -> str:
-    """A readable, valid repository path component for a spec (lossy: see `image_name`)."""
-    text = urllib.parse.unquote(spec).lower()
+def slug(key: str) -> str:
+    """A readable, valid repository path component for an environment key or spec (lossy: see `image_name`)."""
+    text = urllib.parse.unquote(key).lower()
     text = re.sub(r"[^a-z0-9]+", "-", text).strip("-")
     if len(text) > _SLUG_MAX:
         text = text[:_SLUG_MAX].rstrip("-")
@@ -52,11 +55,12 @@ def tag_for(resolved_id: str) -> str:
     return _digest(resolved_id)[:_TAG_LEN]
 
 
-def image_name(spec: str, resolved_id: str) -> str:
-    """Deterministic, valid and readable image reference for `spec` resolved to `resolved_id`."""
-    if not spec or not resolved_id:
-        raise ValueError("image_name needs a spec and a resolved id")
-    return f"{REPOSITORY}/{slug(spec)}-{_digest(spec)[:8]}:{tag_for(resolved_id)}"
+def image_name(environment: str, resolved_id: str) -> str:
+    """Deterministic, valid and readable image reference for an environment (a repository's key, or for
+    callers that build by spec, the spec) at `resolved_id`."""
+    if not environment or not resolved_id:
+        raise ValueError("image_name needs an environment and a resolved id")
+    return f"{REPOSITORY}/{slug(environment)}-{_digest(environment)[:8]}:{tag_for(resolved_id)}"
 
 
 def building_name(name: str, attempt: str) -> str:
@@ -71,10 +75,12 @@ def label_value(text: str) -> str:
     return re.sub(r'["\\$\r\n]', lambda m: f"%{ord(m[0]):02X}", text)
 
 
-def image_labels(spec: str, resolved_id: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+def image_labels(spec: str, resolved_id: str, extra: dict[str, str] | None = None,
+                 environment: str | None = None) -> dict[str, str]:
     """Labels for a build starting now."""
     labels = {
         LABEL_SPEC: label_value(spec),
+        LABEL_ENVIRONMENT: label_value(environment or spec),
         LABEL_RESOLVED: label_value(resolved_id),
         LABEL_REPO2DOCKER: repo2docker.__version__,
         LABEL_BUILT: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -137,15 +143,17 @@ def _environment(image, name: str) -> Environment:
     )
 
 
-def find_image(client: docker.DockerClient, spec: str, resolved_id: str):
-    """The built image for this spec and id (a docker-py Image), or None."""
+def find_image(client: docker.DockerClient, environment: str, resolved_id: str):
+    """The built image of this environment at this id (a docker-py Image), or None."""
     try:
-        image = client.images.get(image_name(spec, resolved_id))
+        image = client.images.get(image_name(environment, resolved_id))
     except docker.errors.ImageNotFound:
         return None
     labels = image.labels or {}
-    # The name is a hash of the id; the labels make sure it is this id and not a look-alike.
-    if labels.get(LABEL_SPEC) != label_value(spec) or labels.get(LABEL_RESOLVED) != label_value(resolved_id):
+    # The name is a hash of the id; the labels make sure it is this id and not a look-alike (images built
+    # before environments had a label of their own carry their key as the spec).
+    built_from = labels.get(LABEL_ENVIRONMENT, labels.get(LABEL_SPEC))
+    if built_from != label_value(environment) or labels.get(LABEL_RESOLVED) != label_value(resolved_id):
         return None
     return image
 

@@ -30,16 +30,16 @@ class WorkshopResolver:
         self.client = client
         self.classroom = None  # the class on the LAN (classroom.Member), set by the daemon while in a class
 
-    def _usable(self, spec: str) -> tuple[OfflineLink | None, list[OfflineLink]]:
-        links = self.offline.lookup(spec)
+    def _usable(self, launch: LaunchSpec) -> tuple[OfflineLink | None, list[OfflineLink]]:
+        links = self.offline.lookup(launch.spec)
         for link in links:
-            image = find_image(self.client, spec, link.resolved)
+            image = find_image(self.client, launch.environment, link.resolved)
             if image is not None and image.id == link.image_id:
                 return link, links
         return None, links
 
     async def provide(self, launch: LaunchSpec) -> AsyncIterator[dict | str]:
-        link, known = await asyncio.to_thread(self._usable, launch.spec)
+        link, known = await asyncio.to_thread(self._usable, launch)
         if link is not None:
             when = dt.datetime.fromtimestamp(link.at).strftime("%Y-%m-%d %H:%M")
             yield waiting(f"{launch.spec} is in {link.source} (imported {when}): using its build of "
