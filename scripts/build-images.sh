@@ -6,8 +6,10 @@
 #   localhub/base:test        (also :latest)  Debian bookworm minbase made with debootstrap from the
 #                                             host's apt mirror, then `docker import`ed.
 #   localhub/singleuser:test  (also :latest)  FROM the base: a venv at /opt/venv with jupyterhub (the
-#                                             host's version), jupyterlab and ipykernel, installed with
-#                                             `pip install --no-index` from wheels the host downloaded.
+#                                             host's version), jupyterlab, notebook (7: the classic /tree
+#                                             and /notebooks pages that old Binder links open) and
+#                                             ipykernel, installed with `pip install --no-index` from
+#                                             wheels the host downloaded.
 #
 # Each image carries `localhub.recipe=<sha256 of its recipe>`; a build is skipped when an image with
 # that label already exists. --force rebuilds both. Needs a running Docker engine (run
@@ -298,7 +300,8 @@ jupyterhub_version() {
 }
 read -r JH_VERSION JH_FROM < <(jupyterhub_version)
 [[ "$JH_VERSION" =~ ^[0-9][0-9A-Za-z.+-]*$ ]] || die "unusable jupyterhub version '$JH_VERSION' (from $JH_FROM)."
-REQUIREMENTS=("jupyterhub==$JH_VERSION" jupyterlab ipykernel)
+# notebook: Binder links with filepath= or urlpath=tree/… open /tree/…, which JupyterLab alone does not serve
+REQUIREMENTS=("jupyterhub==$JH_VERSION" jupyterlab notebook ipykernel)
 
 # Written out in full: the imported base has no PATH to extend.
 DOCKERFILE="$(cat <<EOF
@@ -313,7 +316,8 @@ RUN --mount=type=bind,target=/tmp/wheels \\
     python3 -m venv /opt/venv \\
  && /opt/venv/bin/pip install --no-index --find-links=/tmp/wheels --no-cache-dir \\
         --disable-pip-version-check ${REQUIREMENTS[*]} \\
- && /opt/venv/bin/python -m ipykernel --version \\
+ && /opt/venv/bin/python -m ipykernel --version \
+ && /opt/venv/bin/jupyter notebook --version \\
  && chown -R 1000:1000 /opt/venv
 ENV HOME=/home/jovyan \\
     PATH=/opt/venv/bin:$STD_PATH \\
