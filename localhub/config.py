@@ -81,6 +81,10 @@ class Settings:
         default=60, metadata={"help": "Seconds a peer running one of our servers may be unreachable before "
                                       "the server counts as lost (its last synced home is offered)."}
     )
+    cors_allow_origin: str = field(
+        default="", metadata={"help": "Origins (space-separated, or *) whose pages may read /build/ event streams: "
+                                      "browser-side Binder clients such as Thebe (BinderHub's cors_allow_origin)."}
+    )
     labels: dict = field(
         default_factory=dict,
         metadata={"help": "Extra Docker labels on everything localhub creates (tests use this)."},

@@ -15,22 +15,17 @@ import json
 import re
 import time
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from pathlib import Path
 
 import httpx
 
-from .binder import BadLink, LaunchSpec, ResolveError, ResolvedCache, parse_spec, resolve
+from .binder import BadLink, LaunchSpec, ResolveError, ResolvedCache, get_provider, parse_spec, resolve
 from .images.builder import Builder
 from .images.catalog import find_image
 from .config import Settings
 from .state import write_atomic
 from .workshop.resolver import WorkshopResolver
 
-GIT_PROVIDERS = {"gh", "gl", "gist", "bb", "git"}
-# which repo2docker content provider fetches a record of each kind
-RECORD_PROVIDERS = {"zenodo": "Zenodo", "figshare": "Figshare", "dataverse": "Dataverse",
-                    "hydroshare": "Hydroshare", "ckan": "CKAN", "swh": "Swhid"}
 RECENT_LIMIT = 20
 
 
@@ -40,9 +35,7 @@ def event(phase: str, message: str, **fields) -> dict:
 
 def server_name_base(launch: LaunchSpec, max_length: int) -> str:
     """A readable server name from the repository: `gh/org/Climate_Model/main` → `climate-model`."""
-    last = launch.repo.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git")
-    if launch.provider in RECORD_PROVIDERS:
-        last = f"{launch.provider}-{last}"
+    last = get_provider(launch.provider).server_name_stem(launch)
     slug = re.sub(r"-{2,}", "-", re.sub(r"[^a-z0-9]+", "-", last.lower())).strip("-")
     if not slug or not slug[0].isalpha():
         slug = f"env-{slug}".rstrip("-")
@@ -84,13 +77,6 @@ def full_message(servers: list[str], limit: int) -> str:
     return (f"This launch needs a new server, but the limit of {limit} named servers is reached ({shown_names}); "
             "free a slot with `localhub servers delete NAME` (or `d` on the TUI's Servers tab, or Delete on "
             "/hub/home) and launch again.")
-
-
-def ref_url(launch: LaunchSpec, resolved: str) -> str:
-    repo = launch.repo.removesuffix(".git")
-    if launch.provider in ("gh", "gl", "bb") and repo.startswith("http"):
-        return f"{repo}/{'-/' if launch.provider == 'gl' else ''}tree/{resolved}"
-    return launch.repo
 
 
 class RecentLaunches:
@@ -152,10 +138,11 @@ class Launcher:
                 return
         try:
             image = None
-            repo, ref = self._build_source(launch, resolved)
-            fetchers = (RECORD_PROVIDERS[launch.provider],) if launch.provider in RECORD_PROVIDERS else ("Local", "Git")
+            provider = get_provider(launch.provider)
+            repo, ref = provider.build_source(launch, resolved)
             try:
-                async for ev in self.builder.build(launch.spec, repo, ref, rebuild=rebuild, content_providers=fetchers,
+                async for ev in self.builder.build(launch.spec, repo, ref, rebuild=rebuild,
+                                                   content_providers=provider.fetchers,
                                                    environment=launch.environment):
                     if ev.phase == "failed":
                         yield event("failed", f"{ev.message} (`localhub builds log {launch.spec}` shows the full log)")
@@ -203,14 +190,6 @@ class Launcher:
         await asyncio.to_thread(self.resolved.remember, launch.spec, resolved)
         yield resolved
 
-    @staticmethod
-    def _build_source(launch: LaunchSpec, resolved: str) -> tuple[str, str | None]:
-        if launch.provider == "local":
-            if launch.ref:  # a git repository: build the committed tree, not the working copy
-                return f"file://{launch.repo}", resolved
-            return launch.repo, None
-        return launch.repo, resolved
-
     async def _start_server(self, name: str, launch: LaunchSpec, resolved: str, image: str, profile: str | None,
                             where: str | None = None):
         async with self._server_locks.setdefault(name, asyncio.Lock()):
@@ -222,7 +201,7 @@ class Launcher:
         url = f"{self.settings.url}/user/{self.settings.user}/{name}/{launch.urlpath or ''}"
         self.recent.add(launch, name)
         yield event("ready", f"server running at {url}", url=url, token=token, imageName=image, image=image,
-                    server=name, repo_url=launch.repo, binder_ref_url=ref_url(launch, resolved),
+                    server=name, repo_url=launch.repo, binder_ref_url=get_provider(launch.provider).ref_url(launch, resolved),
                     binder_launch_host=self.settings.url + "/", binder_request=f"v2/{launch.spec}",
                     binder_persistent_request=f"v2/{self._persistent_spec(launch, resolved)}")
 
@@ -320,14 +299,15 @@ class Launcher:
             "BINDER_REQUEST": f"v2/{launch.spec}",
             "BINDER_PERSISTENT_REQUEST": f"v2/{self._persistent_spec(launch, resolved)}",
             "BINDER_REPO_URL": launch.repo,
-            "BINDER_REF_URL": ref_url(launch, resolved),
+            "BINDER_REF_URL": get_provider(launch.provider).ref_url(launch, resolved),
+            # Binder clients open `url?token=<the ready event's token>` (and Thebe's kernels connect with it), as
+            # on mybinder.org; JupyterHub 5+ servers ignore a token in the URL unless told otherwise
+            "JUPYTERHUB_ALLOW_TOKEN_IN_URL": "1",
         }
 
     @staticmethod
     def _persistent_spec(launch: LaunchSpec, resolved: str) -> str:
-        if launch.ref is not None and launch.provider in GIT_PROVIDERS | {"local"}:
-            return replace(launch, ref=resolved, urlpath=None).spec
-        return launch.spec
+        return get_provider(launch.provider).pinned_spec(launch, resolved)
 
 
 def _message(r: httpx.Response) -> str:

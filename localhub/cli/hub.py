@@ -109,8 +109,23 @@ def cmd_status(args) -> int:
     return 0
 
 
+def next_path(text: str, hub_url: str) -> str:
+    """`login --next` as a path of this hub: a URL of this hub loses its host, a Binder link of any host becomes
+    its /v2/ path here, and anything else is refused."""
+    text = text.strip()
+    if text == hub_url or text.startswith(hub_url + "/"):
+        text = text[len(hub_url):] or "/"
+    elif "://" in text and "/v2/" in text:
+        text = text[text.index("/v2/", text.index("://") + 3):]
+    if not text.startswith("/") or text.startswith("//"):
+        raise LocalhubError(f"--next {shown(text)} is not a page of this hub; give a Binder link, a path such as "
+                            f"/v2/gh/org/repo/HEAD or a URL starting with {hub_url}/.")
+    return text
+
+
 def cmd_login(args) -> int:
-    link = client_from(args).login_link()
+    client = client_from(args)
+    link = client.login_link(next_url=next_path(args.next, client.url) if args.next else None)
     print(link)
     if args.open:
         webbrowser.open(link)
@@ -224,6 +239,8 @@ def register(sub, common, json_flag) -> None:
     recover.set_defaults(func=cmd_recover)
     login = sub.add_parser("login", parents=[common], help="print a one-time sign-in link")
     login.add_argument("--open", action="store_true", help="open it in the browser")
+    login.add_argument("--next", metavar="URL", help="the page of this hub to open once signed in (a Binder link, "
+                                                     "or the path the sign-in page names)")
     login.set_defaults(func=cmd_login)
     token = sub.add_parser("token", parents=[common, json_flag],
                            help="print a new API token for scripts and Binder clients (`/build`)")

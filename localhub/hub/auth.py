@@ -9,6 +9,7 @@ only asks, with the daemon's token.
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 from jupyterhub.apihandlers.users import UserServerAPIHandler
@@ -18,6 +19,7 @@ from jupyterhub.scopes import needs_scope
 from tornado import web
 from traitlets import Unicode
 
+from ..errors import shown
 from . import login_tokens
 from .daemon_link import DaemonLink, DaemonRefused, DaemonUnreachable
 
@@ -40,7 +42,15 @@ class TokenLoginHandler(BaseHandler):
             if token
             else "This hub signs you in with a link."
         )
-        raise web.HTTPError(403, f"{message} Run `localhub login` in a terminal for a new one.")
+        raise web.HTTPError(403, f"{message} Run `{login_command(next_url, self.hub.base_url)}` in a terminal for "
+                                 "a new one, which also brings you back here.")
+
+
+def login_command(next_url: str, base_url: str = "/") -> str:
+    """The command that prints a sign-in link returning to `next_url` (the page the visitor was sent from)."""
+    if not next_url or next_url.rstrip("/") in (base_url.rstrip("/") + "/hub", base_url.rstrip("/") + "/hub/home"):
+        return "localhub login"
+    return f"localhub login --next {shlex.quote(shown(next_url, 1000))}"
 
 
 def launch_options(body: dict | None, stored_options: dict | None, exists: bool) -> tuple[dict, bool]:

@@ -1,7 +1,10 @@
 """The Binder web service, served by the daemon behind the hub's proxy.
 
-    /build/<provider>/<spec>     Server-Sent Events with BinderHub's phases and fields (token clients)
-    /v2/<provider>/<spec>        redirects to the progress page under /services/localhub/ (cookie scope)
+    /build/<provider>/<spec>     Server-Sent Events with BinderHub's phases and fields (token clients: the
+                                 token in an Authorization header or, for EventSource, in ?token=; CORS
+                                 for the origins of the cors_allow_origin setting, as BinderHub's)
+    /v2/<provider>/<spec>        through the hub's sign-in (which keeps it as `next`) to the progress page
+                                 under /services/localhub/ (cookie scope)
     /services/localhub/          the launch page: form, link, badges, recent launches
     /services/localhub/v2/...    the progress page: live build log, then the server at urlpath
     /services/localhub/build/... the same event stream, for the progress page's EventSource
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from dataclasses import replace
 from urllib.parse import quote
 
@@ -21,20 +25,18 @@ from jupyterhub.services.auth import HubOAuthenticated
 from tornado import web
 from tornado.iostream import StreamClosedError
 
-from ..binder import BadLink, parse_link, parse_spec, provider_names
+from ..binder import DEFAULT_PROVIDERS, BadLink, parse_link, parse_spec
+from ..binder.providers import find_provider
 
 SERVICE = "/services/localhub"
 KEEPALIVE_SECONDS = 25
+_TOKEN_IN_QUERY = re.compile(r"((?:^|[?&])token=)[^&]*")
 
-# the launch form's provider list: the common ones first
-FORM_PROVIDERS = ("gh", "gl", "git", "gist", "bb", "zenodo", "figshare", "hydroshare", "dataverse", "ckan",
-                  "swh", "local")
 
-# Form fields → spec, per provider: which part is URL-encoded, and whether a ref follows.
-_FORM_RULES = {"gh": (False, True), "gist": (False, True), "bb": (False, True), "gl": (True, True),
-               "git": (True, True), "zenodo": (False, False), "figshare": (False, False),
-               "hydroshare": (False, False), "dataverse": (False, False), "ckan": (True, False),
-               "swh": (False, False), "local": (True, True)}
+
+def form_providers() -> list[str]:
+    """The launch form's provider list, in the order the providers ask for (the common ones first)."""
+    return [p.name for p in sorted(DEFAULT_PROVIDERS, key=lambda p: p.form_rank)]
 
 
 def raw_spec(request_path: str, marker: str) -> str:
@@ -53,14 +55,13 @@ def spec_from_form(provider: str, repository: str, ref: str, path: str):
     repository URL (GitHub, GitLab, …) is read as such, with the form's ref when one is given."""
     repository, ref, path = repository.strip(), ref.strip(), path.strip().lstrip("/")
     pasted_link = "/v2/" in repository or repository.startswith("v2/")
-    if pasted_link or (provider not in ("git", "local") and "://" in repository) or provider not in _FORM_RULES:
+    chosen = find_provider(provider)
+    if pasted_link or chosen is None or ("://" in repository and not chosen.form_takes_urls):
         launch = parse_link(repository)
         if ref and not pasted_link and launch.ref is not None:
             launch = replace(launch, ref=ref)
     else:
-        encode, has_ref = _FORM_RULES[provider]
-        body = quote(repository, safe="") if encode else repository.strip("/")
-        launch = parse_spec(f"{provider}/{body}" + (f"/{quote(ref or 'HEAD', safe='')}" if has_ref else ""))
+        launch = parse_spec(chosen.form_spec(repository, ref))
     if path:
         opens = path if path.startswith(("lab/", "tree/", "doc/", "notebooks/", "voila/")) else f"lab/tree/{path}"
         launch = replace(launch, urlpath=opens)
@@ -75,14 +76,58 @@ class BinderHandler(HubOAuthenticated, web.RequestHandler):
     def check_xsrf_cookie(self):
         pass
 
+    def _request_summary(self) -> str:
+        # tornado's access log line: a ?token= must never reach a log, even on a refused request
+        uri = _TOKEN_IN_QUERY.sub(r"\1[secret]", self.request.uri or "")
+        return f"{self.request.method} {uri} ({self.request.remote_ip})"
+
     def write_error(self, status_code, **kwargs):
         exc = kwargs.get("exc_info", (None, None))[1]
         message = exc.log_message % exc.args if isinstance(exc, web.HTTPError) and exc.log_message else ""
         self.render("error.html", status_code=status_code, reason=self._reason, message=message)
 
 
+def allowed_origin(setting: str, origin: str | None) -> str | None:
+    """The Access-Control-Allow-Origin answer for `origin`: "*" when every origin is allowed, the origin itself
+    when the setting (space-separated origins) names it, else None (no CORS header)."""
+    allowed = setting.split()
+    if "*" in allowed:
+        return "*"
+    return origin if origin and origin in allowed else None
+
+
 class BuildStreamHandler(BinderHandler):
-    """BinderHub's /build/ endpoint: always an event stream (EventSource cannot read HTTP errors)."""
+    """BinderHub's /build/ endpoint: always an event stream (EventSource cannot read HTTP errors).
+
+    Browser-side Binder clients (Thebe, Jupyter Book) read it with EventSource, which cannot send a header:
+    a `?token=` is taken as if it came in the Authorization header (and dropped from the request, so it is
+    never kept in a cookie), and on the public /build/ route the origins of `cors_allow_origin` may read it."""
+
+    def initialize(self, daemon, cors: bool = False):
+        super().initialize(daemon)
+        self.cors = cors
+
+    def prepare(self):
+        token = self.get_query_argument("token", "")
+        if token:
+            if "Authorization" not in self.request.headers:
+                self.request.headers["Authorization"] = f"token {token}"
+            self.request.query_arguments.pop("token", None)
+            self.request.arguments.pop("token", None)
+        if self.cors:
+            origin = allowed_origin(self.daemon.settings.cors_allow_origin, self.request.headers.get("Origin"))
+            if origin:
+                self.set_header("Access-Control-Allow-Origin", origin)
+                self.add_header("Vary", "Origin")
+
+    def options(self, *_):
+        """The CORS preflight of a client that sends its token in a header."""
+        if self.cors and self._headers.get("Access-Control-Allow-Origin"):
+            self.set_header("Access-Control-Allow-Methods", "GET, OPTIONS")
+            self.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type")
+            self.set_header("Access-Control-Max-Age", "600")
+        self.set_status(204)
+        self.finish()
 
     async def get(self, *_):
         self.set_header("Content-Type", "text/event-stream")
@@ -91,8 +136,9 @@ class BuildStreamHandler(BinderHandler):
         if not self.current_user:
             self.set_status(403)
             await self._emit({"phase": "failed", "status_code": 403,
-                              "message": "Not signed in: send the hub's API token (Authorization: token …) or "
-                                         "sign in with `localhub login`.\n"})
+                              "message": "Not signed in: send an API token of the hub's user (`localhub token` "
+                                         "prints one) as Authorization: token … or as ?token=…, or sign in with "
+                                         "`localhub login`.\n"})
             self.finish()
             return
         try:
@@ -136,11 +182,15 @@ class BuildStreamHandler(BinderHandler):
 
 
 class V2RedirectHandler(web.RequestHandler):
-    """A Binder link with the host swapped lands here; the page lives where the sign-in cookie does."""
+    """A Binder link with the host swapped lands here. The page lives where the sign-in cookie does, and the
+    way there passes the hub's sign-in page with the page as `next`: a visitor who is signed in goes straight
+    on, one who is not is told how to sign in and come back to this very link (`localhub login --next …`),
+    which the OAuth round trip of the service page alone would lose."""
 
     def get(self, *_):
         query = self.request.query
-        self.redirect(SERVICE + "/v2/" + raw_spec(self.request.path, "/v2/") + (f"?{query}" if query else ""))
+        page = SERVICE + "/v2/" + raw_spec(self.request.path, "/v2/") + (f"?{query}" if query else "")
+        self.redirect("/hub/login?next=" + quote(page, safe=""))
 
 
 class ProgressPageHandler(BinderHandler):
@@ -159,7 +209,7 @@ class ProgressPageHandler(BinderHandler):
 class LaunchPageHandler(BinderHandler):
     @web.authenticated
     def get(self):
-        self.render("launch.html", providers=[p for p in FORM_PROVIDERS if p in provider_names()], recent=self.daemon.launcher.recent.list(),
+        self.render("launch.html", providers=form_providers(), recent=self.daemon.launcher.recent.list(),
                     hub_url=self.daemon.settings.url)
 
 
@@ -172,7 +222,7 @@ class SpecAPIHandler(BinderHandler):
             if self.get_argument("link", ""):
                 launch = parse_link(self.get_argument("link"))
             else:
-                launch = spec_from_form(self.get_argument("provider", "gh"), self.get_argument("repository", ""),
+                launch = spec_from_form(self.get_argument("provider", form_providers()[0]), self.get_argument("repository", ""),
                                         self.get_argument("ref", ""), self.get_argument("path", ""))
         except BadLink as err:
             self.set_status(400)
@@ -198,7 +248,7 @@ class BadgeHandler(web.RequestHandler):
 def handlers(daemon) -> list:
     args = {"daemon": daemon}
     return [
-        (r"/build/(.+)", BuildStreamHandler, args),
+        (r"/build/(.+)", BuildStreamHandler, {**args, "cors": True}),
         (r"/v2/(.+)", V2RedirectHandler),
         (SERVICE + r"/build/(.+)", BuildStreamHandler, args),
         (SERVICE + r"/v2/(.+)", ProgressPageHandler, args),

@@ -8,9 +8,14 @@ screenshot (its path is in the failure message).
 
 from __future__ import annotations
 
+import functools
+import http.server
 import json
+import threading
 from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
+from urllib.parse import urlencode
 
 import pytest
 
@@ -47,9 +52,37 @@ def repos(tmp_path_factory):
     return tmp_path_factory.mktemp("browser-repos")
 
 
+# A page of another origin that launches like Thebe or Jupyter Book's live code: an EventSource on /build/ with
+# the token in the query (EventSource cannot send a header), then the server with the token the hub gave.
+BOOK_PAGE = """<!doctype html><title>book</title><script>
+const p = new URLSearchParams(location.hash.slice(1));
+window.phases = [];
+const source = new EventSource(p.get("hub") + "/build/" + p.get("spec") + "?token=" + encodeURIComponent(p.get("token")));
+source.onmessage = (message) => {
+  const ev = JSON.parse(message.data);
+  window.phases.push(ev.phase);
+  if (ev.phase === "ready" || ev.phase === "failed") { source.close(); window.result = ev; }
+};
+source.onerror = () => { if (window.result === undefined) { source.close(); window.result = {phase: "refused"}; } };
+</script>"""
+
+
 @pytest.fixture(scope="module")
-def ehub(hub_factory, repos):
-    hub = hub_factory.start("binder-browser")
+def book(tmp_path_factory):
+    """A static web server on another port (another origin) serving BOOK_PAGE."""
+    root = tmp_path_factory.mktemp("book")
+    (root / "book.html").write_text(BOOK_PAGE)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield SimpleNamespace(allowed=f"http://127.0.0.1:{server.server_port}",
+                          other=f"http://localhost:{server.server_port}")  # same server, an origin not allowed
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def ehub(hub_factory, repos, book):
+    hub = hub_factory.start("binder-browser", cors_allow_origin=book.allowed)
     yield hub
     hub_factory.close(hub)
     remove_images_under(repos)
@@ -184,3 +217,28 @@ def test_binder_link_with_encoded_git_spec_opens_the_notebook(ehub, repos, brows
         page.locator(".jp-Cell .cm-content", has_text='print("hello from localhub")').wait_for()
         seen = recorded_progress(page)
         assert [p for p in seen["phases"] if p in BUILD_PHASES] == list(BUILD_PHASES), seen["phases"]
+
+
+def test_a_page_of_another_origin_launches_like_thebe(ehub, repos, browser, book, tmp_path):
+    repo = CaseRepo("dockerfile-basic", repos, "thebe")
+    token = Client(ehub.state_dir).create_token(3600, "a Thebe-style page")["token"]
+    fragment = urlencode({"hub": ehub.url, "spec": repo.spec(), "token": token})
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        with screenshot_on_failure(page, tmp_path, "thebe"):
+            page.goto(f"{book.other}/book.html#{fragment}")  # an origin the hub does not allow: nothing read
+            page.wait_for_function("window.result !== undefined", timeout=60_000)
+            assert page.evaluate("window.result")["phase"] == "refused"
+
+            page.goto(f"{book.allowed}/book.html#{fragment}")
+            page.wait_for_function("window.result !== undefined", timeout=TIMEOUT_MS)
+            result = page.evaluate("window.result")
+            assert result["phase"] == "ready", result
+            assert [p for p in page.evaluate("window.phases") if p in BUILD_PHASES] == list(BUILD_PHASES)
+
+            # as Binder clients do, the server is opened with the token of the ready event, in the URL
+            page.goto(f"{result['url']}?token={result['token']}")
+            wait_for_jupyterlab(page, ehub, result["server"])
+    finally:
+        context.close()

@@ -9,6 +9,7 @@ every image built for these repositories is removed.
 
 from __future__ import annotations
 
+import html
 import json
 import subprocess
 import threading
@@ -52,9 +53,12 @@ def repos(tmp_path_factory):
     return tmp_path_factory.mktemp("binder-repos")
 
 
+BOOK_ORIGIN = "https://book.example"  # a page of another origin that may read /build/ (cors_allow_origin)
+
+
 @pytest.fixture(scope="module")
 def bhub(hub_factory, repos):
-    hub = hub_factory.start("binder")
+    hub = hub_factory.start("binder", cors_allow_origin=BOOK_ORIGIN)
     yield hub
     hub_factory.close(hub)  # containers first: an image in use cannot be removed
     remove_images_under(repos)
@@ -182,6 +186,22 @@ def test_notebook_cells_run_in_the_servers_kernel(bhub, first):
         assert http.get(f"{base}/api/kernels").json() == []  # shut down again
 
 
+# --- 2b. old mybinder badges: filepath= and urlpath=tree/… open Notebook 7's classic pages ----------
+
+@pytest.mark.parametrize(("query", "opens", "lands"), [
+    ("filepath=index.ipynb", "/tree/index.ipynb", "/notebooks/index.ipynb"),
+    ("urlpath=tree%2F", "/tree/", "/tree"),
+])
+def test_old_binder_badges_open_the_classic_pages(bhub, first, query, opens, lands):
+    done = ready(read_build(bhub.url, first.repo.spec(), bhub.token, query=query))
+    base = server_base(bhub, done["server"])
+    assert done["url"] == base + opens
+    with httpx.Client(timeout=30, follow_redirects=True, headers={"Authorization": f"token {done['token']}"}) as http:
+        page = http.get(done["url"])
+    assert page.status_code == 200, f"{done['url']} answered {page.status_code}"
+    assert page.url.path.startswith(f"/user/{bhub.user}/{done['server']}{lands}"), page.url
+
+
 # --- 3. build once, launch many; new commits rebuild once and keep the home ----------------------
 
 def test_build_once_launch_many_and_rebuild_keeps_the_home(bhub, repos):
@@ -244,6 +264,34 @@ def test_rebuild_restarts_the_server_on_the_rebuilt_image(bhub, repos):
     assert container.attrs["Image"] == current, (
         f"server '{done['server']}' runs {container.attrs['Image'][:19]}, "
         f"but {done['imageName']} is now {current[:19]}")
+
+
+def test_head_and_main_at_one_commit_build_once_and_share_one_server(bhub, repos):
+    repo = CaseRepo("dockerfile-basic", repos, "two-refs")
+    builds = builds_started(bhub)
+    by_head = ready(read_build(bhub.url, repo.spec("HEAD"), bhub.token))
+    by_branch = read_build(bhub.url, repo.spec("main"), bhub.token)
+    assert ready(by_branch)["server"] == by_head["server"] == "two-refs"
+    assert by_branch.last["imageName"] == by_head["imageName"]
+    assert builds_started(bhub) == builds + 1 and "building" not in by_branch.phases
+    assert any("already runs this environment" in m for m in by_branch.messages("launching")), by_branch.describe()
+    assert [i.tags for i in images_under(repo.path)] == [[by_head["imageName"]]]
+    assert "two-refs-2" not in servers(bhub)
+
+
+def test_a_launch_that_needs_a_slot_on_a_full_hub_fails_before_building(hub_factory, repos):
+    hub = hub_factory.start("full", max_named_servers=1)
+    try:
+        hub.cli("servers", "new", "taken")
+        repo = CaseRepo("dockerfile-basic", repos, "no-slot")
+        builds = builds_started(hub)
+        stream = read_build(hub.url, repo.spec(), hub.token, timeout=60)
+        assert stream.phases == ["waiting", "failed"], stream.describe()
+        assert_one_clear_failure(stream, "the limit of 1 named servers is reached (taken)", "`localhub servers delete NAME`")
+        assert builds_started(hub) == builds and images_under(repo.path) == []
+        assert set(servers(hub)) <= {"", "taken"}
+    finally:
+        hub_factory.close(hub)
 
 
 # --- 4. five concurrent launches of one new spec ---------------------------------------------------
@@ -384,7 +432,7 @@ def broken(bhub, repos):
     before = nothing_made(bhub, repos)
     stream = read_build(bhub.url, repo.spec(), bhub.token)
     return SimpleNamespace(repo=repo, stream=stream, before=before, after=nothing_made(bhub, repos),
-                           image=image_name(repo.spec(), repo.head))
+                           image=image_name(parse_spec(repo.spec()).environment, repo.head))
 
 
 def test_failed_build_names_the_step_keeps_its_log_and_leaves_nothing(bhub, broken):
@@ -487,3 +535,49 @@ def test_unreachable_host_falls_back_to_the_last_build(bhub, repos):
     never = read_build(bhub.url, git_spec(url, "main"), bhub.token)
     assert_one_clear_failure(never, "Could not reach", "No earlier build of")
     assert nothing_made(bhub, repos) == before
+
+
+# --- 7. browser-side Binder clients and visitors who are not signed in --------------------------------
+
+def test_build_takes_the_token_in_the_query_and_answers_allowed_origins(bhub, first):
+    stream = read_build(bhub.url, first.repo.spec(), token=None, query=f"token={bhub.token}")
+    assert ready(stream)["server"] == "first"
+    url = f"{bhub.url}/build/{first.repo.spec()}"
+    with httpx.Client(timeout=30) as http:
+        preflight = http.options(url, headers={"Origin": BOOK_ORIGIN, "Access-Control-Request-Method": "GET",
+                                               "Access-Control-Request-Headers": "authorization"})
+        assert preflight.status_code == 204
+        assert preflight.headers["access-control-allow-origin"] == BOOK_ORIGIN
+        assert "authorization" in preflight.headers["access-control-allow-headers"].lower()
+        with http.stream("GET", url, params={"token": bhub.token}, headers={"Origin": BOOK_ORIGIN}) as r:
+            assert r.headers["access-control-allow-origin"] == BOOK_ORIGIN
+        with http.stream("GET", url, params={"token": bhub.token}, headers={"Origin": "https://evil.example"}) as r:
+            assert "access-control-allow-origin" not in r.headers
+        refused = http.get(url, params={"token": "not-a-token"})
+    assert refused.status_code == 403 and "?token=" in refused.text
+    assert "not-a-token" not in (bhub.state_dir / "logs" / "daemon.log").read_text()
+
+
+def test_the_server_token_of_a_launch_opens_the_server_in_a_browser(bhub, first):
+    done = ready(read_build(bhub.url, first.repo.spec(), bhub.token))
+    with httpx.Client(timeout=30, follow_redirects=True) as http:  # a browser: no header, no cookie yet
+        page = http.get(done["url"], params={"token": done["token"]})
+        assert page.status_code == 200 and f"/user/{bhub.user}/first/" in str(page.url), page.url
+        assert "/hub/login" not in str(page.url)
+
+
+def test_a_visitor_who_is_not_signed_in_comes_back_to_the_link_after_signing_in(bhub, first):
+    link = f"{bhub.url}/v2/{first.repo.spec()}?{URLPATH_QUERY}"
+    page = f"/services/localhub/v2/{first.repo.spec()}?{URLPATH_QUERY}"
+    with httpx.Client(timeout=30, follow_redirects=True) as browser:
+        refused = browser.get(link)
+        assert refused.status_code == 403
+        assert f"localhub login --next {page}" in html.unescape(refused.text), refused.text[-2000:]
+        signed_in = browser.get(bhub.cli("login", "--next", page).stdout.strip())
+        assert signed_in.status_code == 200 and signed_in.url.path == page.split("?")[0], signed_in.url
+        assert "Starting" in signed_in.text
+    with httpx.Client(timeout=30, follow_redirects=True) as browser:  # the Binder link itself works as --next
+        signed_in = browser.get(bhub.cli("login", "--next", f"https://mybinder.org/v2/{first.repo.spec()}").stdout.strip())
+        assert signed_in.status_code == 200 and signed_in.url.path == page.split("?")[0], signed_in.url
+    refused = bhub.cli("login", "--next", "https://elsewhere.example/x", check=False)
+    assert_one_sentence_on_stderr(refused, "is not a page of this hub")

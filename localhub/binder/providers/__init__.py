@@ -1,6 +1,8 @@
 """The providers, in detection order, and lookup by short name.
 
-Adding a provider: write `providers/<name>.py` exposing `PROVIDER`, then add it to DEFAULT_PROVIDERS below.
+Adding a provider: write `providers/<name>.py` exposing `PROVIDER` (a Provider, or a RecordProvider for
+records, declaring its facts: how repo2docker fetches it, its launch-form fields, …), then add it to
+DEFAULT_PROVIDERS below; the launcher, the launch form and the builder read everything else from it.
 Order matters only for `detect`: host-specific providers first, then the catch-alls (CKAN, git, local).
 """
 
@@ -9,7 +11,7 @@ from __future__ import annotations
 from ..errors import BadLink, echo
 from ..spec import LaunchSpec
 from . import bb, ckan, dataverse, figshare, gh, gist, git, gl, hydroshare, local, swh, zenodo
-from .base import Provider
+from .base import Provider, RecordProvider
 
 DEFAULT_PROVIDERS: tuple[Provider, ...] = (
     gh.PROVIDER,
@@ -63,4 +65,4 @@ def resolve(launch: LaunchSpec) -> str:
     return get_provider(launch.provider).resolve(launch)
 
 
-__all__ = ["DEFAULT_PROVIDERS", "Provider", "find_provider", "get_provider", "parse_spec", "provider_names", "resolve"]
+__all__ = ["DEFAULT_PROVIDERS", "Provider", "RecordProvider", "find_provider", "get_provider", "parse_spec", "provider_names", "resolve"]

@@ -19,6 +19,8 @@ class Bitbucket(Provider):
     title = "Bitbucket"
     example = "bb/workspace/repo/HEAD"
     hosts = frozenset({"bitbucket.org"})
+    tree_path = "tree/"
+    form_rank = 50
 
     def from_spec(self, spec: str) -> LaunchSpec:
         parsed = parse_owner_repo_ref(spec, self.name, self.title)

@@ -12,14 +12,17 @@ from ..errors import shown
 from ..quoting import decode, encode_component
 from ..spec import LaunchSpec
 from . import webapi
-from .base import Provider
+from .base import RecordProvider
 from .weburl import parse_web_url
 
 
-class CKAN(Provider):
+class CKAN(RecordProvider):
     name = "ckan"
     title = "CKAN"
     example = "ckan/https%3A%2F%2Fdemo.ckan.org%2Fdataset%2Fmy-dataset"
+    fetchers = ("CKAN",)
+    form_rank = 100
+    form_encodes_repository = True
 
     def from_spec(self, spec: str) -> LaunchSpec:
         url = decode(spec).rstrip("/")

@@ -11,7 +11,7 @@ from ..errors import shown
 from ..quoting import encode_ref
 from ..spec import LaunchSpec
 from . import webapi
-from .base import Provider
+from .base import RecordProvider
 from .doi import doi_of
 from .weburl import parse_web_url
 
@@ -20,10 +20,12 @@ HARVARD_PREFIX = "10.7910/"
 _PAGES = ("dataset.xhtml", "citation")
 
 
-class Dataverse(Provider):
+class Dataverse(RecordProvider):
     name = "dataverse"
     title = "Dataverse"
     example = "dataverse/10.7910/DVN/TJCLKP"
+    fetchers = ("Dataverse",)
+    form_rank = 90
 
     def from_spec(self, spec: str) -> LaunchSpec:
         doi = doi_of(spec)

@@ -11,7 +11,7 @@ from ..errors import shown
 from ..quoting import encode_ref
 from ..spec import LaunchSpec
 from . import webapi
-from .base import Provider
+from .base import RecordProvider
 from .doi import doi_of
 from .weburl import parse_web_url
 
@@ -20,11 +20,13 @@ DOI_PREFIX = "10.6084/m9.figshare."
 _ARTICLE = re.compile(r"\.(\d+)(?:\.v(\d+))?$")
 
 
-class Figshare(Provider):
+class Figshare(RecordProvider):
     name = "figshare"
     title = "Figshare"
     example = "figshare/10.6084/m9.figshare.9782777.v1"
     hosts = frozenset({"figshare.com"})
+    fetchers = ("Figshare",)
+    form_rank = 70
 
     def from_spec(self, spec: str) -> LaunchSpec:
         doi = doi_of(spec)

@@ -19,6 +19,8 @@ class GitHub(Provider):
     title = "GitHub"
     example = "gh/org/repo/HEAD"
     hosts = frozenset({"github.com"})
+    tree_path = "tree/"
+    form_rank = 10
 
     def from_spec(self, spec: str) -> LaunchSpec:
         parsed = parse_owner_repo_ref(spec, self.name, self.title)

@@ -24,6 +24,7 @@ class Gist(Provider):
     title = "gist"
     example = "gist/user/0123456789abcdef0123456789abcdef/HEAD"
     hosts = frozenset({"gist.github.com"})
+    form_rank = 40
 
     def from_spec(self, spec: str) -> LaunchSpec:
         # the revision may hold slashes (a branch of the gist's repository), as refs do in gh/ specs

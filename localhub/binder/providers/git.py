@@ -24,6 +24,9 @@ class Git(Provider):
     name = "git"
     title = "git"
     example = "git/https%3A%2F%2Fexample.org%2Frepo.git/HEAD"
+    form_rank = 30
+    form_encodes_repository = True
+    form_takes_urls = True
 
     def from_spec(self, spec: str) -> LaunchSpec:
         quoted, _, ref = spec.partition("/")

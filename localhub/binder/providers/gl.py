@@ -18,6 +18,9 @@ class GitLab(Provider):
     title = "GitLab"
     example = "gl/group%2Frepo/HEAD"
     hosts = frozenset({"gitlab.com"})
+    tree_path = "-/tree/"
+    form_rank = 20
+    form_encodes_repository = True
 
     def from_spec(self, spec: str) -> LaunchSpec:
         quoted, _, ref = spec.partition("/")

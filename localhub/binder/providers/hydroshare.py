@@ -9,7 +9,7 @@ from ..errors import shown
 from ..quoting import decode
 from ..spec import LaunchSpec
 from . import webapi
-from .base import Provider
+from .base import RecordProvider
 from .doi import doi_of
 from .weburl import parse_web_url
 
@@ -17,11 +17,13 @@ BASE = "https://www.hydroshare.org/resource/"
 _RESOURCE_ID = re.compile(r"[0-9a-f]{32}")
 
 
-class HydroShare(Provider):
+class HydroShare(RecordProvider):
     name = "hydroshare"
     title = "HydroShare"
     example = "hydroshare/8f7c2f0341ef4180b0dbe97f59130756"
     hosts = frozenset({"hydroshare.org"})
+    fetchers = ("Hydroshare",)
+    form_rank = 80
 
     def from_spec(self, spec: str) -> LaunchSpec:
         # BinderHub accepts the bare id or any (encoded) text holding it, such as the resource URL.

@@ -26,6 +26,9 @@ class Local(Provider):
     name = "local"
     title = "local directory"
     example = "local/%2Fhome%2Fyou%2Fproject/HEAD"
+    form_rank = 120
+    form_encodes_repository = True
+    form_takes_urls = True
 
     def from_spec(self, spec: str) -> LaunchSpec:
         quoted, _, ref = spec.partition("/")
@@ -54,6 +57,11 @@ class Local(Provider):
         path = check_folder(os.path.abspath(path))
         # A git repository is pinned to its committed HEAD; any other directory is taken as it is.
         return LaunchSpec(self.name, path, "HEAD" if is_git_repository(path) else None)
+
+    def build_source(self, launch: LaunchSpec, resolved: str) -> tuple[str, str | None]:
+        if launch.ref:  # a git repository: build the committed tree, not the working copy
+            return f"file://{launch.repo}", resolved
+        return launch.repo, None
 
     def resolve(self, launch: LaunchSpec) -> str:
         path = Path(launch.repo)

@@ -10,7 +10,7 @@ import re
 from ..errors import shown
 from ..quoting import decode
 from ..spec import LaunchSpec
-from .base import Provider
+from .base import RecordProvider
 from .weburl import parse_web_url
 
 _SWHID = re.compile(r"swh:1:(?P<type>[a-z]{3}):(?P<hash>[0-9a-f]{40})")
@@ -18,11 +18,13 @@ _BUILDABLE = {"dir", "rev"}  # what repo2docker can fetch
 _BROWSE = {"directory": "dir", "revision": "rev"}
 
 
-class SoftwareHeritage(Provider):
+class SoftwareHeritage(RecordProvider):
     name = "swh"
     title = "Software Heritage"
     example = "swh/swh:1:dir:d198bc9d7a6bcf6db04f476d29314f157507d505"
     hosts = frozenset({"archive.softwareheritage.org", "softwareheritage.org"})
+    fetchers = ("Swhid",)
+    form_rank = 110
 
     def from_spec(self, spec: str) -> LaunchSpec:
         # Qualifiers (";origin=…;visit=…") only say where the object was seen; the core id is what is built.

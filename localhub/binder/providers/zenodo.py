@@ -8,18 +8,20 @@ from ..errors import shown
 from ..quoting import encode_ref
 from ..spec import LaunchSpec
 from . import webapi
-from .base import Provider
+from .base import RecordProvider
 from .doi import doi_of
 from .weburl import parse_web_url
 
 DOI_PREFIX = "10.5281/zenodo."
 
 
-class Zenodo(Provider):
+class Zenodo(RecordProvider):
     name = "zenodo"
     title = "Zenodo"
     example = "zenodo/10.5281/zenodo.3242074"
     hosts = frozenset({"zenodo.org"})
+    fetchers = ("Zenodo",)
+    form_rank = 60
 
     def from_spec(self, spec: str) -> LaunchSpec:
         doi = doi_of(spec)
