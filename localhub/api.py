@@ -22,6 +22,7 @@ from . import __version__, api_hub, recovery, storage
 from .errors import LocalhubError, shown
 from .images.catalog import list_environments, remove_environment
 from .hub import binder_web
+from .hubapi import HubError
 from .profiles import load_profiles
 
 if TYPE_CHECKING:
@@ -155,6 +156,25 @@ def placement(away, running: bool, local_notice: str | None = None) -> dict:
 
 
 KEEPALIVE_SECONDS = 5
+
+
+class ServerStopHandler(APIHandler):
+    """Stop a server and answer once it has stopped: the one stop-and-wait (the daemon's hub client's), so that
+    the command line and the TUI do not poll JupyterHub themselves."""
+
+    @web.authenticated
+    async def post(self, name: str):
+        d = self.daemon
+        try:
+            stopped = await d.hub_api.stop_server(d.settings.user, name, STOP_TIMEOUT)
+        except HubError as err:
+            raise web.HTTPError(err.status or 500, str(err)) from None
+        if not stopped:
+            raise web.HTTPError(504, f"Server '{shown(name)}' did not stop within {STOP_TIMEOUT} s.")
+        self.write_json({"stopped": name})
+
+
+STOP_TIMEOUT = 60
 
 
 class ServerLogsHandler(APIHandler):
@@ -342,6 +362,7 @@ def make_app(daemon: "Daemon") -> web.Application:
         (prefix + "/pool/(leave|forget)", PoolHandler, args),
         (prefix + "/servers", ServersHandler, args),
         (prefix + r"/servers/([^/]*)/logs", ServerLogsHandler, args),
+        (prefix + r"/servers/([^/]*)/stop", ServerStopHandler, args),
         (prefix + "/login-link", LoginLinkHandler, args),
         (prefix + "/shutdown", ShutdownHandler, args),
         (prefix + "/recover", RecoverHandler, args),

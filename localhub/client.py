@@ -6,7 +6,6 @@ The CLI and the TUI use only this module to talk to the hub. It finds the hub th
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,10 +13,12 @@ from typing import Iterator
 from urllib.parse import quote
 
 import httpx
+from httpx_sse import connect_sse
 
 from .binder import parse_link
 from .hub.policy import PolicyError, check_server_name
 from .errors import LocalhubError, NotRunning, shown
+from .launch_events import LaunchEvent  # noqa: F401 (the TUI reads launch events through this module)
 from .lifecycle import running_daemon
 from .state import StateDir
 
@@ -165,16 +166,10 @@ class Client:
             self._request("POST", self._server_path(name))  # JupyterHub reuses the stored options
         yield from self._follow_spawn(name)
 
-    def stop_server(self, name: str, timeout: float = 60) -> None:
+    def stop_server(self, name: str) -> None:
+        """Stop a server; returns once it has stopped (the daemon waits for it, within a minute)."""
         self.server(name)
-        self._request("DELETE", self._server_path(name))
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            # a stopped default server is no longer listed
-            if all(s.status == "stopped" for s in self.servers() if s.name == name):
-                return
-            time.sleep(0.3)
-        raise LocalhubError(f"Server '{name}' did not stop within {timeout:.0f} s.")
+        self._request("POST", f"/services/localhub/api/servers/{quote(name, safe='')}/stop", timeout=90)
 
     def delete_server(self, name: str) -> None:
         if not name:
@@ -200,12 +195,11 @@ class Client:
         path = "/build/" + launch.spec
         final = None
         try:
-            with self.http.stream("GET", path, params={k: v for k, v in params.items() if v},
-                                  headers={"Accept": "text/event-stream"},
-                                  timeout=httpx.Timeout(None, connect=10)) as r:
-                for line in r.iter_lines():
-                    if line.startswith("data:"):
-                        final = json.loads(line[5:])
+            with connect_sse(self.http, "GET", path, params={k: v for k, v in params.items() if v},
+                             timeout=httpx.Timeout(None, connect=10)) as source:
+                for sse in source.iter_sse():
+                    if sse.data:
+                        final = sse.json()
                         yield final
                         if final.get("phase") in ("ready", "failed"):
                             break
@@ -257,14 +251,14 @@ class Client:
         url = self._server_path(name) + "/progress"
         ready = False
         try:
-            with self.http.stream("GET", url, timeout=httpx.Timeout(timeout, connect=10)) as r:
-                if r.status_code >= 400:
-                    r.read()
-                    raise LocalhubError(_error_message(r))
-                for line in r.iter_lines():
-                    if not line.startswith("data:"):
+            with connect_sse(self.http, "GET", url, timeout=httpx.Timeout(timeout, connect=10)) as source:
+                if source.response.status_code >= 400:
+                    source.response.read()
+                    raise LocalhubError(_error_message(source.response))
+                for sse in source.iter_sse():
+                    if not sse.data:
                         continue
-                    event = json.loads(line[5:])
+                    event = sse.json()
                     yield event
                     if event.get("failed"):
                         raise LocalhubError(f"Server '{name}' failed to start: {_clean(event.get('message', ''))}")

@@ -137,9 +137,7 @@ class Daemon:
         self.watch = ServerWatch(self.docker, self.container_events)  # notices: memory kills, storage caps
         self.builder = Builder(self.docker, self.state.builds,
                                extra_labels={**settings.labels, "localhub.instance": settings.instance})
-        self.hub_http = httpx.AsyncClient(base_url=settings.url, headers={"Authorization": f"token {self.token}"},
-                                          timeout=60)
-        self.launcher = Launcher(settings, self.builder, self.hub_http, self.state.root)
+        self.launcher = Launcher(settings, self.builder, self.hub_api, self.state.root)
         self.readers = Readers()  # open log streams (api.ServerLogsHandler)
         self.lab_member = None  # a pool.member.LabMember while this desktop is in a lab
         self.pool_off = ""  # why there is no lab_member
@@ -315,7 +313,6 @@ class Daemon:
         self.watch.stop()
         self.container_events.stop()
         await self.hub_api.aclose()
-        await self.hub_http.aclose()
         self.state.clear_runtime()
         return code  # the lock goes with the process: until it has ended, `localhub down` can find it
 

@@ -4,8 +4,9 @@ resolve the ref (offline: fall back to the last id whose image is here) → buil
 (concurrent launches share the build) → start the environment's named server (one per environment, its
 home volume persistent) → `ready` with the server's URL and a token for it.
 
-Events are dicts with BinderHub's fields (`phase`, `message`; `imageName` on built; `url`, `token` on
-ready), so the hub's /build/ stream passes them on unchanged.
+Events are LaunchEvents (launch_events.py): a phase, a message and the launch's overall progress, with
+BinderHub's fields (`imageName` on built; `url`, `token` on ready) that the hub's /build/ stream sends in
+BinderHub's wire format. JupyterHub is reached through the daemon's one hub client (hubapi.py).
 """
 
 from __future__ import annotations
@@ -17,20 +18,16 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
-
 from .binder import BadLink, LaunchSpec, ResolveError, ResolvedCache, get_provider, parse_spec, resolve
 from .images.builder import Builder
 from .images.catalog import find_image
 from .config import Settings
+from .hubapi import HubAPI, HubError
+from .launch_events import LaunchEvent
 from .state import write_atomic
 from .workshop.resolver import WorkshopResolver
 
 RECENT_LIMIT = 20
-
-
-def event(phase: str, message: str, **fields) -> dict:
-    return {"phase": phase, "message": message.rstrip("\n") + "\n", **fields}
 
 
 def server_name_base(launch: LaunchSpec, max_length: int) -> str:
@@ -104,11 +101,11 @@ class RecentLaunches:
 
 
 class Launcher:
-    def __init__(self, settings: Settings, builder: Builder, hub_http: httpx.AsyncClient, state_root: Path,
+    def __init__(self, settings: Settings, builder: Builder, hub: HubAPI, state_root: Path,
                  workshop: WorkshopResolver | None = None):
         self.settings = settings
         self.builder = builder
-        self.hub = hub_http  # base_url = the hub's public URL, authenticated with the daemon's token
+        self.hub = hub  # authenticated with the daemon's token
         self.resolved = ResolvedCache(state_root / "resolved.json")
         self.recent = RecentLaunches(state_root / "launches.json")
         self._server_locks: dict[str, asyncio.Lock] = {}
@@ -119,13 +116,20 @@ class Launcher:
         self.workshop = workshop or WorkshopResolver(state_root, builder.client)
 
     async def launch(self, launch: LaunchSpec, profile: str | None = None, rebuild: bool = False,
-                     where: str | None = None,
-                     start: bool = True) -> AsyncIterator[dict]:
+                     where: str | None = None, start: bool = True) -> AsyncIterator[LaunchEvent]:
+        """The launch's events, the last one `ready` (or `built` when not `start`ed) or `failed`; each carries
+        the launch's overall progress, never going back."""
+        previous = None
+        async for item in self._launch(launch, profile, rebuild, where, start):
+            previous = item.after(previous)
+            yield previous
+
+    async def _launch(self, launch, profile, rebuild, where, start) -> AsyncIterator[LaunchEvent]:
         resolved = None
         async for item in self._resolve(launch):
-            if isinstance(item, dict):
+            if isinstance(item, LaunchEvent):
                 yield item
-                if item["phase"] == "failed":
+                if item.phase == "failed":
                     return
             else:
                 resolved = item
@@ -134,29 +138,15 @@ class Launcher:
         if start:  # the server is chosen before anything is built: a full hub fails now, not after a build
             name = await self._reserve_name(launch, resolved)
             if isinstance(name, list):
-                yield event("failed", full_message(name, self.settings.max_named_servers))
+                yield LaunchEvent.at("failed", full_message(name, self.settings.max_named_servers))
                 return
         try:
             image = None
-            provider = get_provider(launch.provider)
-            repo, ref = provider.build_source(launch, resolved)
-            try:
-                async for ev in self.builder.build(launch.spec, repo, ref, rebuild=rebuild,
-                                                   content_providers=provider.fetchers,
-                                                   environment=launch.environment):
-                    if ev.phase == "failed":
-                        yield event("failed", f"{ev.message} (`localhub builds log {launch.spec}` shows the full log)")
-                        return
-                    if ev.phase == "built":
-                        image = ev.image
-                        yield event("built", f"Found built image {image}, launching..." if "already built" in ev.message
-                                    else f"Built image {image}, launching...", imageName=image)
-                    else:
-                        extra = {"progress": ev.progress} if ev.progress is not None else {}
-                        yield event(ev.phase, ev.message, **extra)
-            except ValueError as err:  # the builder refuses what it cannot build
-                yield event("failed", str(err))
-                return
+            async for item in self._build(launch, resolved, rebuild):
+                yield item
+                if item.phase == "failed":
+                    return
+                image = item.fields.get("imageName", image)
             if name is not None:
                 async for item in self._start_server(name, launch, resolved, image, profile, where):
                     yield item
@@ -166,50 +156,74 @@ class Launcher:
 
     async def _resolve(self, launch: LaunchSpec):
         async for item in self.workshop.provide(launch):
-            yield item
+            # the workshop's events are BinderHub-shaped dicts; a resolved id (str) ends its say
+            yield LaunchEvent.from_wire(item) if isinstance(item, dict) else item
             if not isinstance(item, dict) or item["phase"] == "failed":
                 return
         what = launch.ref or "the repository"
-        yield event("waiting", f"Resolving {what} of {launch.repo} to an immutable id...")
+        yield LaunchEvent.at("waiting", f"Resolving {what} of {launch.repo} to an immutable id...")
         try:
             resolved = await asyncio.to_thread(resolve, launch)
         except ResolveError as err:
             if getattr(err, "kind", "") != "network":
-                yield event("failed", str(err))
+                yield LaunchEvent.at("failed", str(err))
                 return
             last = await asyncio.to_thread(
                 self.resolved.last, launch.spec,
                 lambda rid: find_image(self.builder.client, launch.environment, rid) is not None)
             if last is None:
-                yield event("failed", f"{err} No earlier build of {launch.spec} is on this machine to fall back to.")
+                yield LaunchEvent.at("failed", f"{err} No earlier build of {launch.spec} is on this machine to fall "
+                                               "back to.")
                 return
-            yield event("waiting", f"{err} Using the last resolved id {last.id[:12]} "
-                                   f"(from {last.at:%Y-%m-%d %H:%M} UTC), whose image is on this machine.")
+            yield LaunchEvent.at("waiting", f"{err} Using the last resolved id {last.id[:12]} "
+                                            f"(from {last.at:%Y-%m-%d %H:%M} UTC), whose image is on this machine.", 1)
             yield last.id
             return
         await asyncio.to_thread(self.resolved.remember, launch.spec, resolved)
         yield resolved
+
+    async def _build(self, launch: LaunchSpec, resolved: str, rebuild: bool) -> AsyncIterator[LaunchEvent]:
+        provider = get_provider(launch.provider)
+        repo, ref = provider.build_source(launch, resolved)
+        try:
+            async for ev in self.builder.build(launch.spec, repo, ref, rebuild=rebuild,
+                                               content_providers=provider.fetchers, environment=launch.environment):
+                if ev.phase == "failed":
+                    yield LaunchEvent.at("failed", f"{ev.message} (`localhub builds log {launch.spec}` shows the "
+                                                   "full log)")
+                    return
+                if ev.phase == "built":
+                    found = "already built" in ev.message
+                    yield LaunchEvent.at("built", f"{'Found built' if found else 'Built'} image {ev.image}, "
+                                                  "launching...", imageName=ev.image)
+                else:
+                    yield LaunchEvent.at(ev.phase, ev.message, ev.progress)
+        except ValueError as err:  # the builder refuses what it cannot build
+            yield LaunchEvent.at("failed", str(err))
 
     async def _start_server(self, name: str, launch: LaunchSpec, resolved: str, image: str, profile: str | None,
                             where: str | None = None):
         async with self._server_locks.setdefault(name, asyncio.Lock()):
             async for item in self._start_named(name, launch, resolved, image, profile, where):
                 yield item
-                if item["phase"] == "failed":
+                if item.phase == "failed":
                     return
-        token = await self._server_token(name)
-        url = f"{self.settings.url}/user/{self.settings.user}/{name}/{launch.urlpath or ''}"
+        user = self.settings.user
+        token = await self.hub.new_token(user, f"Binder launch of {name}", scopes=[f"access:servers!server={user}/{name}"],
+                                         expires_in=24 * 3600)
+        url = f"{self.settings.url}/user/{user}/{name}/{launch.urlpath or ''}"
         self.recent.add(launch, name)
-        yield event("ready", f"server running at {url}", url=url, token=token, imageName=image, image=image,
-                    server=name, repo_url=launch.repo, binder_ref_url=get_provider(launch.provider).ref_url(launch, resolved),
-                    binder_launch_host=self.settings.url + "/", binder_request=f"v2/{launch.spec}",
-                    binder_persistent_request=f"v2/{self._persistent_spec(launch, resolved)}")
+        yield LaunchEvent.at("ready", f"server running at {url}", url=url, token=token, imageName=image, image=image,
+                             server=name, repo_url=launch.repo,
+                             binder_ref_url=get_provider(launch.provider).ref_url(launch, resolved),
+                             binder_launch_host=self.settings.url + "/", binder_request=f"v2/{launch.spec}",
+                             binder_persistent_request=f"v2/{self._persistent_spec(launch, resolved)}")
 
     async def _reserve_name(self, launch: LaunchSpec, resolved: str) -> str | list[str]:
         """The launch's server name, held until it is ready so that a concurrent launch of another repository
         with the same name picks another one; the names of the user's servers when every slot is taken."""
         async with self._naming:
-            servers = await self._servers()
+            servers = await self.hub.servers(self.settings.user)
             taken = {**servers, **{n: {"user_options": options} for n, (options, _) in self._reserved.items()}}
             name = unique_server_name(server_name_base(launch, self.settings.server_name_max_length),
                                       launch, resolved, taken, self.settings.server_name_max_length)
@@ -228,7 +242,8 @@ class Launcher:
 
     async def _start_named(self, name: str, launch: LaunchSpec, resolved: str, image: str, profile: str | None,
                            where: str | None = None):
-        server = (await self._servers()).get(name)
+        user = self.settings.user
+        server = (await self.hub.servers(user)).get(name)
         previous = (server or {}).get("user_options") or {}
         image_id = await asyncio.to_thread(lambda: self.builder.client.images.get(image).id)
         options = {
@@ -246,52 +261,22 @@ class Launcher:
         running = bool(server and (server.get("ready") or server.get("pending") == "spawn"))
         same_build = previous.get("image") == image and previous.get("image_id") == image_id
         if running and same_build and (not profile or profile == previous.get("profile")):
-            yield event("launching", f"Server '{name}' already runs this environment")
+            yield LaunchEvent.at("launching", f"Server '{name}' already runs this environment")
             return
         if running:
-            yield event("launching", f"Restarting server '{name}' with the new build (its files are kept)")
-            await self._stop(name)
-        yield event("launching", f"Launching server '{name}'...")
-        r = await self.hub.post(f"/hub/api/users/{self.settings.user}/servers/{name}", json={"user_options": options})
-        if r.status_code >= 400:
-            yield event("failed", _message(r))
-            return
-        async for item in self._follow_spawn(name):
-            yield item
-
-    async def _servers(self) -> dict:
-        r = await self.hub.get(f"/hub/api/users/{self.settings.user}", params={"include_stopped_servers": "1"})
-        r.raise_for_status()
-        return r.json().get("servers") or {}
-
-    async def _stop(self, name: str) -> None:
-        await self.hub.delete(f"/hub/api/users/{self.settings.user}/servers/{name}")
-        for _ in range(200):
-            server = (await self._servers()).get(name) or {}
-            if not server.get("ready") and not server.get("pending"):
-                return
-            await asyncio.sleep(0.3)
-
-    async def _follow_spawn(self, name: str):
-        url = f"/hub/api/users/{self.settings.user}/servers/{name}/progress"
-        async with self.hub.stream("GET", url, timeout=httpx.Timeout(300, connect=10)) as r:
-            async for line in r.aiter_lines():
-                if not line.startswith("data:"):
-                    continue
-                progress = json.loads(line[5:])
+            yield LaunchEvent.at("launching", f"Restarting server '{name}' with the new build (its files are kept)")
+            await self.hub.stop_server(user, name)
+        yield LaunchEvent.at("launching", f"Launching server '{name}'...")
+        try:
+            await self.hub.start_server(user, name, options)
+            async for progress in self.hub.follow_spawn(user, name):
                 if progress.get("failed"):
-                    yield event("failed", f"Server '{name}' failed to start: {progress.get('message', '')}")
+                    yield LaunchEvent.at("failed", f"Server '{name}' failed to start: {progress.get('message', '')}")
                     return
-                if progress.get("ready"):
-                    return
-                yield event("launching", progress.get("message", ""), progress=(progress.get("progress") or 0) / 100)
-
-    async def _server_token(self, name: str) -> str | None:
-        user = self.settings.user
-        r = await self.hub.post(f"/hub/api/users/{user}/tokens", json={
-            "scopes": [f"access:servers!server={user}/{name}"], "expires_in": 24 * 3600,
-            "note": f"Binder launch of {name}"})
-        return r.json().get("token") if r.status_code < 400 else None
+                if not progress.get("ready"):
+                    yield LaunchEvent.at("launching", progress.get("message", ""), (progress.get("progress") or 0) / 100)
+        except HubError as err:
+            yield LaunchEvent.at("failed", str(err))
 
     def _binder_env(self, launch: LaunchSpec, resolved: str) -> dict:
         return {
@@ -308,10 +293,3 @@ class Launcher:
     @staticmethod
     def _persistent_spec(launch: LaunchSpec, resolved: str) -> str:
         return get_provider(launch.provider).pinned_spec(launch, resolved)
-
-
-def _message(r: httpx.Response) -> str:
-    try:
-        return r.json().get("message") or r.reason_phrase
-    except ValueError:
-        return f"The hub answered {r.status_code} {r.reason_phrase}."

@@ -28,6 +28,10 @@ class ResolveError(LocalhubError):
         self.kind: ResolveKind = kind
 
 
+# Repository URLs and paths are the user's own and needed to act on a message: shown longer than other input.
+URL_LIMIT = 200
+
+
 def echo(text: object) -> str:
     """What a user wrote, as it may appear in a BadLink or ResolveError: in quotes, control characters
     escaped and cut to a bounded length (`localhub.errors.shown`), so no message prints an escape sequence

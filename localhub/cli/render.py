@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 import sys
 
+from ..launch_events import LaunchEvent
 from ..profiles import format_size
 
 
 class LaunchDisplay:
-    """Phases and a progress bar on a terminal; the build log as plain lines otherwise."""
-
-    WEIGHTS = {"waiting": 0.05, "fetching": 0.1, "building": 0.2, "built": 0.8, "launching": 0.85, "ready": 1.0}
+    """Phases and a progress bar (the launch's own progress, carried by each event) on a terminal; the build log
+    as plain lines otherwise."""
 
     def __init__(self, stream=sys.stderr):
         self.stream = stream
@@ -20,15 +20,14 @@ class LaunchDisplay:
         self.phase = None
         self.done = 0.0
 
-    def show(self, event: dict) -> None:
-        phase, message = event.get("phase", ""), (event.get("message") or "").rstrip()
+    def show(self, wire: dict) -> None:
+        event = LaunchEvent.from_wire(wire)
+        phase, message = event.phase, event.message.rstrip()
         if phase != self.phase:
             self.clear()
             print(f"==> {phase}", file=self.stream, flush=True)
             self.phase = phase
-        self.done = max(self.done, self.WEIGHTS.get(phase, self.done))
-        if event.get("progress") is not None and phase == "building":
-            self.done = max(self.done, 0.2 + 0.6 * event["progress"])
+        self.done = max(self.done, event.progress)
         if message and phase in ("building", "fetching", "waiting", "failed") or not self.tty:
             self.clear()
             print(f"    {message}", file=self.stream, flush=True)

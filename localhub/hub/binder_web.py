@@ -155,7 +155,7 @@ class BuildStreamHandler(BinderHandler):
             start=self.get_argument("launch", "1") not in ("0", "false", "no"))
         try:
             async for item in events:
-                await self._emit(item)
+                await self._emit(item.to_wire())
         except StreamClosedError:
             return  # the client left; a build it started goes on for other waiters
         except Exception as err:  # one clear failed event, never a hanging stream

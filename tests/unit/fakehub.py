@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from localhub.hubapi import HubAPI
 from localhub.images.catalog import image_name
 from localhub.images.events import BuildEvent
 
@@ -46,8 +47,9 @@ class FakeHub:
         self.servers[name] = FakeServer(name, options, ready=ready)
         return self.servers[name]
 
-    def client(self, base_url: str = "http://hub.test") -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=base_url, transport=httpx.MockTransport(self.handle))
+    def api(self, base_url: str = "http://hub.test") -> HubAPI:
+        """The daemon's hub client, talking to this fake."""
+        return HubAPI(base_url, token="fake", transport=httpx.MockTransport(self.handle))
 
     # --- routes --------------------------------------------------------------------------------------
     def handle(self, request: httpx.Request) -> httpx.Response:

@@ -42,12 +42,13 @@ def setup(tmp_path):
     hub, builder = FakeHub(user="me", named_server_limit=5), FakeBuilder()
     settings = Settings(state_dir=tmp_path / "state", config_dir=tmp_path / "config", user="me",
                         max_named_servers=5)
-    launcher = Launcher(settings, builder, hub.client(), tmp_path)
+    launcher = Launcher(settings, builder, hub.api(), tmp_path)
     return hub, builder, launcher
 
 
 async def run(launcher: Launcher, text: str, **kwargs) -> list[dict]:
-    return [event async for event in launcher.launch(parse_link(text), **kwargs)]
+    """The launch's events as the /build stream sends them."""
+    return [event.to_wire() async for event in launcher.launch(parse_link(text), **kwargs)]
 
 
 async def test_head_and_main_at_one_commit_are_one_environment_one_build_one_server(setup, tmp_path):
@@ -137,3 +138,21 @@ async def test_a_failed_spawn_is_one_failed_event(setup, tmp_path):
     events = await run(launcher, link(git_repo(tmp_path / "paper"), "HEAD"))
     assert events[-1]["phase"] == "failed" and "the container exited with code 1" in events[-1]["message"]
     assert [e for e in events if e["phase"] == "failed"] == [events[-1]]
+
+
+async def test_every_event_carries_the_launchs_progress_never_going_back(setup, tmp_path):
+    hub, builder, launcher = setup
+    events = await run(launcher, link(git_repo(tmp_path / "paper"), "HEAD"))
+    progress = [e["progress"] for e in events]
+    assert progress == sorted(progress) and progress[0] == 0.0 and progress[-1] == 1.0
+    assert list(dict.fromkeys(e["phase"] for e in events)) == ["waiting", "fetching", "building", "built",
+                                                                "launching", "ready"]
+    assert all(e["message"].endswith("\n") for e in events)  # BinderHub's wire format
+
+
+async def test_a_failed_launch_stops_the_bar_where_it_was(setup, tmp_path):
+    hub, builder, launcher = setup
+    builder.fail = "RUN false exited with code 1"
+    events = await run(launcher, link(git_repo(tmp_path / "paper"), "HEAD"))
+    assert events[-1]["phase"] == "failed"
+    assert events[-1]["progress"] == events[-2]["progress"] > 0.15

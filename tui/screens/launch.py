@@ -19,12 +19,12 @@ from textual.timer import Timer
 from textual.widgets import Button, Checkbox, Input, Label, ProgressBar, RichLog, Select, Static
 from textual.worker import get_current_worker
 
+from localhub.client import LaunchEvent
+
 from ..connection import LocalhubError
 from .base import HubMixin, PaletteEntry
 
 PARSE_DELAY = 0.35  # seconds of quiet typing before the link is parsed
-# where the bar stands in each phase when the hub sends no progress of its own (BinderHub sends none)
-PHASE_PROGRESS = {"waiting": 0.02, "fetching": 0.1, "building": 0.3, "built": 0.8, "launching": 0.9, "ready": 1.0}
 PHASE_STYLE = {"failed": "bold red", "ready": "bold green", "built": "green", "building": "yellow",
                "fetching": "cyan", "launching": "cyan", "waiting": "dim"}
 HINT = "Paste a Binder link (https://mybinder.org/v2/gh/owner/repo/HEAD) or a repository URL."
@@ -182,25 +182,23 @@ class LaunchView(HubMixin, Vertical):
         finally:
             self.ui(self._finished, outcome)
 
-    def show_event(self, event: dict) -> None:
-        """Render one launch event (the Binder phases: waiting … ready | failed)."""
-        phase = event.get("phase") or ""
-        message = (event.get("message") or "").rstrip("\n")
-        if phase and (not self.phases or self.phases[-1] != phase):
+    def show_event(self, wire: dict) -> None:
+        """Render one launch event (the Binder phases: waiting … ready | failed), its bar at the launch's own
+        progress, which every event carries."""
+        event = LaunchEvent.from_wire(wire)
+        phase, message = event.phase, event.message
+        if not self.phases or self.phases[-1] != phase:
             self.phases.append(phase)
         self.query_one("#phase", Static).update(Text(phase or "…", style=PHASE_STYLE.get(phase, "")))
         bar = self.query_one("#launch-progress", ProgressBar)
-        if event.get("progress") is not None:
-            bar.update(progress=float(event["progress"]) * 100)
-        elif phase in PHASE_PROGRESS:
-            bar.update(progress=max(bar.progress, PHASE_PROGRESS[phase] * 100))
+        bar.update(progress=max(bar.progress, event.progress * 100))
         if message:
             style = "bold red" if phase == "failed" else ""
             log = self.query_one("#build-log", RichLog)
             for line in message.splitlines():
                 log.write(Text.from_ansi(line, style=style), width=log.scrollable_content_region.width or None)
-        if phase == "ready" and event.get("url"):
-            self.ready_url = event["url"]
+        if phase == "ready" and event.fields.get("url"):
+            self.ready_url = event.fields["url"]
             self.query_one("#ready", Static).update(
                 Text.assemble(("Ready: ", "bold green"), (self.ready_url, "underline"), ("   o opens it", "dim")))
 

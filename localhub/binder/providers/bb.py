@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import BadLink, echo, shown
+from ..errors import BadLink, URL_LIMIT, echo, shown
 from ..quoting import decode
 from ..spec import LaunchSpec
 from .base import Provider
@@ -31,7 +31,7 @@ class Bitbucket(Provider):
         if web is None or web.host not in self.hosts:
             return None
         if len(web.parts) < 2:
-            raise self.bad(f"{shown(url)} names no repository")
+            raise self.bad(f"{shown(url, URL_LIMIT)} names no repository")
         owner, repo = web.parts[0], web.parts[1].removesuffix(".git")
         ref, urlpath = "HEAD", None
         kind, rest = (web.parts[2], web.parts[3:]) if len(web.parts) > 2 else ("", ())
@@ -41,7 +41,7 @@ class Bitbucket(Provider):
                 # Bitbucket's src view serves files and directories alike; tree/ opens either.
                 urlpath = "tree/" + "/".join(rest[1:])
         if not is_valid_ref(ref):
-            raise self.bad(f"{echo(ref)} in {shown(url)} is not a valid git ref")
+            raise self.bad(f"{echo(ref)} in {shown(url, URL_LIMIT)} is not a valid git ref")
         launch = self.from_spec(f"{owner}/{repo}/HEAD")
         return LaunchSpec(self.name, launch.repo, ref, urlpath)
 
@@ -51,7 +51,7 @@ class Bitbucket(Provider):
     def format_spec(self, launch: LaunchSpec) -> str:
         owner, _, repo = launch.repo.removeprefix(BASE).removesuffix(".git").partition("/")
         if not launch.repo.startswith(BASE) or not repo:
-            raise BadLink(f"{shown(launch.repo)} is not a Bitbucket repository URL; a valid one looks like {BASE}ws/repo.git.")
+            raise BadLink(f"{shown(launch.repo, URL_LIMIT)} is not a Bitbucket repository URL; a valid one looks like {BASE}ws/repo.git.")
         return format_owner_repo_ref(owner, repo, launch.ref or "HEAD")
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from ..errors import shown
+from ..errors import URL_LIMIT, shown
 from ..quoting import decode, encode_component
 from ..spec import LaunchSpec
 from . import webapi
@@ -40,7 +40,7 @@ class CKAN(RecordProvider):
     def resolve(self, launch: LaunchSpec) -> str:
         found = _dataset_of(launch.repo)
         if found is None:
-            raise self.bad(f"{shown(launch.repo)} is not a CKAN dataset URL")
+            raise self.bad(f"{shown(launch.repo, URL_LIMIT)} is not a CKAN dataset URL")
         api, dataset, activity = found
         what = f"CKAN dataset {launch.repo}"
         if activity:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from ..errors import shown
+from ..errors import URL_LIMIT, shown
 from ..quoting import encode_ref
 from ..spec import LaunchSpec
 from . import webapi
@@ -39,7 +39,7 @@ class Figshare(RecordProvider):
         if web is not None and (web.host in self.hosts or web.host.endswith(".figshare.com")):
             article, version = _article_from_path(web.parts)
             if article is None:
-                raise self.bad(f"{shown(url)} is not a Figshare article page")
+                raise self.bad(f"{shown(url, URL_LIMIT)} is not a Figshare article page")
             return LaunchSpec(self.name, f"{DOI_PREFIX}{article}" + (f".v{version}" if version else ""))
         doi = doi_of(url)
         if doi is not None and doi.lower().startswith(DOI_PREFIX):
@@ -49,7 +49,7 @@ class Figshare(RecordProvider):
     def resolve(self, launch: LaunchSpec) -> str:
         match = _ARTICLE.search(launch.repo)
         if match is None:
-            raise self.bad(f"{shown(launch.repo)} is not a Figshare article DOI")
+            raise self.bad(f"{shown(launch.repo, URL_LIMIT)} is not a Figshare article DOI")
         article, version = match.groups()
         if version:
             # A versioned DOI never changes, like a full commit sha.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ..errors import BadLink, echo, shown
+from ..errors import BadLink, URL_LIMIT, echo, shown
 from ..quoting import decode, encode_ref
 from ..spec import LaunchSpec
 from .base import Provider
@@ -44,9 +44,9 @@ class Gist(Provider):
         if web is None or web.host not in self.hosts:
             return None
         if len(web.parts) == 1:
-            raise self.bad(f"{shown(url)} has no user name, which a gist link needs")
+            raise self.bad(f"{shown(url, URL_LIMIT)} has no user name, which a gist link needs")
         if len(web.parts) not in (2, 3):
-            raise self.bad(f"{shown(url)} is not a gist page")
+            raise self.bad(f"{shown(url, URL_LIMIT)} is not a gist page")
         return self.from_spec("/".join(web.parts))
 
     def resolve(self, launch: LaunchSpec) -> str:
@@ -56,7 +56,7 @@ class Gist(Provider):
     def format_spec(self, launch: LaunchSpec) -> str:
         user, _, gist_id = launch.repo.removeprefix(BASE).removesuffix(".git").partition("/")
         if not launch.repo.startswith(BASE) or not gist_id:
-            raise BadLink(f"{shown(launch.repo)} is not a gist URL; a valid one looks like {BASE}user/gist-id.git.")
+            raise BadLink(f"{shown(launch.repo, URL_LIMIT)} is not a gist URL; a valid one looks like {BASE}user/gist-id.git.")
         return f"{user}/{gist_id}/{encode_ref(launch.ref or 'HEAD')}"
 
 

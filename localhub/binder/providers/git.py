@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from ..errors import BadLink, echo, shown, suggest
+from ..errors import BadLink, URL_LIMIT, echo, shown, suggest
 from ..quoting import decode, encode_component, encode_ref
 from ..spec import LaunchSpec
 from .base import Provider
@@ -85,9 +85,9 @@ def _check_local_repository(repo: str) -> None:
     try:
         parts = urlsplit(repo)
     except ValueError:
-        raise PROVIDER.bad(f"{shown(repo)} is not a well-formed file:// URL") from None
+        raise PROVIDER.bad(f"{shown(repo, URL_LIMIT)} is not a well-formed file:// URL") from None
     if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
-        raise PROVIDER.bad(f"{shown(repo)} is not a file:// URL of this machine")
+        raise PROVIDER.bad(f"{shown(repo, URL_LIMIT)} is not a file:// URL of this machine")
     check_folder(decode(parts.path), git=True)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 
-from ..errors import ResolveError, echo, shown
+from ..errors import ResolveError, URL_LIMIT, echo, shown
 from .refs import is_full_sha
 
 TIMEOUT_SECONDS = 60.0
@@ -41,7 +41,7 @@ def resolve_remote_ref(url: str, ref: str) -> str:
     found = _pick(output, ref)
     if found is None:
         hint = " (abbreviated commit ids need the full 40-character sha)" if _looks_like_short_sha(ref) else ""
-        raise ResolveError(f"Ref {echo(ref)} was not found in {shown(url)}{hint}.", kind="ref")
+        raise ResolveError(f"Ref {echo(ref)} was not found in {shown(url, URL_LIMIT)}{hint}.", kind="ref")
     return found
 
 
@@ -85,12 +85,12 @@ def _pick(refs: dict[str, str], ref: str) -> str | None:
 def _failure(url: str, stderr: str) -> ResolveError:
     text = stderr.lower()
     if any(hint in text for hint in _NETWORK_HINTS):
-        return ResolveError(f"Could not reach {shown(url)}: no network or the host is down.", kind="network")
+        return ResolveError(f"Could not reach {shown(url, URL_LIMIT)}: no network or the host is down.", kind="network")
     if any(hint in text for hint in _MISSING_HINTS):
-        return ResolveError(f"Repository {shown(url)} was not found (or is private).", kind="repo")
+        return ResolveError(f"Repository {shown(url, URL_LIMIT)} was not found (or is private).", kind="repo")
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     detail = lines[0].removeprefix("fatal: ").rstrip(".") if lines else "no message"
-    return ResolveError(f"git ls-remote {shown(url)} failed: {shown(detail)}.")
+    return ResolveError(f"git ls-remote {shown(url, URL_LIMIT)} failed: {shown(detail)}.")
 
 
 def _looks_like_short_sha(ref: str) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import BadLink, echo, shown, suggest
+from ..errors import BadLink, URL_LIMIT, echo, shown, suggest
 from ..quoting import decode, encode_component, encode_ref
 from ..spec import LaunchSpec
 from .base import Provider
@@ -53,7 +53,7 @@ class GitLab(Provider):
         if namespace:
             namespace[-1] = namespace[-1].removesuffix(".git")
         if len(namespace) < 2:
-            raise self.bad(f"{shown(url)} names no project")
+            raise self.bad(f"{shown(url, URL_LIMIT)} names no project")
         ref, urlpath = "HEAD", None
         if len(tail) >= 2 and tail[0] in ("tree", "blob", "commit", "commits"):
             ref = decode(tail[1])
@@ -68,7 +68,7 @@ class GitLab(Provider):
 
     def format_spec(self, launch: LaunchSpec) -> str:
         if not launch.repo.startswith(BASE):
-            raise BadLink(f"{shown(launch.repo)} is not a GitLab.com URL; a valid one looks like {BASE}group/repo.git.")
+            raise BadLink(f"{shown(launch.repo, URL_LIMIT)} is not a GitLab.com URL; a valid one looks like {BASE}group/repo.git.")
         namespace = launch.repo.removeprefix(BASE).removesuffix(".git")
         return f"{encode_component(namespace)}/{encode_ref(launch.ref or 'HEAD')}"
 

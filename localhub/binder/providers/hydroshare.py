@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 
-from ..errors import shown
+from ..errors import URL_LIMIT, shown
 from ..quoting import decode
 from ..spec import LaunchSpec
 from . import webapi
@@ -36,7 +36,7 @@ class HydroShare(RecordProvider):
         web = parse_web_url(url)
         if web is not None and web.host in self.hosts:
             if not any(_RESOURCE_ID.fullmatch(p) for p in web.parts):
-                raise self.bad(f"{shown(url)} is not a HydroShare resource page")
+                raise self.bad(f"{shown(url, URL_LIMIT)} is not a HydroShare resource page")
             return self.from_spec(url)
         doi = doi_of(url)
         if doi is not None and doi.lower().startswith("10.4211/hs."):
@@ -58,7 +58,7 @@ class HydroShare(RecordProvider):
     def format_spec(self, launch: LaunchSpec) -> str:
         match = _RESOURCE_ID.search(launch.repo)
         if match is None:
-            raise self.bad(f"{shown(launch.repo)} holds no HydroShare resource id")
+            raise self.bad(f"{shown(launch.repo, URL_LIMIT)} holds no HydroShare resource id")
         return match[0]
 
 

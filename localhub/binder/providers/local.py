@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ..errors import ResolveError, echo, shown
+from ..errors import ResolveError, URL_LIMIT, echo, shown
 from ..quoting import decode, encode_component, encode_ref
 from ..spec import LaunchSpec
 from .base import Provider
@@ -46,9 +46,9 @@ class Local(Provider):
             try:
                 parts = urlsplit(text)
             except ValueError:
-                raise self.bad(f"{shown(text)} is not a well-formed file:// URL") from None
+                raise self.bad(f"{shown(text, URL_LIMIT)} is not a well-formed file:// URL") from None
             if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
-                raise self.bad(f"{shown(text)} is not a file:// URL of this machine")
+                raise self.bad(f"{shown(text, URL_LIMIT)} is not a file:// URL of this machine")
             path = decode(parts.path)
         elif text.startswith(_PATH_PREFIXES) or text in (".", "..") or os.path.isdir(text):
             path = os.path.expanduser(text)
@@ -66,9 +66,9 @@ class Local(Provider):
     def resolve(self, launch: LaunchSpec) -> str:
         path = Path(launch.repo)
         if not path.exists():
-            raise ResolveError(f"Local directory {shown(path)} does not exist.", kind="repo")
+            raise ResolveError(f"Local directory {shown(path, URL_LIMIT)} does not exist.", kind="repo")
         if not path.is_dir():
-            raise ResolveError(f"{shown(path)} is a file, not a directory.", kind="repo")
+            raise ResolveError(f"{shown(path, URL_LIMIT)} is a file, not a directory.", kind="repo")
         if launch.ref is None:
             return tree_hash(path)
         return _rev_parse(path, launch.ref)
@@ -81,7 +81,7 @@ class Local(Provider):
 def _rev_parse(path: Path, ref: str) -> str:
     if not is_git_repository(str(path)):
         raise ResolveError(
-            f"{shown(path)} is not a git repository, so ref {echo(ref)} cannot be resolved; "
+            f"{shown(path, URL_LIMIT)} is not a git repository, so ref {echo(ref)} cannot be resolved; "
             "leave the ref out to build it as it is.",
             kind="ref",
         )
@@ -94,8 +94,8 @@ def _rev_parse(path: Path, ref: str) -> str:
     if done.returncode != 0 or not sha:
         detail = done.stderr.strip().splitlines()
         if detail and "dubious ownership" in detail[0]:
-            raise ResolveError(f"git refuses to read {shown(path)} because another user owns it (see git safe.directory).")
-        raise ResolveError(f"Ref {echo(ref)} was not found in the git repository {shown(path)}.", kind="ref")
+            raise ResolveError(f"git refuses to read {shown(path, URL_LIMIT)} because another user owns it (see git safe.directory).")
+        raise ResolveError(f"Ref {echo(ref)} was not found in the git repository {shown(path, URL_LIMIT)}.", kind="ref")
     return sha
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..errors import BadLink, shown
+from ..errors import BadLink, URL_LIMIT, shown
 
 NAME_MAX = 255  # bytes in one path component (Linux filesystems)
 PATH_MAX = 4095  # bytes in a whole path, without the final NUL
@@ -23,17 +23,17 @@ def check_folder(path: str, git: bool = False) -> str:
     path = "/" + os.path.normpath(path).lstrip("/")  # POSIX keeps a leading "//" apart; here it means "/"
     encoded = os.fsencode(path)
     if len(encoded) > PATH_MAX or any(len(part) > NAME_MAX for part in encoded.split(b"/")):
-        raise BadLink(f"{shown(path)} cannot name a folder of this machine: a name in a path is at most "
+        raise BadLink(f"{shown(path, URL_LIMIT)} cannot name a folder of this machine: a name in a path is at most "
                       f"{NAME_MAX} bytes long and a whole path {PATH_MAX}.")
     if path == os.path.sep:
         raise BadLink("A link to / names the whole filesystem, and the filesystem root is not a project "
                       "directory; name the folder of one project.")
     if os.path.isdir(path):  # never raises: an OSError reads as "not a folder"
         if git and not is_git_repository(path):
-            raise BadLink(f"{shown(path)} is a folder but not a git repository; launch it as "
+            raise BadLink(f"{shown(path, URL_LIMIT)} is a folder but not a git repository; launch it as "
                           "local/<its URL-encoded path> to build it as it is.")
     elif os.path.lexists(path):
-        raise BadLink(f"{shown(path)} is a file, not a {'git repository' if git else 'folder'}; "
+        raise BadLink(f"{shown(path, URL_LIMIT)} is a file, not a {'git repository' if git else 'folder'}; "
                       "a link to this machine names a project's folder.")
     return path
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from ..errors import shown
+from ..errors import URL_LIMIT, shown
 from ..quoting import decode
 from ..spec import LaunchSpec
 from .base import RecordProvider
@@ -50,12 +50,12 @@ class SoftwareHeritage(RecordProvider):
             if kind in web.parts[:-1]:
                 object_id = web.parts[web.parts.index(kind) + 1]
                 return self.from_spec(f"swh:1:{short}:{object_id}")
-        raise self.bad(f"{shown(url)} names no directory or revision")
+        raise self.bad(f"{shown(url, URL_LIMIT)} names no directory or revision")
 
     def resolve(self, launch: LaunchSpec) -> str:
         match = _SWHID.fullmatch(launch.repo)
         if match is None:
-            raise self.bad(f"{shown(launch.repo)} is not a SWHID")
+            raise self.bad(f"{shown(launch.repo, URL_LIMIT)} is not a SWHID")
         return match["hash"]
 
     def format_spec(self, launch: LaunchSpec) -> str:

@@ -8,7 +8,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from ..errors import ResolveError, shown
+from ..errors import ResolveError, URL_LIMIT, shown
 
 SKIPPED = frozenset({".git"})
 _CHUNK = 1 << 20
@@ -33,7 +33,7 @@ def tree_hash(root: Path) -> str:
                     executable = b"x" if info.st_mode & stat.S_IXUSR else b"-"
                     _add(digest, b"F", rel, executable, _file_digest(full))
     except OSError as err:
-        raise ResolveError(f"Cannot read {shown(err.filename or root)} to hash it: {shown(err.strerror or err)}.") from None
+        raise ResolveError(f"Cannot read {shown(err.filename or root, URL_LIMIT)} to hash it: {shown(err.strerror or err)}.") from None
     return "sha256-" + digest.hexdigest()
 
 

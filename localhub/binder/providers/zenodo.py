@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from ..errors import shown
+from ..errors import URL_LIMIT, shown
 from ..quoting import encode_ref
 from ..spec import LaunchSpec
 from . import webapi
@@ -37,7 +37,7 @@ class Zenodo(RecordProvider):
                 return LaunchSpec(self.name, DOI_PREFIX + parts[1])
             if len(parts) >= 3 and parts[0] == "doi":
                 return self.from_spec("/".join(parts[1:]))
-            raise self.bad(f"{shown(url)} is not a Zenodo record page")
+            raise self.bad(f"{shown(url, URL_LIMIT)} is not a Zenodo record page")
         doi = doi_of(url)
         if doi is not None and doi.lower().startswith(DOI_PREFIX):
             return LaunchSpec(self.name, doi)
