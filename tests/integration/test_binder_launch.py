@@ -15,6 +15,7 @@ import subprocess
 import threading
 from contextlib import closing
 from types import SimpleNamespace
+from urllib.parse import quote
 
 import docker
 import httpx
@@ -476,7 +477,11 @@ def test_v2_link_redirects_to_the_progress_page_keeping_spec_and_query(bhub, fir
         for query in (URLPATH_QUERY, "labpath=index.ipynb&filepath=a%2Fb", ""):
             r = http.get(f"{bhub.url}/v2/{spec}" + (f"?{query}" if query else ""))
             assert r.status_code == 302
-            assert r.headers["location"] == f"/services/localhub/v2/{spec}" + (f"?{query}" if query else "")
+            # through the hub's sign-in, which keeps the page as next (issue 10 item 19)
+            page = f"/services/localhub/v2/{spec}" + (f"?{query}" if query else "")
+            assert r.headers["location"] == "/hub/login?next=" + quote(page, safe="")
+            onward = http.get(bhub.url + r.headers["location"], headers={"Authorization": f"token {bhub.token}"})
+            assert onward.status_code == 302 and onward.headers["location"] == page
     with api(bhub) as http:  # the page itself (here with the API token) streams from the same encoded spec
         page = http.get(f"/services/localhub/v2/{spec}?{URLPATH_QUERY}")
         assert page.status_code == 200
