@@ -51,6 +51,7 @@ def test_good_links_parse_and_round_trip(text: str) -> None:
     ("gh/%1B[2Jx/y/HEAD", r"'\x1b[2Jx' is not a valid GitHub owner name"),
     ("gh/o/r/HEAD?urlpath=%1B[2J", r"'\x1b[2J' holds control characters"),
     ("x" * 10_000, "is 10000 characters long"),
+    ("gh/" + "a" * 300 + "/r/HEAD", "is not a valid GitHub owner name"),
 ], ids=lambda value: repr(value)[:40])
 def test_what_used_to_crash_or_pass_is_one_clear_sentence(link: str, fragment: str) -> None:
     with pytest.raises(BadLink) as caught:

@@ -9,7 +9,7 @@ from ..errors import BadLink, echo, shown, suggest
 from ..quoting import decode, encode_ref
 from .refs import is_valid_ref
 
-_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")  # GitHub allows 39 characters for owners, 100 for repositories
 _SUSPICIOUS_REPOS = {"main", "master", "HEAD"}
 
 
