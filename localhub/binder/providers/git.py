@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from ..errors import BadLink, URL_LIMIT, echo, shown, suggest
+from ..errors import BadLink, echo, shown, suggest
 from ..quoting import decode, encode_component, encode_ref
 from ..spec import LaunchSpec
 from .base import Provider
 from .gitremote import resolve_remote_ref
-from .localpath import check_folder
+from .localpath import check_folder, file_url_path
 from .refs import is_valid_ref
 from .weburl import parse_web_url
 
@@ -79,16 +79,7 @@ def _scheme(repo: str) -> str:
 
 
 def _check_local_repository(repo: str) -> None:
-    if repo.startswith("/"):
-        check_folder(repo, git=True)
-        return
-    try:
-        parts = urlsplit(repo)
-    except ValueError:
-        raise PROVIDER.bad(f"{shown(repo, URL_LIMIT)} is not a well-formed file:// URL") from None
-    if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
-        raise PROVIDER.bad(f"{shown(repo, URL_LIMIT)} is not a file:// URL of this machine")
-    check_folder(decode(parts.path), git=True)
+    check_folder(repo if repo.startswith("/") else file_url_path(repo, PROVIDER.bad), git=True)
 
 
 def _encoded_suggestion(spec: str) -> str:

@@ -9,13 +9,12 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from ..errors import ResolveError, URL_LIMIT, echo, shown
 from ..quoting import decode, encode_component, encode_ref
 from ..spec import LaunchSpec
 from .base import Provider
-from .localpath import check_folder, is_git_repository
+from .localpath import check_folder, file_url_path, is_git_repository
 from .refs import is_valid_ref
 from .treehash import tree_hash
 
@@ -43,13 +42,7 @@ class Local(Provider):
     def detect(self, url: str) -> LaunchSpec | None:
         text = url.strip()
         if text.lower().startswith("file:"):
-            try:
-                parts = urlsplit(text)
-            except ValueError:
-                raise self.bad(f"{shown(text, URL_LIMIT)} is not a well-formed file:// URL") from None
-            if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
-                raise self.bad(f"{shown(text, URL_LIMIT)} is not a file:// URL of this machine")
-            path = decode(parts.path)
+            path = file_url_path(text, self.bad)
         elif text.startswith(_PATH_PREFIXES) or text in (".", "..") or os.path.isdir(text):
             path = os.path.expanduser(text)
         else:

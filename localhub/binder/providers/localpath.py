@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
+from ..quoting import decode
 from ..errors import BadLink, URL_LIMIT, shown
 
 NAME_MAX = 255  # bytes in one path component (Linux filesystems)
@@ -36,6 +38,17 @@ def check_folder(path: str, git: bool = False) -> str:
         raise BadLink(f"{shown(path, URL_LIMIT)} is a file, not a {'git repository' if git else 'folder'}; "
                       "a link to this machine names a project's folder.")
     return path
+
+
+def file_url_path(url: str, bad) -> str:
+    """The path a file:// URL names on this machine; `bad(problem)` makes the provider's BadLink otherwise."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise bad(f"{shown(url, URL_LIMIT)} is not a well-formed file:// URL") from None
+    if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
+        raise bad(f"{shown(url, URL_LIMIT)} is not a file:// URL of this machine")
+    return decode(parts.path)
 
 
 def is_git_repository(path: str) -> bool:
