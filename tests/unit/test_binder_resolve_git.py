@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from localhub.binder.errors import URL_LIMIT
 from localhub.errors import shown
 
 from localhub.binder import LaunchSpec, ResolveError, parse_link, resolve
@@ -132,7 +133,7 @@ def test_missing_ref_is_a_clear_error(repo: Repo) -> None:
     with pytest.raises(ResolveError) as caught:
         resolve(git_spec(repo.url, "no-such-branch"))
     assert caught.value.kind == "ref"
-    assert str(caught.value) == f"Ref 'no-such-branch' was not found in {shown(repo.url)}."
+    assert str(caught.value) == f"Ref 'no-such-branch' was not found in {shown(repo.url, URL_LIMIT)}."
 
 
 def test_abbreviated_sha_says_to_use_the_full_one(repo: Repo) -> None:
@@ -147,7 +148,7 @@ def test_missing_repository_is_a_clear_error(tmp_path: Path, form: str) -> None:
     with pytest.raises(ResolveError) as caught:
         resolve(git_spec(url, "HEAD"))
     assert caught.value.kind == "repo"
-    assert str(caught.value) == f"Repository {shown(url)} was not found (or is private)."
+    assert str(caught.value) == f"Repository {shown(url, URL_LIMIT)} was not found (or is private)."
 
 
 @pytest.mark.parametrize(
