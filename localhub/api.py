@@ -81,6 +81,8 @@ class InfoHandler(APIHandler):
             "engine": await self.in_thread(d.engine_facts),
             "storage_enforcement": storage.ENFORCEMENT,
             "storage_enforcement_text": storage.ENFORCEMENT_TEXT,
+            # servers reach their hub's API, DNS and the internet only (isolation.py); else why not
+            "network_isolation": d.network_isolation or "enforced",
             "profiles": [p.to_dict() for p in profiles.values()],
             "default_profile": d.settings.default_profile,
             "pool": await self.in_thread(d.lab_member.status) if d.lab_member else None,

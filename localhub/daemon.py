@@ -27,7 +27,7 @@ from .config import Settings, settings_to_dict
 from .errors import LocalhubError
 from .hub import login_tokens
 from .hub.hub_config import hub_api_port
-from .hub.network import ensure_network, remove_network
+from .hub.network import ensure_network, isolate, remove_network
 from .hubapi import HubAPI
 from .profiles import load_profiles
 from .readers import Readers
@@ -140,6 +140,7 @@ class Daemon:
         self.launcher = Launcher(settings, self.builder, self.hub_api, self.state.root)
         self.readers = Readers()  # open log streams (api.ServerLogsHandler)
         self.lab_member = None  # a pool.member.LabMember while this desktop is in a lab
+        self.network_isolation: str | None = None  # why servers are not isolated on the network (None: they are)
         self.pool_off = ""  # why there is no lab_member
 
     # --- used by the API handlers -------------------------------------------------------------
@@ -228,6 +229,11 @@ class Daemon:
             raise LocalhubError(f"Port {hub_port} (for the hub's API, on its network gateway {gateway}) is already "
                                 "in use by another program (a JupyterHub listening on every address?); choose "
                                 "another with --port (localhub uses --port to --port+3).")
+        self.network_isolation = await asyncio.to_thread(isolate, self.docker, self.settings.instance,
+                                                         (gateway, hub_port))
+        if self.network_isolation:
+            announce(f"localhub: servers are NOT isolated on the network: {self.network_isolation}; they can reach "
+                     "this desktop's services and its LAN (`localhub doctor` says more).")
         pool_address = await self._join_pool(announce, (gateway, hub_port))
         self.state.write_runtime({
             "settings": settings_to_dict(self.settings),

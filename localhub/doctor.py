@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import docker.errors
 
-from . import docker_engine, storage
+from . import docker_engine, isolation, storage
 from .config import Settings
 from .daemon import port_in_use
 from .errors import LocalhubError
@@ -94,4 +94,10 @@ def run_checks(settings: Settings) -> list[Check]:
                 checks.append(Check("image", False, f"{image} is not on this machine",
                                     "run scripts/build-images.sh (localhub never pulls images)"))
     checks.append(Check("storage caps", True, storage.ENFORCEMENT_TEXT))
+    problem = isolation.why_unavailable()
+    checks.append(Check("network isolation", problem is None,
+                        "servers reach their hub's API, DNS and the internet only (iptables rules on each hub's "
+                        "bridge)" if problem is None else f"servers are not isolated: {problem}",
+                        "" if problem is None else "run localhub as root (or with CAP_NET_ADMIN) and with iptables "
+                                                   "installed, so servers cannot reach this desktop's services or LAN"))
     return checks

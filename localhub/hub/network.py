@@ -1,13 +1,17 @@
 """The hub's own Docker network: a user-defined bridge that containers reach the hub on.
 
 It must exist before JupyterHub starts, because the hub binds its internal API to the network's gateway
-address (otherwise: "Cannot assign requested address"). One network per hub keeps side-by-side hubs apart.
+address (otherwise: "Cannot assign requested address"). One network per hub keeps side-by-side hubs apart,
+and its bridge (`lh-<instance>`) carries the network policy of localhub/isolation.py: the servers reach their
+hub's API, DNS and the internet, nothing else on this desktop or its LAN.
 """
 
 from __future__ import annotations
 
 import docker
 import docker.errors
+
+from .. import isolation
 
 
 def network_name(instance: str) -> str:
@@ -19,7 +23,8 @@ def ensure_network(client: docker.DockerClient, instance: str, labels: dict) -> 
     name = network_name(instance)
     existing = client.networks.list(names=[name])
     network = existing[0] if existing else client.networks.create(
-        name, driver="bridge", labels={**labels, "localhub.instance": instance}
+        name, driver="bridge", labels={**labels, "localhub.instance": instance},
+        options={"com.docker.network.bridge.name": f"lh-{instance}"[:15]},
     )
     network.reload()
     configs = network.attrs.get("IPAM", {}).get("Config") or []
@@ -29,12 +34,29 @@ def ensure_network(client: docker.DockerClient, instance: str, labels: dict) -> 
     return name, gateway
 
 
+def isolate(client: docker.DockerClient, instance: str, hub_api: tuple[str, int]) -> str | None:
+    """Apply the network policy to the hub's bridge (its servers reach `hub_api`, DNS and the internet only).
+    Returns None when it is enforced, else why not (one phrase)."""
+    problem = isolation.why_unavailable()
+    if problem:
+        return problem
+    (network,) = client.networks.list(names=[network_name(instance)])
+    try:
+        isolation.apply(instance, isolation.bridge_of(network.attrs), {hub_api})
+    except isolation.IsolationError as err:
+        return str(err)
+    return None
+
+
 def remove_network(client: docker.DockerClient, instance: str) -> None:
-    """Remove the hub's network when no container uses it any more (it is made again at the next start)."""
+    """Remove the hub's network when no container uses it any more (it is made again at the next start),
+    and its bridge's rules with it."""
     for network in client.networks.list(names=[network_name(instance)]):
         network.reload()
         if not network.attrs.get("Containers"):
             try:
                 network.remove()
             except docker.errors.APIError:
-                pass  # a container joined meanwhile: keep it
+                continue  # a container joined meanwhile: keep it
+            if not isolation.why_unavailable():
+                isolation.remove(instance, isolation.bridge_of(network.attrs))

@@ -1,0 +1,46 @@
+"""The one network policy's rules (localhub/isolation.py), as data: what a server may reach, in order."""
+
+from __future__ import annotations
+
+import pytest
+
+from localhub import isolation
+
+pytestmark = pytest.mark.unit
+
+
+def test_the_hub_api_and_dns_pass_private_ranges_are_dropped_and_answers_come_first():
+    into_host, out = isolation.rules({("172.30.0.1", 8768)})
+    for chain in (into_host, out):
+        assert chain[0] == ["-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "RETURN"]
+        assert ["-d", "172.30.0.1", "-p", "tcp", "--dport", "8768", "-j", "RETURN"] in chain
+        assert ["-p", "udp", "--dport", "53", "-j", "RETURN"] in chain
+    assert into_host[-1] == ["-j", "DROP"]  # nothing else on this desktop
+    dropped = [rule[1] for rule in out if rule[-1] == "DROP"]
+    assert {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "100.64.0.0/10"} <= set(dropped)
+    assert out.index(["-d", "172.30.0.1", "-p", "tcp", "--dport", "8768", "-j", "RETURN"]) < \
+        out.index(["-d", "172.16.0.0/12", "-j", "DROP"])  # the hub is allowed before its range is dropped
+    assert not [rule for rule in out if rule[-1] == "ACCEPT"]  # the host's own firewall keeps the last word
+
+
+def test_chain_and_bridge_names_fit_the_kernels_limits():
+    for name in ("0123abcd", "GUEST"):
+        assert all(len(chain) <= 28 for chain in isolation.chains(name))
+    assert isolation.bridge_of({"Id": "f" * 64, "Options": {}}) == "br-ffffffffffff"
+    assert isolation.bridge_of({"Id": "f" * 64, "Options": {"com.docker.network.bridge.name": "lh-0123abcd"}}) \
+        == "lh-0123abcd"
+
+
+def test_the_desktops_own_lans_are_dropped_after_the_private_ranges():
+    _, out = isolation.rules(set(), ["192.0.2.0/24"])
+    assert out[-1] == ["-d", "192.0.2.0/24", "-j", "DROP"]
+
+
+def test_without_iptables_it_says_why(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert isolation.why_unavailable() == "iptables is not installed, so network isolation cannot be enforced"
+    fake = tmp_path / "iptables"
+    fake.write_text("#!/bin/sh\necho 'iptables v1.8.9 (nf_tables): Permission denied (you must be root)' >&2\nexit 4\n")
+    fake.chmod(0o755)
+    assert isolation.why_unavailable() == ("iptables cannot be changed here (iptables v1.8.9 (nf_tables): "
+                                           "Permission denied (you must be root))")
