@@ -20,7 +20,6 @@ from urllib.parse import quote
 
 import httpx
 from jupyterhub.services.auth import HubOAuth
-from tornado.httpserver import HTTPServer
 
 from . import api, docker_engine
 from .config import Settings, settings_to_dict
@@ -28,6 +27,8 @@ from .errors import LocalhubError
 from .hub import login_tokens
 from .hub.hub_config import hub_api_port
 from .hub.network import ensure_network, isolate, remove_network
+from .hub import limits
+from .logcap import CappedLog
 from .hubapi import HubAPI
 from .profiles import load_profiles
 from .readers import Readers
@@ -257,7 +258,8 @@ class Daemon:
             access_scopes={"access:services!service=localhub"},
             cache_max_age=60,
         )
-        server = HTTPServer(api.make_app(self))
+        # bodies capped before authentication, half-sent requests bounded (limits.py)
+        server = limits.guarded_server(api.make_app(self))
         server.listen(service_port, "127.0.0.1")
         self.usage.start()
         self.watch.start()
@@ -269,12 +271,14 @@ class Daemon:
         # a proxy left by a crashed hub still routes to the new one until JupyterHub replaces it
         orphan_proxy = _read_pid(self.state.proxy_pid_file)
         self._orphan_proxy = orphan_proxy if runs_in(orphan_proxy, self.state.root) else None
-        log = self.state.open_log("hub.log")
         env = {**os.environ, "LOCALHUB_STATE_DIR": str(self.state.root)}
         self.hub_process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "jupyterhub", "-f", str(HUB_CONFIG),
-            cwd=self.state.root, env=env, stdout=log, stderr=log, start_new_session=True,
+            cwd=self.state.root, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
         )
+        # JupyterHub's and its proxy's output, through a size- and rate-capped file (logcap.py)
+        self._hub_log = asyncio.create_task(copy_log(self.hub_process.stdout, self.state.logs / "hub.log"))
         try:
             await self._wait_until_ready()
         except LocalhubError:
@@ -327,6 +331,7 @@ class Daemon:
         async with httpx.AsyncClient(timeout=5) as http:
             while time.monotonic() < deadline:
                 if self.hub_process.returncode is not None:
+                    await asyncio.wait({self._hub_log}, timeout=2)  # its last words, into the file
                     raise LocalhubError(
                         f"JupyterHub exited during start-up (exit code {self.hub_process.returncode}): "
                         f"{last_error_line(self.state.logs / 'hub.log')} (full log: {self.state.logs / 'hub.log'})"
@@ -355,6 +360,15 @@ class Daemon:
             await proc.wait()
 
 
+async def copy_log(stream: asyncio.StreamReader, path: Path) -> None:
+    log = CappedLog(path)
+    try:
+        while chunk := await stream.read(65536):
+            log.feed(chunk)
+    finally:
+        log.close()
+
+
 def last_error_line(log: Path) -> str:
     try:
         lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
@@ -374,6 +388,8 @@ def run_foreground(settings: Settings) -> int:
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     for chatty in ("zeroconf", "httpx", "tornado.access"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
+
+    limits.raise_descriptor_limit()  # a desktop's default soft limit is 1024
 
     async def main() -> int:
         return await Daemon(settings).run()

@@ -15,6 +15,7 @@ from traitlets import Dict, Float, Integer, TraitType, Unicode
 
 from ..config import Settings, field_types, settings_from_dict
 from ..redact import hide_secrets
+from . import limits
 from ..state import StateDir
 from .server_tokens import revoke_server_tokens
 
@@ -50,6 +51,8 @@ def setting_values(cls, settings: Settings) -> dict:
 
 def configure(c, state_dir: str) -> None:
     hide_secrets()  # tornado's warnings name refused URLs whole, `?token=` included
+    # JupyterHub builds its HTTP server itself: every HTTPServer of this process is a guarded one (limits.py)
+    limits.guard_http_servers(max_body_size=limits.HUB_BODY_LIMIT)
     state = StateDir(Path(state_dir))
     runtime = state.read_runtime()
     if not runtime:

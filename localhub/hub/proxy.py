@@ -8,16 +8,23 @@ Binder clients need, run as `python -m localhub.hub.proxy` with the same options
 2. Responses are streamed as they arrive instead of being buffered whole, so Server-Sent Events (Binder's
    build stream, JupyterHub's spawn progress) reach the browser live and are not cut by the HTTP
    client's default 20-second request timeout.
+3. Request bodies are streamed too, and capped before they are read (limits.py): the hub's and localhub's
+   routes take small bodies, a single-user server's route large uploads (it applies its own limit). A
+   body is never held whole in the proxy's memory, so unauthenticated floods cost it nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
 from urllib.parse import quote, urlparse
 
 from configurable_http_proxy import cli, configproxy
 from configurable_http_proxy.handlers import ProxyHandler
 from tornado.httpclient import AsyncHTTPClient
 from tornado.httputil import HTTPHeaders, parse_response_start_line
+from tornado.web import stream_request_body
+
+from . import limits
 
 from ..redact import hide_secrets
 
@@ -26,7 +33,80 @@ STREAM_TIMEOUT = 6 * 3600
 _NOT_FORWARDED = {"content-length", "transfer-encoding", "content-encoding", "connection"}
 
 
+class BodyPipe:
+    """Chunks of a request body on their way upstream, a few at a time (the client waits while it is full)."""
+
+    def __init__(self, depth: int = 4):
+        self._queue: asyncio.Queue = asyncio.Queue(depth)
+        self._closed = asyncio.Event()
+
+    async def feed(self, chunk: bytes | None) -> None:
+        """Pass a chunk on (None: the body is complete); returns at once once the upstream has gone."""
+        if self._closed.is_set():
+            return
+        try:
+            self._queue.put_nowait(chunk)
+            return
+        except asyncio.QueueFull:
+            pass
+        put, closed = asyncio.ensure_future(self._queue.put(chunk)), asyncio.ensure_future(self._closed.wait())
+        await asyncio.wait({put, closed}, return_when=asyncio.FIRST_COMPLETED)
+        put.cancel()
+        closed.cancel()
+
+    async def produce(self, write) -> None:
+        """tornado's body_producer: writes chunks upstream as they come."""
+        while (chunk := await self._queue.get()) is not None:
+            await write(chunk)
+
+    def close(self) -> None:
+        self._closed.set()
+
+
+@stream_request_body
 class LocalhubProxyHandler(ProxyHandler):
+    _pipe: BodyPipe | None = None
+    _upstream: asyncio.Future | None = None
+
+    def prepare(self):
+        """After the headers, before any of the body: cap it by route, and start streaming it upstream."""
+        route = self.proxy.target_for_req(None, self.request.path)
+        to_server = bool(route) and route["prefix"].startswith("/user/")
+        limit = limits.SERVER_BODY_LIMIT if to_server else limits.HUB_BODY_LIMIT
+        self.request.connection.set_max_body_size(limit)
+        length = self.request.headers.get("Content-Length", "")
+        if length.isdigit() and int(length) > limit:
+            self.set_status(413)
+            self.finish(f"Request body too large: at most {limit // limits.MiB} MiB here.")
+            return
+        chunked = "chunked" in self.request.headers.get("Transfer-Encoding", "").lower()
+        if (length.isdigit() and int(length) > 0) or chunked:
+            self._pipe = BodyPipe()
+            self._upstream = asyncio.ensure_future(self._forward(self.path_args[0] if self.path_args else None))
+
+    async def data_received(self, chunk: bytes) -> None:
+        if self._pipe is not None:
+            await self._pipe.feed(chunk)
+
+    def on_connection_close(self):
+        if self._pipe is not None:
+            self._pipe.close()
+        super().on_connection_close()
+
+    def _get_proxy_request(self, url):
+        request = super()._get_proxy_request(url)
+        if self._pipe is not None:
+            request.body = None
+            request.body_producer = self._pipe.produce
+        return request
+
+    async def call_proxy(self, path=None):
+        if self._upstream is not None:  # the body has been streamed: wait for the answer
+            await self._pipe.feed(None)
+            await self._upstream
+            return
+        await self._forward(path)
+
     async def get_target_url(self, path):
         raw_path = self.request.path  # still percent-encoded, unlike `path`
         self.target = self.proxy.target_for_req(None, raw_path)
@@ -46,9 +126,11 @@ class LocalhubProxyHandler(ProxyHandler):
             target = target._replace(query=self.request.query, path=proxy_path)
         return target.geturl()
 
-    async def call_proxy(self, path=None):
+    async def _forward(self, path=None):
         url = await self.get_target_url(path)
         if url is None:
+            if self._pipe is not None:
+                self._pipe.close()
             return
         request = self._get_proxy_request(url)
         request.request_timeout = self.proxy.proxy_timeout or STREAM_TIMEOUT
@@ -62,6 +144,9 @@ class LocalhubProxyHandler(ProxyHandler):
             if self._upstream_status is None:
                 await self.handle_proxy_error(503, err)
                 return
+        finally:
+            if self._pipe is not None:
+                self._pipe.close()  # the upstream has answered: the rest of the body goes nowhere
         if not self._finished:
             self.finish()
 
@@ -87,6 +172,9 @@ def main() -> None:
     hide_secrets()  # its access log names refused URLs whole, `?token=` included
     # PythonProxy builds its application from this module-level name
     configproxy.ProxyHandler = LocalhubProxyHandler
+    # its servers (the proxy's and its API's) are built by the library: make them guarded ones (routes to
+    # single-user servers raise the body cap per request, in prepare)
+    limits.guard_http_servers(max_body_size=limits.HUB_BODY_LIMIT)
     cli.main()
 
 

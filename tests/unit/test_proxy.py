@@ -1,4 +1,5 @@
-"""The hub's proxy forwards encoded slashes untouched and streams Server-Sent Events live.
+"""The hub's proxy forwards encoded slashes untouched, streams Server-Sent Events live, and streams request
+bodies upstream under a cap set by route (never holding a body whole).
 
 Runs the real proxy process (python -m localhub.hub.proxy) in front of a real upstream server."""
 
@@ -25,6 +26,23 @@ class Echo(web.RequestHandler):
         self.write({"path": self.request.path, "query": self.request.query})
 
 
+@web.stream_request_body
+class Counter(web.RequestHandler):
+    """Counts the body it receives as it streams in (and how much arrived before the body was complete)."""
+
+    def prepare(self):
+        self.request.connection.set_max_body_size(2**31)
+        self.received = 0
+
+    def data_received(self, chunk):
+        self.received += len(chunk)
+
+    def post(self, _):
+        self.write({"received": self.received})
+
+    put = post
+
+
 class SlowEvents(web.RequestHandler):
     async def get(self):
         self.set_header("Content-Type", "text/event-stream")
@@ -43,13 +61,21 @@ def upstream():
     def serve():
         loop = ioloop.IOLoop()
         asyncio.set_event_loop(loop.asyncio_loop)
-        web.Application([(r"/echo/(.*)", Echo), (r"/events", SlowEvents)]).listen(port, "127.0.0.1")
+        web.Application([(r"/echo/(.*)", Echo), (r"/events", SlowEvents), (r"/user/(.*)", Counter),
+                         (r"/hub/(.*)", Counter)]).listen(port, "127.0.0.1")
         loop.add_callback(ready.set)
         loop.start()
 
     threading.Thread(target=serve, daemon=True).start()
     ready.wait(10)
     return f"http://127.0.0.1:{port}"
+
+
+class ProxyURL(str):
+    def __new__(cls, url: str, pid: int):
+        made = super().__new__(cls, url)
+        made.pid = pid
+        return made
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +93,9 @@ def proxy(upstream):
             break
         except httpx.HTTPError:
             time.sleep(0.1)
-    yield f"http://127.0.0.1:{port}"
+    httpx.post(f"http://127.0.0.1:{port + 1}/api/routes/user/ada", json={"target": upstream},
+               headers={"Authorization": f"token {token}"})
+    yield ProxyURL(f"http://127.0.0.1:{port}", proc.pid)
     proc.terminate()
     proc.wait(10)
 
@@ -89,3 +117,24 @@ def test_events_stream_live_and_outlast_short_timeouts(proxy):
     assert len(arrivals) == 3
     # the first event arrived about two seconds before the last: not buffered until the end
     assert arrivals[-1] - arrivals[0] > 1.5
+
+
+def rss(pid: int) -> int:
+    import psutil
+
+    return psutil.Process(pid).memory_info().rss
+
+
+def test_a_large_upload_to_a_server_is_streamed_not_held(proxy):
+    before = rss(proxy.pid)
+    chunks = (b"x" * 2**20 for _ in range(200))  # 200 MiB, sent as it is made
+    r = httpx.post(proxy + "/user/ada/api/contents/big", content=chunks, timeout=120)
+    assert r.status_code == 200 and r.json() == {"received": 200 * 2**20}
+    assert rss(proxy.pid) - before < 64 * 2**20  # the proxy never held the body
+
+
+def test_a_large_body_to_the_hub_is_refused_before_it_is_read(proxy):
+    r = httpx.post(proxy + "/hub/api/users", content=b"x" * (17 * 2**20), timeout=60)
+    assert r.status_code == 413 and "at most 16 MiB" in r.text
+    small = httpx.post(proxy + "/hub/api/users", content=b"x" * 1000, timeout=60)
+    assert small.status_code == 200 and small.json() == {"received": 1000}
