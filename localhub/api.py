@@ -84,6 +84,7 @@ class InfoHandler(APIHandler):
             # servers reach their hub's API, DNS and the internet only (isolation.py); else why not
             "network_isolation": d.network_isolation or "enforced",
             "profiles": [p.to_dict() for p in profiles.values()],
+            "profile_warnings": list(profiles.skipped.values()),
             "default_profile": d.settings.default_profile,
             "pool": await self.in_thread(d.lab_member.status) if d.lab_member else None,
             "builds_started": d.builder.builds_started,

@@ -65,7 +65,7 @@ def preflight(settings: Settings) -> tuple[StateDir, "docker_engine.docker.Docke
     """Everything that can be checked before starting; each failure is one sentence."""
     state = StateDir(settings.state_dir)
     state.prepare()
-    load_profiles(settings.config_dir)  # a bad profile file stops us here, naming file and field
+    load_profiles(settings.config_dir)  # a bad profile file is skipped, with a warning naming file and field
     client = docker_engine.connect()
     facts = docker_engine.describe(client)
     if not facts["api_ok"]:

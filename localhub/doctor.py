@@ -77,12 +77,10 @@ def run_checks(settings: Settings) -> list[Check]:
         checks.append(Check("disk", free >= MIN_FREE_DISK, f"{free / 2**30:.1f} GiB free for {state.root}",
                             "" if free >= MIN_FREE_DISK else "free some disk: images and homes need room"))
 
-    try:
-        profiles = load_profiles(settings.config_dir)
-        checks.append(Check("profiles", True, ", ".join(sorted(profiles))))
-    except LocalhubError as err:
-        checks.append(Check("profiles", False, str(err), "fix or remove that profile file"))
-        profiles = {}
+    profiles = load_profiles(settings.config_dir)
+    checks.append(Check("profiles", True, ", ".join(sorted(profiles))))
+    for warning in profiles.skipped.values():
+        checks.append(Check("profiles", False, warning, "fix or remove that profile file"))
 
     if client is not None:
         wanted = {settings.image} | {p.image for p in profiles.values() if p.image}

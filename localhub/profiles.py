@@ -1,19 +1,27 @@
-"""Resource profiles: TOML data files checked against one JSON Schema (profiles/schema.json).
+"""Resource profiles: TOML data files checked against one JSON Schema (profiles/schema.json), then against what
+the engine can honour (a memory limit of 0 would mean none at all, a CPU count over this machine's is refused by
+Docker at start, a 0 storage cap refuses every start).
 
 Shipped profiles come with the package (`localhub_profiles`); the user's own live in
-`<config dir>/profiles/*.toml` and override shipped ones of the same name.
+`<config dir>/profiles/*.toml` and override shipped ones of the same name. A user's profile that fails a check is
+skipped, with a warning naming the file and the field, wherever profiles are read: one bad file never stops the
+hub or the other profiles.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
 import re
 import tomllib
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 
-from .errors import LocalhubError
+from .errors import LocalhubError, shown
+
+log = logging.getLogger("localhub.profiles")
 
 _UNITS = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
           "KI": 2**10, "MI": 2**20, "GI": 2**30, "TI": 2**40}
@@ -56,8 +64,9 @@ def _schema() -> dict:
     return json.loads(resources.files("localhub_profiles").joinpath("schema.json").read_text())
 
 
-def parse_profile(text: str, source: str) -> Profile:
-    """Parse and check one profile file; errors name the file and the field."""
+def parse_profile(text: str, source: str, host_cpus: int | None = None) -> Profile:
+    """Parse and check one profile file; errors name the file and the field. `host_cpus`: this machine's CPUs
+    (a profile asking for more cannot start here)."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
@@ -75,7 +84,7 @@ def parse_profile(text: str, source: str) -> Profile:
         if err.validator == "required":
             raise LocalhubError(f"Profile {source}: {err.message}.")
         raise LocalhubError(f"Profile {source}: field '{where}' is invalid: {err.message}.")
-    return Profile(
+    profile = Profile(
         name=data["name"],
         description=data["description"],
         cpu=float(data["cpu"]),
@@ -86,32 +95,105 @@ def parse_profile(text: str, source: str) -> Profile:
         pids=data.get("pids"),
         source=source,
     )
+    check_honourable(profile, data, source, host_cpus)
+    return profile
 
 
-def load_profiles(config_dir: Path | str | None) -> dict[str, Profile]:
-    """All profiles by name: shipped ones, then the user's (which win on a name clash)."""
-    profiles: dict[str, Profile] = {}
+MIN_CPU = 0.01  # Docker's smallest CPU limit
+MIN_MEMORY = 128 * 10**6  # Docker refuses under 6 MB; a Jupyter server needs about 100 MB to start
+MIN_STORAGE = 10 * 10**6  # a home holds at least the environment's own files
+
+
+def check_honourable(profile: Profile, data: dict, source: str, host_cpus: int | None) -> None:
+    """Refuse what the schema allows but the engine cannot honour, naming the field."""
+    def refuse(field: str, why: str) -> None:
+        raise LocalhubError(f"Profile {source}: field '{field}' is invalid: {why}.")
+
+    if profile.cpu < MIN_CPU:
+        refuse("cpu", f"{data['cpu']} is less than the smallest share Docker gives ({MIN_CPU})")
+    if host_cpus and profile.cpu > host_cpus:
+        refuse("cpu", f"{data['cpu']} CPUs is more than this machine has ({host_cpus})")
+    if profile.memory == 0:
+        refuse("memory", f"\"{data['memory']}\" would mean no limit at all; write at least 128M")
+    if profile.memory < MIN_MEMORY:
+        refuse("memory", f"\"{data['memory']}\" is too little for a Jupyter server; write at least 128M")
+    if profile.storage < MIN_STORAGE:
+        refuse("storage", f"\"{data['storage']}\" would refuse every start; write at least 10M")
+
+
+class Profiles(dict):
+    """Profiles by name, and the files that could not be used: `skipped` maps the profile's name (as the file
+    declares it, else the file's stem) to the warning, which names the file and the field."""
+
+    def __init__(self):
+        super().__init__()
+        self.skipped: dict[str, str] = {}
+
+    def skip(self, name: str, message: str) -> None:
+        self.skipped[name] = message
+
+
+_warned: set[tuple[str, float]] = set()
+
+
+def load_profiles(config_dir: Path | str | None, host_cpus: int | None = None) -> Profiles:
+    """All profiles by name: shipped ones, then the user's (which win on a name clash). A user's file that cannot
+    be used is skipped: its warning is in `.skipped` and logged once per version of the file."""
+    host_cpus = host_cpus if host_cpus is not None else os.cpu_count()
+    profiles = Profiles()
     shipped = resources.files("localhub_profiles")
     for entry in sorted(shipped.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".toml"):
-            profile = parse_profile(entry.read_text(), f"(shipped) {entry.name}")
+            try:
+                profile = parse_profile(entry.read_text(), f"(shipped) {entry.name}", host_cpus)
+            except LocalhubError as err:  # e.g. the shipped 'large' on a one-core machine
+                profiles.skip(entry.name.removesuffix(".toml"), f"{err} It is skipped.")
+                continue
             profiles[profile.name] = profile
     user_dir = Path(config_dir) / "profiles" if config_dir else None
     if user_dir and user_dir.is_dir():
         for path in sorted(user_dir.glob("*.toml")):
+            text = ""
             try:
-                text = path.read_text()
-            except OSError as err:
-                raise LocalhubError(f"Cannot read profile {path}: {err.strerror}.") from None
-            profile = parse_profile(text, str(path))
+                try:
+                    text = path.read_text()
+                except (OSError, UnicodeDecodeError) as err:
+                    raise LocalhubError(f"Cannot read profile {path}: {getattr(err, 'strerror', None) or err}.") from None
+                profile = parse_profile(text, str(path), host_cpus)
+            except LocalhubError as err:
+                message = f"{err} It is skipped; the other profiles work."
+                profiles.skip(_declared_name(text) or path.stem, message)
+                _warn_once(path, message)
+                continue
             profiles[profile.name] = profile
     return profiles
+
+
+def _declared_name(text: str) -> str | None:
+    try:
+        name = tomllib.loads(text).get("name")
+    except tomllib.TOMLDecodeError:
+        return None
+    return name if isinstance(name, str) else None
+
+
+def _warn_once(path: Path, message: str) -> None:
+    try:
+        key = (str(path), path.stat().st_mtime)
+    except OSError:
+        key = (str(path), 0.0)
+    if key not in _warned:
+        _warned.add(key)
+        log.warning("%s", message)
 
 
 def get_profile(profiles: dict[str, Profile], name: str) -> Profile:
     try:
         return profiles[name]
     except KeyError:
+        skipped = getattr(profiles, "skipped", {}).get(name)
+        if skipped:
+            raise LocalhubError(skipped.split(" It is skipped")[0] + f" Fix it to use profile '{shown(name)}'.") from None
         raise LocalhubError(
-            f"There is no profile '{name}'. Known profiles: {', '.join(sorted(profiles))}."
+            f"There is no profile '{shown(name)}'. Known profiles: {', '.join(sorted(profiles))}."
         ) from None

@@ -28,8 +28,10 @@ def cmd_up(args) -> int:
 
         return run_foreground(settings)
     lifecycle.start_detached(settings, state)
-    link = Client(settings.state_dir).login_link()
-    print(f"localhub is running at {settings.url} — sign in: {link}")
+    client = Client(settings.state_dir)
+    for warning in client.info().get("profile_warnings") or []:
+        print(f"localhub: warning: {warning}", file=sys.stderr)
+    print(f"localhub is running at {settings.url} — sign in: {client.login_link()}")
     return 0
 
 
@@ -106,6 +108,8 @@ def cmd_status(args) -> int:
     print(f"  engine: Docker {engine['version']} (API {engine['api_version']}) at {engine['address']}")
     print(f"  servers: {running} running, {len(servers) - running} stopped")
     print(f"  state: {info['state_dir']}")
+    for warning in info.get("profile_warnings") or []:
+        print(f"  warning: {warning}")
     return 0
 
 

@@ -51,14 +51,18 @@ def test_state_dir_unwritable(tmp_path):
 
 
 def test_bad_profile_file_names_file_and_field(tmp_path):
+    """A bad profile file is skipped with a warning naming file and field (it no longer stops `up`: see
+    tests/reliability/test_bad_profiles.py); doctor says so too."""
+    import json
     import os
 
     (tmp_path / "profiles").mkdir()
     bad = tmp_path / "profiles" / "gpu.toml"
     bad.write_text('name = "gpu"\ndescription = "x"\ncpu = "lots"\nmemory = "2G"\nstorage = "1Gi"\n')
-    proc = localhub("up", "--state-dir", str(tmp_path / "s"), "--port", str(free_port_block()),
+    proc = localhub("doctor", "--json", "--state-dir", str(tmp_path / "s"),
                     env={**os.environ, "LOCALHUB_CONFIG_DIR": str(tmp_path)}, check=False)
-    assert_one_clear_sentence(proc, str(bad), "'cpu'")
+    (warning,) = [c for c in json.loads(proc.stdout) if c["check"] == "profiles" and not c["ok"]]
+    assert str(bad) in warning["detail"] and "'cpu'" in warning["detail"] and "skipped" in warning["detail"]
 
 
 def test_commands_without_a_hub_say_so(tmp_path):

@@ -47,6 +47,7 @@ async def until(condition) -> None:
 def test_closing_the_readers_ends_a_quiet_follow_and_nothing_waits_on_its_thread(wakes_on_close):
     ours, container = socket.socketpair()
     got: list = []
+    before = set(threading.enumerate())
 
     async def daemon():
         readers = Readers()
@@ -59,8 +60,10 @@ def test_closing_the_readers_ends_a_quiet_follow_and_nothing_waits_on_its_thread
 
     asyncio.run(daemon())  # returns although a thread may still sit in recv
     assert got[0] == b"started\n"
-    if wakes_on_close:
-        assert not [t for t in threading.enumerate() if t.name == "reader"]
+    (thread,) = [t for t in threading.enumerate() if t not in before and t.name == "reader"] or [None]
+    if wakes_on_close and thread is not None:
+        thread.join(5)
+        assert not thread.is_alive(), "closing the stream did not end its reader"
     container.close()
     ours.close()
 

@@ -6,7 +6,7 @@ import pytest
 
 from localhub.config import load_settings
 from localhub.errors import LocalhubError
-from localhub.profiles import format_size, load_profiles, parse_profile, parse_size
+from localhub.profiles import format_size, get_profile, load_profiles, parse_profile, parse_size
 
 pytestmark = pytest.mark.unit
 
@@ -64,7 +64,7 @@ def test_user_profiles_override_and_extend(tmp_path):
     (tmp_path / "profiles" / "gpu.toml").write_text(
         'name = "gpu"\ndescription = "with CUDA"\ncpu = 4\nmemory = "16G"\nstorage = "20Gi"\n'
         'image = "lab/cuda:1"\nidle_timeout = 600\n')
-    profiles = load_profiles(tmp_path)
+    profiles = load_profiles(tmp_path, host_cpus=8)  # a machine with 8 CPUs: 4 fit
     assert profiles["gpu"].image == "lab/cuda:1" and profiles["gpu"].idle_timeout == 600
     assert "default" in profiles
 
@@ -92,3 +92,43 @@ def test_sizes():
     assert format_size(2 * 2**30) == "2.0 GiB"
     with pytest.raises(ValueError):
         parse_size("two gigs")
+
+
+BASE = 'name = "x"\ndescription = "x"\n'
+
+
+@pytest.mark.parametrize("body, field, fragment", [
+    ('cpu = 1\nmemory = "0"\nstorage = "1Gi"\n', "memory", "no limit at all"),
+    ('cpu = 1\nmemory = "1K"\nstorage = "1Gi"\n', "memory", "too little"),
+    ('cpu = 1\nmemory = "1G"\nstorage = "0"\n', "storage", "refuse every start"),
+    ('cpu = 64\nmemory = "1G"\nstorage = "1Gi"\n', "cpu", "more than this machine has (2)"),
+    ('cpu = 0.001\nmemory = "1G"\nstorage = "1Gi"\n', "cpu", "smallest share"),
+])
+def test_profiles_the_engine_cannot_honour_are_refused(body, field, fragment):
+    with pytest.raises(LocalhubError) as err:
+        parse_profile(BASE + body, "/p/x.toml", host_cpus=2)
+    assert f"/p/x.toml: field '{field}'" in str(err.value) and fragment in str(err.value)
+
+
+def test_a_bad_user_profile_is_skipped_with_a_warning_and_the_others_work(tmp_path):
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "profiles" / "gpu.toml").write_text(BASE.replace('"x"', '"gpu"', 1) + 'cpu = "lots"\nmemory = "2G"\n'
+                                                                                      'storage = "1Gi"\n')
+    (tmp_path / "profiles" / "tiny.toml").write_text('name = "tiny"\ndescription = "x"\ncpu = 1\nmemory = "1K"\n'
+                                                     'storage = "1Gi"\n')
+    (tmp_path / "profiles" / "good.toml").write_text('name = "good"\ndescription = "x"\ncpu = 1\nmemory = "1G"\n'
+                                                     'storage = "1Gi"\n')
+    (tmp_path / "profiles" / "binary.toml").write_bytes(b"\xff\xfe")
+    profiles = load_profiles(tmp_path, host_cpus=2)
+    assert {"default", "small", "large", "good"} <= set(profiles) and "gpu" not in profiles
+    assert set(profiles.skipped) == {"gpu", "tiny", "binary"}
+    assert "gpu.toml" in profiles.skipped["gpu"] and "'cpu'" in profiles.skipped["gpu"]
+    with pytest.raises(LocalhubError, match=r"tiny.toml: field 'memory' is invalid.*Fix it to use profile 'tiny'"):
+        get_profile(profiles, "tiny")
+    with pytest.raises(LocalhubError, match="There is no profile 'nope'"):
+        get_profile(profiles, "nope")
+
+
+def test_a_shipped_profile_too_big_for_this_machine_is_skipped():
+    profiles = load_profiles(None, host_cpus=1)
+    assert "large" not in profiles and "2 CPUs is more than this machine has (1)" in profiles.skipped["large"]
