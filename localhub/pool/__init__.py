@@ -10,7 +10,8 @@ The package is cut by role:
                (monitor), placement targets and the choice between them (target, peer, placement), the
                ledger of servers away, image and home transfers (transfer, archives), and the keeper
     discovery  the mDNS record and the browser of lab peers (used by host/ and away/ alike)
-    member     what the daemon runs while this desktop is in a lab
+    member     what the daemon runs while this desktop is in a lab, and leaving the lab
+    hub_door   this hub's API on the LAN address (only there), for its servers on peers
     entry      how the pool's runnable modules end (one sentence, not a traceback)
 
 Only the daemon runs the pool: code inside JupyterHub (the spawner's placement on peers, the authenticator's

@@ -4,9 +4,9 @@
     guests     the guest containers: hardened whatever a request asks, their homes kept until fetched
     isolation  iptables rules that keep guests off the desktop's LAN and services
     policy     when the desktop accepts guests (HTCondor's desktop policy), pure functions
-    idle       how long since the owner's last input, from whatever source the desktop has
+    idle       how long since the owner's last input, from whatever source the desktop has (D-Bus, X, a file)
     share      what the owner shares (`pool share`), and whether an offer fits
-    machine    live figures from /proc
+    machine    live figures (psutil): cores, load, memory, disk
     node       this desktop's state and status, combining the above
     service    agent + mDNS record + owner watch, run together
 """

@@ -25,6 +25,7 @@ import docker
 import docker.errors
 
 from ...errors import LocalhubError
+from ...hub.identity import is_root
 from ...state import write_atomic
 from . import isolation
 from ..away.archives import (HOME, Archive, archive_container_home, archive_volume_home, ensure_volume, load_image,
@@ -204,8 +205,7 @@ class GuestRunner:
                 raise GuestRefused(f"This desktop has not received the image {request['image']} through the pool "
                                    "yet; send it first (guests run only images sent to this desktop).",
                                    "no-image", 409)
-            user = (self.client.images.get(image).attrs.get("Config") or {}).get("User") or "root"
-            if user.split(":")[0] in ("root", "0"):
+            if is_root((self.client.images.get(image).attrs.get("Config") or {}).get("User")):
                 raise GuestRefused(f"The image {request['image']} runs as root; this desktop runs guests only as "
                                    "an ordinary user (Binder and localhub images do).", "root-image", 403)
             guest = Guest(id=request["guest"], hub_node=hub_node, server=request["server"], image=image,
