@@ -132,9 +132,11 @@ class ChooseHandler(HubSideHandler):
             raise web.HTTPError(400, "This desktop is not in a lab (or its pool is off), so the server cannot "
                                      f"run on '{where}'; `localhub pool init` or `join` first.")
         try:
-            self.write_json(await self.placement.choose(str(b["user"]), str(b["server"]), where, b["ask"]))
+            self.write_json(await self.placement.choose(str(b["user"]), str(b["server"]), where, dict(b["ask"])))
         except LocalhubError as err:
             raise web.HTTPError(400, str(err)) from None
+        except (KeyError, TypeError, ValueError):
+            raise web.HTTPError(400, "A choice needs user, server, where and ask {cpus, memory, storage}.") from None
 
 
 class StartHandler(HubSideHandler):
@@ -153,14 +155,21 @@ class StartHandler(HubSideHandler):
             away = starting.result()
             await self._send({"running": {"guest": away.guest, "address": away.address, "port": away.port,
                                           "peer": away.peer_name}})
+        except iostream.StreamClosedError:
+            # the hub went away mid-start: the start still finishes, and the ledger has it (an orphan run is
+            # brought home when its server starts again, placement.py)
+            starting.add_done_callback(self._orphan_done)
+            return
         except LocalhubError as err:
             await self._send({"error": str(err)})
-        except iostream.StreamClosedError:
-            pass  # the hub went away; the start still finishes, and the ledger has it
         except Exception as err:  # an unforeseen failure is still reported to the spawner, in words
             self.daemon.log(f"starting a server on a peer failed: {err.__class__.__name__}: {err}")
             await self._send({"error": f"{err.__class__.__name__}: {err}"})
         self.finish()
+
+    def _orphan_done(self, task: asyncio.Task) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self.daemon.log(f"a start on a peer whose hub went away failed: {task.exception()}")
 
     async def _send(self, data: dict) -> None:
         self.write(json.dumps(data) + "\n")

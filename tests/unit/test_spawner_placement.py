@@ -10,9 +10,11 @@ import pytest
 from jupyterhub.objects import Hub
 from tornado import web
 
+from localhub.errors import LocalhubError
+from localhub.hub.daemon_link import DaemonLink, DaemonRefused
 from localhub.hub.spawner import LocalhubSpawner
 from localhub.profiles import Profile
-from tests.unit.hub_fakes import FakeLink
+from tests.unit.hub_fakes import TOKEN, FakeLink, FakePlacement, fake_daemon, serving
 
 pytestmark = pytest.mark.unit
 
@@ -104,3 +106,30 @@ async def test_a_server_on_a_peer_is_polled_stopped_and_deleted_through_the_daem
     alone.docker = engine
     await alone.delete_forever()
     assert alone.daemon.calls == []  # outside a lab the daemon is not asked
+
+
+async def test_the_daemon_answers_the_spawners_placement_calls(tmp_path):
+    ask = {"cpus": 1, "memory": 10**9, "storage": 2**30}
+    request = {"node": "b" * 16, "user": "ana", "server": "x", "volume": "v", "image": "img", "ask": ask,
+               "env": {}, "cmd": [], "hub": ["10.0.0.2", 8768]}
+    placement = FakePlacement(choice={"where": "b" * 16, "name": "bob"})
+    async with serving(fake_daemon(tmp_path, placement=placement)) as url:
+        link = DaemonLink(url, TOKEN)
+        assert await link.choose("ana", "x", "auto", ask) == {"where": "b" * 16, "name": "bob"}
+        assert [e async for e in link.start(request)] == [
+            {"step": "Image sent and loaded in 0.1 s."},
+            {"running": {"guest": "0" * 16, "address": "10.0.0.3", "port": 49153, "peer": "bob"}}]
+        assert await link.poll("0" * 16) is None
+        await link.stop("0" * 16)
+        await link.forget("ana", "x")
+        assert [c[0] for c in placement.calls] == ["choose", "start", "poll", "stop", "forget"]
+        placement.fail = LocalhubError("The agent of peer bbbb at 10.0.0.3:8470 refused: no room.")
+        with pytest.raises(DaemonRefused, match="refused: no room"):
+            [e async for e in link.start(request)]
+    async with serving(fake_daemon(tmp_path)) as url:  # the daemon runs no pool
+        link = DaemonLink(url, TOKEN)
+        assert await link.choose("ana", "x", "auto", ask) == {"where": "local"}
+        with pytest.raises(DaemonRefused, match="not in a lab .or its pool is off., so the server cannot run on "
+                                                "'bob'"):
+            await link.choose("ana", "x", "bob", ask)
+        assert await link.poll("0" * 16) == 1  # a server on a peer cannot be reached: it counts as stopped
