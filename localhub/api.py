@@ -345,12 +345,9 @@ class PoolHandler(APIHandler):
             if verb == "leave":
                 self.write_json({"left": await self.daemon.leave_lab()})
                 return
-            body = json.loads(self.request.body or b"{}")
-            self.write_json({"forgotten": self.daemon.forget_peer(str(body.get("node")))})
+            self.write_json({"forgotten": self.daemon.forget_peer(str(self.json_body().get("node")))})
         except LocalhubError as err:
             raise web.HTTPError(409, str(err)) from None
-        except ValueError:
-            raise web.HTTPError(400, "The request body is not JSON.") from None
 
 
 def make_app(daemon: "Daemon") -> web.Application:
