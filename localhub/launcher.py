@@ -258,6 +258,8 @@ class Launcher:
         }
         if launch.urlpath:
             options["default_url"] = "/" + launch.urlpath.lstrip("/")
+        if self.settings.cors_allow_origin:  # the pages that may launch it may also use it (Thebe's kernels)
+            options["allow_origin"] = self.settings.cors_allow_origin
         running = bool(server and (server.get("ready") or server.get("pending") == "spawn"))
         same_build = previous.get("image") == image and previous.get("image_id") == image_id
         if running and same_build and (not profile or profile == previous.get("profile")):

@@ -6,6 +6,8 @@ user_options carried by each named server (persisted by JupyterHub and reused on
     image     image to run (default: the profile's image, else the hub's default image)
     env       extra environment variables (used by Binder launches for BINDER_* variables)
     default_url  path the server opens on (Binder's urlpath)
+    allow_origin origins (space-separated, or *) whose pages may use the server: browser-side Binder clients
+              such as Thebe on another site (the hub's cors_allow_origin, passed on by Binder launches)
     where     local (default), auto, or a lab peer's name or node id: where the container runs
 
 Where a server runs is the daemon's decision (pool/away/placement.py), asked through its API
@@ -17,6 +19,7 @@ authenticates users against this hub's API on its LAN address. Its guest id is t
 from __future__ import annotations
 
 import asyncio
+import re
 from urllib.parse import urlsplit
 
 import docker.errors
@@ -37,6 +40,17 @@ from .policy import PolicyError, check_image_present, check_storage, choose_imag
 
 HOME = "/home/jovyan"
 _IDLE_ARG = "--ServerApp.shutdown_no_activity_timeout"
+_ORIGIN_ARGS = ("--ServerApp.allow_origin=", "--ServerApp.allow_origin_pat=")
+
+
+def origin_args(allowed: str) -> list[str]:
+    """Jupyter Server's CORS arguments for space-separated origins, or * (as BinderHub's spawner passes them)."""
+    origins = allowed.split()
+    if not origins:
+        return []
+    if "*" in origins:
+        return ["--ServerApp.allow_origin=*"]
+    return ["--ServerApp.allow_origin_pat=^(" + "|".join(re.escape(o) for o in origins) + ")$"]
 
 
 class LocalhubSpawner(DockerSpawner):
@@ -114,9 +128,10 @@ class LocalhubSpawner(DockerSpawner):
                                     **({"user": user} if user else {})}
         # the spawner object lives across restarts: set per-start values, never append to them
         self.default_url = options.get("default_url") or ""
-        self.args = [a for a in self.args if not a.startswith(_IDLE_ARG)]
+        self.args = [a for a in self.args if not a.startswith((_IDLE_ARG, *_ORIGIN_ARGS))]
         if profile.idle_timeout:
             self.args = [*self.args, f"{_IDLE_ARG}={profile.idle_timeout}"]
+        self.args = [*self.args, *origin_args(options.get("allow_origin") or "")]
         self.environment = {**self.environment, **(options.get("env") or {})}
 
         peer = await self._choose_peer(options.get("where") or "local", profile)

@@ -237,6 +237,13 @@ def test_a_page_of_another_origin_launches_like_thebe(ehub, repos, browser, book
             assert result["phase"] == "ready", result
             assert list(dict.fromkeys(page.evaluate("window.phases"))) == list(BUILD_PHASES)
 
+            # the page may use the server too, as Thebe does for its kernels (the server answers its origin)
+            kernels = page.evaluate("""async (r) => {
+                const answer = await fetch(r.url + "api/kernels", {headers: {Authorization: "token " + r.token}});
+                return [answer.status, await answer.json()];
+            }""", result)
+            assert kernels[0] == 200 and isinstance(kernels[1], list), kernels
+
             # as Binder clients do, the server is opened with the token of the ready event, in the URL
             page.goto(f"{result['url']}?token={result['token']}")
             wait_for_jupyterlab(page, ehub, result["server"])

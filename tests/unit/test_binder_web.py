@@ -56,3 +56,15 @@ def test_login_next_refuses_other_places(given):
     with pytest.raises(LocalhubError, match="is not a page of this hub"):
         next_path(given, "http://127.0.0.1:8765")
 
+
+
+@pytest.mark.parametrize(("allowed", "args"), [
+    ("", []),
+    ("*", ["--ServerApp.allow_origin=*"]),
+    ("https://book.example http://127.0.0.1:8000",
+     [r"--ServerApp.allow_origin_pat=^(https://book\.example|http://127\.0\.0\.1:8000)$"]),
+])
+def test_servers_answer_the_allowed_origins(allowed, args):
+    from localhub.hub.spawner import origin_args
+
+    assert origin_args(allowed) == args
