@@ -198,7 +198,7 @@ class ServerLogsHandler(APIHandler):
                 lambda: d.docker.api.logs(container, stream=True, follow=follow, tail=tail)
             )
         except docker.errors.NotFound:
-            raise web.HTTPError(404, f"Server '{name}' has no container (it is stopped).") from None
+            raise web.HTTPError(404, f"Server '{shown(name)}' has no container (it is stopped).") from None
         self.set_header("Content-Type", "text/plain; charset=utf-8")
         # while following a quiet container, an empty line every few seconds lets clients notice that their
         # reader has gone away (and lets them stop between lines)
@@ -246,7 +246,7 @@ class EnvironmentsHandler(APIHandler):
         image = self.get_argument("image")
         envs, _ = await self._ours()
         if image not in {e.image for e in envs}:
-            raise web.HTTPError(404, f"{image} is not an environment of this hub.")
+            raise web.HTTPError(404, f"{shown(image)} is not an environment of this hub.")
         user = await d.hub_api.user(d.settings.user)
         running = [name for name, s in (user.get("servers") or {}).items()
                    if (s.get("user_options") or {}).get("image") == image and (s.get("ready") or s.get("pending"))]
@@ -257,7 +257,7 @@ class EnvironmentsHandler(APIHandler):
         except ValueError as err:
             raise web.HTTPError(400, str(err)) from None
         if not removed:
-            raise web.HTTPError(404, f"There is no environment image {image}.")
+            raise web.HTTPError(404, f"There is no environment image {shown(image)}.")
         self.write_json({"removed": image})
 
 
@@ -266,9 +266,12 @@ class BuildLogHandler(APIHandler):
     async def get(self):
         image, spec = self.get_argument("image", ""), self.get_argument("spec", "")
         builder = self.daemon.builder
-        text = builder.read_log(image) if image else await self.in_thread(builder.latest_log_for_spec, spec)
+        try:
+            text = builder.read_log(image) if image else await self.in_thread(builder.latest_log_for_spec, spec)
+        except OSError:  # a name no file can have (too long, say): there is no such log
+            text = None
         if text is None:
-            raise web.HTTPError(404, f"No build log is kept for {image or spec}.")
+            raise web.HTTPError(404, f"No build log is kept for {shown(image or spec)}.")
         self.set_header("Content-Type", "text/plain; charset=utf-8")
         self.finish(text)
 

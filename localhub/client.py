@@ -153,15 +153,20 @@ class Client:
         self._request("POST", self._server_path(name), json={"user_options": options})
         yield from self._follow_spawn(name)
 
-    def start_server(self, name: str, where: str | None = None) -> Iterator[dict]:
+    def start_server(self, name: str, where: str | None = None, profile: str | None = None) -> Iterator[dict]:
+        """Start a stopped server where it ran last (or `where`), with its profile (or another `profile`)."""
         server = self.server(name)
         if server.ready:
+            if profile and profile != server.profile:
+                raise LocalhubError(f"Server '{name}' runs with profile '{server.profile}'; stop it first "
+                                    f"(`localhub servers stop {name}`) to start it with profile '{shown(profile)}'.")
             yield {"progress": 100, "message": f"Server '{name}' is already running", "ready": True}
             return
-        if where:
+        changes = {k: v for k, v in {"where": where, "profile": profile}.items() if v}
+        if changes:
             user = self._json("GET", f"/hub/api/users/{quote(self.user)}", params={"include_stopped_servers": "1"})
             options = ((user.get("servers") or {}).get(name) or {}).get("user_options") or {}
-            self._request("POST", self._server_path(name), json={"user_options": {**options, "where": where}})
+            self._request("POST", self._server_path(name), json={"user_options": {**options, **changes}})
         else:
             self._request("POST", self._server_path(name))  # JupyterHub reuses the stored options
         yield from self._follow_spawn(name)

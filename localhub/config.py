@@ -119,7 +119,8 @@ _ENV_PREFIX = "LOCALHUB_"
 def _coerce(name: str, value, target_type, source: str):
     try:
         if target_type is Path:
-            return Path(value).expanduser()
+            # absolute: the daemon's children (JupyterHub, builds) run in other directories
+            return Path(value).expanduser().absolute()
         if target_type is int:
             if isinstance(value, bool):
                 raise ValueError
@@ -181,8 +182,9 @@ def load_settings(**overrides) -> Settings:
             values[name] = _coerce(name, value, types[name], f"--{name.replace('_', '-')}")
 
     settings = replace(Settings(), **values)
-    if not 1 <= settings.port <= 65534:
-        raise LocalhubError(f"Port {settings.port} is out of range: choose one from 1 to 65534.")
+    if not 1 <= settings.port <= 65533:
+        raise LocalhubError(f"Port {settings.port} is out of range: choose one from 1 to 65533 (localhub also uses "
+                            "the next two ports).")
     return settings
 
 

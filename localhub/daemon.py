@@ -286,6 +286,8 @@ class Daemon:
             server.stop()
             if self.lab_member:
                 await self.lab_member.stop()
+            # a start that failed leaves nothing behind (the network stays while a server still uses it)
+            await asyncio.to_thread(remove_network, self.docker, self.settings.instance)
             self.state.clear_runtime()
             raise
         runtime = self.state.read_runtime() or {}

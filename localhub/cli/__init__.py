@@ -19,10 +19,17 @@ import os
 import sys
 
 from .. import __version__
-from ..errors import LocalhubError
+from ..errors import LocalhubError, shown
 from . import environments, hub, pool, servers, workshop
 
 GROUPS = (hub, servers, environments, pool, workshop)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with its errors in localhub's form: one line on stderr, what was typed escaped and bounded."""
+
+    def error(self, message: str):
+        self.exit(2, f"localhub: {shown(message, limit=400)} (`{self.prog} --help` shows how).\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     json_flag = argparse.ArgumentParser(add_help=False)
     json_flag.add_argument("--json", action="store_true", help="print JSON instead of text")
 
-    parser = argparse.ArgumentParser(prog="localhub", description="Binder at home: your own JupyterHub.")
+    parser = Parser(prog="localhub", description="Binder at home: your own JupyterHub.")
     parser.add_argument("--version", action="version", version=f"localhub {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for group in GROUPS:

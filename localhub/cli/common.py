@@ -9,6 +9,7 @@ import re
 
 from ..client import Client
 from ..config import Settings, load_settings
+from ..errors import shown
 
 
 def settings_from(args) -> Settings:
@@ -34,5 +35,5 @@ WHERE_HELP = ("where the server runs: local (default), auto (here when it fits, 
 def where(text: str) -> str:
     text = text.strip()
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}", text):
-        raise argparse.ArgumentTypeError(f"'{text}' is not local, auto or a peer's name (letters, digits, . _ -).")
+        raise argparse.ArgumentTypeError(f"'{shown(text)}' is not local, auto or a peer's name (letters, digits, . _ -).")
     return text.lower() if text.lower() in ("local", "auto") else text

@@ -32,7 +32,7 @@ def cmd_new(args) -> int:
 def cmd_start(args) -> int:
     named(args.name)
     client = client_from(args)
-    follow_spawn(client.start_server(args.name, where=args.where), args.json)
+    follow_spawn(client.start_server(args.name, where=args.where, profile=args.profile), args.json)
     return _report_ready(client, args)
 
 
@@ -112,6 +112,7 @@ def register(sub, common, json_flag) -> None:
     start = servers.add_parser("start", parents=[common, json_flag], help="start a stopped server")
     start.add_argument("name")
     start.add_argument("--where", type=where, help=WHERE_HELP + " (default: where it ran last)")
+    start.add_argument("--profile", help="resource profile from now on (default: the one it had)")
     start.set_defaults(func=cmd_start)
     stop = servers.add_parser("stop", parents=[common, json_flag], help="stop a server (files kept)")
     stop.add_argument("name")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ..errors import shown
 from ..profiles import Profile, format_size
 
 _NAME = re.compile(r"^[a-z]([a-z0-9]|-(?!-))*[a-z0-9]$|^[a-z]$")
@@ -30,12 +31,12 @@ class ServerRequest:
 def check_server_name(name: str, max_length: int) -> None:
     if len(name) > max_length:
         raise PolicyError(
-            f"Server name '{name}' is {len(name)} characters long; names are at most {max_length} characters "
+            f"Server name '{shown(name)}' is {len(name)} characters long; names are at most {max_length} characters "
             "(lowercase letters, digits and '-')."
         )
     if not _NAME.match(name):
         raise PolicyError(
-            f"Server name '{name}' is not allowed: use lowercase letters, digits and single '-', "
+            f"Server name '{shown(name)}' is not allowed: use lowercase letters, digits and single '-', "
             "starting with a letter and ending with a letter or digit (e.g. 'thesis-2')."
         )
 
@@ -47,7 +48,7 @@ def choose_image(options: dict, profile: Profile, default_image: str) -> str:
 def check_image_present(image: str, image_exists) -> None:
     if not image_exists(image):
         raise PolicyError(
-            f"Image '{image}' is not on this machine and localhub never pulls images: build it "
+            f"Image '{shown(image)}' is not on this machine and localhub never pulls images: build it "
             "(scripts/build-images.sh makes the default one, `localhub launch` builds a Binder link) "
             "or choose another with --image."
         )
@@ -57,5 +58,7 @@ def check_storage(server: str, used: int | None, profile: Profile) -> None:
     if used is not None and used > profile.storage:
         raise PolicyError(
             f"Server '{server}' uses {format_size(used)} of storage, over its {format_size(profile.storage)} "
-            f"cap (profile '{profile.name}'); start it with a larger profile (--profile large) and delete files."
+            f"cap (profile '{profile.name}'); start it with a larger profile "
+            f"(`localhub servers start {server} --profile {'large' if profile.name != 'large' else 'NAME'}`) "
+            "and delete files."
         )

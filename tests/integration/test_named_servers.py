@@ -117,6 +117,11 @@ def test_over_cap_storage_refuses_start(hub):
     assert "over its 1.0 GiB cap" in refused.stderr
     listing = hub.cli("servers", "ls").stdout
     assert "hoarder" in listing and " !" in listing
+    # the refusal's advice is a command that works
+    advice = refused.stderr.split("`")[1]
+    assert advice == "localhub servers start hoarder --profile large"
+    hub.cli(*advice.split()[1:])
+    assert json.loads(hub.cli("servers", "ls", "--json").stdout) and hub.client.server("hoarder").profile == "large"
     hub.cli("servers", "delete", "hoarder", "--yes")
 
 
