@@ -25,7 +25,7 @@ def test_engine_unreachable(tmp_path):
 
     env = {**os.environ, "DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock", "LOCALHUB_CONFIG_DIR": str(tmp_path)}
     proc = localhub("up", "--state-dir", str(tmp_path / "s"), "--port", str(free_port_block()), env=env, check=False)
-    assert_one_clear_sentence(proc, "Docker engine not reachable", "no-docker.sock", "localhub doctor")
+    assert_one_clear_sentence(proc, "Docker engine not reachable", "no-docker.sock", "systemctl start docker")
 
 
 def test_port_taken(tmp_path):
