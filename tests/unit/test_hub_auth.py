@@ -1,13 +1,18 @@
-"""The policy check in front of JupyterHub's server API (hub/auth.py asks, the daemon's api_hub.py decides),
-with a fake engine and daemon (tests/unit/hub_fakes.py): which rules apply to creating and to starting, what
-options a restart is judged by, and how a refusal or a silent daemon reaches the user."""
+"""hub/auth.py's decisions: the policy check in front of JupyterHub's server API (auth.py asks, the daemon's
+api_hub.py decides), with a fake engine and daemon (tests/unit/hub_fakes.py) — which rules apply to creating and
+to starting, what options a restart is judged by, how a refusal or a silent daemon reaches the user — and the
+sign-in link, with a fake page handler."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
+from tornado import web
 
 from localhub import storage
-from localhub.hub.auth import launch_options
+from localhub.hub import login_tokens
+from localhub.hub.auth import PolicyServerAPIHandler, TokenLoginHandler, launch_options
 from localhub.hub.daemon_link import DaemonLink, DaemonRefused, DaemonUnreachable
 from tests.unit.hub_fakes import TOKEN, FakeEngine, fake_daemon, serving
 
@@ -56,3 +61,90 @@ async def test_only_the_daemons_token_is_heard_and_a_silent_daemon_is_said_so(tm
             await DaemonLink(url, TOKEN[:-1]).check("ana", "thesis", {}, new=True)
     with pytest.raises(DaemonUnreachable, match="did not answer"):
         await DaemonLink(url, TOKEN, timeout=2).check("ana", "thesis", {}, new=True)
+
+
+class FakeLoginPage:
+    """What TokenLoginHandler.get uses of a JupyterHub page handler, for a hub whose desktop user is ana."""
+
+    def __init__(self, tokens_dir, token="", next_url="/hub/home", signed_in=None):
+        self.authenticator = SimpleNamespace(login_tokens_dir=str(tokens_dir), desktop_user="ana")
+        self.hub = SimpleNamespace(base_url="/")
+        self.token, self.next_url, self.current_user = token, next_url, signed_in
+        self.signed_in_as, self.redirected_to = None, None
+
+    def get_argument(self, name, default=""):
+        return self.token if name == "token" else default
+
+    def get_next_url(self):
+        return self.next_url
+
+    async def auth_to_user(self, model):
+        return SimpleNamespace(name=model["name"])
+
+    def set_login_cookie(self, user):
+        self.signed_in_as = user.name
+
+    def redirect(self, url):
+        self.redirected_to = url
+
+
+async def test_a_sign_in_link_works_once_and_returns_to_the_page_it_came_from(tmp_path):
+    token = login_tokens.issue(tmp_path)
+    page = FakeLoginPage(tmp_path, token, next_url="/hub/spawn-pending/ana/x")
+    await TokenLoginHandler.get(page)
+    assert (page.signed_in_as, page.redirected_to) == ("ana", "/hub/spawn-pending/ana/x")
+
+    again = FakeLoginPage(tmp_path, token, next_url="/services/localhub/v2/gh/o/r/HEAD")
+    with pytest.raises(web.HTTPError) as refused:
+        await TokenLoginHandler.get(again)
+    assert refused.value.status_code == 403 and again.signed_in_as is None
+    assert "links work once and expire after a day" in refused.value.log_message
+    assert "localhub login --next /services/localhub/v2/gh/o/r/HEAD" in refused.value.log_message
+
+    signed_in = FakeLoginPage(tmp_path, next_url="/hub/home", signed_in=SimpleNamespace(name="ana"))
+    await TokenLoginHandler.get(signed_in)
+    assert signed_in.redirected_to == "/hub/home" and signed_in.signed_in_as is None  # nothing to sign in
+    with pytest.raises(web.HTTPError, match="signs you in with a link. Run `localhub login`"):
+        await TokenLoginHandler.get(FakeLoginPage(tmp_path))
+
+
+class FakeServerAPI:
+    """What PolicyServerAPIHandler._check uses of JupyterHub's server API handler: ana has server `old`."""
+
+    def __init__(self, body=None, refuse=None, unreachable=False):
+        self.body, self.asked = body, []
+        stored = {"old": SimpleNamespace(user_options={"profile": "large"})}
+        self.users = {"ana": SimpleNamespace(orm_spawners=stored)}
+
+        async def check(user, server, options, new, start):
+            self.asked.append((server, options, new, start))
+            if unreachable:
+                raise DaemonUnreachable("The localhub daemon did not answer (ConnectError).")
+            if refuse:
+                raise DaemonRefused(refuse)
+
+        self.authenticator = SimpleNamespace(daemon=SimpleNamespace(check=check))
+
+    def find_user(self, name):
+        return self.users.get(name)
+
+    def get_server_json_body(self):
+        return self.body
+
+
+async def test_the_server_api_asks_the_daemon_and_says_its_answer():
+    api = FakeServerAPI()
+    await PolicyServerAPIHandler._check(api, "ana", "old", start=True)  # a restart: stored options, not new
+    await PolicyServerAPIHandler._check(api, "ana", "old", start=False)  # create: held to the name rule
+    await PolicyServerAPIHandler._check(FakeServerAPI(), "ana", "fresh", start=True)
+    assert api.asked == [("old", {"profile": "large"}, False, True), ("old", {"profile": "large"}, True, False)]
+    with pytest.raises(web.HTTPError) as missing:
+        await PolicyServerAPIHandler._check(api, "bob", "x", start=True)
+    assert missing.value.status_code == 404
+    with pytest.raises(web.HTTPError) as refused:
+        await PolicyServerAPIHandler._check(FakeServerAPI(refuse="Server name 'X' is not allowed."), "ana", "X",
+                                            start=True)
+    assert (refused.value.status_code, refused.value.log_message) == (400, "Server name 'X' is not allowed.")
+    with pytest.raises(web.HTTPError) as silent:
+        await PolicyServerAPIHandler._check(FakeServerAPI(unreachable=True), "ana", "x", start=True)
+    assert silent.value.status_code == 503 and "Try again in a moment" in silent.value.log_message
