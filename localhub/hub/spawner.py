@@ -37,6 +37,7 @@ from ..storage import container_name, home_volume_name, volume_usage
 from . import identity, readiness
 from .hub_config import from_setting
 from .policy import PolicyError, check_image_present, check_storage, choose_image
+from .spawn_form import options_from_form, profile_form
 
 HOME = "/home/jovyan"
 _IDLE_ARG = "--ServerApp.shutdown_no_activity_timeout"
@@ -68,6 +69,20 @@ class LocalhubSpawner(DockerSpawner):
     daemon_token = Unicode("", help="The daemon's API token.").tag(config=True)
     guest = Unicode("", help="The guest id while this server runs on a lab peer.")
     _events = None  # one ContainerEvents per JupyterHub process, shared by every spawner
+
+    # JupyterHub's spawn page offers the profiles (spawn_form.py); a server keeps its other options
+    @default("options_form")
+    def _options_form_default(self):
+        return lambda spawner: profile_form(load_profiles(spawner.config_dir or None),
+                                            spawner._stored_options().get("profile") or spawner.default_profile)
+
+    @default("options_from_form")
+    def _options_from_form_default(self):
+        return lambda formdata, spawner: options_from_form(formdata, spawner._stored_options(),
+                                                           load_profiles(spawner.config_dir or None))
+
+    def _stored_options(self) -> dict:
+        return dict((self.orm_spawner.user_options if self.orm_spawner else None) or self.user_options or {})
 
     @property
     def daemon(self) -> DaemonLink:
