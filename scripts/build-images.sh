@@ -9,7 +9,8 @@
 #                                             host's version), jupyterlab, notebook (7: the classic /tree
 #                                             and /notebooks pages that old Binder links open) and
 #                                             ipykernel, installed with `pip install --no-index` from
-#                                             wheels the host downloaded.
+#                                             wheels the host downloaded; JupyterLab set never to ask
+#                                             about or fetch Jupyter news (the hub is often offline).
 #
 # Each image carries `localhub.recipe=<sha256 of its recipe>`; a build is skipped when an image with
 # that label already exists. --force rebuilds both. Needs a running Docker engine (run
@@ -303,6 +304,10 @@ read -r JH_VERSION JH_FROM < <(jupyterhub_version)
 # notebook: Binder links with filepath= or urlpath=tree/… open /tree/…, which JupyterLab alone does not serve
 REQUIREMENTS=("jupyterhub==$JH_VERSION" jupyterlab notebook ipykernel)
 
+# JupyterLab's defaults for every server: the hub is often offline, so it never asks about (nor fetches) Jupyter
+# news or checks for updates on each new server.
+LAB_OVERRIDES='{"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": false}}'
+
 # Written out in full: the imported base has no PATH to extend.
 DOCKERFILE="$(cat <<EOF
 FROM $BASE_REPO:${TAGS[0]}
@@ -318,6 +323,8 @@ RUN --mount=type=bind,target=/tmp/wheels \\
         --disable-pip-version-check ${REQUIREMENTS[*]} \\
  && /opt/venv/bin/python -m ipykernel --version \
  && /opt/venv/bin/jupyter notebook --version \\
+ && mkdir -p /opt/venv/share/jupyter/lab/settings \\
+ && echo '$LAB_OVERRIDES' >/opt/venv/share/jupyter/lab/settings/overrides.json \\
  && chown -R 1000:1000 /opt/venv
 ENV HOME=/home/jovyan \\
     PATH=/opt/venv/bin:$STD_PATH \\

@@ -54,6 +54,15 @@ def test_sign_in_link_then_named_server_in_jupyterlab(hub, page, tmp_path):
         page.goto(f"{hub.url}/user/{hub.user}/first-steps/lab")
         page.wait_for_selector("#jp-main-dock-panel", timeout=60_000)
         assert f"/user/{hub.user}/first-steps/lab" in page.url
+        # the project's image never asks about (nor fetches) Jupyter news: the hub is often offline. JupyterLab
+        # serves its overrides.json as the setting's defaults
+        schema = page.evaluate("""async () => {
+            const url = location.pathname.split("/lab")[0] + "/lab/api/settings/@jupyterlab/apputils-extension:notification";
+            const xsrf = decodeURIComponent((document.cookie.match(/_xsrf=([^;]+)/) || ["", ""])[1]);
+            return (await (await fetch(url, {headers: {"X-XSRFToken": xsrf}})).json()).schema.properties;
+        }""")
+        assert schema["fetchNews"]["default"] == "false" and schema["checkForUpdates"]["default"] is False
+        assert page.get_by_text("official Jupyter news").count() == 0
     except Exception:
         page.screenshot(path=str(tmp_path / "jupyterlab.png"))
         raise
