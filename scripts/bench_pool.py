@@ -14,7 +14,8 @@ owner is away. Everything is measured in ONE run; only the same-run ratios mean 
    long that call took is shown. Also shown: the same instant measured from the
    moment the peer's `up` returned (negative when the hub saw the peer before the peer's own JupyterHub was
    ready), and a monitor started after the peer is up: the hub restarted, timed from the hub daemon's own
-   listening line. Medians of --runs cycles each.
+   listening line (the daemon's API answers only once its JupyterHub does, since the hub checks the token, so
+   this figure includes the hub's own start). Medians of --runs cycles each.
 2. Spawn to ready, remote over local, same image (localhub/singleuser:test): `localhub servers new lN --where
    local` against `localhub servers new rN --where <peer node>`, interleaved, wall time of the command (it
    returns once the server answers through the hub's proxy); JupyterHub's own "took N seconds" is shown
@@ -28,7 +29,7 @@ owner is away. Everything is measured in ONE run; only the same-run ratios mean 
    --runs copies. Then `localhub servers stop` on the hub is timed: the peer stops the guest, archives the
    home, sends it over HTTPS, the hub checks and restores it into the home volume (its SHA-256 is checked
    here afterwards). Shown: the effective rate (archive MB / wall time of the stop) and the transfer-only
-   rate the hub logs ("home back from … (X MB at Y MB/s)"). RATIO localhub / baseline < 1 is the price of
+   rate the hub's daemon logs ("home back from … (X MB at Y MB/s)"). RATIO localhub / baseline < 1 is the price of
    the checked, signed, spooled transfer (and, for the effective rate, of stopping and restoring).
 
 MB are 10^6 bytes, as in localhub's own log. Needs root (namespaces, engines); the main Docker engine is only
@@ -385,9 +386,10 @@ def home_return(lab: Lab, size_mb: int, runs: int, tool, scratch: Path) -> dict:
     began = time.perf_counter()
     lab.hub.localhub("servers", "stop", "home", timeout=900)
     stop_wall = time.perf_counter() - began
-    logged = re.findall(r"home back from .+? \(([0-9.]+) MB at ([0-9.]+) MB/s\)", lab.hub.log_text("hub.log"))
+    # the daemon brings homes back (the pool is its alone), so the line is in its log
+    logged = re.findall(r"home back from .+? \(([0-9.]+) MB at ([0-9.]+) MB/s\)", lab.hub.log_text("daemon.log"))
     if not logged:
-        raise BenchError("the hub logged no 'home back from …' line after `servers stop home`")
+        raise BenchError("the hub's daemon logged no 'home back from …' line after `servers stop home`")
     archive_mb, log_rate = float(logged[-1][0]), float(logged[-1][1])
     volumes = lab.hub.engine.client.volumes.list(filters={"label": "localhub.server=home"})
     if len(volumes) != 1 or sha256(Path(volumes[0].attrs["Mountpoint"]) / PAYLOAD) != digest:
@@ -436,7 +438,7 @@ def report(runs: int, found: dict, late: dict, local: list, remote: list, first:
         f"{med(home['baseline_s']):.2f} s  {fmt(home['baseline_s'])}")
     row("localhub `servers stop`: archive MB / wall time", f"{effective:.0f} MB/s",
         f"{home['archive_mb']:.0f} MB in {home['stop_s']:.2f} s")
-    row("localhub transfer alone (hub log 'home back from')", f"{home['log_rate']:.0f} MB/s")
+    row("localhub transfer alone (daemon log 'home back from')", f"{home['log_rate']:.0f} MB/s")
     row("RATIO localhub stop / baseline", f"{effective / med(base_rate):.2f} x")
     row("RATIO localhub transfer (log) / baseline", f"{home['log_rate'] / med(base_rate):.2f} x")
     if not tool:
