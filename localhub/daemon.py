@@ -108,6 +108,16 @@ def _stop_orphaned_hub(state: StateDir) -> None:
         pass
 
 
+def _stop_orphaned_proxy(state: StateDir) -> None:
+    """The proxy of a JupyterHub that died without stopping it (recognised by its working directory)."""
+    pid = _read_pid(state.proxy_pid_file)
+    if runs_in(pid, state.root):
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except OSError:
+            pass
+
+
 def _read_pid(path: Path) -> int | None:
     try:
         return int(path.read_text().strip())
@@ -297,7 +307,7 @@ class Daemon:
         else:
             announce(f"localhub is running at {self.settings.url}; `localhub login` prints a sign-in link.")
 
-        hub_exit = asyncio.create_task(self.hub_process.wait())
+        hub_exit = asyncio.create_task(self._hub_exited())
         shutdown = asyncio.create_task(self._shutdown.wait())
         await asyncio.wait({hub_exit, shutdown}, return_when=asyncio.FIRST_COMPLETED)
         self.readers.close_all()  # clients following a log see it end; shutdown never waits on a reader
@@ -306,6 +316,7 @@ class Daemon:
             code = 1
             announce(f"localhub: JupyterHub stopped unexpectedly (exit code {hub_exit.result()}); "
                      f"see {self.state.logs / 'hub.log'}")
+            _stop_orphaned_proxy(self.state)  # it would hold the hub's port (and its output pipe) until the next up
         else:
             if not self._keep_servers:
                 try:
@@ -350,16 +361,23 @@ class Daemon:
                 await asyncio.sleep(0.25)
         raise LocalhubError(f"JupyterHub did not answer within {READY_TIMEOUT} s; see {self.state.logs / 'hub.log'}")
 
+    async def _hub_exited(self) -> int:
+        """JupyterHub's exit code, once it has exited. Not `proc.wait()`: that also waits for the end of its output
+        pipe, which a proxy it left behind (killed hub) keeps open."""
+        while self.hub_process.returncode is None:
+            await asyncio.sleep(0.5)
+        return self.hub_process.returncode
+
     async def _stop_hub(self) -> None:
         proc = self.hub_process
         if proc is None or proc.returncode is not None:
             return
         proc.send_signal(signal.SIGTERM)
         try:
-            await asyncio.wait_for(proc.wait(), 20)
+            await asyncio.wait_for(self._hub_exited(), 20)
         except asyncio.TimeoutError:
             proc.kill()
-            await proc.wait()
+            await self._hub_exited()
 
 
 async def copy_log(stream: asyncio.StreamReader, path: Path) -> None:

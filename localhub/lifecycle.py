@@ -90,19 +90,33 @@ class DaemonLock:
 
     def acquire(self) -> None:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        for _ in range(20):  # a client asking `holder()` holds a shared lock for an instant
+        # a client asking `holder()` holds a shared lock for an instant; a daemon that has just died keeps the lock
+        # until its last thread has gone (its pid may already be a zombie): wait those out, not a living daemon
+        deadline = time.monotonic() + 1
+        while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
+                if time.monotonic() > deadline:
+                    recorded = self._recorded(fd)
+                    if is_process(recorded.get("daemon_pid"), recorded.get("daemon_start")) or \
+                            time.monotonic() > deadline + 10:
+                        os.close(fd)
+                        raise LocalhubError(f"Another localhub is already running or starting for "
+                                            f"{self.path.parent} (`localhub status` says which).") from None
                 time.sleep(0.05)
-        else:
-            os.close(fd)
-            raise LocalhubError(f"Another localhub is already running or starting for {self.path.parent} "
-                                "(`localhub status` says which).")
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(daemon_identity()).encode(), 0)
         self._fd = fd
+
+    @staticmethod
+    def _recorded(fd: int) -> dict:
+        try:
+            identity = json.loads(os.pread(fd, 200, 0) or b"null")
+        except ValueError:
+            return {}
+        return identity if isinstance(identity, dict) else {}
 
     def release(self) -> None:
         if self._fd is not None:
@@ -121,15 +135,13 @@ class DaemonLock:
                 return None  # nobody holds it
             except BlockingIOError:
                 pass
-            try:
-                identity = json.loads(os.pread(fd, 200, 0) or b"null")
-            except ValueError:
-                identity = None
+            identity = self._recorded(fd)
         finally:
             os.close(fd)
-        if isinstance(identity, dict) and is_process(identity.get("daemon_pid"), identity.get("daemon_start")):
+        if is_process(identity.get("daemon_pid"), identity.get("daemon_start")):
             return identity
-        return {"daemon_pid": None, "daemon_start": None}  # held, by a process that has not said who it is yet
+        # held by a daemon that has not said who it is yet, or one whose last threads are still ending
+        return {"daemon_pid": None, "daemon_start": None}
 
 
 def daemon_identity() -> dict:
