@@ -79,8 +79,9 @@ class InfoHandler(APIHandler):
             "uptime": time.time() - d.started,
             "default_image": d.settings.image,
             "engine": await self.in_thread(d.engine_facts),
-            "storage_enforcement": storage.ENFORCEMENT,
-            "storage_enforcement_text": storage.ENFORCEMENT_TEXT,
+            # how storage caps are held here: "enforced" by engine quotas or "watched" (storage_watch.py)
+            "storage_enforcement": d.storage_watch.mode()[0],
+            "storage_enforcement_text": d.storage_watch.mode()[1],
             # servers reach their hub's API, DNS and the internet only (isolation.py); else why not
             "network_isolation": d.network_isolation or "enforced",
             "profiles": [p.to_dict() for p in profiles.values()],
@@ -140,7 +141,7 @@ class ServersHandler(APIHandler):
                 "last_activity": server.get("last_activity"),
                 "started": server.get("started"),
                 **placement(away.get(name), bool(server.get("ready") or server.get("pending")),
-                            d.watch.notice(container)),
+                            d.watch.notice(storage.container_name(d.settings.instance, d.settings.user, name))),
             })
         self.write_json({"user": d.settings.user, "servers": servers})
 
@@ -373,9 +374,9 @@ def make_app(daemon: "Daemon") -> web.Application:
         template_path=str(Path(__file__).parent / "hub" / "templates"))
 
 
-def container_details(client, instance: str) -> dict:
-    """Per home volume: its storage use and the state of the container using it."""
-    usage = storage.volume_usage(client.api)
+def container_details(client, instance: str, usage: dict[str, int]) -> dict:
+    """Per home volume: its storage use (as the storage watch measured it) and the state of the container
+    using it."""
     details: dict = {name: {"storage_used": used} for name, used in usage.items()}
     try:
         containers = client.containers.list(all=True, filters={"label": f"localhub.instance={instance}"})

@@ -10,6 +10,7 @@ state of its own and opens no Docker connection for a check.
     POST poll    {guest}  -> {"exit": null | int}
     POST stop    {guest}
     POST forget  {user, server}                         a deleted server: peers drop their copies
+    POST usage   {volume}  -> {"used": bytes | null}     a home's usage as the storage watch last measured it
 
 Requests carry the daemon's API token (JupyterHub's config holds it for the localhub service), compared here:
 asking the hub to check it would deadlock while the hub starts, when it polls servers on peers before it
@@ -108,9 +109,8 @@ class CheckHandler(HubSideHandler):
                 return False
             return True
 
-        def storage_used(name: str) -> int | None:
-            volume = storage.home_volume_name(d.settings.instance, user, name)
-            return storage.volume_usage(d.docker.api, [volume]).get(volume)
+        def storage_used(name: str) -> int | None:  # measured in the background (storage_watch.py)
+            return d.storage_watch.used(storage.home_volume_name(d.settings.instance, user, name))
 
         try:
             await self.in_thread(lambda: check_launch(d.settings, image_exists, storage_used, server,
@@ -198,8 +198,13 @@ class ForgetHandler(HubSideHandler):
         self.write_json({"forgotten": True})
 
 
+class UsageHandler(HubSideHandler):
+    async def post(self):
+        self.write_json({"used": self.daemon.storage_watch.used(str(self.body.get("volume", "")))})
+
+
 def handlers(daemon: "Daemon") -> list:
     args = {"daemon": daemon}
     return [(f"{PREFIX}/{verb}", handler, args) for verb, handler in (
         ("check", CheckHandler), ("choose", ChooseHandler), ("start", StartHandler), ("poll", PollHandler),
-        ("stop", StopHandler), ("forget", ForgetHandler))]
+        ("stop", StopHandler), ("forget", ForgetHandler), ("usage", UsageHandler))]

@@ -40,6 +40,8 @@ from .images.builder import Builder
 from .launcher import Launcher
 from .container_events import ContainerEvents
 from .server_watch import ServerWatch
+from .storage_watch import StorageWatch, stop_through
+from . import storage
 from .usage import UsageSampler
 
 HUB_CONFIG = Path(__file__).parent / "hub" / "jupyterhub_config.py"
@@ -146,6 +148,11 @@ class Daemon:
         self.usage = UsageSampler(self.docker, settings.instance)
         self.container_events = ContainerEvents(settings.instance)
         self.watch = ServerWatch(self.docker, self.container_events)  # notices: memory kills, storage caps
+        # homes measured in the background, caps held (storage_watch.py); stop_server is set in run()
+        self.storage_watch = StorageWatch(
+            self.docker, settings.instance, settings.labels, cap_of=self._storage_cap, stop_server=lambda u, s: None,
+            tell=self.watch.tell, volume_name=lambda user, server: storage.home_volume_name(settings.instance, user, server))
+        self._caps: tuple[float, dict] = (0.0, {})
         self.builder = Builder(self.docker, self.state.builds,
                                extra_labels={**settings.labels, "localhub.instance": settings.instance})
         self.launcher = Launcher(settings, self.builder, self.hub_api, self.state.root)
@@ -161,7 +168,18 @@ class Daemon:
         return self._engine_facts
 
     def container_details(self) -> dict:
-        return api.container_details(self.docker, self.settings.instance)
+        return api.container_details(self.docker, self.settings.instance, self.storage_watch.usage())
+
+    def _storage_cap(self, profile: str) -> int | None:
+        """A profile's storage cap (profiles re-read every 10 s at most: the storage watch asks every second)."""
+        at, caps = self._caps
+        if time.monotonic() - at > 10:
+            try:
+                caps = {p.name: p.storage for p in load_profiles(self.settings.config_dir).values()}
+            except LocalhubError:
+                pass  # a profile file being edited: keep the caps we had
+            self._caps = (time.monotonic(), caps)
+        return caps.get(profile)
 
     def servers_away(self) -> dict:
         """This user's servers on lab peers, by server name (from the pool's ledger; empty outside a lab)."""
@@ -273,6 +291,9 @@ class Daemon:
         server.listen(service_port, "127.0.0.1")
         self.usage.start()
         self.watch.start()
+        self.storage_watch._stop_server = stop_through(
+            asyncio.get_running_loop(), lambda user, server: self.hub_api.stop_server(user, server, timeout=None))
+        await asyncio.to_thread(self.storage_watch.start)
 
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -335,6 +356,7 @@ class Daemon:
         self.usage.stop()
         self.watch.stop()
         self.container_events.stop()
+        await asyncio.to_thread(self.storage_watch.close)
         await self.hub_api.aclose()
         self.state.clear_runtime()
         return code  # the lock goes with the process: until it has ended, `localhub down` can find it

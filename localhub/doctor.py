@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import docker.errors
 
-from . import docker_engine, isolation, storage
+from . import docker_engine, isolation, storage_watch
 from .config import Settings
 from .daemon import port_in_use
 from .errors import LocalhubError
@@ -91,7 +91,12 @@ def run_checks(settings: Settings) -> list[Check]:
             except docker.errors.ImageNotFound:
                 checks.append(Check("image", False, f"{image} is not on this machine",
                                     "run scripts/build-images.sh (localhub never pulls images)"))
-    checks.append(Check("storage caps", True, storage.ENFORCEMENT_TEXT))
+    if client is not None:
+        quotas = storage_watch.engine_has_quotas(client.api, settings.labels)
+        checks.append(Check("storage caps", True, storage_watch.mode_text(quotas)))
+        if not quotas and not any(_present(client, image) for image in storage_watch.METER_IMAGES):
+            checks.append(Check("storage meter", False, "no localhub base image to measure homes with, so storage "
+                                "caps are checked only when a server starts", "run scripts/build-images.sh"))
     problem = isolation.why_unavailable()
     checks.append(Check("network isolation", problem is None,
                         "servers reach their hub's API, DNS and the internet only (iptables rules on each hub's "
@@ -99,3 +104,11 @@ def run_checks(settings: Settings) -> list[Check]:
                         "" if problem is None else "run localhub as root (or with CAP_NET_ADMIN) and with iptables "
                                                    "installed, so servers cannot reach this desktop's services or LAN"))
     return checks
+
+
+def _present(client, image: str) -> bool:
+    try:
+        client.images.get(image)
+        return True
+    except docker.errors.ImageNotFound:
+        return False

@@ -42,6 +42,10 @@ class DaemonLink:
         """Raises DaemonRefused with the policy's sentence when the server may not be created or started."""
         await self.call("check", {"user": user, "server": server, "options": options, "new": new, "start": start})
 
+    async def storage_used(self, volume: str) -> int | None:
+        """A home's usage as the daemon's storage watch last measured it (None: not yet measured)."""
+        return (await self.call("usage", {"volume": volume})).get("used")
+
     async def choose(self, user: str, server: str, where: str, ask: dict) -> dict:
         return await self.call("choose", {"user": user, "server": server, "where": where, "ask": ask})
 

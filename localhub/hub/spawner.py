@@ -33,7 +33,8 @@ from ..container_events import ContainerEvents
 from ..errors import LocalhubError
 from .daemon_link import DaemonLink
 from ..profiles import format_size, get_profile, load_profiles
-from ..storage import container_name, home_volume_name, volume_usage
+from ..storage import container_name, home_volume_name
+from ..storage_watch import engine_has_quotas
 from . import identity, readiness
 from .hub_config import from_setting
 from .policy import PolicyError, check_image_present, check_storage, choose_image
@@ -129,8 +130,8 @@ class LocalhubSpawner(DockerSpawner):
             image = choose_image(options, profile, self.fallback_image)
             await self._in_thread(check_image_present, image, self._image_exists)
             user = await self._in_thread(identity.run_as, self.client, image, self.labels)
-            usage = await self._in_thread(volume_usage, self.client, [self.home_volume])
-            check_storage(self.name or "default", usage.get(self.home_volume), profile)
+            # measured in the background by the daemon (storage_watch.py), never walked on the launch path
+            check_storage(self.name or "default", await self.daemon.storage_used(self.home_volume), profile)
         except (PolicyError, LocalhubError, identity.RootImage) as err:
             raise web.HTTPError(400, str(err)) from None
 
@@ -153,7 +154,7 @@ class LocalhubSpawner(DockerSpawner):
         if peer is not None:
             return await self._start_remote(peer, profile)
 
-        await self._ensure_home_volume()
+        await self._ensure_home_volume(profile.storage)
         self.volumes = {self.home_volume: {"bind": HOME, "mode": "rw"}}
         return await super().start()
 
@@ -335,12 +336,21 @@ class LocalhubSpawner(DockerSpawner):
     async def _in_thread(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
-    async def _ensure_home_volume(self):
+    async def _ensure_home_volume(self, cap: int):
         try:
             await self.docker("inspect_volume", self.home_volume)
         except docker.errors.NotFound:
-            # created empty: Docker copies the image's home into it on first mount
-            await self.docker("create_volume", name=self.home_volume, labels=self.labels)
+            # created empty: Docker copies the image's home into it on first mount. Where the engine's
+            # filesystem has project quotas, the cap is the volume's size (storage_watch.py)
+            quota = {"driver_opts": {"size": str(cap)}} if await self._engine_has_quotas() else {}
+            await self.docker("create_volume", name=self.home_volume, labels=self.labels, **quota)
+
+    _quotas: bool | None = None
+
+    async def _engine_has_quotas(self) -> bool:
+        if type(self)._quotas is None:  # asked once per process
+            type(self)._quotas = await self._in_thread(engine_has_quotas, self.client, self.extra_labels)
+        return type(self)._quotas
 
     async def delete_forever(self):
         """A deleted server loses its container and its home volume; a stopped one keeps both."""

@@ -1,12 +1,16 @@
 """Servers that try to take the machine (issue 10's reliability suite): a memory hog is killed at its limit
-and its user is told why; a fork bomb stays within its process limit and the hub keeps answering. The
-figures (memory peak against the limit, processes at the cap) are printed for the closing note."""
+and its user is told why; a fork bomb stays within its process limit and the hub keeps answering; a disk
+filler is stopped just past its storage cap (this engine's ext4 has no volume quotas: the storage watch
+holds the cap). The figures (memory peak, processes at the cap, bytes past the cap, time to stop) are
+printed for the closing note."""
 
 from __future__ import annotations
 
 import json
 import time
 from pathlib import Path
+
+from localhub.storage_watch import margin
 
 import httpx
 import pytest
@@ -17,7 +21,7 @@ TINY = """name = "tiny"
 description = "a hostile test's small box"
 cpu = 0.5
 memory = "300M"
-storage = "1Gi"
+storage = "200Mi"
 pids = 200
 """
 
@@ -94,3 +98,34 @@ def test_a_fork_bomb_stays_within_the_process_limit_and_the_hub_answers(rhub):
     assert 150 <= peak <= 200  # the bomb reached its cap and no further
     assert listed(rhub, "bomb")["status"] == "running"
     rhub.cli("servers", "delete", "bomb", "--yes")
+
+
+def test_a_disk_filler_is_stopped_just_past_its_cap_and_told_what_to_delete(rhub):
+    cap = 200 * 2**20
+    rhub.cli("servers", "new", "filler", "--profile", "tiny")
+    container = container_of(rhub, "filler")
+    deadline = time.monotonic() + 30
+    while not [c for c in rhub.containers(all=False, helpers=True) if c.name.endswith("--filler.meter")]:
+        assert time.monotonic() < deadline, "no storage meter beside the server"
+        time.sleep(0.2)
+    time.sleep(2)
+    started = time.monotonic()
+    filler = container.exec_run(["sh", "-c", "dd if=/dev/zero of=/home/jovyan/fill bs=1M count=3000 2>&1; echo done"])
+    stopped_after = time.monotonic() - started
+    assert b"3000+0 records out" not in filler.output  # it was stopped before writing 3 GB
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and listed(rhub, "filler")["status"] != "stopped":
+        time.sleep(0.5)
+    server = listed(rhub, "filler")
+    assert server["status"] == "stopped"
+    assert "past its 200.0 MiB storage cap" in server["notice"] and "delete files" in server["notice"]
+    used = server["storage_used"]
+    print(f"\nFIGURE disk filler: stopped {stopped_after:.1f} s after dd began; home {used / 2**20:.0f} MiB for a "
+          f"{cap / 2**20:.0f} MiB cap ({(used - cap) / 2**20:.0f} MiB past it; margin {margin(cap) / 2**20:.0f} MiB)")
+    assert used < cap + margin(cap) + 256 * 2**20
+
+    refused = rhub.cli("servers", "start", "filler", check=False)
+    assert refused.returncode != 0 and "over its 200.0 MiB cap" in refused.stderr
+    rhub.cli("servers", "delete", "filler", "--yes")
+    assert not [c for c in rhub.containers(helpers=True) if "--filler" in c.name]  # its meter went with it

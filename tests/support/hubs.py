@@ -107,9 +107,11 @@ class Hub:
     def user(self) -> str:
         return json.loads((self.state_dir / "runtime.json").read_text())["user"]
 
-    def containers(self, all: bool = True):
+    def containers(self, all: bool = True, helpers: bool = False):
+        """The hub's server containers (with `helpers`, also its storage meters and the like)."""
         with closing(docker.from_env()) as client:
-            return client.containers.list(all=all, filters={"label": f"localhub.instance={self.instance}"})
+            found = client.containers.list(all=all, filters={"label": f"localhub.instance={self.instance}"})
+        return found if helpers else [c for c in found if "localhub.role" not in c.labels]
 
     def remove_docker_objects(self) -> None:
         label = f"localhub.instance={self.instance}"

@@ -58,7 +58,8 @@ class FakeEngine:
         self.images: dict[str, Script] = {}
         self.containers: dict[str, FakeContainer] = {}
         self.volumes: dict[str, dict] = {}
-        self.volume_sizes: dict[str, int] = {}
+        self.volume_sizes: dict[str, int] = {}  # as the daemon's storage watch measured them
+        self.quotas = False  # whether the engine's volumes can take a size (XFS project quotas)
         self.free_ips = [f"172.30.0.{n}" for n in range(2, 10)]
         self._ids = itertools.count(1)
         self._starts = itertools.count(1)
@@ -120,8 +121,13 @@ class FakeEngine:
         return self.volumes[name]
 
     def create_volume(self, name, labels=None, driver_opts=None, **kw):
+        if (driver_opts or {}).get("size") and not self.quotas:
+            raise docker.errors.APIError(f"create {name}: quota size requested but no quota support")
         self.volumes[name] = {"Name": name, "Labels": labels or {}, "Options": driver_opts}
         return self.volumes[name]
+
+    def remove_volume(self, name, force=False):
+        self.volumes.pop(name, None)
 
     def df(self):
         return {"Volumes": [{"Name": n, "UsageData": {"Size": self.volume_sizes.get(n, 0)}} for n in self.volumes]}
@@ -219,6 +225,16 @@ class FakeEvents:
         return future, self.listen(container_id, on_event)
 
 
+class FakeDaemon:
+    """The daemon's answers to the spawner (DaemonLink), from the fake engine."""
+
+    def __init__(self, engine: FakeEngine):
+        self.engine = engine
+
+    async def storage_used(self, volume: str) -> int | None:
+        return self.engine.volume_sizes.get(volume)
+
+
 _users = itertools.count(1)
 _db = []
 
@@ -239,6 +255,11 @@ def make_spawner(engine: FakeEngine, server: str = "thesis", config_dir: str = "
 
     class TestSpawner(LocalhubSpawner):
         _client = engine
+        _quotas = None
+
+        @property
+        def daemon(self):
+            return FakeDaemon(engine)
 
         def events(self):
             return self._fake_events

@@ -22,13 +22,11 @@ TOKEN = "t0ken"
 
 
 class FakeEngine:
-    """`images.get` knows `images`; the disk-usage report gives `volumes` (name -> bytes)."""
+    """`images.get` knows `images`; `volumes` (name -> bytes) are the homes as measured."""
 
     def __init__(self, images=("localhub/singleuser:latest",), volumes: dict | None = None):
         self.known, self.volumes = set(images), volumes or {}
         self.images = SimpleNamespace(get=self._get)
-        self.api = SimpleNamespace(df=lambda: {"Volumes": [{"Name": n, "UsageData": {"Size": b}}
-                                                           for n, b in self.volumes.items()]})
 
     def _get(self, image):
         if image not in self.known:
@@ -74,8 +72,11 @@ def fake_daemon(tmp_path, engine: FakeEngine | None = None, placement: FakePlace
     settings = Settings(state_dir=tmp_path / "state", config_dir=tmp_path / "config", user="ana",
                         image="localhub/singleuser:latest")
     logged: list[str] = []
-    return SimpleNamespace(token=TOKEN, settings=settings, docker=engine or FakeEngine(), logged=logged,
-                           log=logged.append, lab_member=SimpleNamespace(placement=placement) if placement else None)
+    daemon = SimpleNamespace(token=TOKEN, settings=settings, docker=engine or FakeEngine(), logged=logged,
+                             log=logged.append, lab_member=SimpleNamespace(placement=placement) if placement else None)
+    # homes as the daemon's storage watch measured them: the fake engine's `volumes`
+    daemon.storage_watch = SimpleNamespace(used=lambda volume: daemon.docker.volumes.get(volume))
+    return daemon
 
 
 @contextlib.asynccontextmanager
