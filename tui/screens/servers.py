@@ -147,8 +147,9 @@ class ServersView(HubMixin, Vertical):
             before = self.servers.get(server.name)
             notice = getattr(server, "notice", None)
             if notice and (before is None or getattr(before, "notice", None) != notice):
-                self.app.notify(f"{server.name or '(default)'}: {notice}", title="Server on a lab peer",
-                                severity="warning", timeout=15)
+                away = (getattr(server, "where", None) or "local") != "local"
+                self.app.notify(f"{server.name or '(default)'}: {notice}",
+                                title="Server on a lab peer" if away else "Server", severity="warning", timeout=15)
         self.servers = {s.name: s for s in servers}
         for name, after in list(self._settled.items()):
             if poll_number is None or poll_number > after:
