@@ -316,20 +316,13 @@ class RecoverHandler(APIHandler):
             d.docker.containers.list(all=True, filters={"label": f"localhub.instance={d.settings.instance}"})))
         adopted, refused = [], []
         for adoption in adoptions:
-            r = await d.hub_http.put(f"/hub/api/users/{d.settings.user}/servers/{adoption.server}",
-                                     json={"user_options": adoption.user_options})
-            if r.status_code < 400:
-                adopted.append({"server": adoption.server, **adoption.user_options})
+            try:
+                await d.hub_api.create_server(d.settings.user, adoption.server, adoption.user_options)
+            except HubError as err:
+                refused.append({"server": adoption.server, "reason": str(err)})
             else:
-                refused.append({"server": adoption.server, "reason": _hub_message(r)})
+                adopted.append({"server": adoption.server, **adoption.user_options})
         self.write_json({"adopted": adopted, "refused": refused})
-
-
-def _hub_message(r) -> str:
-    try:
-        return str(r.json().get("message") or r.reason_phrase)
-    except ValueError:
-        return f"the hub answered {r.status_code}"
 
 
 class PoolHandler(APIHandler):

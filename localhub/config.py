@@ -19,6 +19,7 @@ import platformdirs
 from .errors import LocalhubError
 
 APP_NAME = "localhub"
+PORT_BLOCK = 4  # --port and the next three: the hub, the proxy's API, localhub's API, JupyterHub's API
 
 
 @dataclass(frozen=True)
@@ -182,9 +183,9 @@ def load_settings(**overrides) -> Settings:
             values[name] = _coerce(name, value, types[name], f"--{name.replace('_', '-')}")
 
     settings = replace(Settings(), **values)
-    if not 1 <= settings.port <= 65533:
-        raise LocalhubError(f"Port {settings.port} is out of range: choose one from 1 to 65533 (localhub also uses "
-                            "the next two ports).")
+    if not 1 <= settings.port <= 65536 - PORT_BLOCK:
+        raise LocalhubError(f"Port {settings.port} is out of range: choose one from 1 to {65536 - PORT_BLOCK} "
+                            f"(localhub also uses the next {PORT_BLOCK - 1} ports).")
     return settings
 
 

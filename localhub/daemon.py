@@ -78,19 +78,24 @@ def preflight(settings: Settings) -> tuple[StateDir, "docker_engine.docker.Docke
     # a damaged database would start a blank hub that has forgotten every server: refuse, naming the way out
     check_database(state.database, homes(client, settings.instance))
     _stop_orphaned_hub(state)
-    proxy_pid = _read_pid(state.proxy_pid_file)
-    orphan_proxy = runs_in(proxy_pid, state.root)  # JupyterHub stops a proxy it left behind and takes its ports
+    # JupyterHub stops a proxy it left behind and takes its ports
+    check_ports(settings, orphan_proxy=runs_in(_read_pid(state.proxy_pid_file), state.root))
+    return state, client
+
+
+def check_ports(settings: Settings, orphan_proxy: bool, in_use=port_in_use) -> None:
+    """Refuse, in one sentence, a port of the block that another program holds (the hub's and the proxy's own
+    are expected taken while a proxy of this hub's is left over: JupyterHub replaces it)."""
     ports = ((settings.ip, settings.port, "the hub"), ("127.0.0.1", settings.port + 1, "the proxy's API"),
              ("127.0.0.1", settings.port + 2, "localhub's API"))
     for ip, port, what in ports:
         if orphan_proxy and port in (settings.port, settings.port + 1):
             continue
-        if port_in_use(ip, port):
+        if in_use(ip, port):
             raise LocalhubError(
                 f"Port {port} (for {what}) is already in use by another program; "
                 f"choose another with --port (localhub uses --port to --port+3)."
             )
-    return state, client
 
 
 def _stop_orphaned_hub(state: StateDir) -> None:
@@ -417,7 +422,8 @@ def last_error_line(log: Path) -> str:
     except OSError:
         return "no log"
     for line in reversed(lines[-60:]):
-        if " E " in line or "Error" in line or "error" in line:
+        # JupyterHub's error lines open with "[E " (or "[C " for critical); Python's own say Error
+        if line.lstrip().startswith(("[E ", "[C ")) or " E " in line or "Error" in line or "error" in line:
             return line.strip()[-300:]
     return lines[-1].strip()[-300:] if lines else "no log"
 

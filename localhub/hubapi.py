@@ -55,6 +55,13 @@ class HubAPI:
         if r.status_code >= 400:
             raise HubError(_message(r), r.status_code)
 
+    async def create_server(self, user: str, server: str, options: dict | None = None) -> None:
+        """Record a named server without starting it (with these user_options). HubError if refused."""
+        r = await self._client.put(_server_path(user, server),
+                                   json={"user_options": options} if options else None)
+        if r.status_code >= 400:
+            raise HubError(_message(r), r.status_code)
+
     async def follow_spawn(self, user: str, server: str) -> AsyncIterator[dict]:
         """JupyterHub's spawn progress events until the server is ready or has failed (the last one says)."""
         url = _server_path(user, server) + "/progress"

@@ -76,7 +76,7 @@ def test_cli_usage_errors_are_one_sentence_too(hub, args):
     assert "--help" in proc.stderr
 
 
-@pytest.mark.parametrize("port", ["65534", "65535", "0", "-1", "70000"])
+@pytest.mark.parametrize("port", ["65533", "65534", "0", "-1", "70000"])
 def test_ports_localhub_cannot_use_are_refused_before_anything_is_made(tmp_path, port):
     env = {**os.environ, "LOCALHUB_CONFIG_DIR": str(tmp_path)}
     proc = localhub("up", "--state-dir", str(tmp_path / "s"), "--port", port, env=env, check=False)

@@ -28,6 +28,7 @@ def one_sentence(proc) -> str:
 def dhub(hub_factory):
     hub = hub_factory.start("damaged")
     yield hub
+    hub_factory.close(hub)  # its servers first: their images are in use until then
     with closing(docker.from_env()) as engine:  # the environment the launch below built
         for image in engine.images.list(filters={"label": f"localhub.instance={hub.instance}"}):
             engine.images.remove(image.id, force=True)

@@ -56,6 +56,9 @@ class FakeHub:
         path = request.url.path
         self.requests.append((request.method, path))
         prefix = f"/hub/api/users/{self.user}"
+        if path == "/hub/api/users" and request.method == "GET":
+            return httpx.Response(200, json=[{"name": self.user, "servers": {
+                n: s.model(self.user) for n, s in self.servers.items()}}])
         if path == prefix and request.method == "GET":
             return httpx.Response(200, json={"name": self.user, "servers": {
                 n: s.model(self.user) for n, s in self.servers.items()}})
@@ -69,6 +72,8 @@ class FakeHub:
             body = json.loads(request.content or b"{}")
             if request.method == "POST":
                 return self._start(rest, body.get("user_options"))
+            if request.method == "PUT":
+                return self._create(rest, body.get("user_options"))
             if request.method == "DELETE":
                 return self._stop(rest, remove=bool(body.get("remove")))
         return httpx.Response(404, json={"status": 404, "message": f"Not found: {path}"})
@@ -86,6 +91,17 @@ class FakeHub:
             server.user_options = options
         server.pending = "spawn"
         return httpx.Response(202)
+
+    def _create(self, name: str, options: dict | None) -> httpx.Response:
+        """PUT: a named server recorded without starting it (JupyterHub 6)."""
+        if name in self.servers:
+            return httpx.Response(409, json={"status": 409, "message": f"User {self.user} already has server {name}"})
+        if sum(1 for n in self.servers if n) >= self.limit:
+            return httpx.Response(400, json={"status": 400, "message": (
+                f"User {self.user} already has the maximum of {self.limit} named servers.  "
+                "One must be deleted before a new server can be created")})
+        self.add(name, **(options or {}))
+        return httpx.Response(201, json=self.servers[name].model(self.user))
 
     def _progress(self, name: str) -> httpx.Response:
         server = self.servers[name]
