@@ -87,11 +87,12 @@ def test_a_slow_crash_is_never_ready_even_when_another_server_takes_its_address(
     with closing(docker.from_env()) as client:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            found = [c for c in client.containers.list(all=True, filters={"label": f"localhub.instance={hhub.instance}"})
-                     if c.name.endswith("--slowcrash")]
-            if found and found[0].status == "running":
-                a_ip = a_ip or next(iter(found[0].attrs["NetworkSettings"]["Networks"].values()))["IPAddress"]
-            if found and found[0].status == "exited":
+            # the list as the API gives it (no inspection per container: others come and go meanwhile)
+            found = [c for c in client.api.containers(all=True, filters={"label": f"localhub.instance={hhub.instance}"})
+                     if c["Names"][0].endswith("--slowcrash")]
+            if found and found[0]["State"] == "running":
+                a_ip = a_ip or next(iter(found[0]["NetworkSettings"]["Networks"].values()))["IPAddress"]
+            if found and found[0]["State"] == "exited":
                 break
             time.sleep(0.05)
         results["b"] = hhub.cli("servers", "new", "taker", check=False)
