@@ -213,6 +213,12 @@ def reference() -> list[tuple[str, str, str]]:
     return rows
 
 
+def setting_help(name: str) -> str:
+    """A setting's help and default, for the command-line flag that sets it (declared once, in Settings)."""
+    (text, default) = next((text, default) for n, default, text in reference() if n == name)
+    return f"{text[0].lower()}{text[1:].rstrip('.')} (default: {default})"
+
+
 def reference_markdown() -> str:
     lines = ["| setting | default | what it does |", "| --- | --- | --- |"]
     lines += [f"| `{name}` | {default} | {text} |" for name, default, text in reference()]

@@ -10,6 +10,7 @@ import webbrowser
 
 from .. import lifecycle
 from ..client import Client
+from ..config import setting_help
 from ..errors import LocalhubError, NotRunning, shown
 from ..state import StateDir
 from .common import client_from, print_json, settings_from
@@ -220,8 +221,8 @@ def cmd_config(args) -> int:
 
 def register(sub, common, json_flag) -> None:
     up = sub.add_parser("up", parents=[common], help="start the hub (defaults: 127.0.0.1:8765)")
-    up.add_argument("--port", type=int, help="port of the hub (default 8765; also uses port+1 and port+2)")
-    up.add_argument("--ip", help="address to listen on (default 127.0.0.1; 0.0.0.0 opens it to the LAN)")
+    up.add_argument("--port", type=int, help=setting_help("port"))
+    up.add_argument("--ip", help=setting_help("ip"))
     up.add_argument("--detach", action="store_true", help="run in the background and return once ready")
     up.set_defaults(func=cmd_up)
 
@@ -230,8 +231,8 @@ def register(sub, common, json_flag) -> None:
     down.set_defaults(func=cmd_down)
 
     restart = sub.add_parser("restart", parents=[common], help="restart the hub; servers keep running")
-    restart.add_argument("--port", type=int)
-    restart.add_argument("--ip")
+    restart.add_argument("--port", type=int, help="as for `up` (default: the port it had)")
+    restart.add_argument("--ip", help="as for `up` (default: the address it had)")
     restart.set_defaults(func=cmd_restart)
 
     sub.add_parser("status", parents=[common, json_flag], help="what runs").set_defaults(func=cmd_status)
@@ -258,7 +259,7 @@ def register(sub, common, json_flag) -> None:
                             "servers")
     token.set_defaults(func=cmd_token)
     doctor = sub.add_parser("doctor", parents=[common, json_flag], help="check the machine")
-    doctor.add_argument("--port", type=int)
+    doctor.add_argument("--port", type=int, help=setting_help("port"))
     doctor.set_defaults(func=cmd_doctor)
 
     sub.add_parser("tui", parents=[common], help="the terminal UI (also: bare `localhub` on a terminal)"
