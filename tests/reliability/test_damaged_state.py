@@ -11,7 +11,7 @@ from pathlib import Path
 import docker
 import pytest
 
-pytestmark = [pytest.mark.reliability, pytest.mark.docker]
+pytestmark = [pytest.mark.reliability, pytest.mark.docker, pytest.mark.xdist_group("damaged-state")]  # one hub, one worker
 
 CASES = Path(__file__).resolve().parents[1] / "cases"
 

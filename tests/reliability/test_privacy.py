@@ -20,7 +20,7 @@ import pytest
 
 from tests.support.hubs import Hub, free_port_block
 
-pytestmark = [pytest.mark.reliability, pytest.mark.docker]
+pytestmark = [pytest.mark.reliability, pytest.mark.docker, pytest.mark.xdist_group("privacy")]  # one hub, one worker
 
 CASES = Path(__file__).resolve().parents[1] / "cases"
 STRANGER = "localhub-stranger"
