@@ -27,6 +27,7 @@ from __future__ import annotations
 import ipaddress
 import shutil
 import subprocess
+from pathlib import Path
 
 import ifaddr
 
@@ -112,6 +113,21 @@ def apply(name: str, bridge: str, hubs: set[tuple[str, int]]) -> None:
         jump = ("-i", bridge, "-j", chain)
         if _iptables("-C", parent, *jump, check=False).returncode != 0:
             _iptables("-I", parent, "1", *jump)
+
+
+def forget_gone() -> list[str]:
+    """Remove the chains of bridges that no longer exist (a hub killed, or its network removed without
+    `localhub down`); returns their names. Chains of live bridges, and chains not yet jumped to, stay."""
+    gone = []
+    for line in _iptables("-S", "INPUT", check=False).stdout.splitlines():
+        words = line.split()
+        if len(words) == 6 and words[:2] == ["-A", "INPUT"] and words[2] == "-i" and words[4] == "-j" \
+                and words[5].startswith("LOCALHUB-") and words[5].endswith("-IN"):
+            bridge, name = words[3], words[5][len("LOCALHUB-"):-len("-IN")]
+            if not Path("/sys/class/net", bridge).exists():
+                remove(name, bridge)
+                gone.append(name)
+    return gone
 
 
 def remove(name: str, bridge: str) -> None:

@@ -42,6 +42,7 @@ def isolate(client: docker.DockerClient, instance: str, hub_api: tuple[str, int]
         return problem
     (network,) = client.networks.list(names=[network_name(instance)])
     try:
+        isolation.forget_gone()  # rules left by hubs that were killed or cleaned up without `down`
         isolation.apply(instance, isolation.bridge_of(network.attrs), {hub_api})
     except isolation.IsolationError as err:
         return str(err)

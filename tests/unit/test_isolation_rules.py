@@ -44,3 +44,23 @@ def test_without_iptables_it_says_why(monkeypatch, tmp_path):
     fake.chmod(0o755)
     assert isolation.why_unavailable() == ("iptables cannot be changed here (iptables v1.8.9 (nf_tables): "
                                            "Permission denied (you must be root))")
+
+
+def test_rules_of_bridges_that_are_gone_are_forgotten_and_live_ones_kept(monkeypatch, tmp_path):
+    calls = tmp_path / "calls"
+    fake = tmp_path / "iptables"
+    fake.write_text(f"""#!/bin/sh
+echo "$@" >> {calls}
+case "$*" in
+  *"-S INPUT"*) printf '%s\\n' '-P INPUT ACCEPT' '-A INPUT -i lo -j LOCALHUB-live-IN' \\
+                      '-A INPUT -i lh-gone0 -j LOCALHUB-gone-IN' '-A INPUT -i lo -j ACCEPT' ;;
+  *"-D "*) mark={tmp_path}/deleted-$(echo "$*" | tr -c 'a-zA-Z0-9' _)
+          [ -e "$mark" ] && exit 1; touch "$mark"; exit 0 ;;
+esac
+""")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    assert isolation.forget_gone() == ["gone"]
+    made = calls.read_text()
+    assert "-X LOCALHUB-gone-IN" in made and "-X LOCALHUB-gone-OUT" in made
+    assert "LOCALHUB-live" not in made.replace("-S INPUT", "")
