@@ -348,9 +348,11 @@ class PoolHandler(APIHandler):
 
 
 def make_app(daemon: "Daemon") -> web.Application:
+    from .workshop import web as workshop_web  # it builds on this module's handlers
+
     prefix = "/services/localhub/api"
     args = {"daemon": daemon}
-    return web.Application(binder_web.handlers(daemon) + api_hub.handlers(daemon) + [
+    return web.Application(binder_web.handlers(daemon) + api_hub.handlers(daemon) + workshop_web.handlers(daemon) + [
         (r"/services/localhub/oauth_callback", OAuthCallbackHandler, args),
         (prefix + "/environments", EnvironmentsHandler, args),
         (prefix + "/environments/log", BuildLogHandler, args),

@@ -116,6 +116,14 @@ class Client:
     def shutdown(self, keep_servers: bool = False) -> None:
         self._json("POST", "/services/localhub/api/shutdown", json={"keep_servers": keep_servers})
 
+    def workshop(self) -> dict:
+        """Bundles imported, the import running now, and this laptop's class (see localhub/workshop/web.py)."""
+        return self._json("GET", "/services/localhub/api/workshop")
+
+    def workshop_post(self, action: str, body: dict | None = None, timeout: float = 60) -> dict:
+        """POST to the workshop API: `class` (reload), `fetch`, `handin`."""
+        return self._json("POST", f"/services/localhub/api/workshop/{action}", json=body or {}, timeout=timeout)
+
     def pool(self) -> dict:
         """The daemon's view of the lab (this desktop, peers, servers away); {"off": why} while it runs no pool."""
         return self._json("GET", "/services/localhub/api/pool")

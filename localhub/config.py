@@ -86,6 +86,16 @@ class Settings:
         default="", metadata={"help": "Origins (space-separated, or *) whose pages may read /build/ event streams: "
                                       "browser-side Binder clients such as Thebe (BinderHub's cors_allow_origin)."}
     )
+    class_address: str = field(
+        default="", metadata={"help": "LAN address a workshop class is served and found on (empty: found "
+                                      "automatically; the class runs only once `localhub class serve|join` was run)."}
+    )
+    class_port: int = field(default=8471, metadata={"help": "Port of this laptop's class agent (HTTPS), which "
+                                                            "shares environments and material with the class."})
+    class_prefetch: int = field(
+        default=1, metadata={"help": "1: a participant's laptop fetches every environment the class offers as soon "
+                                     "as it joins; 0: only when one is launched."}
+    )
     labels: dict = field(
         default_factory=dict,
         metadata={"help": "Extra Docker labels on everything localhub creates (tests use this)."},

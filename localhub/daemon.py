@@ -42,6 +42,7 @@ from .container_events import ContainerEvents
 from .server_watch import ServerWatch
 from .storage_watch import StorageWatch, stop_through
 from . import storage
+from .workshop.service import WorkshopService
 from .usage import UsageSampler
 
 HUB_CONFIG = Path(__file__).parent / "hub" / "jupyterhub_config.py"
@@ -160,7 +161,9 @@ class Daemon:
         self._caps: tuple[float, dict] = (0.0, {})
         self.builder = Builder(self.docker, self.state.builds,
                                extra_labels={**settings.labels, "localhub.instance": settings.instance})
-        self.launcher = Launcher(settings, self.builder, self.hub_api, self.state.root)
+        self.workshop = WorkshopService(settings, self.docker, self.hub_api)  # bundles and the class (workshop/)
+        self.launcher = Launcher(settings, self.builder, self.hub_api, self.state.root,
+                                 workshop=self.workshop.resolver)
         self.readers = Readers()  # open log streams (api.ServerLogsHandler)
         self.lab_member = None  # a pool.member.LabMember while this desktop is in a lab
         self.network_isolation: str | None = None  # why servers are not isolated on the network (None: they are)
@@ -332,11 +335,13 @@ class Daemon:
             announce(f"localhub is running at {self.settings.url} — sign in: {self.login_link()}")
         else:
             announce(f"localhub is running at {self.settings.url}; `localhub login` prints a sign-in link.")
+        await self.workshop.start(announce)
 
         hub_exit = asyncio.create_task(self._hub_exited())
         shutdown = asyncio.create_task(self._shutdown.wait())
         await asyncio.wait({hub_exit, shutdown}, return_when=asyncio.FIRST_COMPLETED)
         self.readers.close_all()  # clients following a log see it end; shutdown never waits on a reader
+        await self.workshop.stop()
         code = 0
         if hub_exit.done():
             code = 1

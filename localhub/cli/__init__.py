@@ -7,7 +7,7 @@ One module per command group, each with a `register(subparsers, common, json_fla
     servers       servers new | start | stop | delete | ls | open | logs
     environments  spec, launch, builds ls | log | rm
     pool          pool init | join | share | status | forget
-    workshop      bundle create | import | ls | inspect
+    workshop      bundle create | import | ls | inspect | install, class serve | join | status | fetch | publish | …
     render        how progress and tables are drawn (no decisions)
     common        settings and client from the common options, JSON output
 """

@@ -87,7 +87,7 @@ def create_bundle(out: Path, built: list[Built], client: docker.DockerClient, st
             manifest.links.append(LinkEntry(item.link, item.launch.spec, resolved, item.image, image_id,
                                             item.launch.urlpath, repo_part))
         if installer is not None:
-            manifest.installer = installer.add_to(writer)
+            manifest.installer = {**installer.add_to(writer), "images": list(extra_images)}
         manifest.images = list(images.values())
         writer.finish(manifest)
     writing.finish()

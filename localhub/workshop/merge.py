@@ -179,14 +179,6 @@ def plan_merge(base: Snapshot, newer: Snapshot, home: Snapshot, label: str = "ne
 
 # --- folders on this machine -------------------------------------------------------------------------
 
-def _digest_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(BUFFER):
-            h.update(block)
-    return h.hexdigest()
-
-
 def entry_of(path: Path) -> Entry | None:
     try:
         st = os.lstat(path)
@@ -197,7 +189,8 @@ def entry_of(path: Path) -> Entry | None:
     if stat.S_ISDIR(st.st_mode):
         return Entry("dir")
     if stat.S_ISREG(st.st_mode):
-        return Entry("file", _digest_file(path), bool(st.st_mode & 0o111))
+        with open(path, "rb") as f:
+            return Entry("file", hashlib.file_digest(f, "sha256").hexdigest(), bool(st.st_mode & 0o111))
     return Entry("other")
 
 

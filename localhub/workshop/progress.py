@@ -51,6 +51,16 @@ class Progress:
             text += f" — {self.stage}"
         return text
 
+    @classmethod
+    def from_dict(cls, data: dict) -> "Progress":
+        """A Progress as another process reported it (its rate and time as they were then)."""
+        now = time.monotonic()
+        progress = cls(data["what"], data["total"], data["done"], data.get("skipped", 0), data.get("stage", ""),
+                       started=now - data.get("seconds", 0.0))
+        if data.get("finished"):
+            progress.finished = now
+        return progress
+
     def to_dict(self) -> dict:
         return {"what": self.what, "total": self.total, "done": self.done, "skipped": self.skipped,
                 "stage": self.stage, "seconds": round(self.seconds, 3), "rate": round(self.rate),

@@ -137,6 +137,14 @@ def test_import_loads_only_missing_layers_and_the_original_link_launches_offline
     listed = json.loads(hub.cli("bundle", "ls", "--json").stdout)
     assert [l["spec"] for l in listed[0]["links"]] == [github.spec("course")]
 
+    import httpx  # the workshop page and its API tell the same
+
+    with httpx.Client(base_url=hub.url, headers={"Authorization": f"token {hub.token}"}, timeout=30) as http:
+        status = http.get("/services/localhub/api/workshop").json()
+        page = http.get("/services/localhub/workshop")
+    assert status["import"]["state"] == "done" and status["bundles"][0]["name"] == "course"
+    assert page.status_code == 200 and "Bundle import" in page.text and "Hand in your work" in page.text
+
     shutil.move(github.root / github.org, github.root / "gone")  # GitHub is out of reach from now on
     try:
         launched = hub.cli("launch", github.link("course", urlpath="lab/tree/index.ipynb"), "--json", timeout=300)

@@ -1,0 +1,137 @@
+"""A server's home, read and written through the engine: a helper container is created on the home's
+volume (never started, no network) and the engine's archive API reads and writes files in it. This works
+whether the server runs or not, and nothing but the engine touches the volume.
+
+    with Home(client, volume, image) as home:
+        home.snapshot("material", paths)      # merge.Snapshot of those paths (and what is in their way)
+        home.write("material", files)         # files written as the server's user (uid 1000)
+        home.archive("work/answers.ipynb")    # a tar of a file or folder, for handing in
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import tarfile
+import time
+from pathlib import PurePosixPath
+
+import docker
+import docker.errors
+
+from ..errors import LocalhubError, shown
+from .merge import Entry, Snapshot
+
+HOME = "/home/jovyan"
+UID = GID = 1000
+_DIR, _LINK = 1 << 31, 1 << 27  # Go's os.FileMode bits in the engine's path stat
+
+
+class Home:
+    def __init__(self, client: docker.DockerClient, volume: str, image: str, labels: dict | None = None):
+        self.client, self.volume, self.image, self.labels = client, volume, image, labels or {}
+        self.container = None
+
+    def __enter__(self) -> "Home":
+        try:
+            self.client.api.inspect_volume(self.volume)
+        except docker.errors.NotFound:
+            raise LocalhubError(f"The home volume {shown(self.volume)} does not exist (the server was never "
+                                "started, or was deleted).") from None
+        self.container = self.client.containers.create(
+            self.image, command=["true"], entrypoint=[], network_disabled=True, user=f"{UID}:{GID}",
+            volumes={self.volume: {"bind": HOME, "mode": "rw"}},
+            labels={**self.labels, "localhub.workshop": "home-access"})
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.container is not None:
+            try:
+                self.container.remove(force=True)
+            except docker.errors.APIError:
+                pass
+
+    def _path(self, rel: str) -> str:
+        clean = PurePosixPath(rel)
+        if clean.is_absolute() or ".." in clean.parts:
+            raise LocalhubError(f"'{shown(rel)}' is not a path inside the home.")
+        return f"{HOME}/{clean.as_posix()}".rstrip("/") if rel not in ("", ".") else HOME
+
+    def stat(self, rel: str) -> dict | None:
+        api = self.client.api
+        r = api.head(api._url("/containers/{0}/archive", self.container.id), params={"path": self._path(rel)})
+        if r.status_code == 404:
+            return None
+        if r.status_code >= 400:
+            raise LocalhubError(f"The engine would not read {shown(rel)} in the home ({r.status_code}).")
+        return json.loads(base64.b64decode(r.headers["X-Docker-Container-Path-Stat"]))
+
+    def _entry(self, rel: str) -> Entry | None:
+        st = self.stat(rel)
+        if st is None:
+            return None
+        if st["mode"] & _LINK:
+            return Entry("link", hashlib.sha256(st.get("linkTarget", "").encode()).hexdigest())
+        if st["mode"] & _DIR:
+            return Entry("dir")
+        stream, _ = self.client.api.get_archive(self.container.id, self._path(rel))
+        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+            member = tar.next()
+            data = tar.extractfile(member).read() if member is not None and member.isfile() else b""
+        return Entry("file", hashlib.sha256(data).hexdigest(), bool(st["mode"] & 0o111))
+
+    def snapshot(self, folder: str, paths) -> Snapshot:
+        """merge.snapshot_dir's answer for `folder` in the home: the given paths, and what is in their way."""
+        found: Snapshot = {}
+        for path in sorted(paths):
+            parts = PurePosixPath(path).parts
+            for i in range(1, len(parts) + 1):
+                q = "/".join(parts[:i])
+                if q in found:
+                    if found[q].kind != "dir":
+                        break
+                    continue
+                entry = self._entry(f"{folder}/{q}")
+                if entry is None:
+                    break
+                if i < len(parts) and entry.kind == "dir":
+                    found[q] = entry  # kept so later paths under it skip the look-up; not a conflict
+                    continue
+                found[q] = entry
+                if entry.kind != "dir":
+                    break
+        return {p: e for p, e in found.items() if e.kind != "dir" or p in paths}
+
+    def exists(self, rel: str) -> bool:
+        return self.stat(rel) is not None
+
+    def write(self, folder: str, files: list[tuple[str, bytes, bool]]) -> None:
+        """Write (path, bytes, executable) under `folder`, making missing folders, owned by the server's user."""
+        buf = io.BytesIO()
+        made: set[str] = set()
+        now = time.time()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            for path, data, executable in files:
+                parts = PurePosixPath(folder, path).parts
+                for i in range(1, len(parts)):
+                    d = "/".join(parts[:i])
+                    if d not in made and not self.exists(d):
+                        info = tarfile.TarInfo(d)
+                        info.type, info.mode, info.uid, info.gid, info.mtime = tarfile.DIRTYPE, 0o755, UID, GID, now
+                        tar.addfile(info)
+                    made.add(d)
+                info = tarfile.TarInfo("/".join(parts))
+                info.size, info.mode, info.uid, info.gid, info.mtime = len(data), 0o755 if executable else 0o644, \
+                    UID, GID, now
+                tar.addfile(info, io.BytesIO(data))
+        if not self.client.api.put_archive(self.container.id, HOME, buf.getvalue()):
+            raise LocalhubError("The engine would not write into the home.")
+
+    def archive(self, rel: str) -> bytes:
+        """A tar of a file or folder of the home (its name at the top), for handing in."""
+        if self.stat(rel) is None:
+            raise LocalhubError(f"There is no '{shown(rel)}' in the server's home.")
+        stream, _ = self.client.api.get_archive(self.container.id, self._path(rel))
+        return b"".join(stream)

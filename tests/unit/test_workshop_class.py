@@ -1,0 +1,156 @@
+"""The class's decisions without a LAN: codes as typed on laptops, and the swarm that fetches layers chunk by
+chunk from whichever laptops have them (peers faked in memory: slow, busy, lying, gone)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+
+import pytest
+import zstandard
+
+from localhub.errors import LocalhubError
+from localhub.workshop import classcode
+from localhub.workshop.blobs import CHUNK, BlobStore
+from localhub.workshop.classnet import PeerUnavailable
+from localhub.workshop.progress import Progress
+from localhub.workshop.swarm import FetchFailed, Holder, PartialStore, Swarm
+
+pytestmark = pytest.mark.unit
+
+
+# --- codes ----------------------------------------------------------------------------------------
+
+def test_a_code_is_read_however_it_is_typed():
+    code = classcode.new_code()
+    assert len(code) == 19 and code.count("-") == 3
+    typed = code.lower().replace("-", " ").replace("0", "o").replace("1", "l")
+    assert classcode.normalise(typed) == code
+    assert classcode.class_key(typed) == classcode.class_key(code) != classcode.class_key(classcode.new_code())
+
+
+@pytest.mark.parametrize("typed, complaint", [("K7Q4-M2PX-9DRT", "has 12"), ("K7Q4-M2PX-9DRT-H8W!", "no '!'"),
+                                              ("\x1b[31mK7Q4-M2PX-9DRT-H8WC", "no '\\\\x1b'")])
+def test_a_mistyped_code_gets_one_sentence(typed, complaint):
+    with pytest.raises(LocalhubError, match=complaint):
+        classcode.normalise(typed)
+
+
+def test_names_are_checked():
+    assert classcode.participant_name("  Ada   Lovelace ") == "Ada Lovelace"
+    for bad in ("", "a" * 41, "../etc", "x\x1b[2Jy", "ada@home"):
+        with pytest.raises(LocalhubError):
+            classcode.participant_name(bad)
+
+
+# --- the swarm ------------------------------------------------------------------------------------
+
+def make_blob(store: BlobStore, tmp_path, size: int, seed: int):
+    raw = os.urandom(size)  # incompressible: the blob spans several chunks
+    source = tmp_path / f"raw{seed}"
+    source.write_bytes(raw)
+    other = BlobStore(tmp_path / f"elsewhere{seed}")
+    with open(source, "rb") as f:
+        blob = other.compress(f, raw_size=len(raw))
+    return blob, other.path(blob).read_bytes()
+
+
+class Peer:
+    """A laptop in memory: it holds some chunks; it may be busy, gone, or send wrong bytes."""
+
+    def __init__(self, key, data: dict, have: dict, teacher=False, lie=False, gone=False, busy=0):
+        self.key, self.data, self.have, self.teacher = key, data, have, teacher
+        self.lie, self.gone, self.busy, self.asked = lie, gone, busy, []
+
+    def holder(self):
+        return Holder(self.key, self, self.have, 0, self.teacher)
+
+    async def chunk(self, sha, index):
+        self.asked.append(index)
+        await asyncio.sleep(0.001)
+        if self.gone:
+            raise PeerUnavailable(f"{self.key} did not answer")
+        if self.busy:
+            self.busy -= 1
+            raise PeerUnavailable("busy", 503)
+        data = self.data[sha][index * CHUNK:(index + 1) * CHUNK]
+        return b"x" * len(data) if self.lie else data
+
+
+def run(swarm, blobs, progress=None):
+    return asyncio.run(swarm.fetch(blobs, progress))
+
+
+@pytest.fixture
+def store(tmp_path):
+    return BlobStore(tmp_path / "store")
+
+
+def test_every_chunk_arrives_checked_from_many_peers(store, tmp_path):
+    blob, data = make_blob(store, tmp_path, 3 * CHUNK + 1000, 1)
+    teacher = Peer("t", {blob.sha256: data}, {blob.sha256: "all"}, teacher=True)
+    half = "".join("1" if i % 2 else "0" for i in range(blob.chunk_count))
+    laptop = Peer("l", {blob.sha256: data}, {blob.sha256: half})
+    liar = Peer("x", {blob.sha256: data}, {blob.sha256: "all"}, lie=True)
+    busy = Peer("b", {blob.sha256: data}, {blob.sha256: "all"}, busy=3)
+    peers = {p.key: p for p in (teacher, laptop, liar, busy)}
+    swarm = Swarm(PartialStore(store), lambda: [p.holder() for p in peers.values()],
+                  lambda peer, sha, i: peer.chunk(sha, i), concurrency=3)
+    progress = Progress("fetch", 0)
+    [kept] = run(swarm, [blob], progress)
+    assert store.path(kept).read_bytes() == data and kept.sha256 == hashlib.sha256(data).hexdigest()
+    assert progress.done == blob.size and sum(swarm.sources.values()) == blob.chunk_count
+    assert "x" not in swarm.sources  # the liar's bytes were never kept
+    assert not list((store.root / "partial").glob("*.zst"))
+
+
+def test_a_fetch_resumes_with_what_it_had(store, tmp_path):
+    blob, data = make_blob(store, tmp_path, 4 * CHUNK, 2)
+    partials = PartialStore(store)
+    partials.begin(blob)
+    assert partials.write(blob, 0, data[:CHUNK]) and partials.write(blob, 2, data[2 * CHUNK:3 * CHUNK])
+    assert not partials.write(blob, 1, b"\0" * CHUNK)  # a wrong chunk is never kept
+    teacher = Peer("t", {blob.sha256: data}, {blob.sha256: "all"}, teacher=True)
+    again = PartialStore(store)
+    again.load()  # a new daemon finds the half-fetched blob
+    swarm = Swarm(again, lambda: [teacher.holder()], lambda peer, sha, i: peer.chunk(sha, i))
+    progress = Progress("fetch", 0)
+    run(swarm, [blob], progress)
+    assert sorted(teacher.asked) == [i for i in range(blob.chunk_count) if i not in (0, 2)]
+    assert progress.skipped == 2 * CHUNK
+    assert store.path(store.get(blob.diff_id)).read_bytes() == data
+
+
+def test_no_one_holding_the_rest_fails_in_one_sentence_and_keeps_what_came(store, tmp_path):
+    blob, data = make_blob(store, tmp_path, 2 * CHUNK, 3)
+    first_only = Peer("l", {blob.sha256: data}, {blob.sha256: "10"})
+    gone = Peer("t", {blob.sha256: data}, {blob.sha256: "all"}, teacher=True, gone=True)
+    partials = PartialStore(store)
+    swarm = Swarm(partials, lambda: [first_only.holder(), gone.holder()], lambda peer, sha, i: peer.chunk(sha, i),
+                  lost_after=0.5)
+    with pytest.raises(FetchFailed, match="out of reach.*resumes"):
+        run(swarm, [blob])
+    assert partials.has(blob, 0) and not partials.has(blob, 1)
+
+
+def test_the_rarest_chunk_is_taken_first_and_the_teacher_spared():
+    from localhub.workshop.blobs import Blob
+
+    blob = Blob("sha256:" + "a" * 64, "b" * 64, 3 * CHUNK, 3 * CHUNK, ("1" * 64, "2" * 64, "3" * 64))
+    teacher = Holder("t", None, {blob.sha256: "all"}, teacher=True)
+    laptop = Holder("l", None, {blob.sha256: "110"})
+    swarm = Swarm(None, lambda: [], None, seed="x")
+    slot = swarm._pick([(blob, 0), (blob, 1), (blob, 2)], {}, [teacher, laptop], 0.0)
+    assert (slot.index, slot.holder.key) == (2, "t")  # only the teacher has chunk 2
+    slot = swarm._pick([(blob, 0), (blob, 1)], {}, [teacher, laptop], 0.0)
+    assert slot.holder.key == "l"  # a chunk both have comes from the laptop, not the teacher
+
+
+def test_a_layer_twice_in_one_image_is_fetched_once(store, tmp_path):
+    blob, data = make_blob(store, tmp_path, CHUNK // 2, 4)
+    teacher = Peer("t", {blob.sha256: data}, {blob.sha256: "all"}, teacher=True)
+    swarm = Swarm(PartialStore(store), lambda: [teacher.holder()], lambda peer, sha, i: peer.chunk(sha, i))
+    kept = run(swarm, [blob, blob])
+    assert len(kept) == 1 and teacher.asked == [0]
+    assert zstandard.ZstdDecompressor().decompress(store.path(kept[0]).read_bytes())
