@@ -32,6 +32,7 @@ from .screens.launch import LaunchView
 from .screens.logs import LogScreen
 from .screens.servers import ServersView
 from .screens.start_hub import StartHubScreen
+from .screens.workshop import WorkshopScreen
 from .widgets.footer import KeyFooter
 from .widgets.keyed_table import KeyedTable
 
@@ -52,6 +53,7 @@ class LocalhubApp(App):
         Binding("slash", "filter", "Filter", tooltip="Filter the table by text; Enter keeps it, Esc clears it"),
         Binding("question_mark", "help", "Help", tooltip="This list of keys"),
         Binding("q", "quit", "Quit", tooltip="Quit (the hub keeps running)"),
+        Binding("w", "workshop", "Workshop", show=False),
     ]
 
     def __init__(self, state_dir: str | os.PathLike, *, client_factory: Callable[[], Any] | None = None,
@@ -253,6 +255,9 @@ class LocalhubApp(App):
             return
         view.query_one("FilterBar").open()
 
+    def action_workshop(self) -> None:
+        self.push_screen(WorkshopScreen())
+
     def action_help(self) -> None:
         self.push_screen(HelpScreen([
             ("Everywhere", [*keys_of([b for b in self.BINDINGS if b.show]),
@@ -289,6 +294,7 @@ class LocalhubApp(App):
         yield PaletteEntry("Filter the current table", "Key /", self.action_filter)
         yield PaletteEntry("Help: all keys", "Key ?", self.action_help)
         yield PaletteEntry("Refresh now", "Ask the hub for fresh figures", self.poll)
+        yield PaletteEntry("Workshop: bundles and the class", "Key w", self.action_workshop)
         if self.lost or not self.ever_connected:
             yield PaletteEntry("Start the hub", f"localhub up --detach --state-dir {self.state_dir}",
                                self.action_start_hub)
