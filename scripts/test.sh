@@ -2,7 +2,7 @@
 # Run the whole test suite on this machine (the README's second command; CI runs it too).
 #
 # Installs what the suite needs when it is missing: a Docker engine, the offline test images, the
-# virtualenv with test tools, Chromium (browser tests) and tmux (terminal tests). Extra arguments go to
+# virtualenv with test tools, Chromium (browser tests), tmux (terminal tests) and xfsprogs (storage quotas). Extra arguments go to
 # pytest, e.g. `scripts/test.sh -m unit` for the fast layer only. Tests run on 3 parallel workers
 # (LOCALHUB_TEST_WORKERS, 0 for one process).
 set -euo pipefail
@@ -16,6 +16,8 @@ scripts/setup-venv.sh --test
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v tmux >/dev/null 2>&1 || missing+=(tmux)
+# storage caps held by XFS project quotas are tested on a loop-mounted XFS (skipped where the kernel lacks quotas)
+command -v mkfs.xfs >/dev/null 2>&1 || [ -x /usr/sbin/mkfs.xfs ] || [ -x /sbin/mkfs.xfs ] || missing+=(xfsprogs)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "test: installing ${missing[*]} (browser and terminal tests)…"
     t0=$SECONDS
