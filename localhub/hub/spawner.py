@@ -360,10 +360,23 @@ class LocalhubSpawner(DockerSpawner):
             await self.docker("remove_container", self.container_name, force=True)
         except docker.errors.NotFound:
             pass
-        try:
-            await self.docker("remove_volume", self.home_volume, force=True)
-        except docker.errors.NotFound:
-            pass
+        for attempt in range(50):
+            try:
+                await self.docker("remove_volume", self.home_volume, force=True)
+                return
+            except docker.errors.NotFound:
+                return
+            except docker.errors.APIError as err:
+                if err.status_code != 409 or attempt == 49:
+                    raise
+            # still mounted: by its storage meter, which goes a moment after the server stops. Without this the
+            # home outlived its delete, and a new server of the same name found the old files
+            for other in await self.docker("containers", all=True, filters={"volume": self.home_volume}):
+                try:
+                    await self.docker("remove_container", other["Id"], force=True)
+                except docker.errors.APIError:
+                    pass  # gone, or being removed already
+            await asyncio.sleep(0.2)
 
     @default("object_name")
     def _object_name_default(self):
