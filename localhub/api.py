@@ -140,6 +140,7 @@ class ServersHandler(APIHandler):
                 "container_state": detail.get("state"),
                 "last_activity": server.get("last_activity"),
                 "started": server.get("started"),
+                "last_launch": d.launcher.traces.get(name),  # where its last launch's time went (launch_trace.py)
                 **placement(away.get(name), bool(server.get("ready") or server.get("pending")),
                             d.watch.notice(storage.container_name(d.settings.instance, d.settings.user, name))),
             })
@@ -238,6 +239,7 @@ class EnvironmentsHandler(APIHandler):
             "image": e.image, "spec": e.spec, "resolved": e.resolved, "size": e.size,
             "built": e.built.isoformat() if e.built else None, "repo2docker": e.repo2docker,
             "servers": sorted(users_of.get(e.image, [])),
+            "last_launch": d.launcher.image_traces.get(e.image),
             "building": False,
         } for e in envs] + [{"image": name, "building": True} for name in d.builder.building()]})
 

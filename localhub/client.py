@@ -46,6 +46,7 @@ class Server:
     cpu_limit: float | None = None  # CPUs its profile allows
     memory_limit: int | None = None  # bytes its profile allows
     usage_history: list | None = None  # [unix time, CPU % of one core, memory bytes], oldest first
+    last_launch: dict | None = None  # its last launch's steps and their seconds (launch_trace.py)
 
     @classmethod
     def from_api(cls, data: dict) -> "Server":

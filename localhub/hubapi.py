@@ -108,6 +108,23 @@ class HubAPI:
         r = await self._client.post(f"/users/{quote(user)}/tokens", json=body)
         return r.json().get("token") if r.status_code < 400 else None
 
+    async def answers(self, path: str, timeout: float = 10) -> bool:
+        """Whether `path` on the hub's public URL (through the proxy) answers 200 within `timeout` seconds,
+        asked again every few hundredths of a second until it does. Sent without the daemon's token."""
+        url = self._client.base_url.copy_with(path=path)
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            request = self._client.build_request("GET", url, timeout=3)
+            del request.headers["Authorization"]  # the daemon's token is for the hub, never for a user's server
+            try:
+                if (await self._client.send(request)).status_code == 200:
+                    return True
+            except httpx.HTTPError:
+                pass
+            if asyncio.get_running_loop().time() >= deadline:
+                return False
+            await asyncio.sleep(0.02)
+
     async def aclose(self) -> None:
         await self._client.aclose()
 

@@ -24,6 +24,7 @@ from .images.catalog import find_image
 from .config import Settings
 from .hubapi import HubAPI, HubError
 from .launch_events import LaunchEvent
+from .launch_trace import LaunchTrace
 from .state import write_atomic
 from .workshop.resolver import WorkshopResolver
 
@@ -114,17 +115,20 @@ class Launcher:
         self._reserved: dict[str, tuple[dict, int]] = {}
         # bundles imported here and the class on the LAN answer before the network does (localhub/workshop)
         self.workshop = workshop or WorkshopResolver(state_root, builder.client)
+        # the last launch's trace (launch_trace.py) of each server and of each image, for servers/builds ls
+        self.traces: dict[str, dict] = {}
+        self.image_traces: dict[str, dict] = {}
 
     async def launch(self, launch: LaunchSpec, profile: str | None = None, rebuild: bool = False,
                      where: str | None = None, start: bool = True) -> AsyncIterator[LaunchEvent]:
         """The launch's events, the last one `ready` (or `built` when not `start`ed) or `failed`; each carries
         the launch's overall progress, never going back."""
         previous = None
-        async for item in self._launch(launch, profile, rebuild, where, start):
+        async for item in self._launch(launch, profile, rebuild, where, start, LaunchTrace()):
             previous = item.after(previous)
             yield previous
 
-    async def _launch(self, launch, profile, rebuild, where, start) -> AsyncIterator[LaunchEvent]:
+    async def _launch(self, launch, profile, rebuild, where, start, trace: LaunchTrace) -> AsyncIterator[LaunchEvent]:
         resolved = None
         async for item in self._resolve(launch):
             if isinstance(item, LaunchEvent):
@@ -133,6 +137,7 @@ class Launcher:
                     return
             else:
                 resolved = item
+        trace.mark("resolve")
 
         name = None
         if start:  # the server is chosen before anything is built: a full hub fails now, not after a build
@@ -143,13 +148,20 @@ class Launcher:
         try:
             image = None
             async for item in self._build(launch, resolved, rebuild):
+                if item.phase == "built":
+                    trace.mark("find image" if item.fields.pop("found", False) else "build")
+                    if name is None:
+                        item = LaunchEvent(item.phase, item.message, item.progress,
+                                           {**item.fields, "trace": trace.to_wire()})
                 yield item
                 if item.phase == "failed":
                     return
                 image = item.fields.get("imageName", image)
             if name is not None:
-                async for item in self._start_server(name, launch, resolved, image, profile, where):
+                async for item in self._start_server(name, launch, resolved, image, profile, where, trace):
                     yield item
+            if image:
+                self.image_traces[image] = trace.to_wire()
         finally:
             if name is not None:
                 self._release(name)
@@ -195,29 +207,34 @@ class Launcher:
                 if ev.phase == "built":
                     found = "already built" in ev.message
                     yield LaunchEvent.at("built", f"{'Found built' if found else 'Built'} image {ev.image}, "
-                                                  "launching...", imageName=ev.image)
+                                                  "launching...", imageName=ev.image, found=found)
                 else:
                     yield LaunchEvent.at(ev.phase, ev.message, ev.progress)
         except ValueError as err:  # the builder refuses what it cannot build
             yield LaunchEvent.at("failed", str(err))
 
     async def _start_server(self, name: str, launch: LaunchSpec, resolved: str, image: str, profile: str | None,
-                            where: str | None = None):
+                            where: str | None, trace: LaunchTrace):
         async with self._server_locks.setdefault(name, asyncio.Lock()):
-            async for item in self._start_named(name, launch, resolved, image, profile, where):
+            async for item in self._start_named(name, launch, resolved, image, profile, where, trace):
                 yield item
                 if item.phase == "failed":
                     return
         user = self.settings.user
-        token = await self.hub.new_token(user, f"Binder launch of {name}", scopes=[f"access:servers!server={user}/{name}"],
-                                         expires_in=24 * 3600)
+        token, _ = await asyncio.gather(
+            self.hub.new_token(user, f"Binder launch of {name}", scopes=[f"access:servers!server={user}/{name}"],
+                               expires_in=24 * 3600),
+            self.hub.answers(f"/user/{user}/{name}/api"))
+        trace.mark("first response")
+        self.traces[name] = trace.to_wire()
         url = f"{self.settings.url}/user/{user}/{name}/{launch.urlpath or ''}"
         self.recent.add(launch, name)
         yield LaunchEvent.at("ready", f"server running at {url}", url=url, token=token, imageName=image, image=image,
                              server=name, repo_url=launch.repo,
                              binder_ref_url=get_provider(launch.provider).ref_url(launch, resolved),
                              binder_launch_host=self.settings.url + "/", binder_request=f"v2/{launch.spec}",
-                             binder_persistent_request=f"v2/{self._persistent_spec(launch, resolved)}")
+                             binder_persistent_request=f"v2/{self._persistent_spec(launch, resolved)}",
+                             trace=self.traces[name])
 
     async def _reserve_name(self, launch: LaunchSpec, resolved: str) -> str | list[str]:
         """The launch's server name, held until it is ready so that a concurrent launch of another repository
@@ -241,7 +258,7 @@ class Launcher:
             self._reserved[name] = (options, holders - 1)
 
     async def _start_named(self, name: str, launch: LaunchSpec, resolved: str, image: str, profile: str | None,
-                           where: str | None = None):
+                           where: str | None, trace: LaunchTrace):
         user = self.settings.user
         server = (await self.hub.servers(user)).get(name)
         previous = (server or {}).get("user_options") or {}
@@ -263,11 +280,13 @@ class Launcher:
         running = bool(server and (server.get("ready") or server.get("pending") == "spawn"))
         same_build = previous.get("image") == image and previous.get("image_id") == image_id
         if running and same_build and (not profile or profile == previous.get("profile")):
+            trace.mark("server running")
             yield LaunchEvent.at("launching", f"Server '{name}' already runs this environment")
             return
         if running:
             yield LaunchEvent.at("launching", f"Restarting server '{name}' with the new build (its files are kept)")
             await self.hub.stop_server(user, name)
+            trace.mark("stop old server")
         yield LaunchEvent.at("launching", f"Launching server '{name}'...")
         try:
             await self.hub.start_server(user, name, options)
@@ -275,6 +294,9 @@ class Launcher:
                 if progress.get("failed"):
                     yield LaunchEvent.at("failed", f"Server '{name}' failed to start: {progress.get('message', '')}")
                     return
+                if progress.get("ready"):
+                    trace.mark_spawner(progress.get("localhub_trace"))
+                    trace.mark("route added")
                 if not progress.get("ready"):
                     yield LaunchEvent.at("launching", progress.get("message", ""), (progress.get("progress") or 0) / 100)
         except HubError as err:

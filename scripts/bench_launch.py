@@ -13,7 +13,11 @@ only same-run ratios mean anything here.
   running    the same while the server still runs (resolve, find the image, find the server, a token).
 
 `hub log: took` is JupyterHub's own spawn time for that start; `answers` is the extra time from `ready`
-until GET <server>/api/status through the proxy answers 200.
+until GET <server>/api/status through the proxy answers 200 (the `ready` event comes once the server has
+answered through the proxy: its trace's last step).
+
+Every launch is traced (localhub/launch_trace.py): the median of each step over the stopped-server
+launches is printed, so the figures say where the time goes.
 
 The hub is a throw-away one (tmp state and config dirs); the repository is tests/cases/dockerfile-basic
 committed into a tmp git repository and launched by its encoded `git/file%3A…/HEAD` Binder link. The
@@ -143,7 +147,7 @@ def main() -> int:
 
         http = httpx.Client(timeout=2)
         bare_run(http, image, BENCH_LABEL)  # untimed warm-up: page cache, docker-proxy
-        bare, stopped, running, answers, took = [], [], [], [], []
+        bare, stopped, running, answers, took, traces = [], [], [], [], [], []
         print(f"\n{'run':>4}  {'bare docker s':>13}  {'stopped s':>9}  {'hub log: took s':>15}  {'answers +s':>10}"
               f"  {'running s':>9}")
         for i in range(runs):
@@ -151,6 +155,7 @@ def main() -> int:
             client.stop_server(server)  # untimed: waits until the hub reports it stopped
             seconds, ready = launch(client, link)
             stopped.append(seconds)
+            traces.append(ready.get("trace") or {"steps": []})
             took.append(hub_took(state_dir, server))
             answers.append(answers_after(http, client, ready))
             running.append(launch(client, link)[0])
@@ -159,6 +164,10 @@ def main() -> int:
         builds_end = client.info()["builds_started"]
 
         bare_med, stopped_med, running_med = (statistics.median(v) for v in (bare, stopped, running))
+        print("\nWhere a launch of a stopped server spends its time (median of each step, launch trace)")
+        for step in dict.fromkeys(s["step"] for t in traces for s in t["steps"]):
+            values = [s["seconds"] for t in traces for s in t["steps"] if s["step"] == step]
+            print(f"  {step:<44} {statistics.median(values):7.3f} s   [{fmt(values)}]")
         print("\nSummary (one run, interleaved; medians)")
         for label, value in [
             ("bare docker run of the image -> HTTP 200", f"{bare_med:7.2f} s   [{fmt(bare)}]"),
@@ -167,6 +176,7 @@ def main() -> int:
             ("  then ready -> answers via proxy", f"{statistics.median(answers):7.2f} s   [{fmt(answers)}]"),
             ("launch, server running -> ready", f"{running_med:7.2f} s   [{fmt(running)}]"),
             ("RATIO launch (server stopped) / bare docker", f"{stopped_med / bare_med:7.2f} x"),
+            ("RATIO worst of runs: stopped / bare docker", f"{max(stopped) / max(bare):7.2f} x"),
             ("ratio launch (server running) / bare docker", f"{running_med / bare_med:7.2f} x"),
             ("first launch incl. build (once)", f"{first_s:7.2f} s"),
             ("builds during all relaunches", f"{builds_end - builds1:7d}"),

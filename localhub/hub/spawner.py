@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from urllib.parse import urlsplit
 
 import docker.errors
@@ -77,6 +78,12 @@ class LocalhubSpawner(DockerSpawner):
         return lambda spawner: profile_form(load_profiles(spawner.config_dir or None),
                                             spawner._stored_options().get("profile") or spawner.default_profile)
 
+    # the times a launch's trace needs from inside the hub (launch_trace.py): when the container started and
+    # when its server answered, handed over with JupyterHub's ready progress event
+    @default("progress_ready_hook")
+    def _progress_ready_hook_default(self):
+        return lambda spawner, event: {**event, "localhub_trace": dict(getattr(spawner, "_trace", {}))}
+
     @default("options_from_form")
     def _options_from_form_default(self):
         return lambda formdata, spawner: options_from_form(formdata, spawner._stored_options(),
@@ -125,6 +132,7 @@ class LocalhubSpawner(DockerSpawner):
     async def start(self):
         options = self.user_options or {}
         self._pool_steps: list[str] = []  # what progress() shows while a server is sent to a peer
+        self._trace: dict[str, float] = {}  # unix times of this start's steps (launch_trace.py)
         try:
             profile = get_profile(load_profiles(self.config_dir or None), options.get("profile") or self.default_profile)
             image = choose_image(options, profile, self.fallback_image)
@@ -198,6 +206,8 @@ class LocalhubSpawner(DockerSpawner):
         except LocalhubError as err:
             raise web.HTTPError(500, f"The server could not start on {peer['name']}: {err}") from None
         self.guest = running["guest"]
+        if hasattr(self, "_trace"):
+            self._trace["answered"] = time.time()
         self.object_id = ""
         self.log.info("%s runs on lab peer %s at %s:%s", self._log_name, running["peer"], running["address"],
                       running["port"])
@@ -258,6 +268,7 @@ class LocalhubSpawner(DockerSpawner):
         except BaseException:
             self._forget_death()
             raise
+        self._trace["started"] = time.time()
 
     async def get_ip_and_port(self):
         """The container's address once *it* answers (readiness.py); a crash or silence is a clear error."""
@@ -280,6 +291,7 @@ class LocalhubSpawner(DockerSpawner):
                                     "timeout")
         finally:
             self._forget_death()
+        self._trace["answered"] = time.time()
         return ip, self.port
 
     @staticmethod

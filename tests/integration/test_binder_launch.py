@@ -172,6 +172,34 @@ def test_encoded_git_link_builds_and_launches_through_the_proxy(bhub, first):
     assert env["BINDER_LAUNCH_HOST"] == f"{bhub.url}/"
 
 
+# --- 1b. every launch is traced (launch_trace.py) ------------------------------------------------
+
+def trace_steps(event: dict) -> list[str]:
+    trace = event["trace"]
+    assert all(step["seconds"] >= 0 for step in trace["steps"]), trace
+    assert sum(step["seconds"] for step in trace["steps"]) == pytest.approx(trace["total"], abs=0.01), trace
+    return [step["step"] for step in trace["steps"]]
+
+
+def test_each_launch_says_where_its_time_went(bhub, repos):
+    repo = CaseRepo("dockerfile-basic", repos, "traced")  # its own server: this test stops it
+    done = ready(read_build(bhub.url, repo.spec(), bhub.token))
+    # the spawner's own marks (container started, server answered) came through JupyterHub's ready event
+    assert trace_steps(done) == ["resolve", "build", "start container", "server ready", "route added",
+                                 "first response"]
+    client = bhub.client
+    assert client.server("traced").last_launch == done["trace"]
+    (env,) = [e for e in client.environments() if e["image"] == done["imageName"]]
+    assert env["last_launch"] == done["trace"]
+
+    client.stop_server("traced")
+    again = ready(read_build(bhub.url, repo.spec(), bhub.token))
+    assert trace_steps(again) == ["resolve", "find image", "start container", "server ready", "route added",
+                                  "first response"]
+    running = ready(read_build(bhub.url, repo.spec(), bhub.token))
+    assert trace_steps(running) == ["resolve", "find image", "server running", "first response"]
+
+
 # --- 2. the repository's notebook runs in the server's kernel ------------------------------------
 
 def test_notebook_cells_run_in_the_servers_kernel(bhub, first):

@@ -179,7 +179,8 @@ class FakeDaemon:
         self.hub_api = self.hub.api()
         self.docker = FakeEngine(self.settings.instance)
         self.builder = FakeBuilder()
-        self.launcher = SimpleNamespace(recent=RecentLaunches(self.state.root / "launches.json"))
+        self.launcher = SimpleNamespace(recent=RecentLaunches(self.state.root / "launches.json"), traces={},
+                                        image_traces={})
         self.readers = Readers()
         self.usage = SimpleNamespace(latest={}, history=lambda container: [])
         self.watch = SimpleNamespace(notice=lambda container: None)

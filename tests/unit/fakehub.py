@@ -11,6 +11,7 @@ The engine suite (tests/integration) proves the wiring against the real hub; the
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 
 import httpx
@@ -42,6 +43,7 @@ class FakeHub:
         self.requests: list[tuple[str, str]] = []
         self.fail_spawn: str | None = None  # a message: the next spawn fails with it
         self.tokens_issued = 0
+        self.spawner_marks: tuple[str, ...] = ()  # the spawner's trace marks its ready event carries
 
     def add(self, name: str, ready: bool = False, **options) -> FakeServer:
         self.servers[name] = FakeServer(name, options, ready=ready)
@@ -56,6 +58,11 @@ class FakeHub:
         path = request.url.path
         self.requests.append((request.method, path))
         prefix = f"/hub/api/users/{self.user}"
+        if path.startswith(f"/user/{self.user}/"):  # through the proxy: a ready server's own API answers
+            server = self.servers.get(path.split("/")[3])
+            if server is not None and server.ready and "authorization" not in request.headers:
+                return httpx.Response(200, json={"version": "fake"})
+            return httpx.Response(503 if server is not None else 404)
         if path == "/hub/api/users" and request.method == "GET":
             return httpx.Response(200, json=[{"name": self.user, "servers": {
                 n: s.model(self.user) for n, s in self.servers.items()}}])
@@ -111,7 +118,8 @@ class FakeHub:
             server.pending = None
             self.fail_spawn = None
         else:
-            events.append({"progress": 100, "ready": True, "message": "Server ready", "url": f"/user/{self.user}/{name}/"})
+            events.append({"progress": 100, "ready": True, "message": "Server ready", "url": f"/user/{self.user}/{name}/",
+                           "localhub_trace": {mark: time.time() for mark in self.spawner_marks}})
             server.pending, server.ready = None, True
         body = "".join(f"data: {json.dumps(e)}\n\n" for e in events)
         return httpx.Response(200, headers={"Content-Type": "text/event-stream"}, content=body.encode())
