@@ -20,7 +20,7 @@ from tornado import web
 
 from . import __version__, api_hub, recovery, storage
 from .errors import LocalhubError, shown
-from .images.catalog import list_environments, remove_environment
+from .images.catalog import list_environments
 from .hub import binder_web
 from .hubapi import HubError
 from .profiles import load_profiles
@@ -214,71 +214,6 @@ class ServerLogsHandler(APIHandler):
         self.finish()
 
 
-class EnvironmentsHandler(APIHandler):
-    """Built environment images, and which of the user's servers use each."""
-
-    async def _ours(self) -> tuple[list, dict[str, list[str]]]:
-        """Images this hub built or its servers use (the engine may hold other hubs' images too)."""
-        d = self.daemon
-        everything = await self.in_thread(list_environments, d.docker)
-        built_here = {e.image for e in await self.in_thread(
-            list_environments, d.docker, {"localhub.instance": d.settings.instance})}
-        user = await d.hub_api.user(d.settings.user)
-        users_of: dict[str, list[str]] = {}
-        for name, server in (user.get("servers") or {}).items():
-            image = (server.get("user_options") or {}).get("image")
-            if image:
-                users_of.setdefault(image, []).append(name)
-        return [e for e in everything if e.image in built_here or e.image in users_of], users_of
-
-    @web.authenticated
-    async def get(self):
-        d = self.daemon
-        envs, users_of = await self._ours()
-        self.write_json({"environments": [{
-            "image": e.image, "spec": e.spec, "resolved": e.resolved, "size": e.size,
-            "built": e.built.isoformat() if e.built else None, "repo2docker": e.repo2docker,
-            "servers": sorted(users_of.get(e.image, [])),
-            "last_launch": d.launcher.image_traces.get(e.image),
-            "building": False,
-        } for e in envs] + [{"image": name, "building": True} for name in d.builder.building()]})
-
-    @web.authenticated
-    async def delete(self):
-        d = self.daemon
-        image = self.get_argument("image")
-        envs, _ = await self._ours()
-        if image not in {e.image for e in envs}:
-            raise web.HTTPError(404, f"{shown(image)} is not an environment of this hub.")
-        user = await d.hub_api.user(d.settings.user)
-        running = [name for name, s in (user.get("servers") or {}).items()
-                   if (s.get("user_options") or {}).get("image") == image and (s.get("ready") or s.get("pending"))]
-        if running:
-            raise web.HTTPError(409, f"Server(s) {', '.join(running)} run this environment; stop them first.")
-        try:
-            removed = await self.in_thread(lambda: remove_environment(d.docker, image))
-        except ValueError as err:
-            raise web.HTTPError(400, str(err)) from None
-        if not removed:
-            raise web.HTTPError(404, f"There is no environment image {shown(image)}.")
-        self.write_json({"removed": image})
-
-
-class BuildLogHandler(APIHandler):
-    @web.authenticated
-    async def get(self):
-        image, spec = self.get_argument("image", ""), self.get_argument("spec", "")
-        builder = self.daemon.builder
-        try:
-            text = builder.read_log(image) if image else await self.in_thread(builder.latest_log_for_spec, spec)
-        except OSError:  # a name no file can have (too long, say): there is no such log
-            text = None
-        if text is None:
-            raise web.HTTPError(404, f"No build log is kept for {shown(image or spec)}.")
-        self.set_header("Content-Type", "text/plain; charset=utf-8")
-        self.finish(text)
-
-
 class OAuthCallbackHandler(HubOAuthCallbackHandler):
     """The end of a browser's sign-in to this service, checked against the daemon's own HubOAuth."""
 
@@ -356,8 +291,6 @@ def make_app(daemon: "Daemon") -> web.Application:
     args = {"daemon": daemon}
     return web.Application(binder_web.handlers(daemon) + api_hub.handlers(daemon) + workshop_web.handlers(daemon) + [
         (r"/services/localhub/oauth_callback", OAuthCallbackHandler, args),
-        (prefix + "/environments", EnvironmentsHandler, args),
-        (prefix + "/environments/log", BuildLogHandler, args),
         (prefix + "/info", InfoHandler, args),
         (prefix + "/pool", PoolHandler, args),
         (prefix + "/pool/(leave|forget)", PoolHandler, args),

@@ -6,6 +6,7 @@ The CLI and the TUI use only this module to talk to the hub. It finds the hub th
 
 from __future__ import annotations
 
+import shlex
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from httpx_sse import connect_sse
 from .binder import parse_link
 from .hub.policy import PolicyError, check_server_name
 from .errors import LocalhubError, NotRunning, shown
+from .images.progress import clock_text  # noqa: F401 (the TUI draws times as the CLI does)
 from .launch_events import LaunchEvent  # noqa: F401 (the TUI reads launch events through this module)
 from .lifecycle import running_daemon
 from .state import StateDir
@@ -201,7 +203,9 @@ class Client:
 
     def launch(self, link: str, profile: str | None = None, rebuild: bool = False,
                start: bool = True, where: str | None = None) -> Iterator[dict]:
-        """Build (once) and start the environment a link names; yields BinderHub-style events."""
+        """Build (once) and start the environment a link names; yields BinderHub-style events, and ticks (events
+        with `"tick": true` and no message: the build's progress and clock between log lines). A failed launch
+        raises LocalhubError with its reason, after yielding its event."""
         launch = parse_link(link)
         params = {"urlpath": launch.urlpath, "profile": profile, "rebuild": "1" if rebuild else None,
                   "where": where,
@@ -213,8 +217,11 @@ class Client:
                              timeout=httpx.Timeout(None, connect=10)) as source:
                 for sse in source.iter_sse():
                     if sse.data:
-                        final = sse.json()
-                        yield final
+                        event = sse.json()
+                        yield event
+                        if event.get("tick"):
+                            continue
+                        final = event
                         if final.get("phase") in ("ready", "failed"):
                             break
         except httpx.HTTPError as err:
@@ -222,7 +229,10 @@ class Client:
         if final is None:
             raise LocalhubError("The hub ended the launch without saying why; see `localhub status`.")
         if final.get("phase") == "failed":
-            raise LocalhubError(final.get("message", "The launch failed.").strip())
+            reason = final.get("message", "The launch failed.").strip()
+            if final.get("build_log"):
+                reason = reason.rstrip(".") + f"; `localhub builds log {shlex.quote(link)}` shows the whole build log."
+            raise LocalhubError(reason)
         if start and final.get("phase") != "ready":
             raise LocalhubError(f"The launch stopped at phase '{final.get('phase')}'.")
 
@@ -231,7 +241,16 @@ class Client:
         return self.launch(spec, rebuild=True, start=False)
 
     def environments(self) -> list[dict]:
-        return self._json("GET", "/services/localhub/api/environments")["environments"]
+        return self.environments_report()["environments"]
+
+    def environments_report(self) -> dict:
+        """{"environments": [...], "disk": {"environments": bytes of them all, shared layers counted once}}."""
+        return self._json("GET", "/services/localhub/api/environments")
+
+    def prune_environments(self, dry_run: bool = False) -> dict:
+        """Remove the environments no server uses and this hub's dangling images (or, dry, say which)."""
+        return self._json("POST", "/services/localhub/api/environments/prune", json={"dry_run": dry_run},
+                          timeout=300)
 
     def build_log(self, image: str | None = None, spec: str | None = None) -> str:
         """The kept build log of an image, or the newest one of a spec (failed builds have no image)."""

@@ -16,11 +16,13 @@ import json
 import re
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
+from urllib.parse import quote
 
 from .binder import BadLink, LaunchSpec, ResolveError, ResolvedCache, get_provider, parse_spec, resolve
 from .images.builder import Builder
-from .images.catalog import find_image
+from .images.catalog import find_image, image_name
 from .config import Settings
 from .hubapi import HubAPI, HubError
 from .launch_events import LaunchEvent
@@ -122,10 +124,10 @@ class Launcher:
     async def launch(self, launch: LaunchSpec, profile: str | None = None, rebuild: bool = False,
                      where: str | None = None, start: bool = True) -> AsyncIterator[LaunchEvent]:
         """The launch's events, the last one `ready` (or `built` when not `start`ed) or `failed`; each carries
-        the launch's overall progress, never going back."""
-        previous = None
+        the launch's overall progress, never going back, and the seconds since it began."""
+        previous, began = None, time.monotonic()
         async for item in self._launch(launch, profile, rebuild, where, start, LaunchTrace()):
-            previous = item.after(previous)
+            previous = replace(item, elapsed=time.monotonic() - began).after(previous)
             yield previous
 
     async def _launch(self, launch, profile, rebuild, where, start, trace: LaunchTrace) -> AsyncIterator[LaunchEvent]:
@@ -151,8 +153,7 @@ class Launcher:
                 if item.phase == "built":
                     trace.mark("find image" if item.fields.pop("found", False) else "build")
                     if name is None:
-                        item = LaunchEvent(item.phase, item.message, item.progress,
-                                           {**item.fields, "trace": trace.to_wire()})
+                        item = replace(item, fields={**item.fields, "trace": trace.to_wire()})
                 yield item
                 if item.phase == "failed":
                     return
@@ -197,21 +198,29 @@ class Launcher:
     async def _build(self, launch: LaunchSpec, resolved: str, rebuild: bool) -> AsyncIterator[LaunchEvent]:
         provider = get_provider(launch.provider)
         repo, ref = provider.build_source(launch, resolved)
+        image = image_name(launch.environment, resolved)
         try:
             async for ev in self.builder.build(launch.spec, repo, ref, rebuild=rebuild,
                                                content_providers=provider.fetchers, environment=launch.environment):
                 if ev.phase == "failed":
-                    yield LaunchEvent.at("failed", f"{ev.message} (`localhub builds log {launch.spec}` shows the "
-                                                   "full log)")
+                    # the reason once; where the whole log is, as a field (the page links it, the CLI names
+                    # `localhub builds log`)
+                    yield LaunchEvent.at("failed", ev.message, build_log=self.build_log_url(image),
+                                         spec=launch.spec)
                     return
                 if ev.phase == "built":
                     found = "already built" in ev.message
                     yield LaunchEvent.at("built", f"{'Found built' if found else 'Built'} image {ev.image}, "
                                                   "launching...", imageName=ev.image, found=found)
                 else:
-                    yield LaunchEvent.at(ev.phase, ev.message, ev.progress)
+                    yield replace(LaunchEvent.at(ev.phase, ev.message, ev.progress), left=ev.left,
+                                  detail=ev.detail or "", tick=ev.tick)
         except ValueError as err:  # the builder refuses what it cannot build
             yield LaunchEvent.at("failed", str(err))
+
+    def build_log_url(self, image: str) -> str:
+        """The page serving an image's build log (kept after a failure too)."""
+        return f"{self.settings.url}/services/localhub/api/environments/log?image={quote(image, safe='')}"
 
     async def _start_server(self, name: str, launch: LaunchSpec, resolved: str, image: str, profile: str | None,
                             where: str | None, trace: LaunchTrace):

@@ -47,6 +47,18 @@ class LaunchSpec:
 
         return f"{self.provider}/{get_provider(self.provider).format_spec(self)}"
 
+    @property
+    def display_name(self) -> str:
+        """The repository as people name it: `org/repo`, `Zenodo 10.5281/zenodo.3242074`, a URL or a folder."""
+        from .providers import get_provider
+
+        return get_provider(self.provider).display_name(self)
+
+    @property
+    def title(self) -> str:
+        """What a launch page says it does, as mybinder.org does: `Starting org/repo at main`."""
+        return f"Starting {self.display_name}" + (f" at {self.ref}" if self.ref else "")
+
     def binder_path(self) -> str:
         """The launch path on any BinderHub-compatible host: `/v2/<spec>[?urlpath=...]`."""
         path = f"/v2/{self.spec}"

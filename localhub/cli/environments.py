@@ -24,17 +24,21 @@ def cmd_spec(args) -> int:
 
 def cmd_launch(args) -> int:
     client = client_from(args)
-    display = LaunchDisplay()
+    display = None if args.json else LaunchDisplay()
     ready = None
-    for event in client.launch(args.link, profile=args.profile, rebuild=args.rebuild, where=args.where):
-        if args.json:
-            print(json.dumps(event), flush=True)
-        else:
-            display.show(event)
-        if event.get("phase") == "ready":
-            ready = event
+    try:
+        for event in client.launch(args.link, profile=args.profile, rebuild=args.rebuild, where=args.where):
+            if args.json:
+                if not event.get("tick"):  # JSON lines: the events as BinderHub sends them
+                    print(json.dumps(event), flush=True)
+            else:
+                display.show(event)
+            if event.get("phase") == "ready":
+                ready = event
+    finally:
+        if display is not None:
+            display.clear()
     if not args.json:
-        display.clear()
         print(f"Ready: {ready['url']}  (server '{ready['server']}', image {ready['imageName']})")
     if args.open:
         path = ready["url"].removeprefix(client.url)

@@ -6,40 +6,70 @@ from __future__ import annotations
 import json
 import sys
 
+from rich.console import Console
+from rich.progress import Progress, ProgressColumn, Task, TextColumn
+from rich.progress_bar import ProgressBar as RichProgressBar
+
+from ..images.progress import clock_text
 from ..launch_events import LaunchEvent
 from ..profiles import format_size
 
 
+class _Bar(ProgressColumn):
+    """The launch's bar: green while it goes, red once it failed."""
+
+    def render(self, task: Task) -> RichProgressBar:
+        failed = task.fields.get("failed")
+        return RichProgressBar(total=100, completed=task.completed, width=30,
+                               complete_style="red" if failed else "green",
+                               finished_style="red" if failed else "green")
+
+
 class LaunchDisplay:
-    """Phases and a progress bar (the launch's own progress, carried by each event) on a terminal; the build log
-    as plain lines otherwise."""
+    """A launch drawn on a terminal: the build log scrolls above one status line — the bar, the phase, where the
+    build is ("step 3 of 5"), the time elapsed and, from the previous build, the time left. Without a terminal:
+    the log lines, and a line at each phase with how far the launch is. Every figure comes with the events.
+
+    A failure turns the bar red; its reason is left to the command's one error line (never printed twice)."""
 
     def __init__(self, stream=sys.stderr):
-        self.stream = stream
-        self.tty = stream.isatty()
+        self.console = Console(file=stream, highlight=False)
+        self.tty = self.console.is_terminal
         self.phase = None
-        self.done = 0.0
+        self.progress = Progress(_Bar(), TextColumn("{task.percentage:>3.0f}%"), TextColumn("{task.fields[status]}"),
+                                 console=self.console, transient=False, auto_refresh=False)
+        self.task = self.progress.add_task("launch", total=100, status="waiting", failed=False)
+        if self.tty:
+            self.progress.start()
+
+    @staticmethod
+    def status(event: LaunchEvent) -> str:
+        parts = [event.phase]
+        if event.detail:
+            parts.append(event.detail)
+        if event.elapsed is not None:
+            parts.append(f"{clock_text(event.elapsed)} elapsed")
+        if event.left is not None:
+            parts.append(f"about {clock_text(event.left)} left")
+        return " · ".join(parts)
 
     def show(self, wire: dict) -> None:
         event = LaunchEvent.from_wire(wire)
-        phase, message = event.phase, event.message.rstrip()
-        if phase != self.phase:
-            self.clear()
-            print(f"==> {phase}", file=self.stream, flush=True)
-            self.phase = phase
-        self.done = max(self.done, event.progress)
-        if message and phase in ("building", "fetching", "waiting", "failed") or not self.tty:
-            self.clear()
-            print(f"    {message}", file=self.stream, flush=True)
-        if self.tty:
-            width = 30
-            filled = int(width * self.done)
-            self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {int(self.done * 100):3d}% {phase}")
-            self.stream.flush()
+        done = max(self.progress.tasks[0].completed, 100 * event.progress)
+        self.progress.update(self.task, completed=done, status=self.status(event), failed=event.phase == "failed")
+        if not self.tty and event.phase != self.phase and not event.tick:
+            self.console.print(f"==> {event.phase} ({done:.0f}%)", markup=False)
+        self.phase = event.phase
+        if event.message and not event.tick and event.phase != "failed":
+            self.console.print(("    " if not self.tty else "") + event.message, markup=False, highlight=False)
+        if self.tty:  # drawn at each event (the hub ticks every second while a build is quiet)
+            self.progress.refresh()
 
     def clear(self) -> None:
+        """The end of the launch: the status line stays as it ended (red for a failure)."""
         if self.tty:
-            self.stream.write("\r\033[K")
+            self.progress.refresh()
+            self.progress.stop()
 
 
 def follow_spawn(events, as_json: bool) -> None:

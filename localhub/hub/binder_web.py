@@ -8,6 +8,10 @@
     /services/localhub/          the launch page: form, link, badges, recent launches
     /services/localhub/v2/...    the progress page: live build log, then the server at urlpath
     /services/localhub/build/... the same event stream, for the progress page's EventSource
+    /services/localhub/environments   the environments page (environments_web.py)
+
+Ticks (a running build's progress without a log line, every second) go out as events named `progress`:
+BinderHub's clients read unnamed events only and never see them; the progress page draws them.
 
 Specs are read from the raw request path: tornado decodes %2F in path arguments, and Binder specs carry
 encoded slashes (`git/https%3A%2F%2F…/main`).
@@ -19,14 +23,17 @@ import asyncio
 import json
 import re
 from dataclasses import replace
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from jupyterhub.services.auth import HubOAuthenticated
 from tornado import web
 from tornado.iostream import StreamClosedError
 
 from ..binder import DEFAULT_PROVIDERS, BadLink, parse_link, parse_spec
+from ..errors import shown
 from ..binder.providers import find_provider
+from ..profiles import load_profiles
+from . import environments_web
 
 SERVICE = "/services/localhub"
 KEEPALIVE_SECONDS = 25
@@ -50,9 +57,11 @@ def launch_from_request(handler: web.RequestHandler, marker: str):
     return parse_link("/v2/" + spec + (f"?{query}" if query else ""))
 
 
-def spec_from_form(provider: str, repository: str, ref: str, path: str):
+def spec_from_form(provider: str, repository: str, ref: str, path: str, path_kind: str = ""):
     """The launch a Binder-style form describes. A pasted Binder link wins over the other fields; a
-    repository URL (GitHub, GitLab, …) is read as such, with the form's ref when one is given."""
+    repository URL (GitHub, GitLab, …) is read as such, with the form's ref when one is given. The path is a
+    file to open in JupyterLab (`path_kind` "file", as mybinder.org's form) or a URL path as it is ("url");
+    without a kind, a path that starts like a URL path (lab/, tree/, voila/, …) is one."""
     repository, ref, path = repository.strip(), ref.strip(), path.strip().lstrip("/")
     pasted_link = "/v2/" in repository or repository.startswith("v2/")
     chosen = find_provider(provider)
@@ -63,8 +72,9 @@ def spec_from_form(provider: str, repository: str, ref: str, path: str):
     else:
         launch = parse_spec(chosen.form_spec(repository, ref))
     if path:
-        opens = path if path.startswith(("lab/", "tree/", "doc/", "notebooks/", "voila/")) else f"lab/tree/{path}"
-        launch = replace(launch, urlpath=opens)
+        as_url = path_kind == "url" or (path_kind != "file" and path.startswith(
+            ("lab/", "tree/", "doc/", "notebooks/", "voila/")))
+        launch = replace(launch, urlpath=path if as_url else f"lab/tree/{path}")
     return launch
 
 
@@ -155,7 +165,7 @@ class BuildStreamHandler(BinderHandler):
             start=self.get_argument("launch", "1") not in ("0", "false", "no"))
         try:
             async for item in events:
-                await self._emit(item.to_wire())
+                await self._emit(item.to_wire(), "progress" if item.tick else None)
         except StreamClosedError:
             return  # the client left; a build it started goes on for other waiters
         except Exception as err:  # one clear failed event, never a hanging stream
@@ -167,8 +177,8 @@ class BuildStreamHandler(BinderHandler):
         if not self._finished:
             self.finish()
 
-    async def _emit(self, data: dict) -> None:
-        self.write(f"data: {json.dumps(data)}\n\n")
+    async def _emit(self, data: dict, name: str | None = None) -> None:
+        self.write((f"event: {name}\n" if name else "") + f"data: {json.dumps(data)}\n\n")
         await self.flush()
 
     async def _keepalive(self) -> None:
@@ -205,15 +215,19 @@ class ProgressPageHandler(BinderHandler):
             raise web.HTTPError(400, str(err)) from None
         spec = raw_spec(self.request.path, "/v2/")
         query = self.request.query
-        self.render("progress.html", spec=launch.spec, repo=launch.repo, ref=launch.ref or "",
+        build_only = self.get_argument("launch", "1") in ("0", "false", "no")  # the environments page's builds
+        title = launch.title.replace("Starting", "Building", 1) if build_only else launch.title
+        self.render("progress.html", title=title, spec=unquote(launch.spec), build_only=build_only,
                     build_url=f"{SERVICE}/build/{spec}" + (f"?{query}" if query else ""))
 
 
 class LaunchPageHandler(BinderHandler):
     @web.authenticated
     def get(self):
+        settings = self.daemon.settings
         self.render("launch.html", providers=form_providers(), recent=self.daemon.launcher.recent.list(),
-                    hub_url=self.daemon.settings.url)
+                    hub_url=settings.url, profiles=load_profiles(settings.config_dir),
+                    default_profile=settings.default_profile, unquote=unquote)
 
 
 class SpecAPIHandler(BinderHandler):
@@ -226,15 +240,23 @@ class SpecAPIHandler(BinderHandler):
                 launch = parse_link(self.get_argument("link"))
             else:
                 launch = spec_from_form(self.get_argument("provider", form_providers()[0]), self.get_argument("repository", ""),
-                                        self.get_argument("ref", ""), self.get_argument("path", ""))
+                                        self.get_argument("ref", ""), self.get_argument("path", ""),
+                                        self.get_argument("path_kind", ""))
         except BadLink as err:
             self.set_status(400)
             self.finish({"error": str(err)})
             return
         url = self.daemon.settings.url
         link = url + launch.binder_path()
+        profile = self.get_argument("profile", "")
+        if profile and profile != self.daemon.settings.default_profile:
+            if profile not in load_profiles(self.daemon.settings.config_dir):
+                self.set_status(400)
+                self.finish({"error": f"There is no profile '{shown(profile)}'."})
+                return
+            link += ("&" if "?" in link else "?") + f"profile={quote(profile, safe='')}"
         badge = f"{url}{SERVICE}/badge.svg"
-        self.finish({**launch.to_dict(), "link": link, "badge": badge,
+        self.finish({**launch.to_dict(), "title": launch.title, "link": link, "badge": badge,
                      "markdown": f"[![Launch on localhub]({badge})]({link})",
                      "rst": f".. image:: {badge}\n   :target: {link}"})
 
@@ -258,4 +280,5 @@ def handlers(daemon) -> list:
         (SERVICE + r"/?", LaunchPageHandler, args),
         (SERVICE + r"/api/spec", SpecAPIHandler, args),
         (SERVICE + r"/badge.svg", BadgeHandler),
+        *environments_web.handlers(daemon),
     ]

@@ -9,6 +9,10 @@ Callers asking for the same image while it builds share that one build: they get
 then everything logged so far, then the live log. A build writes to a temporary name and is tagged
 with the real one only when it succeeds, so a failed or cancelled build leaves no image behind.
 
+Every line is published with how far the build has got (progress.py: its steps, and the clock against the
+previous build of the same environment), and a quiet build publishes a tick each second so its followers see the
+clock move.
+
 A build never outlives its daemon: the child process dies with it (see `build_child.py`), and a daemon
 that was killed mid-build removes what such a build left (its temporary image, its checkout) when it
 starts again (`remove_interrupted`).
@@ -37,7 +41,9 @@ import docker
 from .events import BuildEvent, EventLog
 from .catalog import (BUILDING_REPOSITORY, LABEL_SPEC, building_name, content_id, find_image, image_labels,
                       image_name, label_value)
-from .logparse import REASON_PREFIX, failure_reason, one_line, step_progress
+from .logparse import REASON_PREFIX, failure_reason, one_line
+from .inventory import LayerBook
+from .progress import BuildProgress, BuildTimes
 
 REPO2DOCKER_CONFIG = Path(__file__).with_name("repo2docker_config.py")
 USER_ID = 1000
@@ -45,6 +51,7 @@ USER_NAME = "jovyan"
 _R2D_PHASES = {"fetching": "fetching", "building": "building", "pushing": "building", "running": "building"}
 _KEEP_LINES = 2000  # newest log lines kept in memory to explain a failure
 _STOP_GRACE = 10.0  # seconds between SIGINT and SIGKILL when cancelling
+TICK_SECONDS = 1.0  # how often a running build says where it is, with or without new output
 # BuildKit 20.10 prints each step's digest on a line of its own: kept in the log, not worth an event.
 _NOISE = re.compile(r"^#\d+ sha256:[0-9a-f]{64}$")
 
@@ -64,6 +71,15 @@ class _Job:
     proc: asyncio.subprocess.Process | None = None
     cancelled: bool = False
     checkout: str | None = None  # where repo2docker clones; ours to remove, even after a kill
+    phase: str = "fetching"
+    progress: BuildProgress = field(default_factory=BuildProgress)
+
+    def event(self, message: str, tick: bool = False) -> BuildEvent:
+        """An event of this build now: `message` (a log line), or a tick (no message)."""
+        p = self.progress
+        return BuildEvent(self.phase, message, p.fraction() if self.phase == "building" else None,
+                          detail=p.detail() or None, elapsed=round(p.elapsed(), 1),
+                          left=None if p.left() is None else round(p.left(), 1), tick=tick)
 
 
 class Builder:
@@ -89,6 +105,8 @@ class Builder:
         self._jobs: dict[str, _Job] = {}
         # repo2docker's clones live here (not in /tmp), so that a restarted daemon finds and removes them
         self.checkouts = self.logs_dir / ".checkouts"
+        self.times = BuildTimes(self.logs_dir / "durations.json")  # the estimate for the next build
+        self.layers = LayerBook(client)  # what images cost on disk, shared layers counted once
 
     # --- what callers use ------------------------------------------------------------------------
 
@@ -139,6 +157,15 @@ class Builder:
     def building(self) -> list[str]:
         """Images being built right now."""
         return sorted(self._jobs)
+
+    def status(self) -> list[dict]:
+        """The builds running now, each with where it is (as its followers see it)."""
+        found = []
+        for name, job in sorted(self._jobs.items()):
+            event = job.event("")
+            found.append({"image": name, "spec": job.spec, "phase": event.phase, "progress": event.progress,
+                          "detail": event.detail, "elapsed": event.elapsed, "left": event.left})
+        return found
 
     def log_path(self, image: str) -> Path:
         return self.logs_dir / (re.sub(r"[^A-Za-z0-9._-]+", "_", image) + ".log")
@@ -226,6 +253,7 @@ class Builder:
             seconds = time.monotonic() - started
             if reason is None:
                 logfile.write(f"# built {job.image} in {seconds:.1f} s\n")
+                await asyncio.to_thread(self.times.record, job.environment, seconds)
                 final = BuildEvent("built", f"Built {job.image} in {seconds:.1f} s", 1.0, job.image)
             else:
                 logfile.write(f"# failed after {seconds:.1f} s (exit code {code}): {reason}\n")
@@ -262,7 +290,8 @@ class Builder:
             f"# started: {labels['localhub.built']}\n# command: {' '.join(cmd)}\n"
         )
         at = f" at {job.ref[:12]}" if job.ref else ""
-        await job.log.publish(BuildEvent("fetching", f"Fetching {job.repo}{at}"))
+        job.progress = BuildProgress(await asyncio.to_thread(self.times.previous, job.environment))
+        await job.log.publish(job.event(f"Fetching {job.repo}{at}"))
         self.builds_started += 1
         job.proc = await asyncio.create_subprocess_exec(
             *cmd,
@@ -278,17 +307,19 @@ class Builder:
         if job.cancelled:
             _signal_group(job.proc, signal.SIGINT)
         tail: collections.deque[str] = collections.deque(maxlen=_KEEP_LINES)
-        phase, progress = "fetching", None
-        async for raw in _lines(job.proc.stdout):
-            r2d_phase, message, detail = _parse(raw)
-            logfile.write(message + "\n" + (detail + "\n" if detail else ""))
-            tail.append(message)
-            phase = _R2D_PHASES.get(r2d_phase, phase)
-            if phase == "building" and (step := step_progress(message)) is not None:
-                progress = max(progress or 0.0, step)
-            shown = message.split("\r")[-1].rstrip()
-            if shown and not _NOISE.match(shown) and not shown.startswith(REASON_PREFIX):
-                await job.log.publish(BuildEvent(phase, shown, progress if phase == "building" else None))
+        ticker = asyncio.create_task(_tick(job))
+        try:
+            async for raw in _lines(job.proc.stdout):
+                r2d_phase, message, detail = _parse(raw)
+                logfile.write(message + "\n" + (detail + "\n" if detail else ""))
+                tail.append(message)
+                job.phase = _R2D_PHASES.get(r2d_phase, job.phase)
+                shown = message.split("\r")[-1].rstrip()
+                job.progress.feed(shown)
+                if shown and not _NOISE.match(shown) and not shown.startswith(REASON_PREFIX):
+                    await job.log.publish(job.event(shown))
+        finally:
+            ticker.cancel()
         code = await _wait(job.proc)
         if job.cancelled:
             return code, "the build was cancelled"
@@ -323,6 +354,13 @@ class Builder:
             pass
         except docker.errors.APIError:
             pass
+
+
+async def _tick(job: _Job) -> None:
+    """Publish where the build is every TICK_SECONDS, until cancelled."""
+    while True:
+        await asyncio.sleep(TICK_SECONDS)
+        await job.log.publish(job.event("", tick=True))
 
 
 async def _lines(stream: asyncio.StreamReader) -> AsyncIterator[str]:

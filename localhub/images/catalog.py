@@ -121,6 +121,7 @@ class Environment:
     built: dt.datetime | None
     id: str = ""
     repo2docker: str = ""
+    environment: str = ""  # the repository it was built from (LaunchSpec.environment)
 
 
 def _parse_time(text: str | None) -> dt.datetime | None:
@@ -140,6 +141,7 @@ def _environment(image, name: str) -> Environment:
         built=_parse_time(labels.get(LABEL_BUILT)),
         id=image.id,
         repo2docker=labels.get(LABEL_REPO2DOCKER, ""),
+        environment=labels.get(LABEL_ENVIRONMENT, labels.get(LABEL_SPEC, "")),
     )
 
 

@@ -135,6 +135,7 @@ class Stream:
     status: int
     content_type: str
     events: list[dict] = field(default_factory=list)
+    ticks: list[dict] = field(default_factory=list)  # a build's progress between log lines (named `progress`)
     seconds: float = 0.0
 
     @property
@@ -169,9 +170,14 @@ def read_build(base_url: str, spec: str, token: str | None, query: str = "", tim
     with httpx.Client(timeout=httpx.Timeout(timeout, connect=10)) as http:
         with http.stream("GET", url, headers=headers) as r:
             stream = Stream(r.status_code, r.headers.get("content-type", ""))
-            for line in r.iter_lines():
-                if line.startswith("data:"):
-                    stream.events.append(json.loads(line[5:]))
+            name = None  # as BinderHub's clients read it (EventSource.onmessage): unnamed events only; the
+            for line in r.iter_lines():  # `progress` ticks are kept apart
+                if line.startswith("event:"):
+                    name = line[6:].strip()
+                elif line.startswith("data:"):
+                    (stream.ticks if name == "progress" else stream.events).append(json.loads(line[5:]))
+                elif not line:
+                    name = None
     stream.seconds = time.monotonic() - t0
     return stream
 

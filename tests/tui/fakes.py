@@ -183,6 +183,16 @@ class FakeClient(FakeServersClient):
     def launch(self, link, profile=None, rebuild=False):
         self._check("launch", link, profile, rebuild)
         spec = self.parse_link(link)["spec"]
+        if "broken" in link:  # as the hub's client does: the failed event, then the error
+            yield {"phase": "fetching", "message": "Fetching org/broken at 146e225", "progress": 0.1, "elapsed": 1.0}
+            yield {"phase": "building", "message": "#6 [3/3] RUN false", "progress": 0.55, "elapsed": 2.5,
+                   "detail": "step 3 of 3", "left": 4.0}
+            yield {"phase": "building", "message": "", "progress": 0.6, "elapsed": 3.5, "detail": "step 3 of 3",
+                   "left": 3.0, "tick": True}
+            reason = "the Dockerfile's step `RUN false` failed (exit code 1)"
+            yield {"phase": "failed", "message": reason, "progress": 0.6, "elapsed": 3.9, "spec": spec,
+                   "build_log": f"{self.url}/services/localhub/api/environments/log?image=x"}
+            raise LocalhubError(f"{reason} (`localhub builds log {spec}` shows the whole build log)")
         yield {"phase": "waiting", "message": f"Waiting for the build of {spec}", "progress": 0.0}
         yield {"phase": "fetching", "message": "Fetching jupyterlab/jupyterlab-demo at 5c7a4f9", "progress": 0.1}
         yield {"phase": "building", "message": "Step 1/12 : FROM docker.io/library/buildpack-deps:jammy\n",
@@ -198,8 +208,8 @@ class FakeClient(FakeServersClient):
         self._check("environments")
         return copy.deepcopy(self._environments)
 
-    def build_log(self, image: str) -> str:
-        self._check("build_log", image)
+    def build_log(self, image: str | None = None, spec: str | None = None) -> str:
+        self._check("build_log", image or spec)
         return "Step 1/12 : FROM docker.io/library/buildpack-deps:jammy\nStep 2/12 : ...\nSuccessfully built 5c7a4f\n"
 
     def remove_environment(self, image: str) -> None:

@@ -106,6 +106,22 @@ def test_launch_ready(snap_compare):
     assert snap_compare(snapshot_app(), terminal_size=SIZE, run_before=run_before)
 
 
+def test_launch_failed(snap_compare):
+    """One red state: the bar red where the build stopped, the reason once (in the log, not in a toast over it),
+    and the keys that recover: r Retry, b Rebuild, l the whole build log."""
+    async def run_before(pilot):
+        await settle(pilot)
+        await pilot.press("2")
+        view = pilot.app.launch_view
+        view.query_one("#link", Input).value = "https://mybinder.org/v2/gh/org/broken/HEAD"
+        await until(pilot, lambda: view.parsed is not None, what="the parse")
+        await pilot.press("enter")
+        await until(pilot, lambda: view.failed and not view.running, what="the failure")
+        await settle(pilot)
+
+    assert snap_compare(snapshot_app(), terminal_size=SIZE, run_before=run_before)
+
+
 def test_launch_parse_error(snap_compare):
     async def run_before(pilot):
         await settle(pilot)

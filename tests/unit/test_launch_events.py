@@ -32,3 +32,15 @@ def test_after_never_goes_back():
     built = LaunchEvent.at("built", "b")
     assert LaunchEvent.at("waiting", "late").after(built).progress == built.progress
     assert LaunchEvent.at("failed", "no").after(built).progress == built.progress
+
+
+def test_clock_and_ticks_travel_on_the_wire():
+    tick = LaunchEvent("building", "", 0.5, elapsed=12.34, left=30.0, detail="step 3 of 5", tick=True)
+    wire = tick.to_wire()
+    assert wire == {"phase": "building", "message": "", "progress": 0.5, "elapsed": 12.3, "left": 30.0,
+                    "detail": "step 3 of 5", "tick": True}
+    back = LaunchEvent.from_wire(wire)
+    assert back.tick and back.detail == "step 3 of 5" and back.left == 30.0 and back.elapsed == 12.3
+    # a line of the log keeps BinderHub's newline; a hub that sends no clock gives none
+    assert LaunchEvent.at("building", "line").to_wire()["message"] == "line\n"
+    assert LaunchEvent.from_wire({"phase": "building", "message": "x\n"}).elapsed is None

@@ -47,3 +47,29 @@ def test_no_module_outside_the_providers_keeps_a_table_of_providers():
             test = re.search(r"provider\s*(==|!=|in|not in)\s*[\[({]?\s*" + quoted, line)
             assert not (table or test), f"{module}:{number} decides by provider name; put the fact on the Provider " \
                                         f"class: {line.strip()}"
+
+
+@pytest.mark.parametrize("link, title", [
+    ("https://mybinder.org/v2/gh/org/repo/main", "Starting org/repo at main"),
+    ("gl/group%2Fsub%2Frepo/HEAD", "Starting group/sub/repo at HEAD"),
+    ("git/https%3A%2F%2Fexample.org%2Fa%2Fb.git/v1", "Starting example.org/a/b at v1"),
+    ("gist/user/abc123/HEAD", "Starting user/abc123 at HEAD"),
+    ("zenodo/10.5281/zenodo.3242074", "Starting Zenodo 10.5281/zenodo.3242074"),
+])
+def test_a_launch_says_what_it_starts_as_mybinder_does(link, title):
+    from localhub.binder import parse_link
+
+    assert parse_link(link).title == title
+
+
+@pytest.mark.parametrize("path, kind, urlpath", [
+    ("index.ipynb", "file", "lab/tree/index.ipynb"),
+    ("notebooks/intro.ipynb", "file", "lab/tree/notebooks/intro.ipynb"),  # a file, whatever its folder is called
+    ("voila/render/intro.ipynb", "url", "voila/render/intro.ipynb"),
+    ("notebooks/intro.ipynb", "", "notebooks/intro.ipynb"),  # no kind given: a URL path is recognised
+    ("index.ipynb", "", "lab/tree/index.ipynb"),
+])
+def test_the_forms_path_is_a_file_or_a_url_as_chosen(path, kind, urlpath):
+    from localhub.hub.binder_web import spec_from_form
+
+    assert spec_from_form("gh", "org/repo", "", path, kind).urlpath == urlpath

@@ -133,7 +133,7 @@ class EnvironmentsView(HubMixin, Vertical):
             return
         spec = env.get("spec") or env["image"]
         self.app.push_screen(LogScreen(f"Rebuilding {spec_text(env)}",
-                                       lambda client: (event_line(e) for e in client.rebuild(spec))))
+                                       lambda client: (event_line(e) for e in client.rebuild(spec) if not e.get("tick"))))
 
     def action_remove(self, image: str | None = None) -> None:
         env = self._target(image)

@@ -1,5 +1,7 @@
 """The Launch tab: paste a Binder link, see how it parses as you type, launch it and watch the phases
-and the build log until the server is ready.
+and the build log until the server is ready: the bar and the status line (where the build is, the time elapsed
+and, from the previous build, the time left) move with the hub's ticks between log lines. A failed launch turns
+the bar red, says its reason once, and offers r Retry, b Rebuild and l the whole build log.
 
 Launches arrive with the hub's Binder support (`Client.parse_link`, `Client.launch`); until the client
 has them the tab says so and stays disabled.
@@ -19,10 +21,11 @@ from textual.timer import Timer
 from textual.widgets import Button, Checkbox, Input, Label, ProgressBar, RichLog, Select, Static
 from textual.worker import get_current_worker
 
-from localhub.client import LaunchEvent
+from localhub.client import LaunchEvent, clock_text
 
 from ..connection import LocalhubError
 from .base import HubMixin, PaletteEntry
+from .logs import LogScreen
 
 PARSE_DELAY = 0.35  # seconds of quiet typing before the link is parsed
 PHASE_STYLE = {"failed": "bold red", "ready": "bold green", "built": "green", "building": "yellow",
@@ -47,6 +50,9 @@ class LaunchView(HubMixin, Vertical):
         Binding("o", "open", "Open", tooltip="Open the launched server in the browser"),
         Binding("ctrl+l", "launch", "Launch", tooltip="Launch the link (also Enter in the link field)"),
         Binding("ctrl+n", "new_link", "New link", show=False, tooltip="Clear the link field and type a new one"),
+        Binding("r", "retry", "Retry", tooltip="Launch the failed link again (a fixed repository builds anew)"),
+        Binding("b", "rebuild", "Rebuild", tooltip="Launch the failed link again, building its commit from scratch"),
+        Binding("l", "build_log", "Build log", tooltip="The whole build log of the failed launch"),
     ]
 
     def __init__(self, **kwargs):
@@ -58,6 +64,7 @@ class LaunchView(HubMixin, Vertical):
         self.available: bool | None = None
         self.phases: list[str] = []  # the phases the current launch went through, in order
         self._profiles: list[str] = []
+        self.failed: dict | None = None  # the failed event of the last launch, while it is the last one
 
     def compose(self) -> ComposeResult:
         yield Static(HINT, id="launch-hint", classes="hint")
@@ -150,8 +157,13 @@ class LaunchView(HubMixin, Vertical):
             self.query_one("#link", Input).focus()
             return
         profile = self.query_one("#launch-profile", Select).value
-        rebuild = self.query_one("#rebuild", Checkbox).value
+        self._start(link, None if profile is Select.BLANK else profile, self.query_one("#rebuild", Checkbox).value)
+
+    def _start(self, link: str, profile: str | None, rebuild: bool) -> None:
         self.running = True
+        self.failed = None
+        self.refresh_bindings()
+        self.query_one("#launch-progress", ProgressBar).remove_class("failed")
         self.ready_url = None
         self.phases = []
         self.query_one("#launch", Button).disabled = True
@@ -162,7 +174,7 @@ class LaunchView(HubMixin, Vertical):
         log.clear()
         log.write(Text(f"Launching {link}", style="bold"))
         log.focus()  # so `o` opens the result instead of typing into the link
-        self._launch(link, None if profile is Select.BLANK else profile, rebuild)
+        self._launch(link, profile, rebuild)
 
     @work(thread=True, exclusive=True, group="launch", exit_on_error=False)
     def _launch(self, link: str, profile: str | None, rebuild: bool) -> None:
@@ -186,12 +198,25 @@ class LaunchView(HubMixin, Vertical):
         """Render one launch event (the Binder phases: waiting … ready | failed), its bar at the launch's own
         progress, which every event carries."""
         event = LaunchEvent.from_wire(wire)
-        phase, message = event.phase, event.message
+        phase, message = event.phase, "" if event.tick else event.message
         if not self.phases or self.phases[-1] != phase:
             self.phases.append(phase)
-        self.query_one("#phase", Static).update(Text(phase or "…", style=PHASE_STYLE.get(phase, "")))
+        status = [part for part in (event.detail, event.elapsed is not None and f"{clock_text(event.elapsed)} elapsed",
+                                    event.left is not None and f"about {clock_text(event.left)} left") if part]
+        self.query_one("#phase", Static).update(Text.assemble((phase or "…", PHASE_STYLE.get(phase, "")),
+                                                              (" · " + " · ".join(status) if status else "", "dim")))
         bar = self.query_one("#launch-progress", ProgressBar)
         bar.update(progress=max(bar.progress, event.progress * 100))
+        if phase == "failed":
+            bar.add_class("failed")
+            self.failed = wire
+            self.refresh_bindings()
+            log = self.query_one("#build-log", RichLog)
+            log.write(Text(message[:1].upper() + message[1:], style="bold red"))
+            log.write(Text("r retries, b rebuilds from scratch" + (", l shows the whole build log"
+                                                                   if event.fields.get("build_log") else ""),
+                           style="dim"))
+            message = ""
         if message:
             style = "bold red" if phase == "failed" else ""
             log = self.query_one("#build-log", RichLog)
@@ -204,14 +229,43 @@ class LaunchView(HubMixin, Vertical):
 
     def _finished(self, outcome: dict | None) -> None:
         self.running = False
+        self.refresh_bindings()
         self.query_one("#launch", Button).disabled = self.parsed is None
         if outcome is None:
             self.app.notify("The launch stream ended without a result; see the Servers tab.", severity="warning")
         elif outcome.get("phase") == "failed":
-            self.app.notify(outcome.get("message") or "The launch failed.", severity="error", timeout=8)
+            pass  # said once, in red at the end of the log; no toast over it
         else:
             self.app.notify(f"Ready: {self.ready_url}")
         self.app.poll()
+
+    def check_action(self, action: str, parameters) -> bool | None:
+        """Retry, Rebuild and the build log are offered (in the footer too) only after a failed launch."""
+        if action in ("retry", "rebuild", "build_log"):
+            return self.failed is not None and not self.running
+        return True
+
+    def _again(self, rebuild: bool) -> None:
+        if self.running or self.failed is None:
+            self.app.notify("Nothing to retry: no launch failed last.", severity="warning")
+            return
+        link = self.query_one("#link", Input).value.strip()
+        profile = self.query_one("#launch-profile", Select).value
+        self._start(link, None if profile is Select.BLANK else profile, rebuild)
+
+    def action_retry(self) -> None:
+        self._again(rebuild=False)
+
+    def action_rebuild(self) -> None:
+        self._again(rebuild=True)
+
+    def action_build_log(self) -> None:
+        spec = (self.failed or {}).get("spec")
+        if not spec or not (self.failed or {}).get("build_log"):
+            self.app.notify("No build log to show: the last launch did not fail while building.", severity="warning")
+            return
+        self.app.push_screen(LogScreen(f"Build log of {spec}", lambda client: client.build_log(spec=spec),
+                                       file_stem="build-log"))
 
     def action_open(self) -> None:
         if not self.ready_url:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import replace
 from typing import ClassVar
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from ..errors import BadLink
 from ..spec import LaunchSpec
@@ -76,6 +76,19 @@ class Provider(ABC):
             return f"{repo}/{self.tree_path}{resolved}"
         return launch.repo
 
+    def display_name(self, launch: LaunchSpec) -> str:
+        """What people call the repository in a sentence ("Starting org/repo at main"): its path on a host this
+        provider owns (`org/repo`), else the repository without its URL scheme."""
+        repo = launch.repo.removesuffix(".git")
+        try:
+            parts = urlsplit(repo)
+        except ValueError:
+            return repo
+        host = (parts.hostname or "").removeprefix("www.")
+        if parts.scheme in ("http", "https") and host in self.hosts and parts.path.strip("/"):
+            return parts.path.strip("/")
+        return repo.split("://", 1)[-1]
+
     def server_name_stem(self, launch: LaunchSpec) -> str:
         """The readable part of its server's name, before slugging: the repository's last path segment."""
         return launch.repo.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git")
@@ -95,3 +108,6 @@ class RecordProvider(Provider):
 
     def server_name_stem(self, launch: LaunchSpec) -> str:
         return f"{self.name}-{super().server_name_stem(launch)}"
+
+    def display_name(self, launch: LaunchSpec) -> str:
+        return f"{self.title} {super().display_name(launch)}"

@@ -1,0 +1,238 @@
+"""Built environments, for the browser and the daemon's API (tljh-repo2docker's environments page, the CLI's
+`builds`, the TUI's Environments tab).
+
+    /services/localhub/environments               the page: every environment with its source, commit, size
+                                                  (shared layers counted once), last use and servers; build from a
+                                                  link, rebuild, remove (after a confirmation), the build log
+    /services/localhub/api/environments           GET the list (JSON); DELETE ?image= removes one
+    /services/localhub/api/environments/log       GET ?image= or ?spec=: a build log as text (&download=1: as a file)
+    /services/localhub/api/environments/prune     POST {"dry_run": bool}: remove environments no server uses and
+                                                  this hub's dangling images
+
+An environment is "ours" when this hub built it or one of its servers runs it (the engine may hold other hubs'
+images too); only ours are listed, removed or pruned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import re
+from urllib.parse import unquote
+
+import docker.errors
+from jupyterhub.services.auth import HubOAuthenticated
+from tornado import web
+
+from ..binder import BadLink, get_provider, parse_spec
+from ..errors import shown
+from ..images.catalog import LABEL_SPEC, list_environments, remove_environment
+
+SERVICE = "/services/localhub"
+
+
+class EnvironmentsBase(HubOAuthenticated, web.RequestHandler):
+    def initialize(self, daemon):
+        self.daemon = daemon
+        self.hub_auth = daemon.hub_auth
+
+    def check_xsrf_cookie(self):
+        pass  # the API answers tokens and the signed-in user's scripts; removal is a DELETE (never a form post)
+
+    def write_error(self, status_code: int, **kwargs) -> None:  # the daemon API's error shape
+        exc = kwargs.get("exc_info", (None, None))[1]
+        message = exc.log_message % exc.args if isinstance(exc, web.HTTPError) and exc.log_message else self._reason
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"status": status_code, "message": message}))
+
+    async def in_thread(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+
+
+# --- what is built ------------------------------------------------------------------------------------
+
+def _iso(value) -> str | None:
+    if isinstance(value, (int, float)):
+        return dt.datetime.fromtimestamp(value, dt.timezone.utc).isoformat(timespec="seconds")
+    return value or None
+
+
+def _latest(*times: str | None) -> str | None:
+    """The latest of ISO timestamps (JupyterHub's end in Z, ours in +00:00)."""
+    parsed = []
+    for text in times:
+        try:
+            parsed.append(dt.datetime.fromisoformat(text.replace("Z", "+00:00")))
+        except (AttributeError, ValueError):
+            continue
+    return max(parsed).isoformat(timespec="seconds") if parsed else None
+
+
+async def inventory(daemon) -> dict:
+    """Every environment of this hub (newest build first) with its size counting shared layers once, the
+    servers using it and when it was last used; the builds running now; and the disk they all take together."""
+    d = daemon
+    loop = asyncio.get_running_loop()
+    everything = await loop.run_in_executor(None, list_environments, d.docker)
+    built_here = {e.image for e in await loop.run_in_executor(
+        None, list_environments, d.docker, {"localhub.instance": d.settings.instance})}
+    servers = (await d.hub_api.user(d.settings.user)).get("servers") or {}
+    users_of: dict[str, list[tuple[str, dict]]] = {}
+    for name, server in servers.items():
+        image = (server.get("user_options") or {}).get("image")
+        if image:
+            users_of.setdefault(image, []).append((name, server))
+    ours = [e for e in everything if e.image in built_here or e.image in users_of]
+    usage, together = await loop.run_in_executor(None, d.builder.layers.usage, [e.id for e in ours])
+    launched: dict[str, float] = {}
+    for entry in d.launcher.recent.list():
+        launched[entry["spec"]] = max(launched.get(entry["spec"], 0), entry.get("at") or 0)
+    rows = []
+    for e in ours:
+        try:
+            launch = parse_spec(e.spec)
+            name, ref = launch.display_name, launch.ref
+            # launched or rebuilt from here, it is this very commit, even when its branch has moved on since
+            pinned = get_provider(launch.provider).pinned_spec(launch, e.resolved) if e.resolved else e.spec
+        except (BadLink, ValueError):  # a spec an older localhub wrote, or a hand-made label
+            name, ref, pinned = unquote(e.spec), None, e.spec
+        using = sorted(users_of.get(e.image, []), key=lambda item: item[0])
+        cost = usage.get(e.id)
+        rows.append({
+            "image": e.image, "spec": e.spec, "source": unquote(e.spec), "name": name, "ref": ref,
+            "pinned": pinned,
+            "environment": e.environment,
+            "resolved": e.resolved, "built": e.built.isoformat() if e.built else None, "repo2docker": e.repo2docker,
+            "size": cost.own if cost else e.size,  # what removing it would free
+            "shared": cost.shared if cost else 0,  # what it shares with other images (a base image, …)
+            "image_size": e.size,  # the engine's figure: every layer under it
+            "servers": [name or "(default)" for name, _ in using],
+            "running": [name or "(default)" for name, s in using if s.get("ready") or s.get("pending")],
+            "last_used": _latest(*(s.get("last_activity") for _, s in using), _iso(launched.get(e.spec))),
+            "last_launch": d.launcher.image_traces.get(e.image),  # where its last launch's time went
+            "building": False,
+        })
+    building = [{**job, "building": True, "source": unquote(job["spec"])} for job in d.builder.status()]
+    return {"environments": rows + building, "disk": {"environments": together, "count": len(rows)}}
+
+
+# --- the API --------------------------------------------------------------------------------------------
+
+class EnvironmentsHandler(EnvironmentsBase):
+    @web.authenticated
+    async def get(self):
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(await inventory(self.daemon)))
+
+    @web.authenticated
+    async def delete(self):
+        image = self.get_argument("image")
+        found = await inventory(self.daemon)
+        env = next((e for e in found["environments"] if e["image"] == image and not e["building"]), None)
+        if env is None:
+            raise web.HTTPError(404, f"{shown(image)} is not an environment of this hub.")
+        if env["running"]:
+            raise web.HTTPError(409, f"Server(s) {', '.join(env['running'])} run this environment; stop them first.")
+        try:
+            removed = await self.in_thread(lambda: remove_environment(self.daemon.docker, image))
+        except ValueError as err:
+            raise web.HTTPError(400, str(err)) from None
+        except docker.errors.APIError as err:
+            raise web.HTTPError(409, f"The engine would not remove {shown(image)}: {err.explanation}") from None
+        if not removed:
+            raise web.HTTPError(404, f"There is no environment image {shown(image)}.")
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"removed": image, "freed": env["size"]}))
+
+
+def _log_filename(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_")[:120] + ".log"
+
+
+class BuildLogHandler(EnvironmentsBase):
+    """A kept build log (built or failed), as text; `download=1` offers it as a file."""
+
+    @web.authenticated
+    async def get(self):
+        image, spec = self.get_argument("image", ""), self.get_argument("spec", "")
+        builder = self.daemon.builder
+        try:
+            text = builder.read_log(image) if image else await self.in_thread(builder.latest_log_for_spec, spec)
+        except OSError:  # a name no file can have (too long, say): there is no such log
+            text = None
+        if text is None:
+            raise web.HTTPError(404, f"No build log is kept for {shown(image or spec)}.")
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        self.set_header("X-Content-Type-Options", "nosniff")
+        if self.get_argument("download", "") in ("1", "true", "yes"):
+            self.set_header("Content-Disposition", f'attachment; filename="{_log_filename(image or spec)}"')
+        self.finish(text)
+
+
+class PruneHandler(EnvironmentsBase):
+    """POST {"dry_run": bool}: environments no server uses (running or stopped: a stopped server needs its image
+    to start again), and images of this hub left without a name (a build replaced while a container still used
+    it). Nothing of another hub, and nothing else of the engine's."""
+
+    @web.authenticated
+    async def post(self):
+        try:
+            body = json.loads(self.request.body or b"{}")
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise web.HTTPError(400, "The request body must be a JSON object.")
+        dry_run = bool(body.get("dry_run"))
+        d = self.daemon
+        found = await inventory(d)
+        unused = [e for e in found["environments"] if not e["building"] and not e["servers"]]
+        dangling = await self.in_thread(lambda: [
+            image for image in d.docker.images.list(filters={"dangling": True, "label": [
+                LABEL_SPEC, f"localhub.instance={d.settings.instance}"]})])
+        ids = [i.id for i in dangling] + [
+            (await self.in_thread(d.docker.images.get, e["image"])).id for e in unused]
+        freed = await self.in_thread(d.builder.layers.freed_by, ids)
+        removed, kept = [], []
+        if not dry_run:
+            for e in unused:
+                try:
+                    await self.in_thread(lambda image=e["image"]: remove_environment(d.docker, image))
+                    removed.append(e["image"])
+                except (docker.errors.APIError, ValueError) as err:
+                    kept.append({"image": e["image"], "reason": str(getattr(err, "explanation", err))})
+            for image in dangling:
+                try:
+                    await self.in_thread(lambda i=image.id: d.docker.images.remove(i))
+                    removed.append(image.id)
+                except docker.errors.APIError as err:
+                    kept.append({"image": image.id, "reason": str(err.explanation)})
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({
+            "dry_run": dry_run,
+            "environments": [{"image": e["image"], "source": e["source"], "resolved": e["resolved"],
+                              "size": e["size"]} for e in unused],
+            "dangling": [{"image": i.id, "size": i.attrs.get("Size")} for i in dangling],
+            "freed": freed if not kept else None, "removed": removed, "kept": kept}))
+
+
+# --- the page -----------------------------------------------------------------------------------------------
+
+class EnvironmentsPageHandler(EnvironmentsBase):
+    def write_error(self, status_code, **kwargs):
+        web.RequestHandler.write_error(self, status_code, **kwargs)
+
+    @web.authenticated
+    def get(self):
+        self.render("environments.html")
+
+
+def handlers(daemon) -> list:
+    args = {"daemon": daemon}
+    api = SERVICE + "/api/environments"
+    return [
+        (api, EnvironmentsHandler, args),
+        (api + "/log", BuildLogHandler, args),
+        (api + "/prune", PruneHandler, args),
+        (SERVICE + "/environments/?", EnvironmentsPageHandler, args),
+    ]
