@@ -33,7 +33,6 @@ from ..binder import DEFAULT_PROVIDERS, BadLink, parse_link, parse_spec
 from ..errors import shown
 from ..binder.providers import find_provider
 from ..profiles import load_profiles
-from . import environments_web
 
 SERVICE = "/services/localhub"
 KEEPALIVE_SECONDS = 25
@@ -280,5 +279,4 @@ def handlers(daemon) -> list:
         (SERVICE + r"/?", LaunchPageHandler, args),
         (SERVICE + r"/api/spec", SpecAPIHandler, args),
         (SERVICE + r"/badge.svg", BadgeHandler),
-        *environments_web.handlers(daemon),
     ]

@@ -9,6 +9,8 @@
     /services/localhub/api/environments/prune     POST {"dry_run": bool}: remove environments no server uses and
                                                   this hub's dangling images
 
+The API handlers are the daemon API's (api.APIHandler: its sign-in and its error shape); api.make_app serves them.
+
 An environment is "ours" when this hub built it or one of its servers runs it (the engine may hold other hubs'
 images too); only ours are listed, removed or pruned.
 """
@@ -17,37 +19,19 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import re
 from urllib.parse import unquote
 
 import docker.errors
-from jupyterhub.services.auth import HubOAuthenticated
 from tornado import web
 
+from ..api import APIHandler
 from ..binder import BadLink, get_provider, parse_spec
 from ..errors import shown
 from ..images.catalog import LABEL_SPEC, list_environments, remove_environment
+from .binder_web import BinderHandler
 
 SERVICE = "/services/localhub"
-
-
-class EnvironmentsBase(HubOAuthenticated, web.RequestHandler):
-    def initialize(self, daemon):
-        self.daemon = daemon
-        self.hub_auth = daemon.hub_auth
-
-    def check_xsrf_cookie(self):
-        pass  # the API answers tokens and the signed-in user's scripts; removal is a DELETE (never a form post)
-
-    def write_error(self, status_code: int, **kwargs) -> None:  # the daemon API's error shape
-        exc = kwargs.get("exc_info", (None, None))[1]
-        message = exc.log_message % exc.args if isinstance(exc, web.HTTPError) and exc.log_message else self._reason
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps({"status": status_code, "message": message}))
-
-    async def in_thread(self, fn, *args):
-        return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
 
 
 # --- what is built ------------------------------------------------------------------------------------
@@ -119,11 +103,10 @@ async def inventory(daemon) -> dict:
 
 # --- the API --------------------------------------------------------------------------------------------
 
-class EnvironmentsHandler(EnvironmentsBase):
+class EnvironmentsHandler(APIHandler):
     @web.authenticated
     async def get(self):
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(await inventory(self.daemon)))
+        self.write_json(await inventory(self.daemon))
 
     @web.authenticated
     async def delete(self):
@@ -142,15 +125,14 @@ class EnvironmentsHandler(EnvironmentsBase):
             raise web.HTTPError(409, f"The engine would not remove {shown(image)}: {err.explanation}") from None
         if not removed:
             raise web.HTTPError(404, f"There is no environment image {shown(image)}.")
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps({"removed": image, "freed": env["size"]}))
+        self.write_json({"removed": image, "freed": env["size"]})
 
 
 def _log_filename(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_")[:120] + ".log"
 
 
-class BuildLogHandler(EnvironmentsBase):
+class BuildLogHandler(APIHandler):
     """A kept build log (built or failed), as text; `download=1` offers it as a file."""
 
     @web.authenticated
@@ -170,20 +152,14 @@ class BuildLogHandler(EnvironmentsBase):
         self.finish(text)
 
 
-class PruneHandler(EnvironmentsBase):
+class PruneHandler(APIHandler):
     """POST {"dry_run": bool}: environments no server uses (running or stopped: a stopped server needs its image
     to start again), and images of this hub left without a name (a build replaced while a container still used
     it). Nothing of another hub, and nothing else of the engine's."""
 
     @web.authenticated
     async def post(self):
-        try:
-            body = json.loads(self.request.body or b"{}")
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            raise web.HTTPError(400, "The request body must be a JSON object.")
-        dry_run = bool(body.get("dry_run"))
+        dry_run = bool(self.json_body().get("dry_run"))
         d = self.daemon
         found = await inventory(d)
         unused = [e for e in found["environments"] if not e["building"] and not e["servers"]]
@@ -207,21 +183,17 @@ class PruneHandler(EnvironmentsBase):
                     removed.append(image.id)
                 except docker.errors.APIError as err:
                     kept.append({"image": image.id, "reason": str(err.explanation)})
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps({
+        self.write_json({
             "dry_run": dry_run,
             "environments": [{"image": e["image"], "source": e["source"], "resolved": e["resolved"],
                               "size": e["size"]} for e in unused],
             "dangling": [{"image": i.id, "size": i.attrs.get("Size")} for i in dangling],
-            "freed": freed if not kept else None, "removed": removed, "kept": kept}))
+            "freed": freed if not kept else None, "removed": removed, "kept": kept})
 
 
 # --- the page -----------------------------------------------------------------------------------------------
 
-class EnvironmentsPageHandler(EnvironmentsBase):
-    def write_error(self, status_code, **kwargs):
-        web.RequestHandler.write_error(self, status_code, **kwargs)
-
+class EnvironmentsPageHandler(BinderHandler):
     @web.authenticated
     def get(self):
         self.render("environments.html")

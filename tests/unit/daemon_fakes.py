@@ -158,6 +158,12 @@ class FakeBuilder:
     def building(self) -> list[str]:
         return []
 
+    def status(self) -> list[dict]:  # builds running now
+        return []
+
+    # what images cost on disk (images/inventory.LayerBook): unknown here, so each counts its engine size
+    layers = SimpleNamespace(usage=lambda ids: ({}, 0), freed_by=lambda ids: 0)
+
     def read_log(self, image: str) -> str | None:
         if len(image) > 255:
             raise OSError(36, "File name too long")
