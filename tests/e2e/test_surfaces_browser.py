@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from localhub.client import Client
-from tests.support.binder import git, git_spec, remove_images_under
+from tests.support.binder import git, git_spec, read_build, remove_images_under
 
 pytestmark = [pytest.mark.browser, pytest.mark.docker]
 
@@ -189,6 +189,8 @@ def test_a_failed_launch_is_one_red_state_and_retry_recovers(shub, repos, page):
 def test_environments_page_lists_builds_from_a_link_and_removes_after_asking(shub, repos, page):
     repo = make_repo(repos, "only-built", STEPS.format(first=1))
     link = f"file://{repo}"
+    other = make_repo(repos, "also-built", STEPS.format(first=0))  # two environments on one base image
+    assert read_build(shub.url, git_spec(f"file://{other}", "main"), shub.token, "launch=0").last["phase"] == "built"
     sign_in(page, shub, "/services/localhub/environments")
     page.wait_for_url("**/services/localhub/environments")
 
