@@ -4,6 +4,8 @@ the previous build of the same repository, and a failure that names its log, ser
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 import pytest
 
@@ -11,7 +13,8 @@ from tests.support.binder import git, git_spec, read_build, remove_images_under
 
 pytestmark = pytest.mark.docker
 
-STEPS = "FROM localhub/singleuser:test\nRUN echo one && sleep {first}\nRUN echo two && sleep 2\n"
+# the nonce keeps the engine's build cache (which outlives the images removed after a run) from skipping the steps
+STEPS = "FROM localhub/singleuser:test\nRUN echo one {nonce} && sleep {first}\nRUN echo two && sleep 2\n"
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +35,7 @@ def make_repo(root, name, dockerfile):
 
 
 def test_ticks_carry_the_clock_and_the_second_build_has_an_estimate(hub, repos):
-    repo = make_repo(repos, "ticking", STEPS.format(first=2))
+    repo = make_repo(repos, "ticking", STEPS.format(first=2, nonce=uuid.uuid4().hex))
     spec = git_spec(f"file://{repo}", "main")
 
     first = read_build(hub.url, spec, hub.token, "launch=0")
@@ -46,7 +49,7 @@ def test_ticks_carry_the_clock_and_the_second_build_has_an_estimate(hub, repos):
     assert all(0 <= p <= 1 for p in progress)
     assert not any("left" in e for e in first.events + first.ticks)  # nothing to go by yet
 
-    (repo / "Dockerfile").write_text(STEPS.format(first=3))  # a newer commit of the same repository
+    (repo / "Dockerfile").write_text(STEPS.format(first=3, nonce=uuid.uuid4().hex))  # a newer commit of the same repository
     git(repo, "commit", "-q", "-am", "slower")
     second = read_build(hub.url, spec, hub.token, "launch=0")
     assert second.last["phase"] == "built", second.describe()
