@@ -16,6 +16,7 @@ pytest_plugins = ["tests.support.diagnostics"]
 SERIAL_MARKERS = ("lan",)  # one xdist group each: their tests run on one worker, one after another
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups into the tests' ids
 def pytest_collection_modifyitems(config, items):
     for item in items:
         for marker in SERIAL_MARKERS:
