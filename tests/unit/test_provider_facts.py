@@ -32,15 +32,15 @@ def test_form_fields_make_the_providers_spec(provider, repository, ref, spec):
 
 def test_no_module_outside_the_providers_keeps_a_table_of_providers():
     """A provider's facts live on its class: the launcher, the form and the build configuration name none."""
+    import re
     from pathlib import Path
 
+    import localhub
     from localhub.binder import DEFAULT_PROVIDERS
-
-    import re
 
     names = "|".join(p.name for p in DEFAULT_PROVIDERS)
     quoted = rf"""["']({names})["']"""
-    root = Path(__file__).resolve().parents[2] / "localhub"
+    root = Path(localhub.__file__).parent  # the checkout's, or the installed wheel's
     for module in ("launcher.py", "hub/binder_web.py", "images/repo2docker_config.py", "images/builder.py"):
         for number, line in enumerate((root / module).read_text().splitlines(), 1):
             table = len(re.findall(quoted, line)) >= 2 or re.search(quoted + r"\s*:", line)
