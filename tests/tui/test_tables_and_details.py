@@ -107,6 +107,7 @@ async def test_at_80_columns_columns_collapse_by_priority_and_quit_stays_in_the_
         assert "profile" not in shown and "where" not in shown
         assert table.virtual_size.width <= table.scrollable_content_region.width  # nothing cut off
         footer = app.screen.query_one("KeyFooter")
+        await until(pilot, lambda: any(k.key == "q" for k in footer.query("FooterKey")), what="the footer's keys")
         quit_key = next(k for k in footer.query("FooterKey") if k.key == "q")
         assert quit_key.region.right <= SMALL[0] and quit_key.region.width > 0
         await pilot.resize_terminal(*WIDE)
@@ -229,7 +230,8 @@ async def test_the_start_dialog_chooses_a_port(tmp_path):
         port = app.screen.query_one("#start-port", Input)
         port.value = "80"
         await pilot.click("#start-hub")
-        assert "1024 to 65533" in _plain(app.screen.query_one("#start-port-error", Static))
+        await until(pilot, lambda: "1024 to 65533" in _plain(app.screen.query_one("#start-port-error", Static)),
+                    what="the port refused")
         assert not argv.exists()
         port.value = "23456"
         await pilot.click("#start-hub")
