@@ -269,9 +269,10 @@ class Launcher:
     async def _start_named(self, name: str, launch: LaunchSpec, resolved: str, image: str, profile: str | None,
                            where: str | None, trace: LaunchTrace):
         user = self.settings.user
-        server = (await self.hub.servers(user)).get(name)
+        servers, image_id = await asyncio.gather(  # side by side: both are on every launch's path
+            self.hub.servers(user), asyncio.to_thread(lambda: self.builder.client.images.get(image).id))
+        server = servers.get(name)
         previous = (server or {}).get("user_options") or {}
-        image_id = await asyncio.to_thread(lambda: self.builder.client.images.get(image).id)
         options = {
             "image": image,
             "image_id": image_id,  # a rebuild keeps the name but not the id

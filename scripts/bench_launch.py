@@ -90,6 +90,21 @@ def answers_after(http: httpx.Client, client: Client, ready: dict) -> float:
     raise RuntimeError(f"{status} did not answer within 60 s of ready")
 
 
+def import_seconds(image: str) -> dict[str, float]:
+    """What the server's start imports, inside the image (python -X importtime, cumulative seconds): the
+    bare baseline runs `jupyter server`, a hub's server `jupyterhub-singleuser`, which imports JupyterHub's
+    own modules (its ORM among them) on top."""
+    code = "import jupyter_server.serverapp; import jupyterhub.singleuser"
+    out = subprocess.run(["docker", "run", "--rm", "--label", "localhub.test=1", "--label", BENCH_LABEL, image,
+                          "python", "-X", "importtime", "-c", code], capture_output=True, text=True).stderr
+    found = {}
+    for line in out.splitlines():
+        parts = [p.strip() for p in line.removeprefix("import time:").split("|")]
+        if len(parts) == 3 and parts[2] in ("jupyter_server.serverapp", "jupyterhub.singleuser"):
+            found[parts[2]] = int(parts[1]) / 1e6
+    return found
+
+
 def cleanup(env: dict, state_dir: Path, instance: str | None) -> None:
     subprocess.run(LOCALHUB + ["down", "--state-dir", str(state_dir)], env=env, capture_output=True, timeout=120)
     engine = docker.from_env()
@@ -162,6 +177,7 @@ def main() -> int:
             print(f"{i + 1:>4}  {bare[-1]:13.2f}  {stopped[-1]:9.2f}  {took[-1]:15.2f}  {answers[-1]:10.2f}"
                   f"  {running[-1]:9.2f}", flush=True)
         builds_end = client.info()["builds_started"]
+        imports = import_seconds(image)
 
         bare_med, stopped_med, running_med = (statistics.median(v) for v in (bare, stopped, running))
         print("\nWhere a launch of a stopped server spends its time (median of each step, launch trace)")
@@ -179,6 +195,8 @@ def main() -> int:
             ("RATIO worst of runs: stopped / bare docker", f"{max(stopped) / max(bare):7.2f} x"),
             ("ratio launch (server running) / bare docker", f"{running_med / bare_med:7.2f} x"),
             ("first launch incl. build (once)", f"{first_s:7.2f} s"),
+            ("image: import jupyter_server (bare's server)", f"{imports.get('jupyter_server.serverapp', 0):7.2f} s"),
+            ("  then jupyterhub.singleuser on top (hub's)", f"{imports.get('jupyterhub.singleuser', 0):7.2f} s"),
             ("builds during all relaunches", f"{builds_end - builds1:7d}"),
         ]:
             print(f"  {label:<44} {value}")

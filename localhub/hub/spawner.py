@@ -109,6 +109,12 @@ class LocalhubSpawner(DockerSpawner):
             "localhub.server": self.name or "",
         }
 
+    def _run_as(self, image: str) -> str | None:
+        try:
+            return identity.run_as(self.client, image, self.labels)
+        except docker.errors.ImageNotFound:
+            return None  # said by check_image_present
+
     def _image_exists(self, image: str) -> bool:
         try:
             self.client.inspect_image(image)
@@ -136,10 +142,16 @@ class LocalhubSpawner(DockerSpawner):
         try:
             profile = get_profile(load_profiles(self.config_dir or None), options.get("profile") or self.default_profile)
             image = choose_image(options, profile, self.fallback_image)
-            await self._in_thread(check_image_present, image, self._image_exists)
-            user = await self._in_thread(identity.run_as, self.client, image, self.labels)
-            # measured in the background by the daemon (storage_watch.py), never walked on the launch path
-            check_storage(self.name or "default", await self.daemon.storage_used(self.home_volume), profile)
+            # side by side, each on every start's path; the home's use is measured in the background by the
+            # daemon (storage_watch.py), never walked here
+            present, user, used = await asyncio.gather(
+                self._in_thread(check_image_present, image, self._image_exists),
+                self._in_thread(self._run_as, image), self.daemon.storage_used(self.home_volume),
+                return_exceptions=True)
+            for outcome in (present, user, used):  # in this order: a missing image says so first
+                if isinstance(outcome, BaseException):
+                    raise outcome
+            check_storage(self.name or "default", used, profile)
         except (PolicyError, LocalhubError, identity.RootImage) as err:
             raise web.HTTPError(400, str(err)) from None
 
