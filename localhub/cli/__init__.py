@@ -7,7 +7,8 @@ One module per command group, each with a `register(subparsers, common, json_fla
     servers       servers new | start | stop | delete | ls | open | logs
     environments  spec, launch, builds ls | log | rm
     pool          pool init | join | share | status | forget
-    workshop      bundle create | import | ls | inspect | install, class serve | join | status | fetch | publish | …
+    bundle        bundle create | import | ls | inspect | install (the offline workshop's bundles)
+    classroom     class serve | join | status | fetch | publish | submit | handins | leave
     render        how progress and tables are drawn (no decisions)
     common        settings and client from the common options, JSON output
 """
@@ -20,9 +21,9 @@ import sys
 
 from .. import __version__
 from ..errors import LocalhubError, shown
-from . import environments, hub, pool, servers, workshop
+from . import bundle, classroom, environments, hub, pool, servers
 
-GROUPS = (hub, servers, environments, pool, workshop)
+GROUPS = (hub, servers, environments, pool, bundle, classroom)
 
 
 class Parser(argparse.ArgumentParser):
