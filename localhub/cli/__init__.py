@@ -33,15 +33,24 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"localhub: {shown(message, limit=400)} (`{self.prog} --help` shows how).\n")
 
 
+STATE_DIR_HELP = ("the hub's state directory (default: $LOCALHUB_STATE_DIR or the user data dir); addresses one "
+                  "of several hubs")
+JSON_HELP = "print JSON instead of text (JSON lines for what streams)"
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The command tree. `--state-dir` and `--json` go before the command (`localhub --state-dir S status`, as
+    `git -C` and `docker -H` allow) or after it; given after, they win. After the command they default to
+    SUPPRESS: argparse copies a subcommand's defaults over the values read before the command."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--state-dir", help="the hub's state directory (default: $LOCALHUB_STATE_DIR or "
-                                            "the user data dir); addresses one of several hubs")
+    common.add_argument("--state-dir", default=argparse.SUPPRESS, help=STATE_DIR_HELP)
     json_flag = argparse.ArgumentParser(add_help=False)
-    json_flag.add_argument("--json", action="store_true", help="print JSON instead of text")
+    json_flag.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help=JSON_HELP)
 
     parser = Parser(prog="localhub", description="Binder at home: your own JupyterHub.")
     parser.add_argument("--version", action="version", version=f"localhub {__version__}")
+    parser.add_argument("--state-dir", help=STATE_DIR_HELP)
+    parser.add_argument("--json", action="store_true", help=JSON_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for group in GROUPS:
         group.register(sub, common, json_flag)

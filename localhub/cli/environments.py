@@ -94,7 +94,7 @@ def cmd_builds_rm(args) -> int:
 
 
 def register(sub, common, json_flag) -> None:
-    spec = sub.add_parser("spec", parents=[json_flag], help="show how a Binder link is read (offline)")
+    spec = sub.add_parser("spec", parents=[common, json_flag], help="show how a Binder link is read (offline)")
     spec.add_argument("link", help="a Binder link, Binder spec, repository URL or local directory")
     spec.set_defaults(func=cmd_spec)
 
