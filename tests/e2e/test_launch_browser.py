@@ -24,9 +24,6 @@ from tests.support.binder import BUILD_PHASES, CaseRepo, remove_images_under
 
 pytestmark = [pytest.mark.browser, pytest.mark.docker]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-background-networking", "--disable-gpu",
-                 "--no-first-run", "--disable-component-update", "--disable-sync"]
 LAB_READY = "#jp-main-dock-panel"
 TIMEOUT_MS = 120_000  # a build, a spawn and JupyterLab's first load
 
@@ -86,18 +83,6 @@ def ehub(hub_factory, repos, book):
     yield hub
     hub_factory.close(hub)
     remove_images_under(repos)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium (scripts/test.sh does)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 SIGN_IN = ["link", "token-header"]

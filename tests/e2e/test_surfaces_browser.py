@@ -21,9 +21,6 @@ from tests.support.binder import git, git_spec, read_build, remove_images_under
 
 pytestmark = [pytest.mark.browser, pytest.mark.docker]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-background-networking", "--disable-gpu",
-                 "--no-first-run", "--disable-component-update", "--disable-sync"]
 TIMEOUT_MS = 180_000
 STEPS = """FROM localhub/singleuser:test
 RUN echo "one" && sleep {first}
@@ -83,18 +80,6 @@ def shub(hub_factory, repos):
     yield hub
     hub_factory.close(hub)
     remove_images_under(repos)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium (scripts/test.sh does)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
