@@ -19,6 +19,7 @@ from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
 from tornado import web
 
 from . import __version__, api_hub, recovery, storage
+from .docker_engine import hub_containers
 from .errors import LocalhubError, shown
 from .images.catalog import list_environments
 from .hub import binder_web
@@ -250,7 +251,7 @@ class RecoverHandler(APIHandler):
             d.settings.user, set(user.get("servers") or {}),
             recovery.homes(d.docker, d.settings.instance), d.launcher.recent.list(),
             list_environments(d.docker, {"localhub.instance": d.settings.instance}),
-            d.docker.containers.list(all=True, filters={"label": f"localhub.instance={d.settings.instance}"})))
+            hub_containers(d.docker, d.settings.instance)))
         adopted, refused = [], []
         for adoption in adoptions:
             try:
@@ -311,7 +312,7 @@ def container_details(client, instance: str, usage: dict[str, int]) -> dict:
     using it."""
     details: dict = {name: {"storage_used": used} for name, used in usage.items()}
     try:
-        containers = client.containers.list(all=True, filters={"label": f"localhub.instance={instance}"})
+        containers = hub_containers(client, instance)
     except docker.errors.DockerException:
         containers = []
     for container in containers:

@@ -65,3 +65,10 @@ def describe(client: docker.DockerClient) -> dict:
         "cpus": info.get("NCPU"),
         "memory": info.get("MemTotal"),
     }
+
+
+def hub_containers(client: docker.DockerClient, instance: str, all: bool = True) -> list:
+    """The containers of one hub (its servers and their helpers, such as storage meters). One removed while
+    the list is being read (a meter ends every few seconds) is left out instead of failing the whole list."""
+    return client.containers.list(all=all, filters={"label": f"localhub.instance={instance}"}, ignore_removed=True)
+

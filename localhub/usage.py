@@ -16,6 +16,8 @@ import docker
 import docker.errors
 import requests
 
+from .docker_engine import hub_containers
+
 log = logging.getLogger(__name__)
 
 HISTORY = 120  # samples kept per container: ten minutes at the default five-second interval
@@ -59,7 +61,7 @@ class UsageSampler:
             self._stop.wait(self.interval)
 
     def sample(self) -> None:
-        containers = self._client.containers.list(filters={"label": f"localhub.instance={self._instance}"})
+        containers = hub_containers(self._client, self._instance, all=False)
         latest = {}
         for container in containers:
             try:

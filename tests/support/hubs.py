@@ -110,7 +110,8 @@ class Hub:
     def containers(self, all: bool = True, helpers: bool = False):
         """The hub's server containers (with `helpers`, also its storage meters and the like)."""
         with closing(docker.from_env()) as client:
-            found = client.containers.list(all=all, filters={"label": f"localhub.instance={self.instance}"})
+            found = client.containers.list(all=all, filters={"label": f"localhub.instance={self.instance}"},
+                                           ignore_removed=True)  # a storage meter may end while listed
         return found if helpers else [c for c in found if "localhub.role" not in c.labels]
 
     def remove_docker_objects(self) -> None:

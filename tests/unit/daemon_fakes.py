@@ -102,7 +102,7 @@ class FakeEngine:
         self.removed_images: list[str] = []
         self.volumes = SimpleNamespace(list=lambda filters=None: [v for v in self.volume_list
                                                                   if _matches(v.labels, filters)])
-        self.containers = SimpleNamespace(list=lambda all=False, filters=None: [
+        self.containers = SimpleNamespace(list=lambda all=False, filters=None, ignore_removed=False: [
             c for c in self.container_list if _matches(c.labels, filters) and (all or c.status == "running")])
         self.images = SimpleNamespace(list=self._list_images, get=self._get_image, remove=self._remove_image)
         self.api = SimpleNamespace(logs=self._logs, df=lambda: {"Volumes": []})

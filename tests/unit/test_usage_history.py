@@ -24,8 +24,8 @@ class Engine:
         self.containers = self
         self.api = self
 
-    def list(self, filters):
-        assert filters == {"label": "localhub.instance=abc"}
+    def list(self, filters, all=False, ignore_removed=False):
+        assert filters == {"label": "localhub.instance=abc"} and not all
         return [Container(name) for name in self.running]
 
     def stats(self, cid, stream, one_shot):
