@@ -187,6 +187,10 @@ class Client:
         self.server(name)
         self._request("POST", f"/services/localhub/api/servers/{quote(name, safe='')}/stop", timeout=90)
 
+    def sync_server(self, name: str) -> dict:
+        """Bring the files of a running server's image into its home (home_files.py); what happened."""
+        return self._json("POST", f"/services/localhub/api/servers/{quote(name, safe='')}/sync", timeout=300)
+
     def delete_server(self, name: str) -> None:
         if not name:
             raise LocalhubError("The default server cannot be deleted; stop it instead (its files are kept).")

@@ -24,6 +24,7 @@ from .binder import BadLink, LaunchSpec, ResolveError, ResolvedCache, get_provid
 from .images.builder import Builder
 from .images.catalog import find_image, image_name
 from .config import Settings
+from .home_files import HomeFiles
 from .hubapi import HubAPI, HubError
 from .launch_events import LaunchEvent
 from .launch_trace import LaunchTrace
@@ -120,6 +121,12 @@ class Launcher:
         # the last launch's trace (launch_trace.py) of each server and of each image, for servers/builds ls
         self.traces: dict[str, dict] = {}
         self.image_traces: dict[str, dict] = {}
+        # a server started on a newer commit gets the commit's files in its home (home_files.py)
+        self.home_files = HomeFiles(builder.client, state_root, settings.instance, settings.user, settings.labels)
+
+    def server_lock(self, name: str) -> asyncio.Lock:
+        """Held while a launch starts the server `name` (and while its home's files are brought in)."""
+        return self._server_locks.setdefault(name, asyncio.Lock())
 
     async def launch(self, launch: LaunchSpec, profile: str | None = None, rebuild: bool = False,
                      where: str | None = None, start: bool = True) -> AsyncIterator[LaunchEvent]:
@@ -224,7 +231,7 @@ class Launcher:
 
     async def _start_server(self, name: str, launch: LaunchSpec, resolved: str, image: str, profile: str | None,
                             where: str | None, trace: LaunchTrace):
-        async with self._server_locks.setdefault(name, asyncio.Lock()):
+        async with self.server_lock(name):
             async for item in self._start_named(name, launch, resolved, image, profile, where, trace):
                 yield item
                 if item.phase == "failed":
@@ -297,6 +304,12 @@ class Launcher:
             yield LaunchEvent.at("launching", f"Restarting server '{name}' with the new build (its files are kept)")
             await self.hub.stop_server(user, name)
             trace.mark("stop old server")
+        # a server that runs here gets a newer commit's files in its home (a new home gets them from Docker)
+        if options["where"] == "local" and server is not None:
+            files = await asyncio.to_thread(self.home_files.before_start, name, image, resolved,
+                                            previous.get("image_id") or previous.get("image"))
+            if files is not None and (files.changed or not files.plan):
+                yield LaunchEvent.at("launching", files.message, home_files=files.to_dict())
         yield LaunchEvent.at("launching", f"Launching server '{name}'...")
         try:
             await self.hub.start_server(user, name, options)

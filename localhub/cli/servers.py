@@ -1,4 +1,4 @@
-"""`localhub servers new | start | stop | delete | ls | open | logs`: named servers."""
+"""`localhub servers new | start | stop | delete | ls | open | logs | sync`: named servers."""
 
 from __future__ import annotations
 
@@ -100,6 +100,13 @@ def cmd_logs(args) -> int:
     return 0
 
 
+def cmd_sync(args) -> int:
+    named(args.name)
+    outcome = client_from(args).sync_server(args.name)
+    print(json.dumps(outcome) if args.json else outcome["message"])
+    return 0
+
+
 def register(sub, common, json_flag) -> None:
     servers = sub.add_parser("servers", help="named servers").add_subparsers(dest="servers_command",
                                                                               metavar="ACTION", required=True)
@@ -131,3 +138,7 @@ def register(sub, common, json_flag) -> None:
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     logs.add_argument("--tail", type=int, default=200, help="lines from the end to start with (default 200)")
     logs.set_defaults(func=cmd_logs)
+    sync = servers.add_parser("sync", parents=[common, json_flag],
+                              help="bring the files of a server's environment into its home (your edits are kept)")
+    sync.add_argument("name", help="a running server (`localhub servers ls`)")
+    sync.set_defaults(func=cmd_sync)

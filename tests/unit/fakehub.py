@@ -14,6 +14,7 @@ import json
 import time
 from dataclasses import dataclass, field
 
+import docker.errors
 import httpx
 
 from localhub.hubapi import HubAPI
@@ -139,12 +140,17 @@ class _Images:
         return type("Image", (), {"id": "sha256:" + name.encode().hex()[:64]})()
 
 
+class _EngineAPI:
+    def inspect_volume(self, name: str):  # no home volumes: the launcher's home_files leaves new homes to Docker
+        raise docker.errors.NotFound(f"no volume {name}")
+
+
 class FakeBuilder:
     """Builds instantly. `builds` lists (spec, environment, resolved) per real build; an image already built
     (same environment and id) is found, as the real builder finds it in the engine."""
 
     def __init__(self, fail: str | None = None):
-        self.client = type("Engine", (), {"images": _Images()})()
+        self.client = type("Engine", (), {"images": _Images(), "api": _EngineAPI()})()
         self.builds: list[tuple[str, str, str | None]] = []
         self.built: set[str] = set()
         self.fail = fail
