@@ -28,11 +28,13 @@ from .hub import login_tokens
 from .hub.hub_config import hub_api_port
 from .hub.network import ensure_network, isolate, remove_network
 from .hub import limits
+from .hub.culler import cull_forever
 from .logcap import CappedLog
 from .hubapi import HubAPI
 from .profiles import load_profiles
 from .readers import Readers
 from .recovery import check_database, homes
+from .lean import skip_unused
 from .lifecycle import DaemonLock, daemon_identity, pid_alive, runs_in
 from .redact import hide_secrets
 from .state import PRIVATE_UMASK, StateDir
@@ -312,7 +314,7 @@ class Daemon:
         self._orphan_proxy = orphan_proxy if runs_in(orphan_proxy, self.state.root) else None
         env = {**os.environ, "LOCALHUB_STATE_DIR": str(self.state.root)}
         self.hub_process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "jupyterhub", "-f", str(HUB_CONFIG),
+            sys.executable, "-m", "localhub.hub.run", "-f", str(HUB_CONFIG),  # JupyterHub, leaner (lean.py)
             cwd=self.state.root, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,
         )
@@ -336,10 +338,14 @@ class Daemon:
         else:
             announce(f"localhub is running at {self.settings.url}; `localhub login` prints a sign-in link.")
         await self.workshop.start(announce)
+        # servers idle for idle_timeout are stopped (their storage kept), by jupyterhub-idle-culler's pass
+        culler = asyncio.create_task(cull_forever(f"{self.settings.url}/hub/api", self.token,
+                                                  self.settings.idle_timeout, self.settings.cull_every))
 
         hub_exit = asyncio.create_task(self._hub_exited())
         shutdown = asyncio.create_task(self._shutdown.wait())
         await asyncio.wait({hub_exit, shutdown}, return_when=asyncio.FIRST_COMPLETED)
+        culler.cancel()
         self.readers.close_all()  # clients following a log see it end; shutdown never waits on a reader
         await self.workshop.stop()
         code = 0
@@ -434,6 +440,7 @@ def last_error_line(log: Path) -> str:
 
 
 def run_foreground(settings: Settings) -> int:
+    skip_unused()  # imports this long-running process does without (lean.py)
     os.umask(PRIVATE_UMASK)  # every file this process and JupyterHub create in the state dir is private
     hide_secrets()
     # the pool's modules log what they do (peers found, guests paused, homes sent) under "localhub.*"

@@ -1,29 +1,33 @@
-"""Runs jupyterhub-idle-culler as a hub-managed service that ends when its hub ends.
+"""The idle culler: jupyterhub-idle-culler's own culling pass, run by the daemon as a task in its event loop.
 
-JupyterHub stops its managed services on a clean shutdown, but if the hub process is killed (a crash, an
-OOM kill) the culler would be left polling a hub that no longer exists. On Linux the kernel can send a
-signal when the parent dies (PR_SET_PDEATHSIG), and the setting survives the exec below.
+JupyterHub's usual way is a hub-managed service, a Python process of its own (about 30 MiB resident, idle
+nearly always) that a killed hub left polling a hub that no longer existed. As a task of the daemon it
+costs a few MiB, ends with the daemon, and asks the hub's REST API with the daemon's token, as the service
+did with its own. Stopped servers keep their storage: the culler stops servers, it never deletes them.
 """
 
 from __future__ import annotations
 
-import ctypes
-import os
-import signal
-import sys
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
 
-PR_SET_PDEATHSIG = 1
-
-
-def main() -> None:
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):
-        pass  # not Linux: a killed hub may leave the culler behind, as with plain JupyterHub
-    if os.getppid() == 1:  # the hub died before we got here
-        sys.exit(0)
-    os.execv(sys.executable, [sys.executable, "-m", "jupyterhub_idle_culler", *sys.argv[1:]])
+log = logging.getLogger("localhub.culler")
 
 
-if __name__ == "__main__":
-    main()
+async def cull_forever(hub_api_url: str, token: str, timeout: int, every: float,
+                       cull: Callable[..., Awaitable] | None = None) -> None:
+    """Stop servers idle for `timeout` seconds: once now, then every `every` seconds, until cancelled. A pass
+    that fails (the hub restarting) is logged and the next one tries again."""
+    if cull is None:
+        from jupyterhub_idle_culler import cull_idle as cull  # only once the hub runs: a daemon's import
+
+    while True:
+        try:
+            await cull(url=hub_api_url, api_token=token, inactive_limit=timeout, logger=log)
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:  # noqa: BLE001 - the culler must outlive a failed pass
+            log.warning("the idle culler's pass failed (%s: %s); it tries again in %g s",
+                        err.__class__.__name__, err, every)
+        await asyncio.sleep(every)

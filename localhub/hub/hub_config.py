@@ -116,6 +116,7 @@ def configure(c, state_dir: str) -> None:
     c.LocalhubSpawner.http_timeout = 60
     c.LocalhubSpawner.start_timeout = 120
 
+    # the idle culler is no service of its own: the daemon runs it with its token (culler.py)
     c.JupyterHub.services = [
         {
             "name": "localhub",
@@ -124,20 +125,7 @@ def configure(c, state_dir: str) -> None:
             "display": True,
             "oauth_no_confirm": True,
         },
-        {
-            "name": "idle-culler",
-            "command": [
-                sys.executable, "-m", "localhub.hub.culler",
-                f"--timeout={settings.idle_timeout}", f"--cull-every={settings.cull_every}",
-            ],
-            "environment": {"LOCALHUB_STATE_DIR": str(state.root)},
-        },
     ]
     c.JupyterHub.load_roles = [
         {"name": "admin", "users": [settings.user], "services": ["localhub"]},
-        {
-            "name": "idle-culler",
-            "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
-            "services": ["idle-culler"],
-        },
     ]

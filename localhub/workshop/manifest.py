@@ -12,7 +12,6 @@ import json
 import re
 from dataclasses import asdict, dataclass, field
 
-import jsonschema
 
 FORMAT = "localhub-bundle"
 VERSION = 1
@@ -138,6 +137,7 @@ class Manifest:
         if isinstance(data, dict) and data.get("format") == FORMAT and data.get("version") != VERSION:
             raise ManifestError(f"the bundle is format version {data.get('version')!r}; this localhub reads "
                                 f"version {VERSION} (a newer localhub made it?)")
+        import jsonschema  # here, not at module level: it costs the daemon ~20 MiB and seconds
         try:
             jsonschema.validate(data, SCHEMA)
         except jsonschema.ValidationError as err:

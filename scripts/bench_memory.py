@@ -1,0 +1,67 @@
+"""Benchmark: the idle hub's memory — RSS and PSS of every process localhub runs (the daemon, JupyterHub, its
+proxy, and anything else they started), against issue 11's goal of 200 MiB RSS in all.
+
+A throw-away hub (`localhub up --detach`, tmp state and config dirs, everything labelled localhub.test=1) with
+no server running is left to settle, then measured from /proc; `--servers N` first starts and stops N named
+servers of the default image, so the figures include what a used hub keeps. Containers (servers, storage
+meters) are not counted: they are the servers' own.
+
+    .venv/bin/python scripts/bench_memory.py [--settle SECONDS] [--servers N] [--port P]
+"""
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench_spawn import LOCALHUB, cleanup, pick_hub_port, print_memory, process_tree  # same directory
+from localhub.client import Client
+from localhub.config import Settings
+
+import subprocess
+
+GOAL_MIB = 200
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--settle", type=float, default=20, help="seconds to wait once the hub answers")
+    parser.add_argument("--servers", type=int, default=0, help="servers to start and stop first")
+    parser.add_argument("--port", type=int, default=30600, help="first hub port to try (uses P..P+3)")
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="localhub-bench-memory-"))
+    state_dir, config_dir = tmp / "state", tmp / "config"
+    config_dir.mkdir()
+    (config_dir / "config.toml").write_text('labels = {"localhub.test" = "1"}\n')
+    env = {**os.environ, "LOCALHUB_CONFIG_DIR": str(config_dir)}
+    instance = None
+    try:
+        port = pick_hub_port(args.port)
+        subprocess.run(LOCALHUB + ["up", "--detach", "--state-dir", str(state_dir), "--port", str(port)],
+                       env=env, check=True, capture_output=True, text=True)
+        client = Client(state_dir, timeout=60)
+        instance = client.info()["instance"]
+        for i in range(args.servers):
+            list(client.create_server(f"mem-{i}"))
+            client.stop_server(f"mem-{i}")
+        time.sleep(args.settle)
+        daemon_pid = client.runtime["daemon_pid"]
+        total = print_memory(f"Idle hub memory, {args.settle:g} s after start"
+                             f"{f', {args.servers} server(s) started and stopped' if args.servers else ''}:",
+                             process_tree(daemon_pid))
+        print(f"\n  RATIO idle hub RSS / goal ({GOAL_MIB} MiB)  {total / GOAL_MIB:5.2f} x")
+        return 0
+    except Exception as err:
+        print(f"benchmark failed: {err} {getattr(err, 'stderr', '') or ''}".strip(), file=sys.stderr)
+        return 1
+    finally:
+        cleanup(env, state_dir, instance or Settings(state_dir=state_dir).instance)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
