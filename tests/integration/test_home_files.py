@@ -85,7 +85,7 @@ def test_a_newer_commit_brings_its_files_and_keeps_the_users_edit(hub, repo):
     assert again == f"The home already holds the files of commit {sha[:7]} (your edits to analysis.py are kept)."
 
 
-def test_sync_refuses_in_one_sentence(hub, repo):
+def test_sync_refuses_in_one_sentence_and_a_plain_server_has_nothing_to_do(hub, repo):
     for name, sentence in (("no-such-server", "There is no server 'no-such-server'"),
                            ("\x1b[31mred", "There is no server '\\x1b[31mred'")):
         proc = hub.cli("servers", "sync", name, check=False)
@@ -96,3 +96,10 @@ def test_sync_refuses_in_one_sentence(hub, repo):
     proc = hub.cli("servers", "sync", one["server"], check=False)
     assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert f"Server '{one['server']}' is stopped: start it" in proc.stderr
+
+    hub.cli("servers", "new", "plain-home")
+    try:
+        said = hub.cli("servers", "sync", "plain-home").stdout.strip()
+        assert said == "The home already holds the files of the environment.", said
+    finally:
+        delete_server(hub, "plain-home")

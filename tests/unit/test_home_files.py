@@ -288,3 +288,29 @@ async def test_sync_answers_in_one_sentence(daemon, engine, files, monkeypatch):
                 ("idle", 409, "Server 'idle' is stopped: start it (`localhub servers start idle`")):
             r = await http.post(f"/servers/{name}/sync")
             assert r.status_code == status and r.json()["message"].startswith(sentence), r.text
+
+
+def test_a_home_read_in_one_pass_is_seen_as_a_folder_walk_sees_it(tmp_path):
+    """snapshot_of_archive (the engine's archive of a home, streamed) answers as merge.snapshot_dir does: the
+    wanted paths, and a file or link where one of their folders should be."""
+    from localhub.home_files import snapshot_of_archive
+
+    home = tmp_path / "jovyan"
+    (home / "sub" / "deeper").mkdir(parents=True)
+    (home / "a.txt").write_text("a")
+    (home / "run.sh").write_text("#!/bin/sh\n")
+    (home / "run.sh").chmod(0o755)
+    (home / "sub" / "deeper" / "b.txt").write_text("b")
+    (home / "blocked").write_text("a file where the commit has a folder")
+    (home / "folder-here").mkdir()
+    (home / "link").symlink_to("/etc/passwd")
+    (home / "big.bin").write_bytes(os.urandom(3 << 20))  # not wanted: streamed past, never hashed
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        tar.add(home, arcname="jovyan")
+    data = buf.getvalue()
+    paths = {"a.txt", "run.sh", "sub/deeper/b.txt", "blocked/inside.txt", "folder-here", "link", "missing.txt",
+             "sub/missing/c.txt"}
+    chunks = [data[i:i + 7000] for i in range(0, len(data), 7000)]
+    assert snapshot_of_archive(chunks, paths) == snapshot_dir(home, paths)
+    assert snapshot_of_archive(chunks, paths)["run.sh"].executable
