@@ -235,20 +235,20 @@ def register(sub, common, json_flag) -> None:
 
     imp = bundle.add_parser("import", parents=[common, json_flag],
                             help="check a bundle and load what this machine lacks; its links then launch offline")
-    imp.add_argument("file")
+    imp.add_argument("file", help="the bundle file, e.g. course.lhb")
     imp.set_defaults(func=cmd_import)
 
     ls = bundle.add_parser("ls", parents=[common, json_flag], help="bundles imported here and their links")
     ls.set_defaults(func=cmd_ls)
 
-    inspect = bundle.add_parser("inspect", parents=[json_flag], help="what a bundle holds")
-    inspect.add_argument("file")
+    inspect = bundle.add_parser("inspect", parents=[common, json_flag], help="what a bundle holds")
+    inspect.add_argument("file", help="the bundle file, e.g. course.lhb")
     inspect.add_argument("--verify", action="store_true", help="also check every part's hash")
     inspect.set_defaults(func=cmd_inspect)
 
     install = bundle.add_parser("install", parents=[common, json_flag],
                                 help="install localhub from a bundle made --with-installer (no network needed)")
-    install.add_argument("file")
+    install.add_argument("file", help="the bundle file, made with --with-installer")
     install.add_argument("--venv", help="where to install (default: ~/.local/share/localhub-venv)")
     install.set_defaults(func=cmd_install)
 

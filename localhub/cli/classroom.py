@@ -251,7 +251,10 @@ def cmd_class_leave(args) -> int:
     left = leave(settings.state_dir)
     if left:
         _reload(args)
-    print("Left the class." if left else "This laptop is in no class.")
+    if args.json:
+        print_json({"left": bool(left)})
+    else:
+        print("Left the class." if left else "This laptop is in no class.")
     return 0
 
 
@@ -291,5 +294,5 @@ def register(sub, common, json_flag) -> None:
     handins = klass.add_parser("handins", parents=[common, json_flag], help="teacher: the work handed in")
     handins.add_argument("--to", help="copy it all into this folder, one folder per participant")
     handins.set_defaults(func=cmd_class_handins)
-    leave = klass.add_parser("leave", parents=[common], help="leave the class (environments fetched stay)")
+    leave = klass.add_parser("leave", parents=[common, json_flag], help="leave the class (environments fetched stay)")
     leave.set_defaults(func=cmd_class_leave)

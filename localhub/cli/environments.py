@@ -7,7 +7,7 @@ import sys
 import webbrowser
 
 from ..client import Client
-from ..errors import LocalhubError
+from ..errors import LocalhubError, shown
 from .common import WHERE_HELP, client_from, print_json, where
 from .render import LaunchDisplay, environments_table
 
@@ -59,10 +59,16 @@ def cmd_builds_ls(args) -> int:
 
 
 def _find_environment(client: Client, what: str) -> dict:
+    """The one environment `what` names: its image, its spec, or a prefix of its resolved id (4 characters at
+    least, as git's short ids); none or several is an error, never a guess."""
     envs = [e for e in client.environments() if not e.get("building")]
-    matches = [e for e in envs if what in (e["image"], e["spec"]) or e["resolved"].startswith(what)]
+    exact = [e for e in envs if what in (e["image"], e["spec"])]
+    matches = exact or [e for e in envs if len(what) >= 4 and (e.get("resolved") or "").startswith(what)]
     if not matches:
-        raise LocalhubError(f"No environment matches '{what}'; `localhub builds ls` lists them.")
+        raise LocalhubError(f"No environment matches '{shown(what)}'; `localhub builds ls` lists them.")
+    if len({e["image"] for e in matches}) > 1:
+        raise LocalhubError(f"'{shown(what)}' matches {len(matches)} environments "
+                            f"({', '.join(shown(e['image'], limit=80) for e in matches[:3])}); name one by its image.")
     return matches[0]
 
 
@@ -79,7 +85,10 @@ def cmd_builds_log(args) -> int:
             except LocalhubError:
                 spec = args.environment
             text = client.build_log(spec=spec)
-    sys.stdout.write(text)
+    if args.json:
+        print_json({"environment": args.environment, "log": text})
+    else:
+        sys.stdout.write(text)
     return 0
 
 
@@ -89,7 +98,7 @@ def cmd_builds_rm(args) -> int:
     if not args.yes:
         raise LocalhubError(f"Removing {env['image']} means rebuilding it at its next launch; add --yes to confirm.")
     client.remove_environment(env["image"])
-    print(f"Removed {env['image']}.")
+    print_json({"removed": env["image"], "spec": env["spec"]}) if args.json else print(f"Removed {env['image']}.")
     return 0
 
 
@@ -110,10 +119,10 @@ def register(sub, common, json_flag) -> None:
     builds = sub.add_parser("builds", help="built environments").add_subparsers(
         dest="builds_command", metavar="ACTION", required=True)
     builds.add_parser("ls", parents=[common, json_flag], help="list environments").set_defaults(func=cmd_builds_ls)
-    blog = builds.add_parser("log", parents=[common], help="print an environment's build log")
+    blog = builds.add_parser("log", parents=[common, json_flag], help="print an environment's build log")
     blog.add_argument("environment", help="image name, spec or resolved id (prefix)")
     blog.set_defaults(func=cmd_builds_log)
-    brm = builds.add_parser("rm", parents=[common], help="remove an environment's image")
-    brm.add_argument("environment")
+    brm = builds.add_parser("rm", parents=[common, json_flag], help="remove an environment's image")
+    brm.add_argument("environment", help="image name, spec or resolved id (prefix), as `localhub builds ls` shows")
     brm.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     brm.set_defaults(func=cmd_builds_rm)

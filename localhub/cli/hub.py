@@ -21,32 +21,54 @@ def cmd_up(args) -> int:
     state = StateDir(settings.state_dir)
     runtime = lifecycle.running_daemon(state)
     if runtime:
-        print(f"localhub is already running at {runtime['url']} (pid {runtime['daemon_pid']}); "
-              "`localhub login` prints a sign-in link.")
+        if args.json:
+            print_json({"running": True, "started": False, "url": runtime["url"], "pid": runtime["daemon_pid"],
+                        "state_dir": str(settings.state_dir)})
+        else:
+            print(f"localhub is already running at {runtime['url']} (pid {runtime['daemon_pid']}); "
+                  "`localhub login` prints a sign-in link.")
         return 0
     if not args.detach:
+        if args.json:
+            raise LocalhubError("`localhub up --json` reports once the hub is ready, so it needs --detach (in the "
+                                "foreground the hub's log is the output).")
         from ..daemon import run_foreground
 
         return run_foreground(settings)
     lifecycle.start_detached(settings, state)
     client = Client(settings.state_dir)
-    for warning in client.info().get("profile_warnings") or []:
+    warnings = client.info().get("profile_warnings") or []
+    link = client.login_link()
+    if args.json:
+        print_json({"running": True, "started": True, "url": settings.url, "pid": client.runtime.get("daemon_pid"),
+                    "state_dir": str(settings.state_dir), "login": link, "warnings": warnings})
+        return 0
+    for warning in warnings:
         print(f"localhub: warning: {warning}", file=sys.stderr)
-    print(f"localhub is running at {settings.url} — sign in: {client.login_link()}")
+    print(f"localhub is running at {settings.url} — sign in: {link}")
     return 0
 
 
-def cmd_down(args) -> int:
+def stop_hub(args) -> bool:
+    """Stop the hub of the state dir; False when none was running."""
     settings = settings_from(args)
-    state = StateDir(settings.state_dir)
 
     def ask_daemon(keep_servers: bool) -> None:
         Client(settings.state_dir).shutdown(keep_servers=keep_servers)
 
-    if not lifecycle.stop(state, args.keep_servers, ask_daemon):
+    return lifecycle.stop(StateDir(settings.state_dir), args.keep_servers, ask_daemon)
+
+
+def cmd_down(args) -> int:
+    settings = settings_from(args)
+    stopped = stop_hub(args)
+    if args.json:
+        print_json({"stopped": bool(stopped), "keep_servers": args.keep_servers,
+                    "state_dir": str(settings.state_dir)})
+    elif not stopped:
         print(f"localhub is not running for {settings.state_dir}.")
-        return 0
-    print("localhub stopped" + (" (servers keep running)." if args.keep_servers else "."))
+    else:
+        print("localhub stopped" + (" (servers keep running)." if args.keep_servers else "."))
     return 0
 
 
@@ -56,7 +78,8 @@ def cmd_restart(args) -> int:
     args.port = args.port or previous.get("port")
     args.ip = args.ip or previous.get("ip")
     args.keep_servers = True
-    cmd_down(args)
+    if stop_hub(args) and not args.json:
+        print("localhub stopped (servers keep running).")
     args.detach = True
     return cmd_up(args)
 
@@ -131,7 +154,7 @@ def next_path(text: str, hub_url: str) -> str:
 def cmd_login(args) -> int:
     client = client_from(args)
     link = client.login_link(next_url=next_path(args.next, client.url) if args.next else None)
-    print(link)
+    print_json({"url": link, "user": client.user, "hub": client.url}) if args.json else print(link)
     if args.open:
         webbrowser.open(link)
     return 0
@@ -195,6 +218,9 @@ def cmd_doctor(args) -> int:
 
 
 def cmd_tui(args) -> int:
+    if args.json:
+        raise LocalhubError("The terminal UI draws on a terminal and has no JSON form; `localhub status --json` and "
+                            "`localhub servers ls --json` give what it shows.")
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise LocalhubError("localhub tui needs a terminal, and its input or output is not one; in scripts, use "
                             "the other commands (`localhub status`, `localhub servers ls --json`).")
@@ -220,17 +246,17 @@ def cmd_config(args) -> int:
 
 
 def register(sub, common, json_flag) -> None:
-    up = sub.add_parser("up", parents=[common], help="start the hub (defaults: 127.0.0.1:8765)")
+    up = sub.add_parser("up", parents=[common, json_flag], help="start the hub (defaults: 127.0.0.1:8765)")
     up.add_argument("--port", type=int, help=setting_help("port"))
     up.add_argument("--ip", help=setting_help("ip"))
     up.add_argument("--detach", action="store_true", help="run in the background and return once ready")
     up.set_defaults(func=cmd_up)
 
-    down = sub.add_parser("down", parents=[common], help="stop the hub and its servers (storage kept)")
+    down = sub.add_parser("down", parents=[common, json_flag], help="stop the hub and its servers (storage kept)")
     down.add_argument("--keep-servers", action="store_true", help="leave servers running")
     down.set_defaults(func=cmd_down)
 
-    restart = sub.add_parser("restart", parents=[common], help="restart the hub; servers keep running")
+    restart = sub.add_parser("restart", parents=[common, json_flag], help="restart the hub; servers keep running")
     restart.add_argument("--port", type=int, help="as for `up` (default: the port it had)")
     restart.add_argument("--ip", help="as for `up` (default: the address it had)")
     restart.set_defaults(func=cmd_restart)
@@ -242,7 +268,7 @@ def register(sub, common, json_flag) -> None:
     recover.add_argument("--port", type=int, help="port of the hub, when it has to start (as for `up`)")
     recover.add_argument("--ip", help="address to listen on, when it has to start (as for `up`)")
     recover.set_defaults(func=cmd_recover)
-    login = sub.add_parser("login", parents=[common], help="print a one-time sign-in link")
+    login = sub.add_parser("login", parents=[common, json_flag], help="print a one-time sign-in link")
     login.add_argument("--open", action="store_true", help="open it in the browser")
     login.add_argument("--next", metavar="URL", help="the page of this hub to open once signed in (a Binder link, "
                                                      "or the path the sign-in page names)")

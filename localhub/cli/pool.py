@@ -54,7 +54,10 @@ def cmd_join(args) -> int:
     key = keys.parse_pairing_code(" ".join(args.code))
     current = keys.read_key(state)
     if current == key:
-        print(f"This desktop is already in lab {keys.fingerprint(key)}.")
+        if args.json:
+            print_json({"lab": keys.fingerprint(key), "node": keys.node_id(state), "joined": False})
+        else:
+            print(f"This desktop is already in lab {keys.fingerprint(key)}.")
         return 0
     if current is not None and not args.replace:
         raise LocalhubError(f"This desktop is already in lab {keys.fingerprint(current)}; add --replace to leave "
@@ -64,6 +67,9 @@ def cmd_join(args) -> int:
     keys.store_key(state, key)
     node = keys.node_id(state)
     _ensure_certificate(state, node)
+    if args.json:
+        print_json({"lab": keys.fingerprint(key), "node": node, "joined": True})
+        return 0
     print(f"Joined lab {keys.fingerprint(key)} as node {node}. `localhub pool share on` offers this desktop's "
           "idle time to the lab; `localhub pool status` shows the lab. A running hub takes part from its next "
           "start (`localhub restart`).")
@@ -80,6 +86,9 @@ def cmd_forget(args) -> int:
     state = _state_dir(args)
     hub = _running_hub(state)
     if hub.forget_peer(args.node) if hub else keys.PeerPins(state).forget(args.node):
+        if args.json:
+            print_json({"forgot": args.node})
+            return 0
         print(f"Forgot peer {args.node}; the certificate it announces next is trusted and pinned again.")
         return 0
     raise LocalhubError(f"No pinned peer has node id {args.node}; `localhub pool status` lists peers.")
@@ -98,6 +107,9 @@ def cmd_leave(args) -> int:
         if why:
             raise LocalhubError(f"This desktop stays in lab {lab.fingerprint}: {why}.")
         forget_lab(state)
+    if args.json:
+        print_json({"left": lab.fingerprint, "hub_running": bool(hub)})
+        return 0
     print(f"This desktop left lab {lab.fingerprint}" + (" (its hub runs on without the pool)" if hub else "")
           + "; `localhub pool join CODE` or `pool init` joins one again.")
     return 0
@@ -147,6 +159,12 @@ def cmd_share(args) -> int:
                                  ("hours", args.hours), ("assume_idle", args.assume_idle)) if v is not None}
     share = replace(share, enabled=args.switch == "on", **changes)
     save_share(state, share)
+    if args.json:
+        reading = default_sources(state).read() if share.enabled else None
+        print_json({"enabled": share.enabled, "limits": share.limits(read_figures(state)), "hours": share.hours,
+                    "assume_idle": share.assume_idle,
+                    "owner_input": None if reading is None else {"source": reading.source, "seconds": reading.seconds}})
+        return 0
     if share.enabled:
         print(f"This desktop is shared with its lab: {describe_share(share, share.limits(read_figures(state)))}, "
               "once its owner has been away 15 min and other load is at most 0.3 per core.")
@@ -273,14 +291,14 @@ def register(subparsers, common_parent: argparse.ArgumentParser, json_parent: ar
                       help="replace this desktop's lab key with a new one (every peer must join again)")
     init.set_defaults(func=cmd_init)
 
-    join = pool.add_parser("join", parents=[common_parent], help="join a lab with its pairing code")
+    join = pool.add_parser("join", parents=[common_parent, json_parent], help="join a lab with its pairing code")
     join.add_argument("code", nargs="+", help="the code `localhub pool init` printed (dashes or spaces)")
     join.add_argument("--replace", action="store_true", help="leave this desktop's current lab")
     join.set_defaults(func=cmd_join)
 
-    share = pool.add_parser("share", parents=[common_parent],
+    share = pool.add_parser("share", parents=[common_parent, json_parent],
                             help="offer this desktop's idle time to the lab, within your limits")
-    share.add_argument("switch", choices=["on", "off"])
+    share.add_argument("switch", choices=["on", "off"], help="on: share this desktop; off: stop sharing")
     share.add_argument("--cpus", type=float, help="most CPUs guests may use (default: half the cores)")
     share.add_argument("--memory", type=_size, help="most memory guests may use, e.g. 4G (default: half)")
     share.add_argument("--disk", type=_size, help="most disk guests may use, e.g. 20G (default 20 GiB)")
@@ -295,10 +313,10 @@ def register(subparsers, common_parent: argparse.ArgumentParser, json_parent: ar
     status.add_argument("--interface", help="LAN address to look on (default: found automatically)")
     status.set_defaults(func=cmd_status)
 
-    forget = pool.add_parser("forget", parents=[common_parent], help="drop a peer's pinned certificate")
+    forget = pool.add_parser("forget", parents=[common_parent, json_parent], help="drop a peer's pinned certificate")
     forget.add_argument("node", help="the peer's node id")
     forget.set_defaults(func=cmd_forget)
 
-    leave = pool.add_parser("leave", parents=[common_parent],
+    leave = pool.add_parser("leave", parents=[common_parent, json_parent],
                             help="leave the lab (refused while servers are out on peers or guests are here)")
     leave.set_defaults(func=cmd_leave)

@@ -1,5 +1,6 @@
 """The command line as a script uses it, against a real hub: global options before the command (`localhub
---state-dir S status`), and `--json` on every command whose output a script reads (each output parses)."""
+--state-dir S status`), and `--json` on every command whose output a script reads: each output parses (one
+document, or JSON lines for what streams)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 
 import pytest
 
+from tests.support.binder import CaseRepo, remove_images_under
 from tests.support.hubs import localhub
 
 pytestmark = pytest.mark.docker
@@ -15,6 +17,16 @@ pytestmark = pytest.mark.docker
 def bare_env(hub) -> dict:
     """The environment of a shell that names no hub: the state dir must come from the command line."""
     return {k: v for k, v in hub.env.items() if k != "LOCALHUB_STATE_DIR"}
+
+
+def document(hub, *args: str):
+    """One JSON document from `localhub --json ARGS` (the global form: --json before the command)."""
+    return json.loads(hub.cli("--json", *args).stdout)
+
+
+def lines(hub, *args: str) -> list:
+    out = hub.cli(*args, "--json").stdout
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
 def test_global_options_before_the_command_address_the_hub(hub, tmp_path):
@@ -29,3 +41,55 @@ def test_global_options_before_the_command_address_the_hub(hub, tmp_path):
     assert nowhere.returncode == 3 and json.loads(nowhere.stdout) == {"running": False, "state_dir": str(tmp_path)}
     listed = json.loads(localhub("--json", "--state-dir", str(hub.state_dir), "servers", "ls", env=env).stdout)
     assert isinstance(listed, list)
+
+
+@pytest.fixture
+def case_repos(tmp_path):
+    yield tmp_path
+    remove_images_under(tmp_path)
+
+
+def test_every_command_of_a_running_hub_speaks_json(hub, case_repos):
+    assert document(hub, "up")["url"] == hub.url  # already running: says where
+    assert document(hub, "login")["url"].startswith(hub.url)
+    assert document(hub, "status")["running"] is True
+    assert isinstance(document(hub, "doctor"), list)
+    assert document(hub, "config")["state_dir"] == str(hub.state_dir)
+    assert document(hub, "spec", "gh/org/repo/HEAD")["repo"] == "https://github.com/org/repo"
+
+    repo = CaseRepo("dockerfile-basic", case_repos, "cli-json")
+    events = lines(hub, "launch", str(repo.path))
+    ready = events[-1]
+    assert ready["phase"] == "ready", events
+    name = ready["server"]
+    try:
+        assert name in [s["name"] for s in document(hub, "servers", "ls")]
+        opened = document(hub, "servers", "open", name)
+        assert opened == {"name": name, "url": ready["url"].split("?")[0], "ready": True}
+        logged = lines(hub, "servers", "logs", name, "--tail", "5")
+        assert logged and all(entry["server"] == name and isinstance(entry["line"], str) for entry in logged)
+        assert document(hub, "servers", "stop", name) == {"name": name, "stopped": True}
+        started = lines(hub, "servers", "start", name)
+        assert started[-1] == {"name": name, "ready": True, "url": opened["url"]}
+
+        env = next(e for e in document(hub, "builds", "ls") if e["image"] == ready["imageName"])
+        log = document(hub, "builds", "log", env["image"])
+        assert log["environment"] == env["image"] and env["image"] in log["log"]
+    finally:
+        deleted = document(hub, "servers", "delete", name, "--yes")
+    assert deleted == {"name": name, "deleted": True}
+    assert document(hub, "builds", "rm", env["image"], "--yes") == {"removed": env["image"], "spec": env["spec"]}
+    assert env["image"] not in [e["image"] for e in document(hub, "builds", "ls")]
+
+
+def test_up_restart_and_down_speak_json(hub_factory):
+    own = hub_factory.create("cli-json")
+    try:
+        up = json.loads(own.cli("up", "--detach", "--port", str(own.port), "--json").stdout)
+        assert up["started"] is True and up["url"] == own.url and up["login"].startswith(own.url)
+        again = document(own, "restart")
+        assert again["started"] is True and again["url"] == own.url and again["pid"] != up["pid"]
+        assert document(own, "down") == {"stopped": True, "keep_servers": False, "state_dir": str(own.state_dir)}
+        assert document(own, "down")["stopped"] is False
+    finally:
+        hub_factory.close(own)

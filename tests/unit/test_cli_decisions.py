@@ -68,7 +68,7 @@ def test_restart_keeps_the_port_and_address_the_hub_had(isolated, capsys, monkey
     state.prepare()
     state.write_runtime({"settings": {"port": 9100, "ip": "127.0.0.1"}})
     calls = []
-    monkeypatch.setattr(hub_commands, "cmd_down", lambda args: calls.append(("down", args.keep_servers)))
+    monkeypatch.setattr(hub_commands, "stop_hub", lambda args: calls.append(("down", args.keep_servers)))
     monkeypatch.setattr(hub_commands, "cmd_up", lambda args: calls.append(("up", args.port, args.ip, args.detach)) or 0)
     assert main(["restart"]) == 0
     assert calls == [("down", True), ("up", 9100, "127.0.0.1", True)]

@@ -43,3 +43,113 @@ def test_the_state_dir_before_the_command_addresses_that_hub(isolated, capsys):
     other = isolated / "other"
     assert main(["--json", "--state-dir", str(other), "status"]) == 3
     assert f'"state_dir": "{other}"' in capsys.readouterr().out
+
+
+# --- help everywhere ------------------------------------------------------------------------------------------
+
+def walk(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
+    """Every (command path, action) of the tree, subcommands included."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {a.dest: a.help for a in action._choices_actions}
+            for name, child in action.choices.items():
+                yield path + (name,), argparse.Action([], name, help=helps.get(name))
+                yield from walk(child, path + (name,))
+        else:
+            yield path, action
+
+
+def test_every_command_option_and_positional_has_help():
+    missing = [f"{' '.join(path) or 'localhub'} {action.option_strings or action.dest}"
+               for path, action in walk(build_parser()) if not action.help]
+    assert missing == []
+
+
+def test_every_command_but_the_terminal_ui_takes_json():
+    lacking = []
+
+    def leaves(p, path=()):
+        sub = [a for a in p._actions if isinstance(a, argparse._SubParsersAction)]
+        if not sub:
+            yield path, p
+        for s in sub:
+            for name, child in s.choices.items():
+                yield from leaves(child, path + (name,))
+
+    for path, leaf in leaves(build_parser()):
+        if path == ("tui",):
+            continue
+        if not any("--json" in a.option_strings for a in leaf._actions):
+            lacking.append(" ".join(path))
+    assert lacking == []
+
+
+# --- JSON where a script reads, one sentence where it cannot be ----------------------------------------------
+
+def test_up_in_the_foreground_has_no_json_and_says_so(isolated, capsys, monkeypatch):
+    import localhub.daemon
+
+    def foreground(settings):
+        raise AssertionError("a hub would have started in the foreground")
+
+    monkeypatch.setattr(localhub.daemon, "run_foreground", foreground)
+    assert main(["--json", "up"]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and "needs --detach" in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_terminal_ui_has_no_json_and_says_so(isolated, capsys):
+    assert main(["--json", "tui"]) == 1
+    assert "no JSON form" in capsys.readouterr().err
+
+
+def test_down_when_nothing_runs_is_json_too(isolated, capsys):
+    import json
+
+    assert main(["down", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["stopped"] is False
+
+
+class Environments:
+    """A client stand-in with these environments (only what `builds` reads)."""
+
+    def __init__(self, *images: tuple[str, str, str]):
+        self.envs = [{"image": i, "spec": s, "resolved": r, "building": False} for i, s, r in images]
+
+    def environments(self):
+        return self.envs
+
+
+@pytest.mark.parametrize("what, why", [
+    ("", "No environment matches"),        # an empty prefix matched every environment: `builds rm '' --yes`
+    ("ab", "No environment matches"),      # too short a prefix to name one
+    ("abcd", "matches 2 environments"),    # several: never a guess
+    ("x\x1b[2J", "No environment matches 'x\\x1b[2J'"),
+])
+def test_an_environment_is_named_exactly_or_refused(why, what):
+    from localhub.cli.environments import _find_environment
+    from localhub.errors import LocalhubError
+
+    client = Environments(("r2d-one:1", "gh/org/one/HEAD", "abcd1111"), ("r2d-two:1", "gh/org/two/HEAD", "abcd2222"))
+    with pytest.raises(LocalhubError) as refused:
+        _find_environment(client, what)
+    assert why in str(refused.value)
+    assert _find_environment(client, "abcd2")["image"] == "r2d-two:1"
+    assert _find_environment(client, "gh/org/one/HEAD")["image"] == "r2d-one:1"
+
+
+def test_the_pool_commands_speak_json(isolated, capsys):
+    import json
+
+    def document(argv):
+        assert main(argv) == 0, capsys.readouterr().err
+        return json.loads(capsys.readouterr().out)
+
+    made = document(["pool", "init", "--json"])
+    assert document(["--json", "pool", "join", made["pairing_code"]]) == {
+        "lab": made["lab"], "node": made["node"], "joined": False}
+    shared = document(["pool", "share", "on", "--cpus", "1", "--json"])
+    assert shared["enabled"] is True and shared["limits"]["cpus"] == 1 and "source" in shared["owner_input"]
+    assert document(["pool", "share", "off", "--json"])["enabled"] is False
+    assert document(["pool", "leave", "--json"]) == {"left": made["lab"], "hub_running": False}
+    assert document(["class", "leave", "--json"]) == {"left": False}
