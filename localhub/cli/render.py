@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime, timezone
+from urllib.parse import unquote
 
 from rich.console import Console
 from rich.progress import Progress, ProgressColumn, Task, TextColumn
@@ -84,24 +86,81 @@ def follow_spawn(events, as_json: bool) -> None:
         print(file=sys.stderr)
 
 
-def servers_table(servers) -> None:
-    print(f"{'NAME':<21} {'STATUS':<9} {'WHERE':<12} {'PROFILE':<9} {'STORAGE':<21} IMAGE")
-    for s in servers:
-        used = "-" if s.storage_used is None else format_size(s.storage_used)
-        cap = "" if s.storage_cap is None else f" / {format_size(s.storage_cap)}"
-        warn = " !" if s.storage_used and s.storage_cap and s.storage_used > s.storage_cap * 0.9 else ""
-        print(f"{s.name:<21} {s.status:<9} {s.where or 'local':<12} {s.profile or '-':<9} {used + cap + warn:<21} "
-              f"{s.image or '-'}")
+DEFAULT_NAME = "(default)"  # the server JupyterHub's home page starts; its name is empty
+
+
+def duration_text(seconds: float | None) -> str:
+    """A compact duration as the TUI shows it: 42 s, 7 min, 3 h 05 min, 2 d 4 h; '-' when unknown."""
+    if seconds is None:
+        return "-"
+    s = max(0, int(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min"
+    if s < 86400:
+        return f"{s // 3600} h {s % 3600 // 60:02d} min"
+    return f"{s // 86400} d {s % 86400 // 3600} h"
+
+
+def idle_seconds(server, now: datetime) -> float | None:
+    """How long a server has been idle (JupyterHub's last activity); None when stopped or unknown: a stopped
+    server is not idle, it is stopped."""
+    if server.status == "stopped" or not server.last_activity:
+        return None
+    try:
+        last = datetime.fromisoformat(str(server.last_activity).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (now - (last if last.tzinfo else last.replace(tzinfo=timezone.utc))).total_seconds()
+
+
+def server_row(s, now: datetime) -> list[str]:
+    """One server as `servers ls` shows it, with the daemon's live figures (the TUI's columns)."""
+    used = "-" if s.storage_used is None else format_size(s.storage_used)
+    cap = "" if s.storage_cap is None else f" / {format_size(s.storage_cap)}"
+    warn = " !" if s.storage_used and s.storage_cap and s.storage_used > s.storage_cap * 0.9 else ""
+    running = s.status != "stopped"
+    return [s.name or DEFAULT_NAME, s.status,
+            f"{max(s.cpu_percent, 0.0):.1f}%" if running and s.cpu_percent is not None else "-",
+            format_size(s.memory_used) if running and s.memory_used is not None else "-",
+            duration_text(idle_seconds(s, now)), s.where or "local", s.profile or "-", used + cap + warn,
+            unquote(s.environment) if s.environment else s.image or "-"]
+
+
+SERVER_COLUMNS = ("NAME", "STATUS", "CPU", "MEMORY", "IDLE", "WHERE", "PROFILE", "STORAGE", "ENVIRONMENT")
+
+
+def columns(header, rows) -> list[str]:
+    """Rows as aligned text columns, each as wide as its widest cell; the last column is never cut."""
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header) - 1)]
+    return ["  ".join([f"{str(cell):<{w}}" for cell, w in zip(row, widths)] + [str(row[-1])]).rstrip()
+            for row in [header, *rows]]
+
+
+def servers_table(servers, now: datetime | None = None) -> None:
+    now = now or datetime.now(timezone.utc)
+    lines = columns(SERVER_COLUMNS, [server_row(s, now) for s in servers])
+    print(lines[0])
+    for s, line in zip(servers, lines[1:]):
+        print(line)
         if s.notice:
-            print(f"{'':<21} note: {s.notice}")
+            print(f"    note: {s.notice}")
+
+
+ENVIRONMENT_COLUMNS = ("RESOLVED", "SIZE", "BUILT", "SERVERS", "SOURCE")
+
+
+def environment_row(e: dict) -> list[str]:
+    """One environment: its source last and whole (Binder specs run long and read best decoded)."""
+    source = e.get("source") or unquote(e.get("spec") or e["image"])
+    if e.get("building"):
+        return ["(building)", "-", "-", "-", source]
+    built = (e.get("built") or "")[:16].replace("T", " ")
+    return [(e.get("resolved") or "-")[:12], format_size(e["size"]), built or "-", ", ".join(e["servers"]) or "-",
+            source]
 
 
 def environments_table(envs: list[dict]) -> None:
-    print(f"{'SPEC':<44} {'RESOLVED':<13} {'SIZE':>10}  {'BUILT':<17} SERVERS")
-    for e in envs:
-        if e.get("building"):
-            print(f"{e['image']:<44} (building now)")
-            continue
-        built = (e.get("built") or "")[:16].replace("T", " ")
-        print(f"{e['spec'][:44]:<44} {e['resolved'][:12]:<13} {format_size(e['size']):>10}  {built:<17} "
-              f"{', '.join(e['servers']) or '-'}")
+    for line in columns(ENVIRONMENT_COLUMNS, [environment_row(e) for e in envs]):
+        print(line)

@@ -153,3 +153,48 @@ def test_the_pool_commands_speak_json(isolated, capsys):
     assert document(["pool", "share", "off", "--json"])["enabled"] is False
     assert document(["pool", "leave", "--json"]) == {"left": made["lab"], "hub_running": False}
     assert document(["class", "leave", "--json"]) == {"left": False}
+
+
+# --- servers ls and builds ls: what the TUI shows, readable and whole ---------------------------------------
+
+def test_servers_ls_shows_usage_idle_time_and_names_the_default_server(capsys):
+    from datetime import datetime, timezone
+
+    from localhub.cli.render import servers_table
+    from localhub.client import Server
+
+    now = datetime(2026, 12, 1, 18, 0, tzinfo=timezone.utc)
+    servers_table([
+        Server.from_api({"name": "", "status": "running", "cpu_percent": 12.345, "memory_used": 300 * 2**20,
+                         "last_activity": "2026-12-01T17:53:00.000Z", "where": "local", "profile": "default",
+                         "environment": "gh/org/repo/HEAD"}),
+        Server.from_api({"name": "thesis", "status": "stopped", "cpu_percent": 0.0, "memory_used": 1,
+                         "last_activity": "2026-11-30T10:00:00Z", "image": "localhub/singleuser:latest"}),
+        Server.from_api({"name": "long-job", "status": "running", "cpu_percent": -0.1, "memory_used": 2**30,
+                         "last_activity": "2026-11-29T15:00:00Z",
+                         "environment": "git/https%3A%2F%2Fexample.org%2Fa-very%2Flong%2Frepository-name.git/main"}),
+    ], now=now)
+    header, default, stopped, old = capsys.readouterr().out.splitlines()
+    assert header.split() == ["NAME", "STATUS", "CPU", "MEMORY", "IDLE", "WHERE", "PROFILE", "STORAGE", "ENVIRONMENT"]
+    assert default.split()[:7] == ["(default)", "running", "12.3%", "300.0", "MiB", "7", "min"]
+    # a stopped server is not idle and uses nothing: dashes, not "0 s" and "0.0%"
+    assert stopped.split()[:5] == ["thesis", "stopped", "-", "-", "-"]
+    assert "0.0%" in old and "2 d 3 h" in old
+    assert old.endswith("git/https://example.org/a-very/long/repository-name.git/main")  # decoded, whole
+
+
+def test_builds_ls_shows_each_source_decoded_and_whole(capsys):
+    from localhub.cli.render import environments_table
+
+    long = "git/https%3A%2F%2Fgitlab.example.org%2Fgroup%2Fsubgroup%2Fa-rather-long-project-name.git/feature-branch"
+    environments_table([
+        {"image": "r2d-a:1", "spec": long, "resolved": "0123456789abcdef", "size": 5 * 2**20,
+         "built": "2026-12-01T17:00:00+00:00", "servers": ["(default)", "thesis"]},
+        {"image": "r2d-b", "spec": "gh/org/next/HEAD", "building": True},
+    ])
+    header, built, building = capsys.readouterr().out.splitlines()
+    assert header.split() == ["RESOLVED", "SIZE", "BUILT", "SERVERS", "SOURCE"]
+    assert built.startswith("0123456789ab ") and "(default), thesis" in built
+    assert built.endswith("git/https://gitlab.example.org/group/subgroup/a-rather-long-project-name.git/feature-branch")
+    assert building.startswith("(building)") and building.endswith("gh/org/next/HEAD")
+
