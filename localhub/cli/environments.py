@@ -8,6 +8,7 @@ import webbrowser
 
 from ..client import Client
 from ..errors import LocalhubError, shown
+from ..profiles import format_size
 from .common import WHERE_HELP, client_from, print_json, where
 from .render import LaunchDisplay, environments_table
 
@@ -102,6 +103,61 @@ def cmd_builds_rm(args) -> int:
     return 0
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def describe_prune(report: dict) -> list[str]:
+    """What a prune removes (or, dry, would remove), one line each, and what it frees."""
+    envs, dangling = report["environments"], report["dangling"]
+    if not envs and not dangling:
+        return ["Nothing to prune: every environment of this hub is used by a server, and none of its images is "
+                "left without a name."]
+    removed = set(report["removed"])
+    lines = [f"  {e['source']}  ({e['image']}, {format_size(e['size'])})" for e in envs
+             if report["dry_run"] or e["image"] in removed]
+    lines += [f"  an image of this hub left without a name ({d['image'][:19]}, {format_size(d.get('size') or 0)})"
+              for d in dangling if report["dry_run"] or d["image"] in removed]
+    what = " and ".join(part for part in (
+        _plural(len(envs), "environment") + " no server uses" if envs else "",
+        _plural(len(dangling), "unnamed image") + " of this hub" if dangling else "") if part)
+    freed = f", freeing {format_size(report['freed'])}" if report.get("freed") is not None else ""
+    if report["dry_run"]:
+        return [f"Would remove {what}{freed}:", *lines]
+    return [f"Removed {_plural(len(removed), 'image')}{freed}:", *lines,
+            *[f"Kept {k['image']}: {k['reason']}" for k in report["kept"]]]
+
+
+def cmd_builds_prune(args) -> int:
+    """Unused environments of this hub and its images left without a name (a build replaced while a container
+    still used it): the daemon decides which (the TUI's prune and the environments page ask it the same)."""
+    client = client_from(args)
+    if args.dry_run:
+        report = client.prune_environments(dry_run=True)
+    else:
+        if not args.yes:
+            plan = client.prune_environments(dry_run=True)
+            if not plan["environments"] and not plan["dangling"]:
+                report = plan
+            elif sys.stdin.isatty() and not args.json:
+                print("\n".join(describe_prune(plan)))
+                answer = input("Remove them (they are rebuilt at their next launch)? [y/N] ")
+                if answer.strip().lower() not in ("y", "yes"):
+                    print("Nothing removed.")
+                    return 1
+                report = client.prune_environments()
+            else:
+                raise LocalhubError("Pruning removes every environment no server uses (each is rebuilt at its next "
+                                    "launch); add --yes to confirm, or --dry-run to see which.")
+        else:
+            report = client.prune_environments()
+    if args.json:
+        print_json(report)
+    else:
+        print("\n".join(describe_prune(report)))
+    return 1 if report.get("kept") else 0
+
+
 def register(sub, common, json_flag) -> None:
     spec = sub.add_parser("spec", parents=[common, json_flag], help="show how a Binder link is read (offline)")
     spec.add_argument("link", help="a Binder link, Binder spec, repository URL or local directory")
@@ -126,3 +182,9 @@ def register(sub, common, json_flag) -> None:
     brm.add_argument("environment", help="image name, spec or resolved id (prefix), as `localhub builds ls` shows")
     brm.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     brm.set_defaults(func=cmd_builds_rm)
+    prune = builds.add_parser("prune", parents=[common, json_flag],
+                              help="remove the environments no server uses and this hub's unnamed images (never "
+                                   "another hub's, nor anything else of the engine's)")
+    prune.add_argument("--dry-run", action="store_true", help="only say what would be removed and what it frees")
+    prune.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    prune.set_defaults(func=cmd_builds_prune)

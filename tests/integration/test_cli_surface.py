@@ -5,6 +5,7 @@ document, or JSON lines for what streams)."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -43,6 +44,19 @@ def test_global_options_before_the_command_address_the_hub(hub, tmp_path):
     assert isinstance(listed, list)
 
 
+def server_row(hub, name: str, within: float = 60) -> dict:
+    """`servers ls`'s row of a server as {column: cell}, once the daemon has sampled its usage."""
+    deadline = time.monotonic() + within
+    while True:
+        header, *rows = hub.cli("servers", "ls").stdout.splitlines()
+        starts = [header.index(column) for column in header.split()]
+        cells = [[line[a:b].strip() for a, b in zip(starts, starts[1:] + [None])] for line in rows]
+        row = dict(zip(header.split(), next(c for c in cells if c[0] == name)))
+        if "-" not in (row["CPU"], row["MEMORY"]) or time.monotonic() > deadline:
+            return row
+        time.sleep(1)
+
+
 @pytest.fixture
 def case_repos(tmp_path):
     yield tmp_path
@@ -66,6 +80,9 @@ def test_every_command_of_a_running_hub_speaks_json(hub, case_repos):
         assert name in [s["name"] for s in document(hub, "servers", "ls")]
         opened = document(hub, "servers", "open", name)
         assert opened == {"name": name, "url": ready["url"].split("?")[0], "ready": True}
+        row = server_row(hub, name)  # the daemon's usage figures, as the TUI shows them
+        assert row["STATUS"] == "running" and row["CPU"].endswith("%") and row["MEMORY"].endswith("iB"), row
+        assert row["IDLE"].endswith(("s", "min")) and row["ENVIRONMENT"] == f"local/{repo.path}/HEAD", row
         logged = lines(hub, "servers", "logs", name, "--tail", "5")
         assert logged and all(entry["server"] == name and isinstance(entry["line"], str) for entry in logged)
         assert document(hub, "servers", "stop", name) == {"name": name, "stopped": True}
@@ -73,6 +90,7 @@ def test_every_command_of_a_running_hub_speaks_json(hub, case_repos):
         assert started[-1] == {"name": name, "ready": True, "url": opened["url"]}
 
         env = next(e for e in document(hub, "builds", "ls") if e["image"] == ready["imageName"])
+        assert any(line.endswith(f"local/{repo.path}/HEAD") for line in hub.cli("builds", "ls").stdout.splitlines())
         log = document(hub, "builds", "log", env["image"])
         assert log["environment"] == env["image"] and env["image"] in log["log"]
     finally:
@@ -82,11 +100,27 @@ def test_every_command_of_a_running_hub_speaks_json(hub, case_repos):
     assert env["image"] not in [e["image"] for e in document(hub, "builds", "ls")]
 
 
-def test_up_restart_and_down_speak_json(hub_factory):
+def test_a_hub_of_its_own_speaks_json_and_prunes_only_what_is_unused(hub_factory, case_repos):
+    """Up, prune, restart and down: on a hub of its own, since a prune on the shared hub would remove the
+    environments other tests built."""
     own = hub_factory.create("cli-json")
     try:
         up = json.loads(own.cli("up", "--detach", "--port", str(own.port), "--json").stdout)
         assert up["started"] is True and up["url"] == own.url and up["login"].startswith(own.url)
+
+        kept = lines(own, "launch", str(CaseRepo("dockerfile-basic", case_repos, "in-use").path))[-1]
+        dropped = lines(own, "launch", str(CaseRepo("dockerfile-basic", case_repos, "unused").path))[-1]
+        own.cli("servers", "delete", dropped["server"], "--yes")
+        refused = own.cli("builds", "prune", check=False)
+        assert refused.returncode == 1 and "--yes" in refused.stderr
+        plan = document(own, "builds", "prune", "--dry-run")
+        assert [e["image"] for e in plan["environments"]] == [dropped["imageName"]] and plan["removed"] == []
+        assert f"Would remove 1 environment no server uses" in own.cli("builds", "prune", "--dry-run").stdout
+        done = document(own, "builds", "prune", "--yes")
+        assert done["removed"] == [dropped["imageName"]] and done["kept"] == []
+        assert [e["image"] for e in document(own, "builds", "ls")] == [kept["imageName"]]
+        assert own.cli("builds", "prune", "--yes").stdout.startswith("Nothing to prune")
+
         again = document(own, "restart")
         assert again["started"] is True and again["url"] == own.url and again["pid"] != up["pid"]
         assert document(own, "down") == {"stopped": True, "keep_servers": False, "state_dir": str(own.state_dir)}

@@ -198,3 +198,72 @@ def test_builds_ls_shows_each_source_decoded_and_whole(capsys):
     assert built.endswith("git/https://gitlab.example.org/group/subgroup/a-rather-long-project-name.git/feature-branch")
     assert building.startswith("(building)") and building.endswith("gh/org/next/HEAD")
 
+
+# --- builds prune ---------------------------------------------------------------------------------------------
+
+class Pruner:
+    """The daemon's prune as a client stand-in: what is unused, and what it did when asked."""
+
+    def __init__(self, envs=(), dangling=(), kept=()):
+        self.envs = [{"image": i, "source": f"gh/org/{i}/HEAD", "resolved": "abc", "size": 2**20} for i in envs]
+        self.dangling = [{"image": f"sha256:{d}", "size": 2**10} for d in dangling]
+        self.kept = list(kept)
+        self.calls = []
+
+    def prune_environments(self, dry_run=False):
+        self.calls.append(dry_run)
+        everything = [e["image"] for e in self.envs] + [d["image"] for d in self.dangling]
+        return {"dry_run": dry_run, "environments": self.envs, "dangling": self.dangling,
+                "freed": None if self.kept and not dry_run else 3 * 2**20,
+                "removed": [] if dry_run else [i for i in everything if i not in [k["image"] for k in self.kept]],
+                "kept": [] if dry_run else self.kept}
+
+
+@pytest.fixture
+def pruner(monkeypatch):
+    from localhub.cli import environments
+
+    def install(**kwargs):
+        fake = Pruner(**kwargs)
+        monkeypatch.setattr(environments, "client_from", lambda args: fake)
+        return fake
+    return install
+
+
+def test_prune_without_yes_removes_nothing_and_says_how(pruner, capsys):
+    fake = pruner(envs=["r2d-old"])
+    assert main(["builds", "prune"]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and "add --yes to confirm, or --dry-run" in err and len(err.strip().splitlines()) == 1
+    assert fake.calls == [True]  # only asked what it would do
+
+
+def test_prune_dry_run_lists_what_would_go(pruner, capsys):
+    fake = pruner(envs=["r2d-old"], dangling=["0123456789abcdef0123"])
+    assert main(["builds", "prune", "--dry-run"]) == 0
+    first, *rest = capsys.readouterr().out.splitlines()
+    assert first == "Would remove 1 environment no server uses and 1 unnamed image of this hub, freeing 3.0 MiB:"
+    assert "gh/org/r2d-old/HEAD  (r2d-old, 1.0 MiB)" in rest[0] and "sha256:0123456789ab" in rest[1]
+    assert fake.calls == [True]
+
+
+def test_prune_with_yes_reports_what_was_kept_and_why(pruner, capsys):
+    fake = pruner(envs=["r2d-old", "r2d-busy"], kept=[{"image": "r2d-busy", "reason": "in use by a container"}])
+    assert main(["builds", "prune", "--yes"]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "Removed 1 image:" and "r2d-old" in out[1] and out[-1] == "Kept r2d-busy: in use by a container"
+    assert fake.calls == [False]
+
+
+def test_prune_with_nothing_to_do_says_so_without_asking(pruner, capsys):
+    pruner()
+    assert main(["builds", "prune"]) == 0
+    assert capsys.readouterr().out.startswith("Nothing to prune")
+
+
+def test_prune_json_is_the_daemons_report(pruner, capsys):
+    import json
+
+    pruner(envs=["r2d-old"])
+    assert main(["--json", "builds", "prune", "--yes"]) == 0
+    assert json.loads(capsys.readouterr().out)["removed"] == ["r2d-old"]
