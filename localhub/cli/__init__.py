@@ -3,8 +3,9 @@
 
 One module per command group, each with a `register(subparsers, common, json_flag)`:
 
-    hub           up, down, restart, status, recover, login, token, doctor, config, tui
-    servers       servers new | start | stop | delete | ls | open | logs
+    hub           up, down, restart, status, recover, login, token, doctor, logs, tui
+    config        config [get | set | unset]: the settings (as tljh-config)
+    servers       servers new | start | stop | delete | ls | open | logs | sync
     environments  spec, launch, builds ls | log | rm
     pool          pool init | join | share | status | forget
     bundle        bundle create | import | ls | inspect | install (the offline workshop's bundles)
@@ -21,9 +22,9 @@ import sys
 
 from .. import __version__
 from ..errors import LocalhubError, shown
-from . import bundle, classroom, environments, hub, pool, servers
+from . import bundle, classroom, config, environments, hub, pool, servers
 
-GROUPS = (hub, servers, environments, pool, bundle, classroom)
+GROUPS = (hub, config, servers, environments, pool, bundle, classroom)
 
 
 class Parser(argparse.ArgumentParser):

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import itertools
+import os
 import re
 import sys
+import time
 import webbrowser
+from pathlib import Path
 
 from .. import lifecycle
 from ..client import Client
@@ -230,19 +234,77 @@ def cmd_tui(args) -> int:
     return run(settings_from(args).state_dir)
 
 
-def cmd_config(args) -> int:
-    from ..config import config_file_path, reference, settings_to_dict
+LOGS = {"hub": "hub.log", "daemon": "daemon.log"}  # JupyterHub and its proxy; localhub's own daemon
 
-    settings = settings_from(args)
-    if args.json:
-        print_json(settings_to_dict(settings))
-        return 0
-    current = settings_to_dict(settings)
-    print(f"Settings (config file: {config_file_path(settings.config_dir)}; "
-          "override any with LOCALHUB_<NAME> or the command's flags)\n")
-    for name, default, text in reference():
-        print(f"{name} = {json.dumps(current[name])}\n    {text} (default: {default})")
+
+def last_lines(path: Path, count: int, block: int = 65536) -> tuple[list[str], int]:
+    """The last `count` lines of a file, read from its end, and where the file ends (to follow from there)."""
+    with path.open("rb") as f:
+        end = f.seek(0, os.SEEK_END)
+        data, start = b"", end
+        while start > 0 and data.count(b"\n") <= count:
+            start = max(0, start - block)
+            f.seek(start)
+            data = f.read(end - start)
+    lines = data.decode(errors="replace").splitlines()
+    return (lines[-count:] if count else []), end
+
+
+def follow_lines(path: Path, position: int, every: float = 0.5):
+    """New lines of a log as they come, across its rotation (logcap.py renames it to .1 and starts anew)."""
+    handle = path.open("rb")
+    handle.seek(position)
+    partial = b""
+    try:
+        while True:
+            chunk = handle.read()
+            if chunk:
+                *done, partial = (partial + chunk).split(b"\n")
+                for line in done:
+                    yield line.decode(errors="replace")
+                continue
+            try:
+                rotated = os.stat(path).st_ino != os.fstat(handle.fileno()).st_ino
+            except FileNotFoundError:
+                rotated = False  # between the rename and the new file: look again
+            if rotated:
+                last = handle.read()  # what was written just before the rename
+                handle.close()
+                handle = path.open("rb")
+                *done, partial = (partial + last).split(b"\n")
+                for line in done:
+                    yield line.decode(errors="replace")
+                continue
+            time.sleep(every)
+    finally:
+        handle.close()
+
+
+def log_line(line: str) -> str:
+    """A log line for a terminal: printable as it is, or with its control characters escaped."""
+    return line if line.isprintable() else shown(line, limit=len(line) + 1)
+
+
+def cmd_logs(args) -> int:
+    """The hub's own log from the state dir (JupyterHub, its proxy; `--daemon`: localhub's daemon). The logs
+    hold no token: the daemon writes them token-free."""
+    state = StateDir(settings_from(args).state_dir)
+    which = "daemon" if args.daemon else "hub"
+    path = state.logs / LOGS[which]
+    if not path.exists():
+        raise LocalhubError(f"There is no {which} log in {state.logs} yet: a hub writes it from its first "
+                            "`localhub up`.")
+    lines, end = last_lines(path, args.lines)
+    stream = iter(lines) if not args.follow else itertools.chain(lines, follow_lines(path, end))
+    for line in stream:
+        print(json.dumps({"log": which, "line": line}) if args.json else log_line(line), flush=args.follow)
     return 0
+
+
+def count(text: str) -> int:
+    if not text.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"'{shown(text)}' is not a number of lines (0 or more).")
+    return int(text)
 
 
 def register(sub, common, json_flag) -> None:
@@ -288,7 +350,14 @@ def register(sub, common, json_flag) -> None:
     doctor.add_argument("--port", type=int, help=setting_help("port"))
     doctor.set_defaults(func=cmd_doctor)
 
+    logs = sub.add_parser("logs", parents=[common, json_flag],
+                          help="print the hub's own log (JupyterHub and its proxy; no tokens in it)")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines (Ctrl-C stops)")
+    logs.add_argument("-n", "--lines", type=count, default=100, metavar="N",
+                      help="lines from the end to start with (default 100)")
+    logs.add_argument("--daemon", action="store_true",
+                      help="localhub's daemon's log instead (what `localhub up --detach` printed)")
+    logs.set_defaults(func=cmd_logs)
+
     sub.add_parser("tui", parents=[common], help="the terminal UI (also: bare `localhub` on a terminal)"
                    ).set_defaults(func=cmd_tui)
-    config = sub.add_parser("config", parents=[common, json_flag], help="show every setting and what it does")
-    config.set_defaults(func=cmd_config)

@@ -127,3 +127,22 @@ def test_a_hub_of_its_own_speaks_json_and_prunes_only_what_is_unused(hub_factory
         assert document(own, "down")["stopped"] is False
     finally:
         hub_factory.close(own)
+
+
+def test_the_hubs_own_log_and_its_settings(hub, tmp_path):
+    log = hub.cli("logs", "-n", "50").stdout.splitlines()
+    assert 0 < len(log) <= 50 and any("JupyterHub" in line for line in log)
+    everything = hub.cli("logs", "-n", "100000").stdout + hub.cli("logs", "--daemon", "-n", "100000").stdout
+    assert hub.token not in everything  # the hub's API token never reaches its logs
+    assert all(json.loads(line)["log"] == "hub" for line in hub.cli("--json", "logs", "-n", "5").stdout.splitlines())
+
+    # a copy of the hub's config: the shared hub's own file stays as it is
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "config.toml").write_text((hub.config_dir / "config.toml").read_text())
+    env = {**hub.env, "LOCALHUB_CONFIG_DIR": str(config)}
+    said = localhub("config", "set", "idle_timeout", "600", env=env).stdout
+    assert "The running hub still uses the old value: restart it" in said
+    assert localhub("config", "get", "idle_timeout", env=env).stdout == "600\n"
+    refused = localhub("config", "set", "idle_timeout", "soon", env=env, check=False)
+    assert refused.returncode == 1 and refused.stderr.count("\n") == 1 and "whole number" in refused.stderr

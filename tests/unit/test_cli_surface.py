@@ -267,3 +267,95 @@ def test_prune_json_is_the_daemons_report(pruner, capsys):
     pruner(envs=["r2d-old"])
     assert main(["--json", "builds", "prune", "--yes"]) == 0
     assert json.loads(capsys.readouterr().out)["removed"] == ["r2d-old"]
+
+
+# --- logs -----------------------------------------------------------------------------------------------------
+
+def test_logs_prints_the_last_lines_escaped(isolated, capsys):
+    logs = isolated / "state" / "logs"
+    logs.mkdir(parents=True)
+    (logs / "hub.log").write_text("".join(f"[I line {i}]\n" for i in range(300)) + "GET /x\x1b[2J done\n")
+    assert main(["logs", "-n", "2"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["[I line 299]", "GET /x\\x1b[2J done"]
+    assert main(["--json", "logs", "-n", "1"]) == 0
+    assert capsys.readouterr().out.strip() == '{"log": "hub", "line": "GET /x\\u001b[2J done"}'
+    assert main(["logs", "-n", "0"]) == 0 and capsys.readouterr().out == ""
+
+
+def test_logs_without_a_log_or_with_a_bad_count_say_so(isolated, capsys):
+    assert main(["logs", "--daemon"]) == 1
+    assert "There is no daemon log in" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["logs", "-n", "-3"])
+    err = capsys.readouterr().err
+    assert "'-3' is not a number of lines" in err or "expected one argument" in err
+
+
+def test_following_a_log_crosses_its_rotation(tmp_path):
+    from localhub.cli.hub import follow_lines, last_lines
+
+    log = tmp_path / "hub.log"
+    log.write_text("old 1\nold 2\n")
+    lines, end = last_lines(log, 1)
+    assert lines == ["old 2"]
+    follow = follow_lines(log, end, every=0.01)
+    with log.open("a") as f:
+        f.write("new 3\n")
+    assert next(follow) == "new 3"
+    with log.open("a") as f:
+        f.write("last words\n")  # written just before the rename: still shown
+    log.rename(tmp_path / "hub.log.1")
+    log.write_text("after 1\n")
+    assert [next(follow), next(follow)] == ["last words", "after 1"]
+    follow.close()
+
+
+# --- config get | set | unset ---------------------------------------------------------------------------------
+
+def config_run(capsys, *argv):
+    code = main(["config", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_config_set_get_unset_edit_the_file_and_keep_its_comments(isolated, capsys):
+    path = isolated / "config" / "config.toml"
+    path.parent.mkdir()
+    path.write_text("# my hub\nimage = \"localhub/singleuser:latest\"  # the lab's image\n")
+    code, out, _ = config_run(capsys, "set", "idle_timeout", "3600")
+    assert code == 0 and out.startswith(f"idle_timeout = 3600 in {path}. No hub runs for this state dir")
+    assert path.read_text() == ("# my hub\nimage = \"localhub/singleuser:latest\"  # the lab's image\n"
+                                "idle_timeout = 3600\n")
+    assert config_run(capsys, "get", "idle_timeout")[1] == "3600\n"
+    assert config_run(capsys, "--json", "get", "idle_timeout")[1].count('"from": "config file"') == 1
+    code, out, _ = config_run(capsys, "unset", "idle_timeout")
+    assert code == 0 and "it is 7200 now" in out and "idle_timeout" not in path.read_text()
+    code, out, _ = config_run(capsys, "unset", "idle_timeout")
+    assert code == 0 and "is not set" in out
+
+
+@pytest.mark.parametrize("key, value, why", [
+    ("idle_timout", "60", "'idle_timout' is not a setting; `localhub config` lists them all."),
+    ("port", "80000", "Port 80000 is out of range"),
+    ("port", "eighty", "'eighty' is not a valid port: it must be a whole number."),
+    ("idle_timeout", "-5", "'-5' is not a valid idle_timeout: it must not be negative."),
+    ("pool_start_load", "lots", "'lots' is not a valid pool_start_load: it must be a number."),
+    ("labels", "x", "labels cannot be set with `localhub config set`; it is a table"),
+    ("image", "evil\x1b[2J", "holds control characters"),
+    ("x\x1b[2J", "1", "'x\\x1b[2J' is not a setting"),
+])
+def test_config_set_refuses_bad_keys_and_values_in_one_sentence(isolated, capsys, key, value, why):
+    code, out, err = config_run(capsys, "set", key, value)
+    assert code == 1 and out == "" and why in err and len(err.strip().splitlines()) == 1
+    assert "\x1b" not in err and not (isolated / "config" / "config.toml").exists()
+
+
+def test_config_set_says_a_running_hub_needs_a_restart(isolated, capsys, monkeypatch):
+    from localhub.cli import config
+
+    monkeypatch.setattr(config, "running_daemon", lambda state: {"settings": {"idle_timeout": 7200, "port": 8765}})
+    assert "restart it to apply this one (`localhub restart`)" in config_run(capsys, "set", "idle_timeout", "60")[1]
+    assert "already uses this value; no restart" in config_run(capsys, "set", "idle_timeout", "7200")[1]
+    assert "`localhub down` then `localhub up`" in config_run(capsys, "set", "port", "9100")[1]
+    monkeypatch.setenv("LOCALHUB_IDLE_TIMEOUT", "10")
+    assert "LOCALHUB_IDLE_TIMEOUT is set in this environment" in config_run(capsys, "set", "idle_timeout", "60")[1]
