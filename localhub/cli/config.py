@@ -8,10 +8,11 @@ and say when it takes effect: a running hub reads its settings when it starts.
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
-from ..config import config_file_path, field_types, load_settings, reference, settings_to_dict
+from ..config import Settings, config_file_path, field_types, load_settings, reference, settings_to_dict
 from ..errors import LocalhubError, shown
 from ..lifecycle import running_daemon
 from ..state import StateDir
@@ -48,12 +49,20 @@ def parse_value(key: str, text: str):
         value = {int: int, float: float}.get(kind, str)(text.strip() if kind in (int, float) else text)
     except ValueError:
         raise LocalhubError(f"'{shown(text)}' is not a valid {key}: it must be {TYPE_WORDS[kind]}.") from None
-    if kind is Path:
-        value = str(Path(value).expanduser().absolute())
+    if isinstance(value, float) and not math.isfinite(value):
+        raise LocalhubError(f"'{shown(text)}' is not a valid {key}: it must be {TYPE_WORDS[kind]}.")
     if isinstance(value, (int, float)) and value < 0:
         raise LocalhubError(f"'{shown(text)}' is not a valid {key}: it must not be negative.")
+    if isinstance(value, str) and not value.strip() and _default(key) not in ("", None):
+        raise LocalhubError(f"{key} cannot be empty; `localhub config unset {key}` brings back its default.")
+    if kind is Path:
+        value = str(Path(value).expanduser().absolute())
     load_settings(**{key: value})  # the checks of a starting hub (the port's range, …), in their own words
     return value
+
+
+def _default(key: str):
+    return settings_to_dict(Settings())[key]
 
 
 def where_from(key: str, in_file: bool) -> str:

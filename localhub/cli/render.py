@@ -90,7 +90,8 @@ DEFAULT_NAME = "(default)"  # the server JupyterHub's home page starts; its name
 
 
 def duration_text(seconds: float | None) -> str:
-    """A compact duration as the TUI shows it: 42 s, 7 min, 3 h 05 min, 2 d 4 h; '-' when unknown."""
+    """A compact duration as the TUI shows it: 42 s, 7 min, 3 h 05 min, 2 d 4 h; '-' when unknown. (The TUI
+    keeps its own copy in tui/format.py: it imports only the client and errors from localhub.)"""
     if seconds is None:
         return "-"
     s = max(0, int(seconds))
