@@ -25,6 +25,7 @@ from .images.builder import Builder
 from .images.catalog import find_image, image_name
 from .config import Settings
 from .home_files import HomeFiles
+from .hub.policy import RESERVED_NAMES
 from .hubapi import HubAPI, HubError
 from .launch_events import LaunchEvent
 from .launch_trace import LaunchTrace
@@ -66,7 +67,7 @@ def unique_server_name(base: str, launch: LaunchSpec, resolved: str, servers: di
         if environment_of(options) == launch.environment and options.get("resolved") == resolved:
             return name
     candidate, n = base, 1
-    while candidate in servers:
+    while candidate in servers or candidate in RESERVED_NAMES:  # a repository called `lab` gets `lab-2`
         n += 1
         suffix = f"-{n}"
         candidate = base[: max_length - len(suffix)].rstrip("-") + suffix

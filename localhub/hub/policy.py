@@ -1,7 +1,7 @@
 """The lab's server policies, checked before JupyterHub creates anything.
 
 JupyterHub itself limits how many named servers a user has; localhub adds the name rule (at most N
-characters, lowercase letters, digits and '-'), a known profile, an image that is on this machine and
+characters, lowercase letters, digits and '-', none of a Jupyter server's own routes), a known profile, an image that is on this machine and
 storage under the profile's cap. `check_new_server` is shared by the API (clear 4xx before anything is
 made) and the spawner (which re-checks for launches that come from JupyterHub's own pages).
 """
@@ -15,6 +15,18 @@ from ..errors import shown
 from ..profiles import Profile, format_size
 
 _NAME = re.compile(r"^[a-z]([a-z0-9]|-(?!-))*[a-z0-9]$|^[a-z]$")
+
+# A named server lives at /user/U/NAME/ and the proxy routes by longest prefix, so a server named like a
+# top-level route of a single-user server would take that route over from the user's default server
+# (`api` gets /user/U/api/kernels, `lab` gets /user/U/lab). The routes that jupyter_server, jupyter-lsp,
+# jupyter_server_terminals, JupyterLab, Notebook 7 and JupyterHub's singleuser extension register in
+# localhub/singleuser (tests/integration/test_named_servers.py lists them from the image), and those of the
+# extensions Binder images often add (nbclassic, voila, jupyter-server-proxy).
+RESERVED_NAMES = frozenset({
+    "api", "consoles", "custom", "edit", "files", "kernelspecs", "lab", "login", "logout", "lsp", "metrics",
+    "nbconvert", "notebooks", "static", "terminals", "tree", "view",  # the image's routes
+    "console", "doc", "hub", "nbextensions", "proxy", "voila",  # common extensions' routes
+})
 
 
 class PolicyError(Exception):
@@ -38,6 +50,12 @@ def check_server_name(name: str, max_length: int) -> None:
         raise PolicyError(
             f"Server name '{shown(name)}' is not allowed: use lowercase letters, digits and single '-', "
             "starting with a letter and ending with a letter or digit (e.g. 'thesis-2')."
+        )
+    if name in RESERVED_NAMES:
+        raise PolicyError(
+            f"Server name '{name}' is reserved: every Jupyter server has a page at /user/USER/{name}/, and a "
+            f"server of that name would take that page over from your default server; choose another "
+            f"(e.g. '{name}-2')."
         )
 
 

@@ -33,6 +33,37 @@ def test_bad_names(name, fragment):
         check_server_name(name, 20)
 
 
+# the single-user server's own top-level routes (the proxy routes /user/U/NAME/… by longest prefix, so a server
+# of such a name would take that route over from the default server)
+ROUTES = ["api", "lab", "tree", "notebooks", "files", "edit", "view", "terminals", "kernelspecs", "static",
+          "custom", "nbextensions", "doc", "login", "logout", "hub", "metrics", "nbconvert", "console", "consoles",
+          "voila", "lsp", "proxy"]
+
+
+@pytest.mark.parametrize("name", ROUTES)
+def test_names_of_a_jupyter_servers_own_routes_are_reserved(name):
+    with pytest.raises(PolicyError) as refused:
+        check_server_name(name, 20)
+    assert str(refused.value) == (
+        f"Server name '{name}' is reserved: every Jupyter server has a page at /user/USER/{name}/, and a server of "
+        f"that name would take that page over from your default server; choose another (e.g. '{name}-2').")
+    check_server_name(f"{name}-2", 20)  # what the sentence suggests is allowed
+
+
+@pytest.mark.parametrize("name", ["apis", "labs", "my-api", "tree-2", "lab-notes"])
+def test_names_that_only_resemble_routes_are_allowed(name):
+    check_server_name(name, 20)
+
+
+def test_a_launch_of_a_repository_named_like_a_route_gets_a_free_name():
+    from localhub.binder import parse_spec
+    from localhub.launcher import unique_server_name
+
+    launch = parse_spec("gh/someone/lab/HEAD")
+    assert unique_server_name("lab", launch, "abc", {}, 20) == "lab-2"
+    assert unique_server_name("lab", launch, "abc", {"lab-2": {}}, 20) == "lab-3"
+
+
 def test_tokens_work_once(tmp_path):
     token = login_tokens.issue(tmp_path)
     (stored,) = tmp_path.iterdir()
