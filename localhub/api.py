@@ -25,6 +25,7 @@ from .images.catalog import list_environments
 from .hub import binder_web
 from .hubapi import HubError
 from .profiles import load_profiles
+from .redact import redact
 
 if TYPE_CHECKING:
     from .daemon import Daemon
@@ -205,14 +206,37 @@ class ServerLogsHandler(APIHandler):
         self.set_header("Content-Type", "text/plain; charset=utf-8")
         # while following a quiet container, an empty line every few seconds lets clients notice that their
         # reader has gone away (and lets them stop between lines)
+        # the server's own log names the URLs it was asked for, `?token=` included in forms jupyter_server does not
+        # scrub (`Token=`, `;token=`, `%74oken=`): whole lines are redacted before they leave
+        lines = LineRedactor()
         with d.readers.open(stream, f"log of {name}") as reader:
-            async for chunk in reader.chunks(idle=KEEPALIVE_SECONDS if follow else None):
-                self.write(chunk)
+            async for chunk in reader.chunks(idle=KEEPALIVE_SECONDS if follow else None, keepalive=None):
+                # quiet for a while: what is pending is shown as it is, else an empty line is the keep-alive
+                self.write((lines.rest() or b"\n") if chunk is None else lines.feed(chunk))
                 try:
                     await self.flush()
                 except Exception:  # the client went away
                     return
-        self.finish()
+        self.finish(lines.rest())
+
+
+class LineRedactor:
+    """A byte stream's complete lines, each through redact() (a secret split across two chunks is still found);
+    a line is held back until its end, up to LINE_LIMIT bytes."""
+
+    LINE_LIMIT = 64 * 1024
+
+    def __init__(self):
+        self._partial = b""
+
+    def feed(self, chunk: bytes) -> bytes:
+        head, newline, self._partial = (self._partial + chunk).rpartition(b"\n")
+        lines = redact((head + newline).decode("utf-8", "replace")).encode() if newline else b""
+        return lines + self.rest() if len(self._partial) > self.LINE_LIMIT else lines
+
+    def rest(self) -> bytes:
+        rest, self._partial = self._partial, b""
+        return redact(rest.decode("utf-8", "replace")).encode()
 
 
 class OAuthCallbackHandler(HubOAuthCallbackHandler):

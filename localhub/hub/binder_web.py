@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from dataclasses import replace
 from urllib.parse import quote, unquote
 
@@ -33,10 +32,10 @@ from ..binder import DEFAULT_PROVIDERS, BadLink, parse_link, parse_spec
 from ..errors import shown
 from ..binder.providers import find_provider
 from ..profiles import load_profiles
+from ..redact import redact
 
 SERVICE = "/services/localhub"
 KEEPALIVE_SECONDS = 25
-_TOKEN_IN_QUERY = re.compile(r"((?:^|[?&])token=)[^&]*")
 
 
 
@@ -87,7 +86,7 @@ class BinderHandler(HubOAuthenticated, web.RequestHandler):
 
     def _request_summary(self) -> str:
         # tornado's access log line: a ?token= must never reach a log, even on a refused request
-        uri = _TOKEN_IN_QUERY.sub(r"\1[secret]", self.request.uri or "")
+        uri = redact(self.request.uri or "")
         return f"{self.request.method} {uri} ({self.request.remote_ip})"
 
     def write_error(self, status_code, **kwargs):

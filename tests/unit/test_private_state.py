@@ -57,9 +57,40 @@ def test_prepare_tightens_what_an_older_localhub_left_readable(tmp_path):
     ("GET /oauth_callback?code=c0de&state=s", "GET /oauth_callback?code=[secret]&state=s"),
     ("GET /hub/login?next=%2Fhub%2Fhome&TOKEN=abc", "GET /hub/login?next=%2Fhub%2Fhome&TOKEN=[secret]"),
     ("a sentence without parameters", "a sentence without parameters"),
+    # the key as a server reads it: percent-decoded, in any case, after ';' too
+    ("403 GET /user/U/good/api/status?%74oken=9e90ab (127.0.0.1)",
+     "403 GET /user/U/good/api/status?%74oken=[secret] (127.0.0.1)"),
+    ("GET /user/U/good/api/status?tok%65n=9e90ab&%54%4F%4B%45%4E=9e90ab",
+     "GET /user/U/good/api/status?tok%65n=[secret]&%54%4F%4B%45%4E=[secret]"),
+    ("GET /user/U/good/lab?Token=9e90ab", "GET /user/U/good/lab?Token=[secret]"),
+    ("GET /user/U/good/lab;token=9e90ab", "GET /user/U/good/lab;token=[secret]"),
+    ("GET /user/U/good/lab?x=1;ToKeN=9e90ab&y=2", "GET /user/U/good/lab?x=1;ToKeN=[secret]&y=2"),
+    ("GET /x?%2574oken=9e90ab", "GET /x?%2574oken=[secret]"),  # a log of a logged URL
+    # a URL inside a parameter, with its separators encoded or not
+    ("GET /hub/login?next=%2Fuser%2FU%2Flab%3Ftoken%3D9e90ab%26x%3D1",
+     "GET /hub/login?next=%2Fuser%2FU%2Flab%3Ftoken%3D[secret]%26x%3D1"),
+    ("GET /hub/login?next=/user/U/lab?token=9e90ab", "GET /hub/login?next=/user/U/lab?token=[secret]"),
+    # only credentials
+    ("GET /x?tokens=1&mytoken=2&next=a%3Db", "GET /x?tokens=1&mytoken=2&next=a%3Db"),
 ])
 def test_credentials_in_urls_are_redacted(line, kept):
     assert redact(line) == kept
+
+
+@pytest.mark.parametrize("text", ["?a=" + "%3F" * 20000, "?" + "a" * 50000 + "=", "?a=" + "%3Fa%3D" * 5000,
+                                  "?" + "%3" * 30000])
+def test_hostile_lines_are_redacted_without_failing(text):
+    assert redact(text).startswith("?")
+
+
+def test_a_servers_log_is_redacted_line_by_line_even_when_a_secret_is_split():
+    from localhub.api import LineRedactor
+
+    lines = LineRedactor()
+    shown = lines.feed(b"[I] 403 GET /user/U/good/api/status?%74o") + lines.feed(b"ken=9e90ab (1.2.3.4)\n[I] GET /l;")
+    shown += lines.feed(b"Token=9e90ab\n") + lines.feed(b"[W] no newline?token=9e90ab") + lines.rest()
+    assert b"9e90ab" not in shown and shown.count(b"[secret]") == 3
+    assert shown.startswith(b"[I] 403 GET /user/U/good/api/status?%74oken=[secret] (1.2.3.4)\n[I] GET /l;Token=")
 
 
 def test_every_log_record_of_the_process_is_redacted():
