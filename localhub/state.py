@@ -16,6 +16,7 @@ Layout (all under one directory, so several hubs can run side by side):
     builds/                    build logs, one per image
     runtime.json               what the running daemon resolved at start (url, pids, network)
     daemon.lock                held by the running daemon (lifecycle.py)
+    .localhub-state            marks the folder as a state dir: a folder of other files is never made one
 """
 
 from __future__ import annotations
@@ -27,11 +28,22 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import LocalhubError
+from .errors import LocalhubError, shown
 
 PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
 PRIVATE_UMASK = 0o077  # what the daemon and JupyterHub create: rwx for the user, nothing for anyone else
+MARKER = ".localhub-state"  # says a folder is a localhub state dir (only such a folder's modes are changed)
+MARKER_TEXT = "This folder is a localhub hub's state directory (see `localhub status --state-dir`).\n"
+# what localhub itself puts at the top of a state dir (some commands write before any `up` marks it)
+OWN_NAMES = frozenset({"jupyterhub.sqlite", "jupyterhub_cookie_secret", "secrets", "login", "logs", "builds",
+                       "runtime.json", "daemon.lock", "proxy.pid", "hub.pid", "launches.json", "resolved.json",
+                       "pool", "workshop", "homes", MARKER})
+
+
+def _own_name(name: str) -> bool:
+    """One of localhub's files, a damaged database it set aside, or a file being written (write_atomic's)."""
+    return name in OWN_NAMES or name == ".write-test" or name.startswith("jupyterhub.sqlite.") or name.endswith(".tmp")
 
 
 @dataclass(frozen=True)
@@ -70,13 +82,21 @@ class StateDir:
     def proxy_pid_file(self) -> Path:
         return self.root / "proxy.pid"
 
+    @property
+    def marker(self) -> Path:
+        return self.root / MARKER
+
     def prepare(self) -> None:
-        """Create the layout, private; fail with one sentence if the directory cannot be written."""
+        """Create the layout, private; fail with one sentence if the directory cannot be written, is not the
+        user's, or already holds files that are not localhub's (their modes are never touched)."""
+        self.claim()
         try:
             self.root.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
             for d in (self.secrets, self.login_tokens, self.logs, self.builds):
                 d.mkdir(mode=PRIVATE_DIR, exist_ok=True)
             make_private(self.root)
+            if not self.marker.exists():
+                write_atomic(self.marker, MARKER_TEXT)
             probe = self.root / ".write-test"
             probe.write_text("ok")
             probe.unlink()
@@ -86,6 +106,29 @@ class StateDir:
                 "choose another with --state-dir or fix its permissions."
             ) from None
         secret_file(self.cookie_secret, nbytes=32, hex_format=True)
+
+    def claim(self) -> None:
+        """Refuse a directory localhub must not make its own: another user's, or a folder of other files (a home,
+        a project: making it private would take every permission of group and others from all it holds)."""
+        try:
+            st = self.root.stat()
+        except FileNotFoundError:
+            return
+        except OSError as err:
+            raise LocalhubError(f"The state directory {self.root} cannot be read ({err.strerror}); "
+                                "choose another with --state-dir.") from None
+        if not stat.S_ISDIR(st.st_mode):
+            raise LocalhubError(f"The state directory {self.root} is not a folder; choose another with --state-dir.")
+        if st.st_uid != os.geteuid():
+            raise LocalhubError(f"The state directory {self.root} belongs to another user; localhub keeps its state "
+                                "only in a folder of your own: choose one with --state-dir.")
+        if self.marker.exists():
+            return
+        others = sorted(p.name for p in self.root.iterdir() if not _own_name(p.name))
+        if others:
+            raise LocalhubError(f"The folder {self.root} already holds other files ({shown(others[0])}"
+                                f"{f' and {len(others) - 1} more' if len(others) > 1 else ''}); localhub keeps its "
+                                "state in a folder of its own: choose a new or empty one with --state-dir.")
 
     def open_log(self, name: str):
         """A log file of logs/ opened for appending, created 0600 (for a child process's output)."""

@@ -9,6 +9,7 @@ import stat
 
 import pytest
 
+from localhub.errors import LocalhubError
 from localhub.redact import hide_secrets, redact
 from localhub.state import StateDir, write_atomic
 
@@ -42,13 +43,50 @@ def test_prepare_tightens_what_an_older_localhub_left_readable(tmp_path):
         os.chmod(path, 0o644)
     os.chmod(root, 0o755)
     os.chmod(root / "logs", 0o755)
-    os.symlink("/etc/hostname", root / "link")
+    os.symlink("/etc/hostname", root / "logs" / "link")
     StateDir(root).prepare()
     assert mode(root) == 0o700 and mode(root / "logs") == 0o700
     assert {mode(p) for p in (root / "jupyterhub.sqlite", root / "logs" / "daemon.log", root / "runtime.json")} == {0o600}
     assert mode(root / "jupyterhub.sqlite") == 0o600
     assert (root / "jupyterhub.sqlite").read_text() == "old"  # contents untouched
-    assert mode(root / "link") == 0o777  # a link is not followed: /etc/hostname keeps its mode
+    assert mode(root / "logs" / "link") == 0o777  # a link is not followed: /etc/hostname keeps its mode
+
+
+def test_a_folder_of_other_files_is_refused_and_left_as_it_was(tmp_path):
+    """Before: `--state-dir ''` (the current folder) or a project folder had every file's group and other
+    permissions taken away, recursively, and the hub's files written among them."""
+    home = tmp_path / "home"
+    (home / "repos").mkdir(parents=True)
+    (home / ".bashrc").write_text("alias ll='ls -l'\n")
+    (home / "repos" / "run.sh").write_text("echo hi\n")
+    os.chmod(home / ".bashrc", 0o644)
+    os.chmod(home / "repos" / "run.sh", 0o755)
+    os.chmod(home, 0o755)
+    with pytest.raises(LocalhubError, match=r"already holds other files \(\.bashrc and 1 more\).*folder of its own"):
+        StateDir(home).prepare()
+    assert (mode(home), mode(home / ".bashrc"), mode(home / "repos" / "run.sh")) == (0o755, 0o644, 0o755)
+    assert sorted(p.name for p in home.iterdir()) == [".bashrc", "repos"]
+
+
+def test_an_empty_folder_becomes_a_state_dir_and_is_known_again(tmp_path):
+    root = tmp_path / "empty"
+    root.mkdir()
+    StateDir(root).prepare()
+    assert (root / ".localhub-state").exists() and mode(root) == 0o700
+    (root / "launches.json").write_text("[]")
+    StateDir(root).prepare()  # its own files do not make it a stranger's folder
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a folder to another user needs root")
+def test_another_users_folder_is_refused(tmp_path):
+    """Before: a world-writable folder another user owned was taken, and that user could swap its secrets."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)
+    os.chown(shared, 65534, 65534)
+    with pytest.raises(LocalhubError, match="belongs to another user"):
+        StateDir(shared).prepare()
+    assert list(shared.iterdir()) == [] and mode(shared) == 0o1777
 
 
 @pytest.mark.parametrize("line, kept", [
