@@ -45,8 +45,16 @@ def chains(name: str) -> tuple[str, str]:
     return f"LOCALHUB-{name}-IN", f"LOCALHUB-{name}-OUT"
 
 
+SBIN_PATH = "/usr/local/sbin:/usr/sbin:/sbin"  # where Debian puts iptables: not on an ordinary user's PATH
+
+
+def iptables_command() -> str | None:
+    """iptables on this machine, found on PATH or in the sbin folders."""
+    return shutil.which("iptables") or shutil.which("iptables", path=SBIN_PATH)
+
+
 def _iptables(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    done = subprocess.run(["iptables", "-w", "5", *args], capture_output=True, text=True)
+    done = subprocess.run([iptables_command() or "iptables", "-w", "5", *args], capture_output=True, text=True)
     if check and done.returncode != 0:
         raise IsolationError(f"iptables {' '.join(args)}: {done.stderr.strip() or done.returncode}")
     return done
@@ -54,7 +62,7 @@ def _iptables(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 
 def why_unavailable() -> str | None:
     """None when rules can be applied here; otherwise why not, in one phrase."""
-    if not shutil.which("iptables"):
+    if not iptables_command():
         return "iptables is not installed, so network isolation cannot be enforced"
     try:
         done = _iptables("-L", "DOCKER-USER", "-n", check=False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from localhub import isolation
@@ -38,6 +40,7 @@ def test_the_desktops_own_lans_are_dropped_after_the_private_ranges():
 
 def test_without_iptables_it_says_why(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(isolation, "SBIN_PATH", str(tmp_path))
     assert isolation.why_unavailable() == "iptables is not installed, so network isolation cannot be enforced"
     fake = tmp_path / "iptables"
     fake.write_text("#!/bin/sh\necho 'iptables v1.8.9 (nf_tables): Permission denied (you must be root)' >&2\nexit 4\n")
@@ -64,3 +67,12 @@ esac
     made = calls.read_text()
     assert "-X LOCALHUB-gone-IN" in made and "-X LOCALHUB-gone-OUT" in made
     assert "LOCALHUB-live" not in made.replace("-S INPUT", "")
+
+
+@pytest.mark.skipif(not any(os.path.exists(f"{d}/iptables") for d in ("/usr/sbin", "/sbin")),
+                    reason="iptables is not installed in the sbin folders here")
+def test_iptables_is_found_where_debian_puts_it_off_a_users_path(monkeypatch):
+    """Before: a Debian user (PATH without /usr/sbin) was told 'iptables is not installed' when it was."""
+    monkeypatch.setenv("PATH", "/usr/local/bin:/usr/bin:/bin")
+    assert isolation.iptables_command() in ("/usr/sbin/iptables", "/sbin/iptables", "/usr/local/sbin/iptables")
+    assert "not installed" not in (isolation.why_unavailable() or "")
