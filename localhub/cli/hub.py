@@ -95,10 +95,16 @@ def cmd_recover(args) -> int:
     settings = settings_from(args)
     state = StateDir(settings.state_dir)
     if not lifecycle.running_daemon(state):
+        if not state.root.is_dir():
+            raise LocalhubError(f"No hub has run with the state directory {state.root}, so there is nothing to "
+                                "recover; is --state-dir right?")
         problem = database_problem(state.database)
         if problem:
             kept = set_aside(state.database)
-            print(f"The hub's database {problem}; it is kept as {kept} and the hub starts with a new one.")
+            print(f"The hub's database {problem}; it is kept as {kept} and the hub starts with a new one.",
+                  file=sys.stderr if args.json else sys.stdout)
+        print(f"Starting the hub on port {settings.port} (--port chooses another)…",
+              file=sys.stderr if args.json else sys.stdout)
         lifecycle.start_detached(settings, state)
     result = Client(settings.state_dir).recover()
     if args.json:

@@ -100,6 +100,15 @@ def test_recover_sets_a_damaged_database_aside_then_starts_and_adopts(isolated, 
     assert "(environment gh/o/c/HEAD)" in out and "'extra' could not be brought back" in err
 
 
+def test_recover_where_no_hub_ever_ran_starts_nothing(isolated, capsys, monkeypatch):
+    """Before: a mistyped --state-dir started a new hub on the default port and said 'nothing to bring back'."""
+    started = []
+    monkeypatch.setattr(lifecycle, "start_detached", lambda settings, st: started.append(st.root))
+    code, _, err = run(["recover", "--state-dir", str(isolated / "typo")], capsys)
+    assert code == 1 and started == [] and not (isolated / "typo").exists()
+    assert "No hub has run with the state directory" in err and "--state-dir" in err
+
+
 # --- the client ---------------------------------------------------------------------------------------------------
 @pytest.fixture
 def fake_hub() -> FakeHub:
