@@ -11,6 +11,7 @@ import asyncio
 import json
 import time
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import docker.errors
 from pathlib import Path
@@ -37,7 +38,12 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
         self.hub_auth = daemon.hub_auth
 
     def check_xsrf_cookie(self):
-        pass  # token-authenticated JSON API; browsers use the hub's pages
+        # JupyterHub's HubOAuth calls this for requests signed in by the browser's cookie only (a request with an
+        # `Authorization: token` header never gets here); refusing makes the request not signed in
+        refusal = cross_site_refusal(self.request)
+        if refusal:
+            self._refusal = refusal
+            raise web.HTTPError(403, refusal)
 
     def write_json(self, data, status: int = 200) -> None:
         self.set_status(status)
@@ -45,7 +51,7 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
         self.finish(json.dumps(data))
 
     def write_error(self, status_code: int, **kwargs) -> None:
-        message = self._reason
+        message = getattr(self, "_refusal", None) or self._reason
         exc = kwargs.get("exc_info", (None, None))[1]
         if isinstance(exc, web.HTTPError) and exc.log_message:
             message = exc.log_message % exc.args  # tornado stores '%' doubled when there are no args
@@ -64,6 +70,29 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
 
     async def in_thread(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+
+
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+def cross_site_refusal(request) -> str | None:
+    """Why a cookie-signed-in request is refused as possibly sent by another site's page, or None.
+
+    JupyterHub's cookies carry no SameSite, so a page on any site can make the browser send them with a form or
+    a fetch; a request that changes something is therefore accepted only from this hub's own pages: its
+    `Origin` names the host the request was sent to, or the browser says `Sec-Fetch-Site: same-origin`. A
+    request with neither (no browser sends a POST so) is refused too. Reads (GET, HEAD, OPTIONS) pass: another
+    site cannot read their answers."""
+    if request.method in SAFE_METHODS:
+        return None
+    origin = request.headers.get("Origin")
+    if origin is not None:
+        if urlsplit(origin).netloc.lower() == (request.host or "").lower():
+            return None
+    elif request.headers.get("Sec-Fetch-Site") == "same-origin":
+        return None
+    return ("This request was refused: it is signed in by the browser's cookie but did not come from this hub's own "
+            "pages (scripts sign in with an 'Authorization: token' header).")
 
 
 class InfoHandler(APIHandler):
