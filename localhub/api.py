@@ -318,7 +318,8 @@ class RecoverHandler(APIHandler):
 
 class PoolHandler(APIHandler):
     """This desktop in its lab: its own state, the peers the daemon watches, the servers away; {"off": why}
-    while the daemon runs no pool. POST leave: leave the lab; POST forget {node}: drop a peer's pin."""
+    while the daemon runs no pool. POST leave: leave the lab; POST forget {node}: drop a peer's pin; POST remove
+    {node}: remove a desktop from the lab (on the desktop holding its authority)."""
 
     @web.authenticated
     async def get(self, *verb):
@@ -332,6 +333,11 @@ class PoolHandler(APIHandler):
         try:
             if verb == "leave":
                 self.write_json({"left": await self.daemon.leave_lab()})
+                return
+            if verb == "remove":
+                if self.daemon.lab_member is None:
+                    raise LocalhubError(f"this desktop's hub runs without its pool ({self.daemon.pool_off})")
+                self.write_json(await self.daemon.lab_member.remove(str(self.json_body().get("node"))))
                 return
             self.write_json({"forgotten": self.daemon.forget_peer(str(self.json_body().get("node")))})
         except LocalhubError as err:
@@ -349,7 +355,7 @@ def make_app(daemon: "Daemon") -> web.Application:
         (r"/services/localhub/oauth_callback", OAuthCallbackHandler, args),
         (prefix + "/info", InfoHandler, args),
         (prefix + "/pool", PoolHandler, args),
-        (prefix + "/pool/(leave|forget)", PoolHandler, args),
+        (prefix + "/pool/(leave|forget|remove)", PoolHandler, args),
         (prefix + "/servers", ServersHandler, args),
         (prefix + r"/servers/([^/]*)/logs", ServerLogsHandler, args),
         (prefix + r"/servers/([^/]*)/stop", ServerStopHandler, args),

@@ -138,6 +138,10 @@ class Client:
     def forget_peer(self, node: str) -> bool:
         return self._json("POST", "/services/localhub/api/pool/forget", json={"node": node})["forgotten"]
 
+    def remove_member(self, node: str) -> dict:
+        """Remove a desktop from the lab ({node, serial, told, already}); the daemon says why not in one sentence."""
+        return self._json("POST", "/services/localhub/api/pool/remove", json={"node": node})
+
     # --- servers -----------------------------------------------------------------------------
     def servers(self) -> list[Server]:
         data = self._json("GET", "/services/localhub/api/servers")

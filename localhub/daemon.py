@@ -239,9 +239,9 @@ class Daemon:
         servers are out or guests are here; else the pool stops and the lab's files go. Returns the lab's
         fingerprint."""
         from .pool.member import forget_lab, why_not_leave
-        from .pool.trust.keys import load_lab
+        from .pool.trust.members import load_membership
 
-        lab = load_lab(self.state.root)
+        lab = load_membership(self.state.root)
         why = why_not_leave(self.state.root, self.lab_member)
         if why:
             raise LocalhubError(f"This desktop stays in lab {lab.fingerprint}: {why}.")

@@ -7,7 +7,7 @@ One module per command group, each with a `register(subparsers, common, json_fla
     config        config [get | set | unset]: the settings (as tljh-config)
     servers       servers new | start | stop | delete | ls | open | logs | sync
     environments  spec, launch, builds ls | log | rm
-    pool          pool init | join | share | status | forget
+    pool          pool init | invite | join | remove | share | status | forget | leave
     bundle        bundle create | import | ls | inspect | install (the offline workshop's bundles)
     classroom     class serve | join | status | fetch | publish | submit | handins | leave
     render        how progress and tables are drawn (no decisions)

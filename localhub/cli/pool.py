@@ -1,4 +1,5 @@
-"""`localhub pool init | join | share | status | forget | leave`: join a lab, decide what this desktop shares,
+"""`localhub pool init | invite | join | remove | share | status | forget | leave`: start or join a lab (a short
+code from `invite`, typed into `join`), remove a desktop from it, decide what this desktop shares,
 look at the lab, leave it. These work whether or not a hub runs. `pool status` asks the running hub, and
 browses the LAN itself for a moment when no hub runs or it runs without its pool (and says which). What the
 running daemon writes (the peers' pins, the lab's files on leaving) goes through it while it runs.
@@ -8,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -28,58 +31,165 @@ def _state_dir(args) -> Path:
 # --- lab membership --------------------------------------------------------------------------------
 
 def cmd_init(args) -> int:
+    from ..pool.trust import members
+
     state = _state_dir(args)
-    key = keys.read_key(state)
-    made = key is None or args.new_key
+    made = not members.in_a_lab(state) or args.new_key
     if made:
-        if key is not None:
+        if members.in_a_lab(state):
             keys.PeerPins(state).clear()  # pins belong to the old lab
-        key = keys.new_key()
-        keys.store_key(state, key)
-    node = keys.node_id(state)
-    _ensure_certificate(state, node)
-    code = keys.pairing_code(key)
+        members.start_lab(state)
+    lab = members.load_membership(state)
+    authority = members.Authority.load(state) is not None
     if args.json:
-        print_json({"lab": keys.fingerprint(key), "node": node, "pairing_code": code, "new": made})
+        print_json({"lab": lab.fingerprint, "node": lab.node, "new": made, "authority": authority})
         return 0
-    print(("Started a new lab" if made else "This desktop's lab") + f" (key fingerprint {keys.fingerprint(key)}).")
-    print(f"On each other desktop of the lab, run:\n\n    localhub pool join {code}\n")
-    print("The code is the lab's key: share it only with people whose desktops belong in the lab.")
+    print(("Started a new lab" if made else "This desktop's lab") + f" (fingerprint {lab.fingerprint}).")
+    if authority:
+        print("To add a desktop, run `localhub pool invite` here and type the short code it prints into "
+              "`localhub pool join CODE` on that desktop.")
     print("A running hub takes part from its next start (`localhub restart`).")
     return 0
 
 
-def cmd_join(args) -> int:
+def _address(args) -> str:
+    from ..pool.member import choose_address
+
+    settings = load_settings(state_dir=getattr(args, "state_dir", None))
+    address = getattr(args, "address", None) or choose_address(settings)
+    if not address:
+        raise LocalhubError("No LAN address found (only loopback, Docker bridges or tunnels); set pool_address "
+                            "or give --address.")
+    return address
+
+
+def cmd_invite(args) -> int:
+    import time
+
+    from ..pool.discovery import new_zeroconf
+    from ..pool.trust import members, pairing
+    from ..pool.trust.tls import ensure_certificate, server_context
+
     state = _state_dir(args)
-    key = keys.parse_pairing_code(" ".join(args.code))
-    current = keys.read_key(state)
-    if current == key:
-        if args.json:
-            print_json({"lab": keys.fingerprint(key), "node": keys.node_id(state), "joined": False})
-        else:
-            print(f"This desktop is already in lab {keys.fingerprint(key)}.")
+    lab = members.load_membership(state)
+    authority = members.Authority.load(state)
+    if authority is None:
+        raise LocalhubError("Only the desktop that started the lab holds its authority and can invite; run "
+                            "`localhub pool invite` there.")
+    if not 0 < args.minutes <= 60:
+        raise LocalhubError("An invitation lasts between a few seconds and 60 minutes (--minutes).")
+    address = _address(args)
+    settings = load_settings(state_dir=getattr(args, "state_dir", None))
+    cert_path, key_path, cert = ensure_certificate(state, lab.node)
+    nameplate, password = pairing.new_code()
+    invitation = pairing.Invitation(authority, lab, cert, address, settings.pool_port, nameplate, password,
+                                    expires=time.time() + args.minutes * 60)
+
+    async def serve() -> str | None:
+        azc = new_zeroconf([address])
+        try:
+            return await pairing.serve_invitation(invitation, settings.pool_port + 1,
+                                                  server_context(cert_path, key_path), azc)
+        finally:
+            await azc.async_close()
+
+    code = pairing.format_code(nameplate, password)
+    if args.json:  # one line: whoever reads it learns the code before the wait begins
+        print(json.dumps({"code": code, "expires": invitation.expires, "lab": lab.fingerprint}), flush=True)
+    else:
+        print(f"On the desktop to add, run:\n\n    localhub pool join {code}\n\nThe code works once, for "
+              f"{args.minutes:g} min, on this LAN; waiting for the desktop to join… (Ctrl-C stops)")
+    sys.stdout.flush()
+    joined = asyncio.run(serve())
+    if joined:
+        print(f"Desktop {joined} joined lab {lab.fingerprint}.")
         return 0
-    if current is not None and not args.replace:
-        raise LocalhubError(f"This desktop is already in lab {keys.fingerprint(current)}; add --replace to leave "
-                            f"it and join lab {keys.fingerprint(key)}.")
-    if current is not None:
+    why = invitation.why_closed() or "it expired"
+    raise LocalhubError(f"No desktop joined: {why}.")
+
+
+def cmd_join(args) -> int:
+    from ..pool.discovery import new_zeroconf
+    from ..pool.trust import members, pairing
+
+    state = _state_dir(args)
+    code = " ".join(args.code)
+    pairing.parse_code(code)  # a malformed code is said before anything else
+    if members.in_a_lab(state) and not args.replace:
+        current = members.load_membership(state)
+        raise LocalhubError(f"This desktop is already in lab {current.fingerprint}; add --replace to leave it "
+                            "for the lab that invited it.")
+    address = _address(args)
+
+    async def pair():
+        azc = new_zeroconf([address])
+        try:
+            return await pairing.join(state, code, azc)
+        finally:
+            await azc.async_close()
+
+    if members.in_a_lab(state):
         keys.PeerPins(state).clear()
-    keys.store_key(state, key)
-    node = keys.node_id(state)
-    _ensure_certificate(state, node)
+    joined = asyncio.run(pair())
     if args.json:
-        print_json({"lab": keys.fingerprint(key), "node": node, "joined": True})
+        print_json({"lab": joined.lab, "node": joined.node, "joined": True})
         return 0
-    print(f"Joined lab {keys.fingerprint(key)} as node {node}. `localhub pool share on` offers this desktop's "
-          "idle time to the lab; `localhub pool status` shows the lab. A running hub takes part from its next "
-          "start (`localhub restart`).")
+    print(f"Joined lab {joined.lab} as node {joined.node}. `localhub pool share on` offers this desktop's idle "
+          "time to the lab; `localhub pool status` shows the lab. A running hub takes part from its next start "
+          "(`localhub restart`).")
     return 0
 
 
-def _ensure_certificate(state: Path, node: str) -> None:
-    from ..pool.trust.tls import ensure_certificate
+def cmd_remove(args) -> int:
+    from ..pool.trust import members
 
-    ensure_certificate(state, node)
+    import re
+
+    from ..errors import shown
+
+    if not re.fullmatch(r"[0-9a-f]{16}", args.node):
+        raise LocalhubError(f"'{shown(args.node)}' is not a node id (16 hex digits, as `localhub pool status` "
+                            "lists them).")
+    state = _state_dir(args)
+    lab = members.load_membership(state)
+    hub = _running_hub(state)
+    if hub:
+        done = hub.remove_member(args.node)
+    else:
+        authority = members.Authority.load(state)
+        if authority is None:
+            raise LocalhubError("Only the desktop that started the lab (it holds the lab's authority) can remove a "
+                                "desktop; run `localhub pool remove` there.")
+        already = args.node in lab.revocations.nodes
+        if not already:
+            lab.accept_revocations(authority.revoke(lab.revocations, args.node))
+        done = {"node": args.node, "serial": lab.revocations.serial, "already": already,
+                "told": 0 if already else asyncio.run(_tell(state, lab, args.interface))}
+    if args.json:
+        print_json({"lab": lab.fingerprint, **done})
+        return 0
+    if done["already"]:
+        print(f"Desktop {args.node} was already removed from lab {lab.fingerprint}.")
+        return 0
+    print(f"Removed desktop {args.node} from lab {lab.fingerprint}: {done['told']} peer(s) refuse it now; the "
+          "others learn it from any member within seconds.")
+    return 0
+
+
+async def _tell(state: Path, lab, interface: str | None) -> int:
+    from ..pool.away.monitor import PeerMonitor
+    from ..pool.discovery import lan_addresses
+
+    addresses = [interface] if interface else lan_addresses()
+    if not addresses:
+        return 0
+    monitor = PeerMonitor(lab, addresses, keys.PeerPins(state), every=3600, timeout=2.0)
+    await monitor.start()
+    try:
+        await asyncio.sleep(2.0)
+        return await monitor.pass_on()
+    finally:
+        await monitor.stop()
 
 
 def cmd_forget(args) -> int:
@@ -97,8 +207,10 @@ def cmd_forget(args) -> int:
 def cmd_leave(args) -> int:
     from ..pool.member import forget_lab, why_not_leave
 
+    from ..pool.trust.members import load_membership
+
     state = _state_dir(args)
-    lab = keys.load_lab(state)  # "in no lab yet" when there is nothing to leave
+    lab = load_membership(state)  # "in no lab yet" when there is nothing to leave
     hub = _running_hub(state)
     if hub:
         hub.leave_pool()  # the daemon stops its part in the lab first, and says why not if it cannot
@@ -152,8 +264,10 @@ def cmd_share(args) -> int:
     from ..pool.host.idle import default_sources
     from ..pool.host.machine import read_figures
 
+    from ..pool.trust.members import load_membership
+
     state = _state_dir(args)
-    keys.load_lab(state)  # sharing means nothing outside a lab: say so now
+    load_membership(state)  # sharing means nothing outside a lab: say so now
     share = load_share(state)
     changes = {k: v for k, v in (("cpus", args.cpus), ("memory", args.memory), ("disk", args.disk),
                                  ("hours", args.hours), ("assume_idle", args.assume_idle)) if v is not None}
@@ -182,7 +296,7 @@ def cmd_share(args) -> int:
 
 # --- status ----------------------------------------------------------------------------------------
 
-async def _look(state: Path, lab: keys.Lab, seconds: float, interface: str | None) -> dict:
+async def _look(state: Path, lab, seconds: float, interface: str | None) -> dict:
     from ..pool.discovery import lan_addresses
     from ..pool.away.monitor import PeerMonitor
 
@@ -203,9 +317,11 @@ async def _look(state: Path, lab: keys.Lab, seconds: float, interface: str | Non
 def cmd_status(args) -> int:
     from ..pool.host.node import Node
 
+    from ..pool.trust.members import load_membership
+
     state = _state_dir(args)
     try:
-        lab = keys.load_lab(state)
+        lab = load_membership(state)
     except LocalhubError as err:
         if args.json:
             print_json({"lab": None, "message": str(err)})
@@ -286,15 +402,29 @@ def register(subparsers, common_parent: argparse.ArgumentParser, json_parent: ar
         dest="pool_command", metavar="ACTION", required=True)
 
     init = pool.add_parser("init", parents=[common_parent, json_parent],
-                           help="start a lab (or show this desktop's) and print its pairing code")
+                           help="start a lab (or show this desktop's); this desktop holds its authority")
     init.add_argument("--new-key", action="store_true",
-                      help="replace this desktop's lab key with a new one (every peer must join again)")
+                      help="start a new lab in place of this desktop's (every other desktop must join again)")
     init.set_defaults(func=cmd_init)
 
-    join = pool.add_parser("join", parents=[common_parent, json_parent], help="join a lab with its pairing code")
-    join.add_argument("code", nargs="+", help="the code `localhub pool init` printed (dashes or spaces)")
+    invite = pool.add_parser("invite", parents=[common_parent, json_parent],
+                             help="print a short code that lets one desktop join, and wait for it")
+    invite.add_argument("--minutes", type=float, default=10.0, help="how long the code works (default 10)")
+    invite.add_argument("--address", help="LAN address to wait on (default: found automatically)")
+    invite.set_defaults(func=cmd_invite)
+
+    join = pool.add_parser("join", parents=[common_parent, json_parent],
+                           help="join a lab with a code from `pool invite`")
+    join.add_argument("code", nargs="+", help="the code `localhub pool invite` printed, e.g. 37-K4QX-9M2T")
     join.add_argument("--replace", action="store_true", help="leave this desktop's current lab")
+    join.add_argument("--address", help="LAN address to look on (default: found automatically)")
     join.set_defaults(func=cmd_join)
+
+    remove = pool.add_parser("remove", parents=[common_parent, json_parent],
+                             help="remove a desktop from the lab: every peer refuses it within seconds")
+    remove.add_argument("node", help="the desktop's node id (`localhub pool status` lists them)")
+    remove.add_argument("--interface", help="LAN address to tell peers on (default: found automatically)")
+    remove.set_defaults(func=cmd_remove)
 
     share = pool.add_parser("share", parents=[common_parent, json_parent],
                             help="offer this desktop's idle time to the lab, within your limits")

@@ -2,8 +2,8 @@
 
 The package is cut by role:
 
-    trust/     who may talk to whom: the lab key and pairing code (keys), each node's pinned certificate
-               (tls), signed requests and answers with replay and clock checks (signing)
+    trust/     who may talk to whom: each desktop's identity certified by the lab (members), joining with a
+               short code (pairing), certificates and TLS (tls), signed requests and answers (signing)
     host/      this desktop lending its idle time: the agent peers call, the guests it runs and their
                isolation, the owner's policy and idle sources, what the owner shares, live figures
     away/      this hub's servers on other desktops: calling a peer's agent (client), the live view of peers

@@ -47,8 +47,18 @@ EXCLUDED_NAMES = ("lo", "docker", "br-", "virbr", "vnet", "tun", "tap", "wg", "t
                   "flannel", "cali", "vboxnet", "vmnet", "utun", "ppp", "nordlynx")
 
 
-def txt_tag(lab: Lab, node: str, cert: str) -> str:
+def txt_tag(lab, node: str, cert: str) -> str:
+    """The record's proof of membership: in the pool, the lab authority's signature over node and certificate
+    (trust/members.py: `lab.txt_tag`); for a group sharing one key (a workshop's class), an HMAC with it."""
+    if hasattr(lab, "txt_tag"):
+        return lab.txt_tag(node, cert)
     return hmac.new(lab.key, f"localhub-txt-v1\n{node}\n{cert}".encode(), hashlib.sha256).hexdigest()[:16]
+
+
+def tag_holds(lab, node: str, cert: str, tag: str) -> bool:
+    if hasattr(lab, "check_tag"):
+        return lab.check_tag(node, cert, tag)
+    return hmac.compare_digest(tag, txt_tag(lab, node, cert))
 
 
 def build_txt(lab: Lab, cert: str, state: str, slots: int, gpu: bool, seq: int = 0) -> dict[str, str]:
@@ -267,10 +277,12 @@ class PeerBrowser:
         if txt.get("fp") != self.lab.fingerprint:
             return f"another lab (key fingerprint {txt.get('fp') or 'none'})"
         node, cert = txt.get("node", ""), txt.get("cert", "")
-        if not hmac.compare_digest(txt.get("tag", ""), txt_tag(self.lab, node, cert)):
+        if not tag_holds(self.lab, node, cert, txt.get("tag", "")):
             return "claims this lab but its tag does not verify with the lab key"
         if node == self.lab.node:
             return "this desktop itself"
+        if getattr(self.lab, "is_revoked", lambda n: False)(node):
+            return "removed from this lab"
         if not addresses:
             return "no IPv4 address"
         return None
@@ -279,9 +291,9 @@ class PeerBrowser:
 # --- command line (for tests and for looking by hand) ---------------------------------------------
 
 async def _browse(args) -> int:
-    from .trust.keys import load_lab
+    from .trust.members import load_membership
 
-    lab = load_lab(args.state_dir)
+    lab = load_membership(args.state_dir)
     addresses = [args.interface] if args.interface else lan_addresses()
     azc = new_zeroconf(addresses)
     started = time.time()

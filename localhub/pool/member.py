@@ -3,8 +3,8 @@ live watch on the lab's peers (PeerMonitor), the placement service the hub's spa
 daemon's API (Placement), and the Keeper of servers running on peers. All of it lives in the daemon: the
 ledger of servers away is the one pool file it writes while running (besides the agent's own records).
 
-Nothing runs until `localhub pool init` or `join` gave this desktop a lab key; without a LAN address the
-pool stays off and the daemon says why.
+Nothing runs until `localhub pool init` or `join` made this desktop a member of a lab (trust/members.py);
+without a LAN address the pool stays off and the daemon says why.
 """
 
 from __future__ import annotations
@@ -26,13 +26,14 @@ from .host.service import PoolService
 from .hub_door import HubDoor
 from .host.guests import recorded
 from .host.share import share_path
-from .trust.keys import PeerPins, key_path, read_key
+from .trust.keys import PeerPins, pool_dir
+from .trust.members import Authority, forget_membership, in_a_lab as _member_of_a_lab
 
 log = logging.getLogger("localhub.pool.member")
 
 
 def in_a_lab(state_dir: Path) -> bool:
-    return read_key(state_dir) is not None
+    return _member_of_a_lab(state_dir)
 
 
 def why_not_leave(state_dir: Path, member: "LabMember | None" = None) -> str | None:
@@ -55,7 +56,8 @@ def why_not_leave(state_dir: Path, member: "LabMember | None" = None) -> str | N
 def forget_lab(state_dir: Path) -> None:
     """This desktop is in no lab any more: the key, the peers' pins and the sharing settings go. Its node id and
     certificate stay (its own identity, fresh to any lab it joins)."""
-    key_path(state_dir).unlink(missing_ok=True)
+    (pool_dir(state_dir) / "lab.key").unlink(missing_ok=True)  # the shared key of labs before member cards
+    forget_membership(state_dir)
     PeerPins(state_dir).clear()
     share_path(state_dir).unlink(missing_ok=True)
 
@@ -77,7 +79,8 @@ class LabMember:
         self.service = PoolService(state, address=address, port=settings.pool_port, docker_client=docker_client,
                                    policy=IdlePolicy(idle_after=settings.pool_idle_after, start_load=settings.pool_start_load,
                                                      busy_load=settings.pool_busy_load), grace=settings.pool_grace,
-                                   labels=settings.labels, emit=self._service_event)
+                                   labels=settings.labels, emit=self._service_event,
+                                   on_newer=lambda sender, serial: self.monitor.client.newer.__setitem__(sender, serial))
         self.monitor = PeerMonitor(self.service.lab, [address], PeerPins(state), every=2.0, timeout=2.0,
                                    on_event=self._peer_event)
         client = PeerClient(self.service.lab, timeout=5.0)
@@ -121,6 +124,32 @@ class LabMember:
     def _peer_event(self, event: str, view: PeerView) -> None:
         if event in ("added", "removed", "reachable", "unreachable"):
             log.info("peer %s %s", view.peer.name.split(".")[0], event)
+
+    async def remove(self, node: str) -> dict:
+        """`localhub pool remove NODE` on the desktop holding the lab's authority: a new list of removed
+        desktops, kept here and given at once to every peer that answers (the others get it from any member
+        within seconds)."""
+        import re
+
+        from ..errors import LocalhubError, shown
+
+        if not re.fullmatch(r"[0-9a-f]{16}", node):
+            raise LocalhubError(f"'{shown(node)}' is not a node id (16 hex digits, as `localhub pool status` lists "
+                                "them).")
+        authority = Authority.load(self.settings.state_dir)
+        if authority is None:
+            raise LocalhubError("Only the desktop that started the lab (it holds the lab's authority) can remove "
+                                "a desktop; run `localhub pool remove` there.")
+        if node == self.service.lab.node:
+            raise LocalhubError("This desktop holds the lab's authority and cannot remove itself; `localhub pool "
+                                "leave` ends the lab here.")
+        lab = self.service.lab
+        if node in lab.revocations.nodes:
+            return {"node": node, "serial": lab.revocations.serial, "told": 0, "already": True}
+        lab.accept_revocations(authority.revoke(lab.revocations, node))
+        told = await self.monitor.pass_on()
+        log.info("removed desktop %s from the lab (list %d), told %d peer(s)", node, lab.revocations.serial, told)
+        return {"node": node, "serial": lab.revocations.serial, "told": told, "already": False}
 
     def status(self) -> dict:
         return {"lab": self.service.lab.fingerprint, "node": self.service.lab.node, "address": self.address,

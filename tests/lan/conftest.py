@@ -49,10 +49,21 @@ class LabTools:
         return done.stdout
 
     def new_lab(self, first: Host, *others: Host) -> str:
-        code = json.loads(self.cli(first, "init", "--json"))["pairing_code"]
+        """`pool init` on the first host, then each other host joins with a code `pool invite` prints there
+        (found by mDNS, paired over the LAN); returns the lab's fingerprint."""
+        lab = json.loads(self.cli(first, "init", "--json"))["lab"]
         for host in others:
+            code, invite = self.invite(first)
             self.cli(host, "join", code)
-        return code
+            invite.wait_for(lambda e: e.get("event") == "text" and "joined lab" in e["text"], 30, "the join")
+        return lab
+
+    def invite(self, host: Host, minutes: float = 2) -> tuple[str, Proc]:
+        """`localhub pool invite` running in `host`: (its code, the process)."""
+        proc = self.lan.python(host, "-m", "localhub", "pool", "invite", "--json", "--minutes", str(minutes),
+                               "--state-dir", str(host.state_dir), label=f"{host.name}:invite")
+        code = proc.wait_for(lambda e: "code" in e, 30, "the invitation's code")["code"]
+        return code, proc
 
     def owner_away(self, host: Host, seconds: float = 3600) -> None:
         """Simulate owner activity (or its absence) through the manual idle source's file."""

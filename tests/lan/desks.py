@@ -83,6 +83,11 @@ class Desk:
         out = self.run("-c", code, str(self.host.state_dir), json.dumps(list(sources)))
         return json.loads(out.stdout)
 
+    def node_id(self) -> str:
+        from localhub.pool.trust.keys import node_id
+
+        return node_id(self.host.state_dir)
+
     def daemon_pid(self) -> int:
         return json.loads((self.host.state_dir / "runtime.json").read_text())["daemon_pid"]
 

@@ -5,6 +5,8 @@ fake mDNS record that copies a lab's fingerprint without holding its key.
         prints one JSON object: case -> {"status", "reason", "verified"}
     python -m tests.lan.probe impostor --address A --fingerprint FP --port P
         announces a `_localhub._tcp` record claiming lab FP until SIGTERM
+    python -m tests.lan.probe knock --state-dir DIR --target NODE,ADDRESS,PORT,CERT ... [--impersonate NODE]
+        a member asking the targets' agents for their status until SIGTERM, one JSON line per answer
 """
 
 from __future__ import annotations
@@ -19,23 +21,24 @@ import httpx
 
 from localhub.pool.trust import signing
 from localhub.pool.away.client import PeerAddress, PeerClient, PeerError
-from localhub.pool.trust.keys import Lab, load_lab
+from localhub.pool.trust.keys import Lab
+from localhub.pool.trust.members import load_membership, start_lab
 from localhub.pool.trust.tls import pinned_context
 
 
 async def attack(args) -> dict:
-    lab = load_lab(args.state_dir)
+    lab = load_membership(args.state_dir)
     peer = PeerAddress(args.node, args.address, args.port, args.cert)
     url = f"https://{args.address}:{args.port}"
     ctx = await pinned_context(args.address, args.port, args.cert)
     results: dict[str, dict] = {}
 
-    async def send(case, method, path, body=b"", headers=None, key=lab.key):
+    async def send(case, method, path, body=b"", headers=None):
         async with httpx.AsyncClient(verify=ctx, timeout=5) as http:
             r = await http.request(method, url + path, content=body, headers=headers or {})
         try:
-            signing.verify_response(lab.key, r.status_code, r.headers, r.content,
-                                 (headers or {}).get(signing.H_NONCE, ""), args.node, lab.node)
+            signing.verify_member_response(lab, r.status_code, r.headers, r.content,
+                                           (headers or {}).get(signing.H_NONCE, ""), args.node)
             verified = True
         except signing.Refused:
             verified = False
@@ -53,19 +56,26 @@ async def attack(args) -> dict:
 
     path, body = "/pool/v1/offer", json.dumps({"cpus": 1, "memory": "1G", "storage": "1Gi"}).encode()
     await send("unsigned", "POST", path, body)
-    other = secrets.token_bytes(32)
-    await send("other-lab", "POST", path, body, signing.sign_request(other, "POST", path, body, lab.node, args.node))
-    forged = signing.sign_request(other, "POST", path, body, lab.node, args.node)
-    forged[signing.H_LAB] = lab.fingerprint  # a wrong key that claims our lab
+    # a desktop of another lab (its own authority, its own card)
+    import tempfile
+    from pathlib import Path
+
+    elsewhere = Path(tempfile.mkdtemp())
+    start_lab(elsewhere)
+    other = load_membership(elsewhere)
+    await send("other-lab", "POST", path, body, {**signing.sign_member_request(other, "POST", path, body, args.node),
+                                                 signing.H_NODE: lab.node})
+    forged = signing.sign_member_request(other, "POST", path, body, args.node)
+    forged.update({signing.H_LAB: lab.fingerprint, signing.H_NODE: lab.node,
+                   signing.H_CARD: lab.card.text})  # our card, claimed with another key: the signature fails
     await send("wrong-key", "POST", path, body, forged)
-    signed = signing.sign_request(lab.key, "POST", path, body, lab.node, args.node)
+    signed = signing.sign_member_request(lab, "POST", path, body, args.node)
     await send("tampered-body", "POST", path, body.replace(b'"cpus": 1', b'"cpus": 9'), signed)
     await send("first-use", "POST", path, body, signed)
     await send("replayed", "POST", path, body, dict(signed))
-    await send("stale", "POST", path, body,
-               signing.sign_request(lab.key, "POST", path, body, lab.node, args.node, now=0))
+    await send("stale", "POST", path, body, signing.sign_member_request(lab, "POST", path, body, args.node, now=0))
     try:
-        await PeerClient(Lab(other, lab.node)).status(peer)
+        await PeerClient(other).status(peer)
         results["client-with-wrong-key"] = {"error": None}
     except PeerError as err:
         results["client-with-wrong-key"] = {"error": str(err)}
@@ -91,9 +101,52 @@ async def impostor(args) -> None:
     await azc.async_close()
 
 
+async def knock(args) -> None:
+    """A member asking each target's agent for its status every `--every` s, one JSON line per answer; first,
+    one request to each target claiming to be node `--impersonate` (with this member's own card)."""
+    import time
+
+    lab = load_membership(args.state_dir)
+    targets = [PeerAddress(*t.split(",")[:2], int(t.split(",")[2]), t.split(",")[3]) for t in args.target]
+    contexts = {t.node: await pinned_context(t.address, t.port, t.cert) for t in targets}
+
+    async def ask(target, headers):
+        async with httpx.AsyncClient(verify=contexts[target.node], timeout=3) as http:
+            r = await http.get(f"https://{target.address}:{target.port}/pool/v1/status", headers=headers)
+        return r.status_code, r.json().get("reason")
+
+    for target in targets:
+        if args.impersonate:
+            headers = {**signing.sign_member_request(lab, "GET", "/pool/v1/status", b"", target.node),
+                       signing.H_NODE: args.impersonate}
+            status, reason = await ask(target, headers)
+            print(json.dumps({"event": "impersonation", "target": target.node, "status": status, "reason": reason}),
+                  flush=True)
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    while not stop.is_set():
+        for target in targets:
+            headers = signing.sign_member_request(lab, "GET", "/pool/v1/status", b"", target.node)
+            try:
+                status, reason = await ask(target, headers)
+            except httpx.HTTPError as err:
+                status, reason = 0, type(err).__name__
+            print(json.dumps({"event": "answer", "target": target.node, "at": time.time(), "status": status,
+                              "reason": reason}), flush=True)
+        try:
+            await asyncio.wait_for(stop.wait(), args.every)
+        except asyncio.TimeoutError:
+            pass
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="command", required=True)
+    k = sub.add_parser("knock")
+    k.add_argument("--state-dir", required=True)
+    k.add_argument("--target", action="append", required=True, help="node,address,port,cert")
+    k.add_argument("--every", type=float, default=0.2)
+    k.add_argument("--impersonate", default="")
     a = sub.add_parser("attack")
     a.add_argument("--state-dir", required=True)
     i = sub.add_parser("impostor")
@@ -106,6 +159,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.command == "attack":
         print(json.dumps(asyncio.run(attack(args))))
+    elif args.command == "knock":
+        asyncio.run(knock(args))
     else:
         asyncio.run(impostor(args))
 

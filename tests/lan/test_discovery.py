@@ -77,13 +77,18 @@ def tools_node(host) -> str:
 
 def test_a_peer_with_a_new_certificate_is_not_trusted_until_forgotten(lan, tools):
     a, b = lan.add_host("a"), lan.add_host("b")
-    tools.new_lab(a, b)
+    tools.new_lab(b, a)
     service, first = tools.sharing_node(a)
     seen = browse(lan, b, seconds=3).wait_for(lambda e: e["event"] == "peers", 30, "the first list")
     assert [p["cert"] for p in seen["peers"]] == [first["cert"]]  # pinned now, in b's peers.json
     service.stop()
     for name in ("tls.crt", "tls.key"):
-        (a.state_dir / "pool" / name).unlink()  # reinstalled, or someone else with the lab key
+        (a.state_dir / "pool" / name).unlink()  # reinstalled
+    # its member card names the old certificate: it cannot take part until the lab certifies the new one
+    refused = lan.run(a, "-m", "localhub.pool.host.service", "--state-dir", str(a.state_dir))
+    assert refused.returncode == 1 and "member card is for another node or certificate" in refused.stderr
+    code, invite = tools.invite(b)
+    tools.cli(a, "join", code, "--replace")
     _, second = tools.serve(a)
     assert second["cert"] != first["cert"] and second["node"] == first["node"]
     refused = browse(lan, b, seconds=3).wait_for(lambda e: e["event"] == "peers", 30, "the second list")

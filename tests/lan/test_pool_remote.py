@@ -22,6 +22,7 @@ import pytest
 
 from localhub.hub.hub_config import hub_api_port
 from localhub.pool.trust.keys import node_id
+from localhub.pool.trust.tls import ensure_certificate
 from tests.lan.conftest import LabTools
 from tests.lan.desks import IMAGE, PORT, Desk
 from tests.lan.netns import REPO, Lan
@@ -164,14 +165,16 @@ from pathlib import Path
 import httpx
 from localhub.pool.trust import signing
 from localhub.pool.away.client import PeerClient, PeerError
-from localhub.pool.trust.keys import Lab, load_lab
+from localhub.pool.trust.members import load_membership, start_lab
 from localhub.client import Client
 from localhub.pool.away.peer import address_of
 from localhub.pool.trust.tls import pinned_context
 
 state, node, owner_image, root_image = Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 peer = address_of(next(p for p in Client(state).pool()["peers"] if p["node"] == node))
-lab = load_lab(state)
+lab = load_membership(state)
+start_lab(state / "elsewhere")
+stranger = load_membership(state / "elsewhere")  # a desktop of another lab
 run = {"guest": "0123456789abcdef", "server": "x/y", "image": "theirs", "image_id": owner_image, "cpus": 1,
        "memory": 10**9, "storage": 2**30, "env": {}, "cmd": [], "hub": {"address": "10.251.0.2", "port": 8081}}
 
@@ -186,7 +189,7 @@ async def main():
     out = {"own-image": await refusal(PeerClient(lab), run),
            "privileged": await refusal(PeerClient(lab), {**run, "privileged": True}),
            "host-mount": await refusal(PeerClient(lab), {**run, "binds": ["/:/host"]}),
-           "wrong-key": await refusal(PeerClient(Lab(key=b"w" * 32, node=lab.node)), run)}
+           "wrong-key": await refusal(PeerClient(stranger), run)}
     import docker
     from localhub.pool.away.archives import save_image
     archive = save_image(docker.from_env(), root_image, state / "root-image.tar")
@@ -194,7 +197,7 @@ async def main():
     archive.path.unlink()
     out["root-image"] = await refusal(PeerClient(lab), {**run, "image_id": root_image})
     body = json.dumps({"cpus": 1, "memory": 1, "storage": 1}).encode()
-    signed = signing.sign_request(lab.key, "POST", "/pool/v1/offer", body, lab.node, peer.node)
+    signed = signing.sign_member_request(lab, "POST", "/pool/v1/offer", body, peer.node)
     ctx = await pinned_context(peer.address, peer.port, peer.cert)
     async with httpx.AsyncClient(verify=ctx) as http:
         url = f"https://{peer.address}:{peer.port}/pool/v1/offer"
@@ -314,6 +317,47 @@ def test_a_vanished_peer_leaves_the_last_synced_home_and_its_own_copy_returns_be
     beside = [v.name for v in hub.engine.client.volumes.list() if "--lost--from-" in v.name]
     assert len(beside) == 1, beside  # restored next to the home, not over it
     assert hub.kernel("lost", "print(open('at-home.txt').read())")[0]["stdout"].strip() == "mine"
+
+
+def test_a_third_desktop_joins_with_a_short_code_cannot_pose_as_another_and_once_removed_is_refused_by_all(lab):
+    hub, peer, tools = lab
+    third = hub.lan.add_host("third")  # no engine: it only joins, asks and is removed
+    expired, invite = tools.invite(hub.host, minutes=0.05)  # lasts 3 s
+    assert invite.popen.wait(30) == 1  # expired: `pool invite` says so in one sentence and fails
+    assert "No desktop joined: this code has expired" in invite.stderr_tail(), invite.stderr_tail()
+    refused = hub.lan.run(third, "-m", "localhub", "pool", "join", expired, "--state-dir", str(third.state_dir))
+    assert refused.returncode == 1 and "No desktop on the LAN offers join code" in refused.stderr, refused.stderr
+    code, invite = tools.invite(hub.host)
+    wrong = code[:-1] + ("A" if code[-1] != "A" else "B")
+    refused = hub.lan.run(third, "-m", "localhub", "pool", "join", wrong, "--state-dir", str(third.state_dir))
+    assert refused.returncode == 1 and "Wrong code" in refused.stderr, refused.stderr
+    assert not (third.state_dir / "pool" / "membership.json").exists()  # nothing of the lab reached it
+    tools.cli(third, "join", code)
+    invite.wait_for(lambda e: "joined lab" in e.get("text", ""), 30, "the join")
+    third_node = node_id(third.state_dir)
+
+    def target(desk: Desk) -> str:
+        cert = ensure_certificate(desk.host.state_dir, node_id(desk.host.state_dir))[2]
+        return f"{node_id(desk.host.state_dir)},{desk.host.address},8470,{cert}"
+
+    knock = hub.lan.python(third, "-m", "tests.lan.probe", "knock", "--state-dir", str(third.state_dir),
+                           "--target", target(hub), "--target", target(peer), "--impersonate", hub.node_id())
+    for _ in range(2):  # posing as the hub, with its own card: refused by both
+        posed = knock.wait_for(lambda e: e["event"] == "impersonation", 30, "the impersonation attempt")
+        assert (posed["status"], posed["reason"]) == (403, "impersonation"), posed
+    for desk in (hub, peer):  # as itself, a member: answered
+        knock.wait_for(lambda e: e["event"] == "answer" and e["target"] == desk.node_id() and e["status"] == 200,
+                       30, f"{desk.name} answering the new member")
+    removing = time.time()
+    hub.localhub("pool", "remove", third_node)
+    refused_at = {}
+    while len(refused_at) < 2:
+        seen = knock.wait_for(lambda e: e["event"] == "answer" and e["reason"] == "revoked", 30, "refusals")
+        refused_at.setdefault(seen["target"], seen["at"] - removing)
+    knock.stop()
+    print(f"\nremoved desktop refused by the hub after {refused_at[hub.node_id()]:.2f} s and by the peer after "
+          f"{refused_at[peer.node_id()]:.2f} s (from the start of `pool remove`)")
+    assert max(refused_at.values()) <= 5.0, refused_at
 
 
 def test_leaving_the_lab_waits_for_what_is_out_then_closes_the_doors(lab):

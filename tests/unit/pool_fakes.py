@@ -84,3 +84,18 @@ def view(name, state="idle", slots=1, cpus=1.0, mem=4 * 10**9, live=True, node=N
     return {"name": f"{name}._localhub._tcp.local.", "node": node or name[:1] * 16, "address": "10.0.0.9",
             "port": 8470, "cert": "c" * 32, "live": {"state": state, "slots": slots, "figures": figures} if live
             else None, "error": None if live else "did not answer"}
+
+
+def new_lab(root: Path, *names: str):
+    """A lab whose members are state dirs under `root` (the first holds the authority), made as `pool init`
+    and pairing make them: (authority, [Membership per name])."""
+    from localhub.pool.trust.keys import node_id
+    from localhub.pool.trust.members import Authority, load_membership, node_public_key, save_membership, start_lab
+
+    start_lab(root / names[0])
+    authority = Authority.load(root / names[0])
+    for name in names[1:]:
+        public, cert = node_public_key(root / name)
+        made = authority.card(node_id(root / name), public, cert)
+        save_membership(root / name, authority.public, made["card"], made["tag"])
+    return authority, [load_membership(root / name) for name in names]

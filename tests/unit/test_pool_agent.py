@@ -9,7 +9,7 @@ import logging
 import httpx
 import pytest
 
-from localhub.pool.trust import keys, signing
+from localhub.pool.trust import signing
 from localhub.pool.host.agent import Agent
 from localhub.pool.away.client import PeerAddress, PeerClient, PeerNotAuthentic, PeerRefused, PeerUnreachable
 from localhub.pool.host.idle import IdleSources, ManualIdleSource
@@ -17,25 +17,24 @@ from localhub.pool.host.machine import Figures
 from localhub.pool.host.node import Node
 from localhub.pool.host.share import Share, save_share
 from localhub.pool.trust.tls import ensure_certificate, pinned_context, server_context
+from tests.unit.pool_fakes import new_lab
 
 pytestmark = pytest.mark.unit
 
-KEY = b"k" * 32
-
-
 @pytest.fixture
 async def agent(tmp_path):
-    """An agent whose owner has been away an hour, sharing 1 CPU / 3 GB / 5 GiB; and a client's lab."""
+    """An agent whose owner has been away an hour, sharing 1 CPU / 3 GB / 5 GiB; and a client's membership
+    (`server.others`: a third member, and a member of another lab)."""
     home = tmp_path / "agent"
-    keys.store_key(home, KEY)
-    lab = keys.load_lab(home)
+    authority, (lab, caller, third) = new_lab(tmp_path, "agent", "caller", "third")
+    _, (stranger,) = new_lab(tmp_path / "elsewhere", "stranger")
     save_share(home, Share(enabled=True, cpus=1, memory=3 * 10**9, disk=5 * 2**30))
     figures = Figures(cpus=4, load1=0.2, mem_total=8 * 10**9, mem_available=6 * 10**9, disk_free=50 * 2**30)
     node = Node(home, lab, IdleSources([ManualIdleSource(value=3600)]), figures=lambda _: figures)
     server = Agent(lab, node)
+    server.authority, server.third, server.stranger = authority, third, stranger
     cert_path, key_path, cert = ensure_certificate(home, lab.node)
     port = server.listen("127.0.0.1", 0, server_context(cert_path, key_path))
-    caller = keys.Lab(key=KEY, node="c" * 16)
     yield server, PeerAddress(lab.node, "127.0.0.1", port, cert), caller
     await server.close()
 
@@ -71,17 +70,25 @@ async def raw(peer, headers=None, method="GET", path="/pool/v1/status", body=b""
 async def test_refusals_are_answered_and_logged(agent, caplog):
     server, peer, caller = agent
     caplog.set_level(logging.WARNING, "localhub.pool.host.agent")
+    third = server.third
+    as_third = signing.sign_member_request(third, "GET", "/pool/v1/status", b"", peer.node)
+    with_my_card = {**as_third, signing.H_NODE: caller.node}  # the third member claims to be the caller
+    forged = {**as_third, signing.H_SIG: signing.sign_member_request(caller, "GET", "/pool/v1/status", b"",
+                                                                     peer.node)[signing.H_SIG]}
     cases = {
         "unsigned": {},
-        "other-lab": signing.sign_request(b"o" * 32, "GET", "/pool/v1/status", b"", caller.node, peer.node),
-        "stale": signing.sign_request(KEY, "GET", "/pool/v1/status", b"", caller.node, peer.node, now=1),
+        "other-lab": signing.sign_member_request(server.stranger, "GET", "/pool/v1/status", b"", peer.node),
+        "stale": signing.sign_member_request(caller, "GET", "/pool/v1/status", b"", peer.node, now=1),
+        "impersonation": with_my_card,
+        "bad-signature": forged,  # the third member's card, signed with the caller's key
+        "not-a-member": {**as_third, signing.H_CARD: as_third[signing.H_CARD][:-8] + "AAAAAAAA"},
     }
     for code, headers in cases.items():
         response = await raw(peer, headers)
         assert response.status_code in (401, 403) and response.json()["reason"] == code, response.text
         assert f"{code} — " in caplog.text
     body = json.dumps({"cpus": 1, "memory": 1, "storage": 1}).encode()
-    signed = signing.sign_request(KEY, "POST", "/pool/v1/offer", body, caller.node, peer.node)
+    signed = signing.sign_member_request(caller, "POST", "/pool/v1/offer", body, peer.node)
     assert (await raw(peer, signed, "POST", "/pool/v1/offer", body.replace(b"1", b"9"))).json()["reason"] == \
         "body-altered"
     assert (await raw(peer, signed, "POST", "/pool/v1/offer", body)).status_code == 200
@@ -92,10 +99,37 @@ async def test_refusals_are_answered_and_logged(agent, caplog):
     assert "Server" not in replay.headers
 
 
+async def test_a_removed_desktop_is_refused_once_any_member_passes_the_list_on(agent, caplog):
+    server, peer, caller = agent
+    third = PeerClient(server.third)
+    assert (await third.status(peer))["state"] == "idle"
+    # the authority removes the third desktop; the caller holds the new list and passes it on to the agent
+    caller.accept_revocations(server.authority.revoke(caller.revocations, server.third.node))
+    client = PeerClient(caller)
+    await client.pass_on(peer)
+    assert server.lab.revocations.serial == 1
+    with pytest.raises(PeerRefused, match=f"not a member of this lab: desktop {server.third.node} was removed"):
+        await third.status(peer)
+    # a list not signed by the authority is refused, and an older one changes nothing
+    with pytest.raises(PeerRefused, match="Not a list of removed desktops of this lab"):
+        await client.request(peer, "POST", "/pool/v1/lab/revoked", {"list": "e30", "sig": "AAAA"})
+    assert (await client.request(peer, "POST", "/pool/v1/lab/revoked",
+                                 server.authority.revoke(type(caller.revocations)(), "f" * 16)))["serial"] == 1
+
+
+async def test_a_member_holding_an_older_list_catches_up_from_any_answer(agent):
+    server, peer, caller = agent
+    server.lab.accept_revocations(server.authority.revoke(server.lab.revocations, server.third.node))
+    client = PeerClient(caller)
+    await client.status(peer)
+    assert client.newer == {peer.node: 1}  # the agent's answer said it holds list 1
+    assert await client.catch_up(peer) and caller.is_revoked(server.third.node)
+
+
 async def test_client_with_another_key_gets_an_answer_it_cannot_trust(agent):
     server, peer, caller = agent
     with pytest.raises(PeerNotAuthentic, match="not authentic .*it said: The request is signed for another lab"):
-        await PeerClient(keys.Lab(key=b"o" * 32, node=caller.node)).status(peer)
+        await PeerClient(server.stranger).status(peer)
 
 
 async def test_client_refuses_a_certificate_other_than_the_pinned_one(agent):
@@ -147,7 +181,7 @@ async def test_streamed_uploads_are_checked_against_their_signed_hash(agent, tmp
     server, peer, caller = agent
     path = "/pool/v1/images"
     body = b"x" * 300_000
-    signed = signing.sign_request(KEY, "POST", path, body, caller.node, peer.node)
+    signed = signing.sign_member_request(caller, "POST", path, body, peer.node)
     altered = await raw(peer, signed, "POST", path, body[:-1] + b"y")
     assert altered.status_code == 401 and altered.json()["reason"] == "body-altered"
     replay = await raw(peer, signed, "POST", path, body)

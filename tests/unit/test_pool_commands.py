@@ -13,6 +13,8 @@ from localhub.pool.host.idle import IdleSources, ManualIdleSource
 from localhub.pool.host.machine import Figures, read_figures
 from localhub.pool.host.node import Node
 from localhub.pool.host.share import Share, load_share, save_share
+from localhub.pool.trust.members import load_membership, start_lab
+from tests.unit.pool_fakes import new_lab
 
 pytestmark = pytest.mark.unit
 
@@ -23,42 +25,43 @@ def run(capsys, *argv) -> tuple[int, str, str]:
     return rc, out, err
 
 
-def test_init_prints_a_code_that_join_accepts(tmp_path, capsys):
-    a, b = str(tmp_path / "a"), str(tmp_path / "b")
+def test_init_starts_a_lab_held_by_this_desktop_and_says_how_to_add_one(tmp_path, capsys):
+    a = str(tmp_path / "a")
     rc, out, _ = run(capsys, "init", "--state-dir", a)
-    assert rc == 0 and "Started a new lab" in out
-    code = re.search(r"localhub pool join (\S+)", out)[1]
+    assert rc == 0 and "Started a new lab" in out and "`localhub pool invite`" in out
     rc, out, _ = run(capsys, "init", "--state-dir", a, "--json")
     again = json.loads(out)
-    assert again["pairing_code"] == code and again["new"] is False  # init shows the same lab again
-    assert (tmp_path / "a" / "pool" / "tls.crt").exists()
-    rc, out, _ = run(capsys, "join", "--state-dir", b, *code.split("-"))
-    assert rc == 0 and f"Joined lab {again['lab']}" in out
-    assert keys.read_key(tmp_path / "b") == keys.read_key(tmp_path / "a")
-    rc, out, _ = run(capsys, "join", "--state-dir", b, code)
-    assert rc == 0 and "already in lab" in out
+    assert again["new"] is False and again["authority"] is True  # init shows the same lab again
+    lab = load_membership(tmp_path / "a")
+    assert lab.fingerprint == again["lab"] and lab.card.node == lab.node
+    assert (tmp_path / "a" / "pool" / "lab-authority.key").stat().st_mode & 0o077 == 0
 
 
-def test_join_names_the_typo_and_guards_the_current_lab(tmp_path, capsys):
-    code = keys.pairing_code(b"k" * 32)
-    groups = code.split("-")
-    groups[2] = groups[2][:3] + ("X" if groups[2][3] != "X" else "Y") + groups[2][4:]
-    rc, _, err = run(capsys, "join", "--state-dir", str(tmp_path), "-".join(groups))
-    assert rc == 1 and "typo in group 3" in err and err.startswith("localhub: ")
-    run(capsys, "join", "--state-dir", str(tmp_path), code)
-    other = keys.pairing_code(b"o" * 32)
-    rc, _, err = run(capsys, "join", "--state-dir", str(tmp_path), other)
+def test_join_names_a_malformed_code_and_guards_the_current_lab(tmp_path, capsys):
+    for typed, said in (("37-K4QX", "looks like 37-K4QX-9M2T"), ("37-K4QX-9M2U", "never contains U")):
+        rc, _, err = run(capsys, "join", "--state-dir", str(tmp_path), typed)
+        assert rc == 1 and said in err and err.startswith("localhub: ")
+    start_lab(tmp_path)
+    rc, _, err = run(capsys, "join", "--state-dir", str(tmp_path), "37-k4qx-9m2t")  # lower case is fine
     assert rc == 1 and "add --replace" in err
-    keys.PeerPins(tmp_path).check("a" * 16, "x", "y")
-    rc, out, _ = run(capsys, "join", "--state-dir", str(tmp_path), other, "--replace")
-    assert rc == 0 and keys.read_key(tmp_path) == b"o" * 32 and keys.PeerPins(tmp_path).load() == {}
+
+
+def test_remove_needs_the_authority_and_a_node_id(tmp_path, capsys):
+    authority, (founder, member) = new_lab(tmp_path, "a", "b")
+    rc, _, err = run(capsys, "remove", "--state-dir", str(tmp_path / "b"), founder.node, "--interface", "127.0.0.1")
+    assert rc == 1 and "Only the desktop that started the lab" in err
+    rc, _, err = run(capsys, "remove", "--state-dir", str(tmp_path / "a"), "\x1b[31mx")
+    assert rc == 1 and "is not a node id" in err and "\x1b" not in err
+    rc, out, _ = run(capsys, "remove", "--state-dir", str(tmp_path / "a"), member.node, "--interface", "127.0.0.1")
+    assert rc == 0 and f"Removed desktop {member.node}" in out
+    assert load_membership(tmp_path / "a").is_revoked(member.node)
 
 
 def test_share_on_and_off_keep_the_owners_limits(tmp_path, capsys):
     state = str(tmp_path)
     rc, _, err = run(capsys, "share", "on", "--state-dir", state)
     assert rc == 1 and "pool init" in err  # no lab yet
-    keys.store_key(tmp_path, b"k" * 32)
+    start_lab(tmp_path)
     rc, out, _ = run(capsys, "share", "on", "--state-dir", state, "--cpus", "2", "--memory", "4G", "--disk",
                      "20G", "--hours", "18-08", "--assume-idle")
     assert rc == 0 and "up to 2 CPUs" in out and "from 18:00 to 08:00" in out and "A running hub picks this up" in out
@@ -75,12 +78,12 @@ def test_share_on_and_off_keep_the_owners_limits(tmp_path, capsys):
 def test_status_outside_a_lab_and_inside_one(tmp_path, capsys):
     rc, out, _ = run(capsys, "status", "--state-dir", str(tmp_path), "--json")
     assert rc == 3 and json.loads(out)["lab"] is None
-    keys.store_key(tmp_path, b"k" * 32)
+    start_lab(tmp_path)
     # browsing on loopback only: unit tests send nothing to any network
     rc, out, _ = run(capsys, "status", "--state-dir", str(tmp_path), "--json", "--interface", "127.0.0.1",
                      "--seconds", "0.3")
     data = json.loads(out)
-    assert rc == 0 and data["lab"] == keys.fingerprint(b"k" * 32) and data["peers"] == []
+    assert rc == 0 and data["lab"] == load_membership(tmp_path).fingerprint and data["peers"] == []
     assert data["this_desktop"]["state"] == "off" and "no hub runs for this state dir" in data["note"]
     rc, out, _ = run(capsys, "status", "--state-dir", str(tmp_path), "--interface", "127.0.0.1", "--seconds", "0.2")
     assert "This desktop (node" in out and ": off — sharing is off" in out and "none found" in out
@@ -97,9 +100,9 @@ FIG = Figures(cpus=4, load1=0.2, mem_total=8 * 10**9, mem_available=6 * 10**9, d
 
 
 def node_state(tmp_path, share: Share, since_input=3600.0, figures=FIG):
-    keys.store_key(tmp_path, b"k" * 32)
+    start_lab(tmp_path)
     save_share(tmp_path, share)
-    node = Node(tmp_path, keys.load_lab(tmp_path), IdleSources([ManualIdleSource(value=since_input)]),
+    node = Node(tmp_path, load_membership(tmp_path), IdleSources([ManualIdleSource(value=since_input)]),
                 figures=lambda _: figures)
     return node.tick()
 
@@ -125,7 +128,7 @@ def test_leave_without_a_hub_forgets_the_lab_but_never_what_is_still_out(tmp_pat
 
     rc, _, err = run(capsys, "leave", "--state-dir", str(tmp_path))
     assert rc == 1 and "in no lab yet" in err
-    keys.store_key(tmp_path, b"k" * 32)
+    start_lab(tmp_path)
     keys.PeerPins(tmp_path).check("a" * 16, "x", "y")
     save_share(tmp_path, Share(enabled=True))
     ledger = Ledger(tmp_path)
@@ -140,8 +143,9 @@ def test_leave_without_a_hub_forgets_the_lab_but_never_what_is_still_out(tmp_pat
     rc, _, err = run(capsys, "leave", "--state-dir", str(tmp_path))
     assert rc == 1 and "guest server(s) of other desktops are here (bea/big)" in err and "share off" in err
     (tmp_path / "pool" / "guests.json").write_text("[]")
+    fingerprint = load_membership(tmp_path).fingerprint
     rc, out, _ = run(capsys, "leave", "--state-dir", str(tmp_path))
-    assert rc == 0 and f"left lab {keys.fingerprint(b'k' * 32)}" in out
-    assert keys.read_key(tmp_path) is None and keys.PeerPins(tmp_path).load() == {}
+    assert rc == 0 and f"left lab {fingerprint}" in out
+    assert not (tmp_path / "pool" / "membership.json").exists() and keys.PeerPins(tmp_path).load() == {}
     assert load_share(tmp_path) == Share()
     assert run(capsys, "status", "--state-dir", str(tmp_path), "--json")[0] == 3  # in no lab now

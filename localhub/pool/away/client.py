@@ -21,8 +21,8 @@ import httpx
 from ...errors import LocalhubError
 from ..host.agent import API
 from .archives import CHUNK, Archive
-from ..trust.signing import H_NONCE, Refused, sign_request, verify_response
-from ..trust.keys import Lab
+from ..trust.members import Membership
+from ..trust.signing import H_NONCE, H_REVOKED, Refused, sign_member_request, verify_member_response
 from ..trust.tls import CertificateMismatch, pinned_context
 
 
@@ -57,15 +57,25 @@ class PeerNotAuthentic(PeerRefused):
 
 
 class PeerClient:
-    def __init__(self, lab: Lab, timeout: float = 3.0):
+    def __init__(self, lab: Membership, timeout: float = 3.0):
         self.lab, self.timeout = lab, timeout
         self._contexts: dict[tuple, ssl.SSLContext] = {}
+        self.newer: dict[str, int] = {}  # peers whose answers said they hold a newer list of removed desktops
 
     async def status(self, peer: PeerAddress) -> dict:
         return await self.request(peer, "GET", f"{API}/status")
 
     async def offer(self, peer: PeerAddress, ask: dict) -> dict:
         return await self.request(peer, "POST", f"{API}/offer", ask)
+
+    async def catch_up(self, peer: PeerAddress) -> bool:
+        """Fetch the newer list of removed desktops `peer` said it holds; True if it was newer."""
+        self.newer.pop(peer.node, None)
+        return self.lab.accept_revocations(await self.request(peer, "GET", f"{API}/lab/revoked"))
+
+    async def pass_on(self, peer: PeerAddress) -> None:
+        """Give `peer` this desktop's list of removed desktops."""
+        await self.request(peer, "POST", f"{API}/lab/revoked", self.lab.revocations.signed)
 
     async def request(self, peer: PeerAddress, method: str, path: str, data: dict | None = None) -> dict:
         body = json.dumps(data).encode() if data is not None else b""
@@ -132,8 +142,8 @@ class PeerClient:
             key = (peer.address, peer.port, peer.cert)
             if key not in self._contexts:
                 self._contexts[key] = await pinned_context(peer.address, peer.port, peer.cert, self.timeout)
-            signed = sign_request(self.lab.key, method, path, content if sha is None else b"", self.lab.node,
-                                  peer.node, sha=sha)
+            signed = sign_member_request(self.lab, method, path, content if sha is None else b"", peer.node,
+                                         sha=sha)
             # transfers may take minutes; only silence longer than a minute counts as a dead link
             timeout = httpx.Timeout(60.0, connect=self.timeout) if transfer else self.timeout
             async with httpx.AsyncClient(verify=self._contexts[key], timeout=timeout) as http:
@@ -151,12 +161,15 @@ class PeerClient:
                sha: str | None = None) -> None:
         where = f"peer {peer.node} at {peer.address}:{peer.port}"
         try:
-            verify_response(self.lab.key, response.status_code, response.headers, body, nonce, peer.node,
-                            self.lab.node, sha=sha)
+            verify_member_response(self.lab, response.status_code, response.headers, body, nonce, peer.node,
+                                   sha=sha)
         except Refused as refusal:
             said = _reason(response) if body else ""
             raise PeerNotAuthentic(f"The answer from {where} is not authentic ({refusal.reason})"
                                    + (f"; it said: {said}" if said else "."), refusal.code) from None
+        serial = (response.headers.get(H_REVOKED) or "").strip()
+        if serial.isdigit() and int(serial) > self.lab.revocations.serial:
+            self.newer[peer.node] = int(serial)
         if response.status_code >= 400:
             payload = response.json()
             raise PeerRefused(f"The agent of {where} refused: {payload.get('error')}", payload.get("reason", "error"))

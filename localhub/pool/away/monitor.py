@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from ..entry import run_main
 from .client import PeerClient, PeerError
 from ..discovery import Peer, PeerBrowser, lan_addresses, new_zeroconf, until_stopped
-from ..trust.keys import Lab, PeerPins, load_lab
+from ..trust.keys import PeerPins
+from ..trust.members import Membership, load_membership
 
 
 @dataclass
@@ -42,7 +43,7 @@ class PeerView:
 
 
 class PeerMonitor:
-    def __init__(self, lab: Lab, addresses: list[str], pins: PeerPins | None = None, every: float = 2.0,
+    def __init__(self, lab: Membership, addresses: list[str], pins: PeerPins | None = None, every: float = 2.0,
                  timeout: float = 2.0, on_event=None, on_round=None):
         self.lab, self.addresses, self.pins, self.every = lab, addresses, pins, every
         self.client = PeerClient(lab, timeout=timeout)
@@ -81,16 +82,37 @@ class PeerMonitor:
 
     async def check(self, view: PeerView) -> None:
         was = view.state
-        try:
-            view.live, view.error = await self.client.status(view.peer), None
-        except PeerError as err:
-            view.live, view.error = None, str(err)
+        if self.lab.is_revoked(view.peer.node):
+            view.live, view.error = None, "removed from this lab"
+        else:
+            try:
+                view.live, view.error = await self.client.status(view.peer), None
+            except PeerError as err:
+                view.live, view.error = None, str(err)
+            if view.peer.node in self.client.newer:  # it holds a newer list of removed desktops: take it
+                try:
+                    await self.client.catch_up(view.peer)
+                except PeerError:
+                    pass
         view.checked = time.time()
         if (view.live is None) != (was == "unreachable") or was == "unknown":
             self.on_event("reachable" if view.live is not None else "unreachable", view)
 
     async def check_all(self) -> None:
         await asyncio.gather(*(self.check(v) for v in list(self.views.values())))
+
+    async def pass_on(self) -> int:
+        """Give every reachable peer this desktop's list of removed desktops (after `pool remove`, or when a
+        newer one arrived); returns how many took it."""
+        async def one(view: PeerView) -> bool:
+            try:
+                await self.client.pass_on(view.peer)
+                return True
+            except PeerError:
+                return False
+
+        views = [v for v in self.views.values() if not self.lab.is_revoked(v.peer.node)]
+        return sum(await asyncio.gather(*(one(v) for v in views)))
 
     async def _loop(self) -> None:
         while True:
@@ -100,7 +122,7 @@ class PeerMonitor:
 
 
 async def _run(args) -> int:
-    lab = load_lab(args.state_dir)
+    lab = load_membership(args.state_dir)
     started = time.time()
 
     def emit(event: str, view: PeerView) -> None:

@@ -11,13 +11,16 @@ Verbs:
     POST   /pool/v1/guests/<id>/pause|resume|stop
     GET    /pool/v1/guests/<id>/home      the guest's home now (tar), signed over its hash
     DELETE /pool/v1/guests/<id>           forget the guest: its hub has taken the home back
+    GET    /pool/v1/lab/revoked           the list of removed desktops this desktop holds (signed by the lab)
+    POST   /pool/v1/lab/revoked           a newer list, passed on by the authority or another member
 
 Only the node that started a guest may act on it. Uploads go to a file first and are used only when their
 hash matches the signed one.
 
-Every request is checked (auth.py) before anything else, so a stranger learns nothing, not even which paths
-exist; every refusal is logged with its reason and answered with it. Every answer, refusals included, is
-signed with the lab key for the request it answers.
+Every request is checked (trust/signing.py: the sender's member card, signed by the lab, and the request
+signed with the sender's own key) before anything else, so a stranger or a removed desktop learns nothing, not
+even which paths exist; every refusal is logged with its reason and answered with it. Every answer, refusals
+included, is signed with this desktop's own key for the request it answers.
 """
 
 from __future__ import annotations
@@ -39,9 +42,10 @@ import tornado.web
 
 from ...profiles import parse_size
 from ..away.archives import CHUNK
-from ..trust.signing import H_NODE, H_NONCE, Refused, RequestVerifier, body_hash, sign_response
+from ..trust.members import Membership, NotAMember
+from ..trust.signing import H_NODE, H_NONCE, MemberVerifier, Refused, body_hash, sign_member_response
 from .guests import GuestRefused, GuestRunner, parse_request
-from ..trust.keys import Lab, pool_dir
+from ..trust.keys import pool_dir
 from .node import Node
 
 log = logging.getLogger("localhub.pool.host.agent")
@@ -77,8 +81,8 @@ class _Signed(tornado.web.RequestHandler):
         self.finish(body)
 
     def _sign(self, status: int, body: bytes = b"", sha: str | None = None) -> None:
-        headers = sign_response(self.agent.lab.key, status, body, self.request.headers.get(H_NONCE, ""),
-                                self.agent.lab.node, self.request.headers.get(H_NODE, ""), sha=sha)
+        headers = sign_member_response(self.agent.lab, status, body, self.request.headers.get(H_NONCE, ""),
+                                       self.request.headers.get(H_NODE, ""), sha=sha)
         for name, value in headers.items():
             self.set_header(name, value)
 
@@ -150,7 +154,7 @@ class _Upload(_Signed):
             return
         if self.request.method not in ("PUT", "POST"):
             try:
-                RequestVerifier.check_body(self.declared, body_hash(b""))
+                MemberVerifier.check_body(self.declared, body_hash(b""))
             except Refused as refusal:
                 self.reply(refusal.status, {"error": refusal.reason, "reason": refusal.code})
             return
@@ -178,7 +182,7 @@ class _Upload(_Signed):
         self.file.close()
         self.file = None
         try:
-            RequestVerifier.check_body(self.declared, self.digest.hexdigest())
+            MemberVerifier.check_body(self.declared, self.digest.hexdigest())
         except Refused as refusal:
             self.path.unlink(missing_ok=True)
             self.reply(refusal.status, {"error": refusal.reason, "reason": refusal.code})
@@ -279,6 +283,22 @@ class GuestVerb(_Signed):
         self.reply(200, guest.to_dict())
 
 
+class RevokedHandler(_Signed):
+    def get(self) -> None:
+        self.reply(200, self.agent.lab.revocations.signed or {})
+
+    def post(self) -> None:
+        try:
+            newer = self.agent.lab.accept_revocations(json.loads(self.request.body or b"{}"))
+        except (ValueError, NotAMember) as err:
+            self.reply(400, {"error": f"Not a list of removed desktops of this lab: {err}.", "reason": "bad-list"})
+            return
+        if newer:
+            log.info("node %s passed on the lab's list of removed desktops (serial %d): %s", self.sender,
+                     self.agent.lab.revocations.serial, ", ".join(sorted(self.agent.lab.revocations.nodes)))
+        self.reply(200, {"serial": self.agent.lab.revocations.serial})
+
+
 class NotFound(_Signed):
     def _missing(self, *args) -> None:  # reached only after the signature was checked
         self.reply(404, {"error": f"This agent has no {self.request.method} {self.request.path}.",
@@ -288,10 +308,11 @@ class NotFound(_Signed):
 
 
 class Agent:
-    def __init__(self, lab: Lab, node: Node, verifier: RequestVerifier | None = None,
-                 incoming: Path | None = None):
+    def __init__(self, lab: Membership, node: Node, verifier: MemberVerifier | None = None,
+                 incoming: Path | None = None, on_newer=None):
         self.lab, self.node = lab, node
-        self.verifier = verifier or RequestVerifier(lab.key, lab.node)
+        # on_newer(sender, serial): a sender holds a newer list of removed desktops (fetch it from there)
+        self.verifier = verifier or MemberVerifier(lab, on_newer=on_newer)
         self.server: tornado.httpserver.HTTPServer | None = None
         self.incoming = incoming or pool_dir(node.state_dir) / "incoming"
         self.incoming.mkdir(exist_ok=True)
@@ -315,6 +336,7 @@ class Agent:
             (rf"{API}/guests", GuestsHandler, args), (rf"{API}/guests/{guest}", GuestHandler, args),
             (rf"{API}/guests/{guest}/home", HomeHandler, args),
             (rf"{API}/guests/{guest}/(?P<verb>pause|resume|stop)", GuestVerb, args),
+            (rf"{API}/lab/revoked", RevokedHandler, args),
         ], default_handler_class=NotFound, default_handler_args=args)
 
     def listen(self, address: str, port: int, ssl_context: ssl.SSLContext | None) -> int:

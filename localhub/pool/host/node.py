@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ... import __version__
 from .idle import IdleReading, IdleSources, default_sources
-from ..trust.keys import Lab
+from ..trust.members import Membership
 from .machine import Figures, read_figures
 from .policy import BUSY, IDLE, Decision, IdlePolicy, Sample, decide
 from .share import Share, free_slots, judge_offer, load_share
@@ -34,7 +34,7 @@ class Snapshot:
 
 
 class Node:
-    def __init__(self, state_dir: Path, lab: Lab, sources: IdleSources | None = None,
+    def __init__(self, state_dir: Path, lab: Membership, sources: IdleSources | None = None,
                  policy: IdlePolicy | None = None, gpu: bool = False, figures=read_figures):
         self.state_dir, self.lab, self.gpu = Path(state_dir), lab, gpu
         self.read_figures = figures  # a function of the state dir; tests pass fixed figures
@@ -76,6 +76,7 @@ class Node:
         snap = self.snapshot or self.tick()
         return {
             "node": self.lab.node, "lab": self.lab.fingerprint, "version": __version__,
+            "revoked": self.lab.revocations.serial,
             "state": snap.state, "reason": snap.reason, "slots": snap.slots, "gpu": self.gpu,
             "idle": {"seconds": snap.idle.seconds, "source": snap.idle.source},
             "figures": snap.figures.to_dict(),

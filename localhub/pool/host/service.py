@@ -23,7 +23,7 @@ from .agent import Agent
 from ..discovery import Advertiser, lan_addresses, new_zeroconf
 from .guests import GuestRunner
 from .idle import IdleSources
-from ..trust.keys import load_lab
+from ..trust.members import load_membership
 from .node import OFF, Node
 from .policy import IdlePolicy
 from ..trust.tls import ensure_certificate, server_context
@@ -37,13 +37,13 @@ class PoolService:
     def __init__(self, state_dir: Path, address: str | None = None, port: int = DEFAULT_PORT,
                  sources: IdleSources | None = None, policy: IdlePolicy | None = None,
                  txt_interval: float = 5.0, tick: float = 2.0, label: str | None = None, emit=None,
-                 docker_client=None, grace: float = 600.0, labels: dict | None = None):
+                 docker_client=None, grace: float = 600.0, labels: dict | None = None, on_newer=None):
         self.state_dir, self.address, self.port = Path(state_dir), address, port
         self.txt_interval, self.tick_every, self.label, self.grace = txt_interval, tick, label, grace
         self.emit = emit or (lambda event, **data: None)
-        self.lab = load_lab(self.state_dir)
+        self.lab = load_membership(self.state_dir)
         self.node = Node(self.state_dir, self.lab, sources, policy)
-        self.agent = Agent(self.lab, self.node)
+        self.agent = Agent(self.lab, self.node, on_newer=on_newer)
         self.docker, self.labels = docker_client, labels
         self._task: asyncio.Task | None = None
 

@@ -1,6 +1,9 @@
 """Trust in the lab: who may talk to whom.
 
-    keys     the lab key, its pairing code, this node's id, peers' pinned certificates (trust on first use)
+    members  one identity per desktop: the lab's authority, member cards, the list of removed desktops
+    pairing  joining with a short code (SPAKE2 over TLS), the card handed over encrypted
+    keys     this node's id, peers' pinned certificates (trust on first use), a shared-key group (a class)
     tls      each node's self-signed certificate; clients pinned to a fingerprint
-    signing  HMAC signatures of agent requests and answers; replay and clock checks
+    signing  requests and answers signed by the sender's own key (or a group's shared key); replay and clock
+             checks
 """

@@ -186,3 +186,137 @@ def verify_response(key: bytes, status: int, headers, body: bytes, request_nonce
                                        "altered on the way).")
     if not ts.isdigit() or abs(clock() - int(ts)) > skew:
         raise Refused("stale", "The agent's answer carries a time more than 60 s off this desktop's clock.")
+
+
+# --- one identity per desktop: requests and answers signed with the sender's own key (members.py) ----------
+
+H_CARD = "X-Localhub-Card"  # the sender's member card, signed by the lab's authority
+H_REVOKED = "X-Localhub-Revoked"  # the serial of the list of removed desktops the sender holds
+
+
+def _member_message(kind: str, *parts: str) -> bytes:
+    return "\n".join((f"localhub-pool-{kind}-v2", *parts)).encode()
+
+
+def sign_member_request(member, method: str, path: str, body: bytes, recipient: str, now: float | None = None,
+                        nonce: str | None = None, sha: str | None = None) -> dict[str, str]:
+    """Headers that make a request acceptable to `recipient`'s agent, signed with this desktop's own key."""
+    ts = str(int(time.time() if now is None else now))
+    nonce = nonce or secrets.token_hex(16)
+    sha = sha or body_hash(body)
+    message = _member_message("request", method.upper(), path, sha, ts, nonce, member.node, recipient)
+    return {H_LAB: member.fingerprint, H_NODE: member.node, H_TO: recipient, H_TIME: ts, H_NONCE: nonce,
+            H_BODY: sha, H_CARD: member.card.text, H_REVOKED: str(member.revocations.serial),
+            H_SIG: member.sign(message)}
+
+
+def _check_signature(card, signature: str, message: bytes) -> bool:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from .members import unb64
+
+    try:
+        card.key.verify(unb64(signature), message, ec.ECDSA(hashes.SHA256()))
+        return True
+    except (InvalidSignature, ValueError):
+        return False
+
+
+class MemberVerifier:
+    """The agent's gate in a lab of member cards: `verify_headers()` returns (sender, declared body hash) or
+    raises Refused. `on_newer(sender, serial)` hears of a sender holding a newer list of removed desktops."""
+
+    def __init__(self, member, skew: float = SKEW, clock=time.time, on_newer=None):
+        self.member, self.skew, self.clock = member, skew, clock
+        self.node = member.node
+        self.nonces = NonceCache()
+        self.on_newer = on_newer or (lambda sender, serial: None)
+
+    def verify(self, method: str, path: str, headers, body: bytes) -> str:
+        return self.verify_headers(method, path, headers, body_hash(body))[0]
+
+    check_body = staticmethod(RequestVerifier.check_body)
+
+    def verify_headers(self, method: str, path: str, headers, actual_sha: str | None = None) -> tuple[str, str]:
+        from .members import NotAMember
+
+        get = lambda name: (headers.get(name) or "").strip()  # noqa: E731
+        if not get(H_SIG):
+            raise Refused("unsigned", f"The request is not signed (no {H_SIG} header); only desktops of this "
+                                      "lab may use this agent.")
+        lab, sender, to, ts, nonce, sha = (get(h) for h in (H_LAB, H_NODE, H_TO, H_TIME, H_NONCE, H_BODY))
+        if lab != self.member.fingerprint:
+            raise Refused("other-lab", f"The request is signed for another lab (fingerprint {lab or 'missing'}; "
+                                       f"this desktop's lab is {self.member.fingerprint}); join this lab with a "
+                                       "code from `localhub pool invite` first.", 403)
+        if not (_NODE_RE.fullmatch(sender) and _NODE_RE.fullmatch(to) and _NONCE_RE.fullmatch(nonce)
+                and re.fullmatch(r"[0-9]{1,12}", ts) and re.fullmatch(r"[0-9a-f]{64}", sha)):
+            raise Refused("malformed", "The request's signing headers are malformed (node ids, time, nonce or "
+                                       "body hash).", 400)
+        try:
+            card = self.member.verify_card(get(H_CARD))
+        except NotAMember as err:
+            code = "revoked" if "removed" in str(err) else "not-a-member"
+            raise Refused(code, f"The request's sender is not a member of this lab: {err}.", 403) from None
+        if card.node != sender:
+            raise Refused("impersonation", f"The request claims node {sender} but carries the card of node "
+                                           f"{card.node}; one member cannot act as another.", 403)
+        if actual_sha is not None:
+            self.check_body(sha, actual_sha)
+        message = _member_message("request", method.upper(), path, sha, ts, nonce, sender, to)
+        if not _check_signature(card, get(H_SIG), message):
+            raise Refused("bad-signature", f"The request's signature does not verify with node {sender}'s own "
+                                           "key (another key, or the request was altered).", 403)
+        if to != self.node:
+            raise Refused("wrong-recipient", f"The request was signed for node {to}, not this node "
+                                             f"({self.node}).", 403)
+        now = self.clock()
+        off = now - int(ts)
+        if abs(off) > self.skew:
+            raise Refused("stale", f"The request's time is {_span(abs(off))} {'behind' if off > 0 else 'ahead of'} "
+                                   f"this desktop's clock (allowed ±{self.skew:.0f} s); check that both "
+                                   "desktops keep time (NTP).")
+        if not self.nonces.add(nonce, int(ts) + self.skew, now):
+            raise Refused("replayed", "The request's nonce was already used: a replayed request.")
+        serial = get(H_REVOKED)
+        if serial.isdigit() and int(serial) > self.member.revocations.serial:
+            self.on_newer(sender, int(serial))
+        return sender, sha
+
+
+def sign_member_response(member, status: int, body: bytes, request_nonce: str, recipient: str,
+                         now: float | None = None, sha: str | None = None) -> dict[str, str]:
+    ts = str(int(time.time() if now is None else now))
+    sha = sha or body_hash(body)
+    message = _member_message("response", str(status), sha, ts, request_nonce, member.node, recipient)
+    return {H_LAB: member.fingerprint, H_NODE: member.node, H_TIME: ts, H_BODY: sha, H_CARD: member.card.text,
+            H_REVOKED: str(member.revocations.serial), H_SIG: member.sign(message)}
+
+
+def verify_member_response(member, status: int, headers, body: bytes, request_nonce: str, responder: str,
+                           skew: float = SKEW, clock=time.time, sha: str | None = None) -> None:
+    """Raise Refused unless the answer was signed by `responder` itself, a member of our lab not removed."""
+    from .members import NotAMember
+
+    get = lambda name: (headers.get(name) or "").strip()  # noqa: E731
+    if not get(H_SIG):
+        raise Refused("unsigned", "The agent's answer is not signed; it is not a localhub agent of this lab.")
+    if get(H_NODE) != responder:
+        raise Refused("wrong-responder", f"The answer is signed by node {get(H_NODE) or 'none'}, not the peer "
+                                         f"asked ({responder}).")
+    try:
+        card = member.verify_card(get(H_CARD))
+    except NotAMember as err:
+        raise Refused("not-a-member", f"the answer's signer is not a member of this lab: {err}") from None
+    if card.node != responder:
+        raise Refused("impersonation", f"the answer carries the card of node {card.node}, not of {responder}")
+    sha = sha or body_hash(body)
+    ts = get(H_TIME)
+    message = _member_message("response", str(status), sha, ts, request_nonce, responder, member.node)
+    if not _check_signature(card, get(H_SIG), message):
+        raise Refused("bad-signature", f"the answer does not verify with node {responder}'s own key (altered on "
+                                       "the way, or not from it)")
+    if not ts.isdigit() or abs(clock() - int(ts)) > skew:
+        raise Refused("stale", "The agent's answer carries a time more than 60 s off this desktop's clock.")
