@@ -153,7 +153,8 @@ class StartHandler(HubSideHandler):
             while (line := await lines.get()) is not None:
                 await self._send(line)
             away = starting.result()
-            await self._send({"running": {"guest": away.guest, "address": away.address, "port": away.port,
+            address, port = away.route  # the server's TLS tunnel on this desktop (pool/away/tunnel.py)
+            await self._send({"running": {"guest": away.guest, "address": address, "port": port,
                                           "peer": away.peer_name}})
         except iostream.StreamClosedError:
             # the hub went away mid-start: the start still finishes, and the ledger has it (an orphan run is

@@ -198,10 +198,11 @@ class LocalhubSpawner(DockerSpawner):
         return {"cpus": profile.cpu, "memory": profile.memory, "storage": profile.storage}
 
     def _remote_env(self) -> dict:
-        """The server's environment, with this hub's API at its LAN address instead of the Docker gateway."""
+        """The server's environment, with this hub's API at its LAN address instead of the Docker gateway, over
+        TLS (the daemon's door there, pool/hub_door.py, answers only TLS)."""
         env = self.get_env()
         gateway = urlsplit(env["JUPYTERHUB_API_URL"]).hostname
-        return {k: v.replace(f"//{gateway}:", f"//{self.pool_address}:") if isinstance(v, str) else v
+        return {k: v.replace(f"http://{gateway}:", f"https://{self.pool_address}:") if isinstance(v, str) else v
                 for k, v in env.items()}
 
     async def _start_remote(self, peer: dict, profile):

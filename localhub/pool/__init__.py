@@ -8,7 +8,8 @@ The package is cut by role:
                isolation, the owner's policy and idle sources, what the owner shares, live figures
     away/      this hub's servers on other desktops: calling a peer's agent (client), the live view of peers
                (monitor), placement targets and the choice between them (target, peer, placement), the
-               ledger of servers away, image and home transfers (transfer, archives), and the keeper
+               ledger of servers away, image and home transfers (transfer, archives), the keeper, and the
+               TLS tunnels JupyterHub's proxy reaches those servers through (tunnel)
     discovery  the mDNS record and the browser of lab peers (used by host/ and away/ alike)
     member     what the daemon runs while this desktop is in a lab, and leaving the lab
     hub_door   this hub's API on the LAN address (only there), for its servers on peers

@@ -20,6 +20,7 @@ from .away.monitor import PeerMonitor, PeerView
 from .away.peer import Crew
 from .away.placement import Placement
 from .away.transfer import Transfer
+from .away.tunnel import Tunnels
 from .discovery import lan_addresses
 from .host.policy import IdlePolicy
 from .host.service import PoolService
@@ -28,6 +29,7 @@ from .host.guests import recorded
 from .host.share import share_path
 from .trust.keys import PeerPins, pool_dir
 from .trust.members import Authority, forget_membership, in_a_lab as _member_of_a_lab
+from .trust.tls import away_certificates
 
 log = logging.getLogger("localhub.pool.member")
 
@@ -74,8 +76,10 @@ class LabMember:
                  say=print):
         self.settings, self.address, self.say = settings, address, say
         state = settings.state_dir
-        # the hub's API (gateway, port) is served on the LAN address too, for servers on peers
-        self.door = HubDoor(address, hub_api[1], hub_api) if hub_api else None
+        # what keeps the hub's traffic with its servers on peers private, both ways (trust/tls.py)
+        certificates = away_certificates(state, address)
+        # the hub's API (gateway, port) is served on the LAN address too, over TLS, for servers on peers
+        self.door = HubDoor(address, hub_api[1], hub_api, certificates.door_context()) if hub_api else None
         self.service = PoolService(state, address=address, port=settings.pool_port, docker_client=docker_client,
                                    policy=IdlePolicy(idle_after=settings.pool_idle_after, start_load=settings.pool_start_load,
                                                      busy_load=settings.pool_busy_load), grace=settings.pool_grace,
@@ -86,7 +90,8 @@ class LabMember:
         client = PeerClient(self.service.lab, timeout=5.0)
         self.crew = Crew(client, Ledger(state), Transfer(state, docker_client, client, settings.labels),
                          say=lambda message: log.info("%s", message), sync_every=settings.pool_sync_every,
-                         lost_after=settings.pool_lost_after)
+                         lost_after=settings.pool_lost_after, tunnels=Tunnels(certificates),
+                         tls_ca=certificates.ca_pem.decode())
         self.placement = Placement(self.crew, self.peers)
         self.keeper = Keeper(self.crew)
 
@@ -102,12 +107,14 @@ class LabMember:
         if self.door:
             await self.door.start()
         await self.service.start()
+        await self.crew.reopen_tunnels()
         await self.monitor.start()
         self.keeper.start()
 
     async def stop(self) -> None:
         """Stop whatever started (also after a failed start)."""
         await self.keeper.stop()
+        await self.crew.tunnels.close_all()
         if getattr(self.monitor, "browser", None):
             await self.monitor.stop()
         await self.service.stop()

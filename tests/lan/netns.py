@@ -188,6 +188,13 @@ class Lan:
         self.procs.append(proc)
         return proc
 
+    def capture(self, out: Path) -> Proc:
+        """Record every frame crossing the LAN's switch into `out` until stopped (tests/lan/capture.py)."""
+        switch = Host("switch", self.bridge_ns, "", self.root)
+        proc = self.python(switch, "-m", "tests.lan.capture", "--out", str(out), label="switch:capture")
+        proc.wait_for(lambda e: e.get("event") == "capturing", 30, "the capture to start")
+        return proc
+
     def run(self, host: Host, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
         return subprocess.run(["ip", "netns", "exec", host.ns, sys.executable, *args], cwd=REPO, text=True,
                               capture_output=True, timeout=timeout, env={**os.environ, "PYTHONUNBUFFERED": "1"})

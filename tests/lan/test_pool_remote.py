@@ -1,6 +1,7 @@
 """Servers on a colleague's idle desktop, for real: two hosts in network namespaces, each with its own Docker
 engine and its own localhub daemon, found by mDNS; a server placed on the peer is reached through the hub's
-proxy and runs a kernel there; the owner's return pauses it, then sends its home back, byte for byte; a
+proxy and runs a kernel there, and a capture on the LAN's switch meanwhile holds no notebook code, no output and
+no token, only TLS; the owner's return pauses it, then sends its home back, byte for byte; a
 guest cannot reach the peer's LAN address or agent; a killed peer daemon, a restarted hub and a link cut
 mid-transfer lose nothing.
 
@@ -23,6 +24,8 @@ import pytest
 from localhub.hub.hub_config import hub_api_port
 from localhub.pool.trust.keys import node_id
 from localhub.pool.trust.tls import ensure_certificate
+from localhub.state import StateDir
+from tests.lan.capture import frames, tcp_segments
 from tests.lan.conftest import LabTools
 from tests.lan.desks import IMAGE, PORT, Desk
 from tests.lan.netns import REPO, Lan
@@ -107,6 +110,8 @@ def no_servers_left(lab):
 WRITE = ("import hashlib, os; data = os.urandom(3_000_000); open('carry.bin', 'wb').write(data); "
          "print(hashlib.sha256(data).hexdigest(), os.uname().nodename)")
 READ = "import hashlib; print(hashlib.sha256(open('carry.bin', 'rb').read()).hexdigest())"
+SECRET_CODE = "print('ereh-dnuof-eb-ot-ton'[::-1], 6 * 7 * 1009)"
+SECRET_OUTPUT = "not-to-be-found-here 42378"
 
 
 def test_a_server_on_the_peer_runs_a_kernel_and_comes_home_intact_when_the_owner_returns(lab):
@@ -176,7 +181,8 @@ lab = load_membership(state)
 start_lab(state / "elsewhere")
 stranger = load_membership(state / "elsewhere")  # a desktop of another lab
 run = {"guest": "0123456789abcdef", "server": "x/y", "image": "theirs", "image_id": owner_image, "cpus": 1,
-       "memory": 10**9, "storage": 2**30, "env": {}, "cmd": [], "hub": {"address": "10.251.0.2", "port": 8081}}
+       "memory": 10**9, "storage": 2**30, "env": {}, "cmd": [], "hub": {"address": "10.251.0.2", "port": 8081},
+       "tls": {"ca": open(state / "pool" / "away-ca.crt").read()}}
 
 async def refusal(client, data):
     try:
@@ -226,9 +232,36 @@ def test_the_peers_agent_refuses_forged_replayed_privileged_foreign_and_root_ima
     assert out["replay"] == [200, "replayed"], out
 
 
-def test_a_guest_reaches_its_hub_but_not_the_peers_own_addresses(lab):
+def test_a_guest_reaches_its_hub_but_not_the_peers_own_addresses_and_nothing_crosses_the_lan_in_clear(lab):
     hub, peer, tools = lab
-    hub.localhub("servers", "new", "fenced", "--where", peer.node)
+    capture = hub.host.state_dir.parent / "switch.cap"
+    recording = hub.lan.capture(capture)  # anyone on the lab's network, from the run request on
+    try:
+        hub.localhub("servers", "new", "fenced", "--where", peer.node)
+        said = hub.kernel("fenced", SECRET_CODE)[0]["stdout"].strip()
+    finally:
+        recording.stop()
+    assert said == SECRET_OUTPUT
+    guest = peer.guests()[0]
+    secrets = {"the code": SECRET_CODE.encode(), "its output": SECRET_OUTPUT.encode(),
+               "the user's token": (StateDir(hub.host.state_dir).secrets / "api-token").read_bytes().strip(),
+               "the server's token": next(e.split("=", 1)[1] for e in guest.attrs["Config"]["Env"]
+                                          if e.startswith("JUPYTERHUB_API_TOKEN=")).encode()}
+    segments = [(src, dst, p) for src, dst, p in tcp_segments(capture) if p]
+    server_port = int(guest.ports["8888/tcp"][0]["HostPort"])
+    to_server = [p for src, dst, p in segments if f"{peer.host.address}:{server_port}" in (src, dst)]
+    to_door = [p for src, dst, p in segments if f"{hub.host.address}:{hub_api_port(PORT)}" in (src, dst)]
+    to_agent = [p for src, dst, p in segments if f"{peer.host.address}:8470" in (src, dst)]
+    for what, seen in (("the hub's proxy and the server", to_server), ("the server and the hub's API", to_door),
+                       ("the hub and the peer's agent", to_agent)):
+        # each crossed the LAN (the capture saw it), and as TLS records only
+        assert sum(map(len, seen)) > 2000 and seen[0][:2] == b"\x16\x03", what
+    everything = b"".join(frames(capture))
+    assert b"_localhub" in everything  # the capture sees the LAN (mDNS is public, and in clear)
+    for what, secret in secrets.items():
+        assert secret not in everything, f"{what} crossed the LAN in clear"
+    assert not [p for _, _, p in segments if b"HTTP/1." in p], "some HTTP crossed the LAN in clear"
+
     probe = ("import socket\n"
              "def reach(a, p):\n"
              "    try:\n"

@@ -16,7 +16,7 @@ from localhub.pool.host.idle import IdleSources, ManualIdleSource
 from localhub.pool.host.machine import Figures
 from localhub.pool.host.node import Node
 from localhub.pool.host.share import Share, save_share
-from localhub.pool.trust.tls import ensure_certificate, pinned_context, server_context
+from localhub.pool.trust.tls import ensure_certificate, guest_certificate, pinned_context, server_context
 from tests.unit.pool_fakes import new_lab
 
 pytestmark = pytest.mark.unit
@@ -156,7 +156,8 @@ async def test_unreachable_agent(agent):
 # --- the guest verbs, up to where an engine is needed ---------------------------------------------
 
 RUN = {"guest": "0123456789abcdef", "server": "ana/x", "image": "img", "cpus": 1, "memory": 10**9,
-       "storage": 2**30, "env": {}, "cmd": [], "hub": {"address": "10.0.0.2", "port": 8081}}
+       "storage": 2**30, "env": {}, "cmd": [], "hub": {"address": "10.0.0.2", "port": 8081},
+       "tls": {"ca": guest_certificate("f" * 16)[1].decode()}}
 
 
 async def test_run_requests_may_not_ask_for_privileges_or_host_paths(agent):
@@ -171,6 +172,11 @@ async def test_run_requests_may_not_ask_for_privileges_or_host_paths(agent):
         await client.request(peer, "POST", "/pool/v1/guests", {**RUN, "shell": "x"})
     with pytest.raises(PeerRefused, match="guest id is 16 lowercase hex"):
         await client.request(peer, "POST", "/pool/v1/guests", {**RUN, "guest": "../../etc"})
+    # guests serve only over TLS: a request without the hub's authority, or with garbage, is refused
+    with pytest.raises(PeerRefused, match="needs guest, image, .* and tls {ca}"):
+        await client.request(peer, "POST", "/pool/v1/guests", {k: v for k, v in RUN.items() if k != "tls"})
+    with pytest.raises(PeerRefused, match="tls.ca is not a PEM certificate"):
+        await client.request(peer, "POST", "/pool/v1/guests", {**RUN, "tls": {"ca": "-----BEGIN CERTIFICATE-----x"}})
     # a well-formed request reaches the engine question: this agent has none, and says so
     with pytest.raises(PeerRefused, match="runs no guests") as err:
         await client.request(peer, "POST", "/pool/v1/guests", RUN)

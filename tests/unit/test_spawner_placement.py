@@ -71,7 +71,7 @@ async def test_a_start_on_a_peer_shows_its_steps_and_gives_the_hub_api_on_the_la
     assert await server._start_remote({"where": "b" * 16, "name": "bob"}, PROFILE) == ("10.0.0.3", 49153)
     sent = link.calls[0][1]
     assert sent["node"] == "b" * 16 and sent["hub"] == ["10.0.0.2", 8768]
-    assert sent["env"] == {"JUPYTERHUB_API_URL": "http://10.0.0.2:8768/hub/api", "OTHER": 1}
+    assert sent["env"] == {"JUPYTERHUB_API_URL": "https://10.0.0.2:8768/hub/api", "OTHER": 1}
     assert server._pool_steps == ["Sending the home (1.0 MB)…"]
     progress = server.progress()
     assert (await progress.__anext__())["message"] == "Sending the home (1.0 MB)…"

@@ -10,4 +10,5 @@ through the daemon's API (localhub/api_hub.py).
     transfer   images and homes over the agent: out, and home into a local volume
     keeper     the daemon's watch: notices, home syncs, homes brought back, with back-off
     archives   a home or an image as a checked archive, both ways
+    tunnel     TLS from this hub to each of its servers on peers, pinned (JupyterHub's proxy routes there)
 """

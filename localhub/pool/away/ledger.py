@@ -40,10 +40,17 @@ class Away:
     superseded: bool = False  # the server was started again without it: its home returns beside, not over
     notice: str = ""  # the peer's word on it (paused because the owner is back, …)
     remote_state: str = ""
+    cert: str = ""  # fingerprint of the certificate the server presents (its peer named it; tunnel.py pins it)
+    tunnel: int = 0  # the loopback port JupyterHub's proxy reaches the server at (tunnel.py)
 
     @property
     def where(self) -> PeerAddress:
         return PeerAddress(self.peer["node"], self.peer["address"], int(self.peer["port"]), self.peer["cert"])
+
+    @property
+    def route(self) -> tuple[str, int]:
+        """Where JupyterHub's proxy reaches the server: its tunnel on loopback (tunnel.py)."""
+        return ("127.0.0.1", self.tunnel) if self.tunnel else (self.address, self.port)
 
     @property
     def peer_name(self) -> str:

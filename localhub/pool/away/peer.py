@@ -11,15 +11,19 @@ peer come back after the user restarted the server, the peer's newer copy is res
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import asdict, dataclass
 from typing import Callable
 
+from ...errors import LocalhubError
+
 from .client import PeerAddress, PeerClient, PeerError, PeerRefused
 from .ledger import LOST, RETURNING, RUNNING, Away, Ledger
 from .target import Offer, Target
 from .transfer import Transfer
+from .tunnel import Tunnels
 
 log = logging.getLogger("localhub.pool.away.peer")
 
@@ -42,6 +46,24 @@ class Crew:
     say: Callable[[str], None]
     sync_every: float = 300.0
     lost_after: float = 60.0
+    tunnels: Tunnels | None = None  # None only in tests of decisions, which start no server
+    tls_ca: str = ""  # this hub's authority for its servers on peers (trust/tls.py), sent with each run
+
+    def done_with(self, guest: str) -> None:
+        """A server is no longer away: its entry and its tunnel go."""
+        self.ledger.remove(guest)
+        if self.tunnels is not None:
+            asyncio.ensure_future(self.tunnels.close(guest))
+
+    async def reopen_tunnels(self) -> None:
+        """After a restart: JupyterHub still routes servers away to the ports the ledger keeps."""
+        if self.tunnels is None:
+            return
+        for away in self.ledger.all():
+            if away.state == RUNNING and away.cert and away.tunnel:
+                port = await self.tunnels.open(away.guest, away.address, away.port, away.cert, away.tunnel)
+                if port != away.tunnel:
+                    self.ledger.update(away.guest, tunnel=port)
 
 
 class LabPeer(Target):
@@ -81,13 +103,21 @@ class LabPeer(Target):
             answer = await self.crew.client.request(self.address, "POST", "/pool/v1/guests", {
                 "guest": away.guest, "server": f"{user}/{server}", "image": away.image, "image_id": digest,
                 **request["ask"], "env": request["env"], "cmd": request["cmd"],
-                "hub": {"address": hub_address, "port": hub_port}})
+                "hub": {"address": hub_address, "port": hub_port}, "tls": {"ca": self.crew.tls_ca}})
+            tunnel = 0
+            if self.crew.tunnels is not None:
+                if not answer.get("cert"):
+                    await self.crew.client.request(self.address, "DELETE", f"/pool/v1/guests/{away.guest}")
+                    raise LocalhubError(f"{self.name} runs a localhub that serves guests without TLS; update it "
+                                        "(servers never run on peers in clear).")
+                tunnel = await self.crew.tunnels.open(away.guest, answer["address"], answer["port"], answer["cert"])
         except BaseException:
             # nothing ran remotely: the home at this hub is still the only one, and current
-            self.ledger.remove(away.guest)
+            self.crew.done_with(away.guest)
             raise
         return self.ledger.update(away.guest, state=RUNNING, address=answer["address"], port=answer["port"],
-                                  seen=time.time(), synced=time.time(), remote_state=answer["state"])
+                                  cert=answer.get("cert", ""), tunnel=tunnel, seen=time.time(),
+                                  synced=time.time(), remote_state=answer["state"])
 
     async def _status(self, guest: str) -> dict:
         return await self.crew.client.request(self.address, "GET", f"/pool/v1/guests/{guest}")
@@ -156,12 +186,12 @@ class LabPeer(Target):
             except PeerRefused as err:
                 if err.code != "no-guest":
                     raise
-                self.ledger.remove(guest)  # nothing left there to bring back: the last synced home is here
+                self.crew.done_with(guest)  # nothing left there to bring back: the last synced home is here
                 self.crew.say(f"{away.server}: {away.peer_name} no longer has it; its home as last synced is "
                               "kept here.")
                 return
             await self.crew.client.request(self.address, "DELETE", f"/pool/v1/guests/{guest}")
-            self.ledger.remove(guest)
+            self.crew.done_with(guest)
         transfer.locks.pop(guest, None)
         where = "into its home" if target == away.volume else f"into volume {target} (the server was " \
                                                                 "restarted meanwhile, so it was not overwritten)"
@@ -192,7 +222,7 @@ class LabPeer(Target):
         except PeerError as err:
             self.crew.say(f"{away.server} is deleted, but {away.peer_name} could not be told to drop its copy "
                           f"({err}).")
-        self.ledger.remove(guest)
+        self.crew.done_with(guest)
 
     @staticmethod
     def _labels(away: Away) -> dict:

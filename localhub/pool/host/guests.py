@@ -1,7 +1,9 @@
 """Guests on this desktop: servers other lab members run here, under this owner's rules.
 
 A guest is one hardened container of the image its hub sent, with its home on a volume of its own and its
-port published on this desktop's LAN address only. Whatever the request says, the container gets the
+port published on this desktop's LAN address only. Its server speaks only TLS, with a key made here for it
+alone and the hub's authority (sent in the run request) as the only one whose callers it accepts and whose
+door (the hub's API) it trusts: nothing between the hub and the guest crosses the LAN in clear (trust/tls.py). Whatever the request says, the container gets the
 owner's hardening: no privileges, every capability dropped, no new privileges, pids and memory capped, CPU
 no more than the owner shares, no host path, the isolated guests' network (isolation.py).
 
@@ -13,9 +15,11 @@ has taken the home back. A home is never removed before its hub says it has it. 
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import re
+import tarfile
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -31,6 +35,7 @@ from . import isolation
 from ..away.archives import (HOME, Archive, archive_container_home, archive_volume_home, ensure_volume, load_image,
                        restore_home)
 from ..trust.keys import pool_dir
+from ..trust.tls import guest_certificate, pem_fingerprint
 
 log = logging.getLogger("localhub.pool.host.guests")
 
@@ -41,7 +46,8 @@ PORT = 8888
 FORBIDDEN = ("privileged", "cap_add", "capabilities", "devices", "binds", "mounts", "volumes", "volumes_from",
              "network_mode", "pid_mode", "ipc_mode", "userns_mode", "security_opt", "sysctls", "host_config",
              "runtime", "user", "group_add", "ports", "extra_hosts", "dns")
-ALLOWED = {"guest", "server", "image", "image_id", "cpus", "memory", "storage", "env", "cmd", "hub"}
+ALLOWED = {"guest", "server", "image", "image_id", "cpus", "memory", "storage", "env", "cmd", "hub", "tls"}
+TLS_DIR = "/srv/localhub-tls"  # in the guest's container: its key and certificate, and its hub's authority
 
 
 class GuestRefused(LocalhubError):
@@ -66,6 +72,7 @@ class Guest:
     since: float = field(default_factory=time.time)  # when the state last changed
     paused_at: float | None = None
     notice: str = ""  # what the guest's user should be told
+    cert: str = ""  # fingerprint of the certificate its server presents (its hub pins it)
 
     @property
     def container(self) -> str:
@@ -98,15 +105,43 @@ def parse_request(data: dict) -> dict:
             "image_id": str(data.get("image_id") or ""), "cpus": float(data["cpus"]), "memory": int(data["memory"]),
             "storage": int(data["storage"]), "env": {str(k): str(v) for k, v in (data.get("env") or {}).items()},
             "cmd": [str(a) for a in (data.get("cmd") or [])], "hub": (str(hub["address"]), int(hub["port"])),
+            "tls_ca": str(data["tls"]["ca"]),
         }
     except (KeyError, TypeError, ValueError) as err:
         raise GuestRefused(f"The run request is incomplete or malformed ({err}); it needs guest, image, cpus, "
-                           "memory, storage and hub {address, port}.", "bad-request") from None
+                           "memory, storage, hub {address, port} and tls {ca}.", "bad-request") from None
     if not GUEST_ID.fullmatch(guest):
         raise GuestRefused("A guest id is 16 lowercase hex digits.", "bad-request")
     if request["cpus"] <= 0 or request["memory"] <= 0:
         raise GuestRefused("A guest needs some CPU and memory.", "bad-request")
+    try:
+        pem_fingerprint(request["tls_ca"])
+    except ValueError:
+        raise GuestRefused("The run request's tls.ca is not a PEM certificate; guests serve only over TLS, "
+                           "with their hub's authority.", "bad-request") from None
     return request
+
+
+def _tls_files(guest: str, ca_pem: str) -> tuple[bytes, str]:
+    """(a tar of TLS_DIR for the container, the fingerprint of the guest's certificate)."""
+    key_pem, cert_pem = guest_certificate(guest)
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w") as tar:
+        top = tarfile.TarInfo(TLS_DIR.lstrip("/"))
+        top.type, top.mode = tarfile.DIRTYPE, 0o555
+        tar.addfile(top)
+        # readable by the container's one user, whoever the image makes it: nobody else is in there
+        for name, content in (("guest.key", key_pem), ("guest.crt", cert_pem), ("hub-ca.crt", ca_pem.encode())):
+            info = tarfile.TarInfo(f"{TLS_DIR.lstrip('/')}/{name}")
+            info.size, info.mode = len(content), 0o444
+            tar.addfile(info, io.BytesIO(content))
+    return data.getvalue(), pem_fingerprint(cert_pem)
+
+
+def tls_env() -> dict:
+    """What tells JupyterHub's single-user server to serve TLS and whom to trust (JupyterHub's internal_ssl)."""
+    return {"JUPYTERHUB_SSL_KEYFILE": f"{TLS_DIR}/guest.key", "JUPYTERHUB_SSL_CERTFILE": f"{TLS_DIR}/guest.crt",
+            "JUPYTERHUB_SSL_CLIENT_CA": f"{TLS_DIR}/hub-ca.crt"}
 
 
 def recorded(state_dir: Path) -> dict[str, Guest]:
@@ -221,13 +256,16 @@ class GuestRunner:
                 restore_home(self.client, guest.volume, image, home, labels)
                 home.unlink()
             self._apply_isolation()
-            container = self.client.containers.run(
+            tls, guest.cert = _tls_files(guest.id, request["tls_ca"])
+            container = self.client.containers.create(
                 image, command=request["cmd"] or None, name=guest.container, detach=True, labels=labels,
-                environment=request["env"], network=isolation.ensure_network(self.client),
+                environment={**request["env"], **tls_env()}, network=isolation.ensure_network(self.client),
                 ports={f"{PORT}/tcp": (self.address, 0)}, volumes={guest.volume: {"bind": HOME, "mode": "rw"}},
                 working_dir=HOME, privileged=False, cap_drop=["ALL"], security_opt=["no-new-privileges:true"],
                 pids_limit=1024, mem_limit=guest.memory, memswap_limit=guest.memory,
                 nano_cpus=int(guest.cpus * 1e9))
+            container.put_archive("/", tls)
+            container.start()
             container.reload()
             guest.port = int(container.ports[f"{PORT}/tcp"][0]["HostPort"])
         except (docker.errors.APIError, isolation.IsolationError, LocalhubError) as err:
