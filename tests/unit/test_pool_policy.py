@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from localhub.errors import LocalhubError
-from localhub.pool.host.machine import Figures
+from localhub.pool.host.machine import CpuMeter, Figures
 from localhub.pool.host.policy import BUSY, IDLE, OWNER, Decision, IdlePolicy, Sample, decide
 from localhub.pool.host.share import SLOT, Share, free_slots, judge_offer, parse_hours
 
@@ -117,3 +117,45 @@ def test_slots_count_default_profiles_that_fit():
     assert free_slots(share, FIG, ACCEPTING, 12) == 3  # CPUs are the limit
     assert free_slots(Share(enabled=True, cpus=8, memory=5 * 10**9), FIG, ACCEPTING, 12) == 2  # memory
     assert free_slots(share, FIG, Decision(OWNER, "x"), 12) == 0
+
+
+# --- the owner's load: the guests' measured CPU use taken off ------------------------------------------------
+
+def test_the_cpu_meter_averages_measured_use_like_the_load():
+    meter = CpuMeter()
+    assert meter.feed(0.0, {"a": 100.0}) == 0.0  # a first reading is only a baseline
+    for second in range(1, 301):  # one guest busy on 1.5 CPUs for five minutes, another idle
+        meter.feed(float(second), {"a": 100.0 + 1.5 * second, "b": 7.0})
+    assert meter.cpus == pytest.approx(1.5, abs=0.02)
+    meter.feed(301.0, {"b": 7.0})  # "a" is gone: nothing of it counts any more, and the average decays
+    for second in range(302, 422):
+        meter.feed(float(second), {"b": 7.0})
+    assert meter.cpus < 1.5 * 0.15
+
+
+class IdleGuests:
+    """Guests holding an allowance of 2 CPUs and using, as measured, 0.1 of it."""
+
+    guests: dict = {}
+    isolation_problem = None
+    cpu_used = 0.1
+
+    def in_use(self):
+        return {"cpus": 2.0, "memory": 2 * 10**9, "storage": 2**30}
+
+
+def test_the_owners_own_load_is_what_the_guests_do_not_use(tmp_path):
+    from localhub.pool.host.idle import IdleSources, ManualIdleSource
+    from localhub.pool.host.node import Node
+    from localhub.pool.host.share import save_share
+    from localhub.pool.trust.keys import Lab
+
+    save_share(tmp_path, Share(enabled=True, cpus=2, memory=4 * 10**9, disk=10 * 2**30))
+    busy = Figures(cpus=4, load1=3.4, mem_total=16 * 10**9, mem_available=8 * 10**9, disk_free=100 * 2**30)
+    node = Node(tmp_path, Lab(b"k" * 32, "a" * 16), IdleSources([ManualIdleSource(value=3600)]),
+                figures=lambda _: busy)
+    node.guests = IdleGuests()
+    snap = node.tick()
+    # (3.4 - 0.1) / 4 = 0.82 per core is the owner's: busy. Taking the guests' 2-CPU allowance off instead
+    # (the old upper bound) left 0.35 and counted a desktop its owner was loading as free for guests.
+    assert snap.decision.state == BUSY and "0.82 per core" in snap.decision.reason

@@ -32,6 +32,7 @@ from ...errors import LocalhubError
 from ...hub.identity import is_root
 from ...state import write_atomic
 from . import isolation
+from .machine import CpuMeter
 from ..away.archives import (HOME, Archive, archive_container_home, archive_volume_home, ensure_volume, load_image,
                        restore_home)
 from ..trust.keys import pool_dir
@@ -168,6 +169,7 @@ class GuestRunner:
         self.incoming = pool_dir(Path(state_dir)) / "incoming"
         self.incoming.mkdir(exist_ok=True)
         self._lock = threading.RLock()
+        self.cpu_meter, self.cpu_used = CpuMeter(), 0.0
         self.guests: dict[str, Guest] = self._load()
         self.isolation_problem = isolation.why_unavailable()
         if self.guests and not self.isolation_problem:
@@ -185,6 +187,20 @@ class GuestRunner:
         if guest is None:
             raise GuestRefused(f"No guest {guest_id} on this desktop.", "no-guest", 404)
         return guest
+
+    def measure_cpu(self) -> float:
+        """CPUs the guests actually use (averaged like the load, machine.CpuMeter), from the CPU time their
+        containers' cgroups count (read through the engine, which knows where each cgroup is). Called every
+        tick of the owner's watch; `cpu_used` keeps the figure for readers that must not wait on the engine."""
+        totals = {}
+        for guest in [g for g in self.guests.values() if g.state == RUNNING]:
+            try:
+                stats = self.client.api.stats(guest.container, stream=False, one_shot=True)
+                totals[guest.id] = stats["cpu_stats"]["cpu_usage"]["total_usage"] / 1e9
+            except (docker.errors.APIError, KeyError, TypeError):
+                continue  # gone or not started: it uses no CPU
+        self.cpu_used = self.cpu_meter.feed(time.monotonic(), totals)
+        return self.cpu_used
 
     def in_use(self) -> dict:
         """Resources held by guests that are not yet evicted (what the owner's limits are counted against)."""

@@ -52,9 +52,10 @@ class Node:
         share = load_share(self.state_dir)
         idle = self.sources.read()
         figures = self.read_figures(self.state_dir)
-        # Guests' load is not the owner's: their CPU allowance (an upper bound on it) is taken off the load.
+        # Guests' load is not the owner's: what they use, measured from their cgroups and averaged like the
+        # load (GuestRunner.measure_cpu), is taken off the load.
         in_use = self.in_use()
-        guest_cpus = (in_use or {}).get("cpus", 0.0)
+        guest_cpus = self.guests.cpu_used if self.guests else 0.0
         other_load = max(0.0, figures.load1 - guest_cpus) / max(1, figures.cpus)
         sample = Sample(at=time.monotonic(), since_input=idle.seconds, other_load=other_load,
                         assume_idle=share.assume_idle)

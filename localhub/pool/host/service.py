@@ -75,6 +75,8 @@ class PoolService:
         while True:
             await asyncio.sleep(self.tick_every)
             try:
+                if self.node.guests is not None:
+                    await asyncio.get_running_loop().run_in_executor(None, self.node.guests.measure_cpu)
                 snap = self.node.tick()
             except Exception:  # a bad read must not end the watch; the next tick tries again
                 log.exception("reading this desktop's state failed")
