@@ -355,6 +355,9 @@ class Daemon:
                      f"see {self.state.logs / 'hub.log'}")
             _stop_orphaned_proxy(self.state)  # it would hold the hub's port (and its output pipe) until the next up
         else:
+            if not self._keep_servers and self.lab_member:
+                # guests of other desktops leave first, their homes back with their hubs (pool/member.py)
+                await self.lab_member.send_guests_home()
             if not self._keep_servers:
                 try:
                     stopped = await self.hub_api.stop_all_servers()

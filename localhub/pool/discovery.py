@@ -129,7 +129,9 @@ class Advertiser:
                  min_interval: float = 5.0, label: str | None = None):
         self.azc, self.lab, self.cert, self.min_interval = azc, lab, cert, min_interval
         label = re.sub(r"[^A-Za-z0-9-]+", "-", label or socket.gethostname()).strip("-")[:40] or "desktop"
-        self.name, self.address, self.port = f"{label}-{lab.node[:6]}.{self.service_type}", address, port
+        # the whole node id: two desktops with the same host name never claim the same name (a collision would
+        # make the later one's registration fail, or rename it behind the lab's back)
+        self.name, self.address, self.port = f"{label}-{lab.node}.{self.service_type}", address, port
         self.fields = {"state": "owner", "slots": 0, "gpu": False}
         self.seq = 0
         self._sent = dict(self.fields)

@@ -111,6 +111,10 @@ class LabMember:
         await self.monitor.start()
         self.keeper.start()
 
+    async def send_guests_home(self, patience: float = 30.0) -> None:
+        """`localhub down`: the guests here stop, and their hubs get their homes before the agent goes."""
+        await self.service.send_guests_home(self.say, patience)
+
     async def stop(self) -> None:
         """Stop whatever started (also after a failed start)."""
         await self.keeper.stop()

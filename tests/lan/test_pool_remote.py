@@ -393,6 +393,26 @@ def test_a_third_desktop_joins_with_a_short_code_cannot_pose_as_another_and_once
     assert max(refused_at.values()) <= 5.0, refused_at
 
 
+def test_an_owner_who_stops_localhub_sends_the_guests_home_first(lab):
+    # The guests used to run on with no agent after `localhub down`, and their hubs declared them lost 60 s
+    # later, with only the last synced home.
+    hub, peer, tools = lab
+    hub.localhub("servers", "new", "leaving", "--where", peer.node)
+    digest = hub.kernel("leaving", WRITE)[0]["stdout"].split()[0]
+    peer.down()  # the peer's owner stops localhub
+    assert peer.guests() == []  # stopped, and forgotten only once its hub had the home
+    assert "Every guest's home is back with its hub." in peer.log_text("daemon.log")
+    ledger = json.loads((hub.host.state_dir / "pool" / "remote.json").read_text())
+    assert not [a for a in ledger if a["server"] == "leaving"]
+    wait(lambda: hub.servers()["leaving"]["status"] == "stopped", 60, "the server stops at its hub")
+    hub.localhub("servers", "start", "leaving", "--where", "local")
+    assert hub.kernel("leaving", READ)[0]["stdout"].strip() == digest  # file-exact
+    peer.up()  # back for the test that follows
+    wait(lambda: any(p["node"] == peer.node and (p.get("live") or {}).get("state") == "idle"
+                     for p in json.loads(hub.localhub("pool", "status", "--json").stdout)["peers"]),
+         30, "the hub sees the peer idle again")
+
+
 def test_leaving_the_lab_waits_for_what_is_out_then_closes_the_doors(lab):
     """Runs last in this module: the peer leaves the lab while its hub runs."""
     hub, peer, tools = lab

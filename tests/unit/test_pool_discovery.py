@@ -104,7 +104,10 @@ async def test_updates_are_coalesced_and_rate_limited():
     assert [c[2]["seq"] for c in azc.calls] == ["0", "1", "2", "2"]  # each update a record never seen before
     gaps = [b[1] - a[1] for a, b in zip(azc.calls[:3], azc.calls[1:3])]
     assert all(g >= 0.5 - 0.01 for g in gaps), gaps
-    assert ad.name == f"desk-111111.{discovery.SERVICE_TYPE}"
+    assert ad.name == f"desk-{'1' * 16}.{discovery.SERVICE_TYPE}"
+    # two desktops of one lab with the same host name, whose node ids begin alike, still have two names
+    twin = discovery.Advertiser(azc, Lab(LAB.key, "1" * 15 + "2"), CERT, "10.251.0.3", 8470, label="desk")
+    assert twin.name != ad.name
 
 
 async def test_a_change_made_while_an_update_is_announced_is_sent_too():

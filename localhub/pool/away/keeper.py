@@ -1,6 +1,6 @@
 """The daemon's watch over the servers away: for each ledger entry, note how the server is (paused, …) so its
-user learns it within seconds, sync a running server's home every `sync_every` seconds, and bring home
-those left returning or lost once their peer answers again.
+user learns it within seconds, bring home at once a server its peer stopped, sync a running server's home
+every `sync_every` seconds, and bring home those left returning or lost once their peer answers again.
 
 A peer that does not answer is asked again with a growing back-off (tenacity): every few seconds at first,
 every few minutes for a peer gone for days.
@@ -74,6 +74,9 @@ class Keeper:
         if away.state in (RETURNING, LOST):
             await peer.bring_home(guest)
         elif away.state == RUNNING:
-            await peer.refresh(guest)  # a paused server's user learns it within seconds
+            # a paused server's user learns it within seconds, and a server its peer stopped (the owner came
+            # back, or shut localhub down) comes home at once: that peer waits for its home to be taken
+            if await peer.poll(guest) is not None:
+                return
             if time.time() - (away.synced or 0) >= self.crew.sync_every:
                 await peer.sync(guest)

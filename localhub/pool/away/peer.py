@@ -122,14 +122,6 @@ class LabPeer(Target):
     async def _status(self, guest: str) -> dict:
         return await self.crew.client.request(self.address, "GET", f"/pool/v1/guests/{guest}")
 
-    async def refresh(self, guest: str) -> None:
-        """Ask the peer how the server is (paused? stopped?) and note it, for the server lists."""
-        away = self.ledger.get(guest)
-        if away is None or away.state != RUNNING:
-            return
-        status = await self._status(guest)
-        self.ledger.update(guest, seen=time.time(), notice=status.get("notice", ""), remote_state=status["state"])
-
     async def poll(self, guest: str) -> int | None:
         """None while the server runs (or is paused) on the peer; an exit status once it is not."""
         away = self.ledger.get(guest)

@@ -351,6 +351,32 @@ class GuestRunner:
             self._stop_container(guest)
             self._set(guest, STOPPED, "stopped at its hub's request")
 
+    def evict_all(self, why: str) -> int:
+        """The owner stops localhub: every guest stops now (its home waits for its hub); returns how many."""
+        with self._lock:
+            live = [g for g in self.guests.values() if g.state in (RUNNING, PAUSED)]
+            for guest in live:
+                self.evict(guest, why)
+        return len(live)
+
+    def drop_unclaimed_uploads(self, older_than: float) -> list[str]:
+        """Homes sent ahead of a run that never came, and uploads cut off half-way, once older than
+        `older_than` seconds (their hubs still have the originals); returns the files removed."""
+        removed = []
+        now = time.time()
+        for path in [*self.incoming.glob("*-home.tar"), *self.incoming.glob("upload-*.part")]:
+            guest = path.name.split("-", 1)[0]
+            try:
+                if guest in self.guests or now - path.stat().st_mtime < older_than:
+                    continue
+                path.unlink()
+            except FileNotFoundError:
+                continue
+            removed.append(path.name)
+            log.info("removed %s: a home sent for a guest that never ran here (its hub keeps the original)",
+                     path.name)
+        return removed
+
     def follow_owner(self, accepting: bool, reason: str, grace: float) -> None:
         """Called on every reading of the owner's state: pause at once, resume, or evict after `grace` s."""
         with self._lock:

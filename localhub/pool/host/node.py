@@ -43,6 +43,7 @@ class Node:
         self.decision: Decision | None = None
         self.snapshot: Snapshot | None = None
         self.guests = None  # a GuestRunner once the daemon runs guests here
+        self.closing = False  # the owner is stopping localhub: no new guests
 
     def in_use(self) -> dict | None:
         return self.guests.in_use() if self.guests else None
@@ -62,7 +63,9 @@ class Node:
         self.decision = decide(self.policy, self.decision, sample)
         hour = time.localtime().tm_hour
         slots = free_slots(share, figures, self.decision, hour, in_use)
-        if not share.enabled:
+        if self.closing:
+            state, reason = OFF, "its owner is stopping localhub"
+        elif not share.enabled:
             state, reason = OFF, "sharing is off (`localhub pool share on` turns it on)"
         elif not share.in_hours(hour):
             state, reason = OFF, f"outside the owner's sharing hours ({share.hours})"
@@ -89,4 +92,6 @@ class Node:
 
     def offer(self, ask: dict) -> tuple[bool, str]:
         snap = self.tick()  # an offer deserves fresh figures, not the last tick's
+        if self.closing:
+            return False, snap.reason
         return judge_offer(ask, snap.share, snap.figures, snap.decision, time.localtime().tm_hour, self.in_use())

@@ -29,6 +29,7 @@ from .policy import IdlePolicy
 from ..trust.tls import ensure_certificate, server_context
 
 DEFAULT_PORT = 8470
+UNCLAIMED_AFTER = 3600.0  # seconds a home sent ahead of a run that never came is kept
 
 log = logging.getLogger("localhub.pool.host.service")
 
@@ -46,6 +47,7 @@ class PoolService:
         self.agent = Agent(self.lab, self.node, on_newer=on_newer)
         self.docker, self.labels = docker_client, labels
         self._task: asyncio.Task | None = None
+        self._swept = 0.0  # when unclaimed uploads were last looked for
 
     async def start(self) -> None:
         if not self.address:
@@ -82,7 +84,7 @@ class PoolService:
                 log.exception("reading this desktop's state failed")
                 continue
             self.advertiser.set(state=snap.state, slots=snap.slots)
-            if self.node.guests is not None:
+            if self.node.guests is not None and not self.node.closing:
                 try:
                     # the owner's return pauses guests; a desktop merely full of guests ("busy") does not
                     keep = snap.decision.accepting and snap.state != OFF
@@ -93,6 +95,33 @@ class PoolService:
             if snap.state != state:
                 state = snap.state
                 self.emit("state", state=state, reason=snap.reason)
+            if self.node.guests is not None and time.monotonic() > self._swept + 60:
+                self._swept = time.monotonic()
+                await asyncio.get_running_loop().run_in_executor(
+                    None, self.node.guests.drop_unclaimed_uploads, UNCLAIMED_AFTER)
+
+    async def send_guests_home(self, say, patience: float) -> None:
+        """The owner stops localhub: take no new guests, stop those here, and keep the agent up to `patience`
+        seconds while their hubs take their homes back (each hub's keeper does within seconds). A home not
+        taken by then stays in its volume, and its hub takes it when this desktop is up again."""
+        runner = self.node.guests
+        self.node.closing = True
+        self.advertiser.set(state=OFF, slots=0)
+        if runner is None or not runner.guests:
+            return
+        loop = asyncio.get_running_loop()
+        stopped = await loop.run_in_executor(None, runner.evict_all, "its desktop's owner stopped localhub; its "
+                                                                     "files are on their way home")
+        say(f"Stopped {stopped} guest server(s) of other desktops; waiting up to {patience:.0f} s for their hubs "
+            "to take their homes back…")
+        deadline = time.monotonic() + patience
+        while runner.guests and time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+        if runner.guests:
+            say(f"{len(runner.guests)} guest home(s) stay here until their hubs fetch them (when this desktop is "
+                "up again): " + ", ".join(sorted(g.server for g in runner.guests.values())) + ".")
+        else:
+            say("Every guest's home is back with its hub.")
 
     async def stop(self) -> None:
         if self._task:
