@@ -8,6 +8,8 @@ import json
 
 import pytest
 
+from tests.support.browser import goto
+
 pytestmark = [pytest.mark.browser, pytest.mark.docker]
 
 
@@ -29,12 +31,12 @@ def test_sign_in_link_then_named_server_in_jupyterlab(hub, page, tmp_path):
     hub.cli("servers", "new", "first-steps")
     link = hub.cli("login").stdout.strip()
 
-    page.goto(link)
+    goto(page, link)
     page.wait_for_url("**/hub/home")
     assert "first-steps" in page.content()
 
     try:
-        page.goto(f"{hub.url}/user/{hub.user}/first-steps/lab")
+        goto(page, f"{hub.url}/user/{hub.user}/first-steps/lab")
         page.wait_for_selector("#jp-main-dock-panel", timeout=60_000)
         assert f"/user/{hub.user}/first-steps/lab" in page.url
         # the project's image never asks about (nor fetches) Jupyter news: the hub is often offline. JupyterLab
@@ -56,7 +58,7 @@ def test_sign_in_link_then_named_server_in_jupyterlab(hub, page, tmp_path):
 def test_add_new_server_offers_the_profiles(hub, page, tmp_path):
     name = "chosen-size"
     try:
-        page.goto(hub.cli("login").stdout.strip())
+        goto(page, hub.cli("login").stdout.strip())
         page.wait_for_url("**/hub/home")
         page.fill(".new-server-name", name)
         page.click(".new-server-btn")  # JupyterHub 6 adds the row; its start button opens the spawn page
@@ -76,7 +78,7 @@ def test_add_new_server_offers_the_profiles(hub, page, tmp_path):
 
         # started again from the home page, the form shows the server's own profile chosen
         hub.cli("servers", "stop", name)
-        page.goto(f"{hub.url}/hub/spawn/{hub.user}/{name}")
+        goto(page, f"{hub.url}/hub/spawn/{hub.user}/{name}")
         assert page.is_checked("#profile-small")
     except Exception:
         page.screenshot(path=str(tmp_path / "spawn-form.png"), full_page=True)

@@ -21,6 +21,7 @@ import pytest
 
 from localhub.client import Client
 from tests.support.binder import BUILD_PHASES, CaseRepo, remove_images_under
+from tests.support.browser import goto
 
 pytestmark = [pytest.mark.browser, pytest.mark.docker]
 
@@ -100,9 +101,9 @@ def open_page(browser, hub, sign_in: str, next_url: str):
     page.set_default_timeout(30_000)
     try:
         if sign_in == "link":
-            page.goto(Client(hub.state_dir).login_link(next_url=next_url))
+            goto(page, Client(hub.state_dir).login_link(next_url=next_url))
         else:
-            page.goto(hub.url + next_url)
+            goto(page, hub.url + next_url)
         yield page
     finally:
         context.close()
@@ -178,7 +179,7 @@ def test_launch_page_form_badges_progress_and_jupyterlab(ehub, repos, browser, t
         assert streams == [f"{ehub.url}/services/localhub/build/{spec}?urlpath=lab/tree/index.ipynb"]
 
         # the launch page lists it among the recent launches
-        page.goto(f"{ehub.url}/services/localhub/")
+        goto(page, f"{ehub.url}/services/localhub/")
         assert page.locator("#recent li", has_text=server).count() == 1
 
 
@@ -193,7 +194,7 @@ def test_binder_link_with_encoded_git_spec_opens_the_notebook(ehub, repos, brows
     with open_page(browser, ehub, sign_in, first) as page, screenshot_on_failure(page, tmp_path, "binder-link"):
         if sign_in == "link":
             page.wait_for_url("**/hub/home")
-            page.goto(link)
+            goto(page, link)
         assert_not_refused(page)
         wait_for_jupyterlab(page, ehub, server, "lab/tree/index.ipynb")
         page.locator(".jp-NotebookPanel").wait_for(timeout=TIMEOUT_MS)
@@ -212,11 +213,11 @@ def test_a_page_of_another_origin_launches_like_thebe(ehub, repos, browser, book
     try:
         page = context.new_page()
         with screenshot_on_failure(page, tmp_path, "thebe"):
-            page.goto(f"{book.other}/book.html#{fragment}")  # an origin the hub does not allow: nothing read
+            goto(page, f"{book.other}/book.html#{fragment}")  # an origin the hub does not allow: nothing read
             page.wait_for_function("window.result !== undefined", timeout=60_000)
             assert page.evaluate("window.result")["phase"] == "refused"
 
-            page.goto(f"{book.allowed}/book.html#{fragment}")
+            goto(page, f"{book.allowed}/book.html#{fragment}")
             page.wait_for_function("window.result !== undefined", timeout=TIMEOUT_MS)
             result = page.evaluate("window.result")
             assert result["phase"] == "ready", result
@@ -230,7 +231,7 @@ def test_a_page_of_another_origin_launches_like_thebe(ehub, repos, browser, book
             assert kernels[0] == 200 and isinstance(kernels[1], list), kernels
 
             # as Binder clients do, the server is opened with the token of the ready event, in the URL
-            page.goto(f"{result['url']}?token={result['token']}")
+            goto(page, f"{result['url']}?token={result['token']}")
             wait_for_jupyterlab(page, ehub, result["server"])
     finally:
         context.close()

@@ -18,6 +18,7 @@ import pytest
 
 from localhub.client import Client
 from tests.support.binder import git, git_spec, read_build, remove_images_under
+from tests.support.browser import goto
 
 pytestmark = [pytest.mark.browser, pytest.mark.docker]
 
@@ -96,7 +97,7 @@ def page(browser, shub, tmp_path):
 
 
 def sign_in(page, hub, next_url: str) -> None:
-    page.goto(Client(hub.state_dir).login_link(next_url=next_url))
+    goto(page, Client(hub.state_dir).login_link(next_url=next_url))
 
 
 def bar_color(page) -> list[int]:
@@ -134,7 +135,7 @@ def test_progress_moves_with_the_steps_and_the_clock_and_estimates_from_the_last
 
     # a newer commit of the same repository: its build has the first one's duration to go by
     commit(repo, "slower first step", {"Dockerfile": STEPS.format(first=3)})
-    page.goto(f"{shub.url}/v2/{spec}")
+    goto(page, f"{shub.url}/v2/{spec}")
     page.wait_for_url(f"**/user/{shub.user}/steps/**", timeout=TIMEOUT_MS)
     second = watched(page)
     assert any("left" in c for c in second["clock"]), second["clock"]
