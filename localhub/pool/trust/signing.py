@@ -138,18 +138,24 @@ class RequestVerifier:
         if not hmac.compare_digest(get(H_SIG), expected):
             raise Refused("bad-signature", "The request's signature does not verify with this lab's key (a "
                                            "wrong key, or the request was altered).", 403)
-        if to != self.node:
-            raise Refused("wrong-recipient", f"The request was signed for node {to}, not this node "
-                                             f"({self.node}).", 403)
-        now = self.clock()
-        off = now - int(ts)
-        if abs(off) > self.skew:
-            raise Refused("stale", f"The request's time is {_span(abs(off))} {'behind' if off > 0 else 'ahead of'} "
-                                   f"this desktop's clock (allowed ±{self.skew:.0f} s); check that both "
-                                   "desktops keep time (NTP).")
-        if not self.nonces.add(nonce, int(ts) + self.skew, now):
-            raise Refused("replayed", "The request's nonce was already used: a replayed request.")
+        _check_addressed_and_fresh(self, to, ts, nonce)
         return sender, sha
+
+
+def _check_addressed_and_fresh(verifier, to: str, ts: str, nonce: str) -> None:
+    """Refuse a request (already known to be signed by its sender) that was meant for another node, is outside
+    the allowed clock skew, or was seen before."""
+    if to != verifier.node:
+        raise Refused("wrong-recipient", f"The request was signed for node {to}, not this node "
+                                         f"({verifier.node}).", 403)
+    now = verifier.clock()
+    off = now - int(ts)
+    if abs(off) > verifier.skew:
+        raise Refused("stale", f"The request's time is {_span(abs(off))} {'behind' if off > 0 else 'ahead of'} "
+                               f"this desktop's clock (allowed ±{verifier.skew:.0f} s); check that both "
+                               "desktops keep time (NTP).")
+    if not verifier.nonces.add(nonce, int(ts) + verifier.skew, now):
+        raise Refused("replayed", "The request's nonce was already used: a replayed request.")
 
 
 def _span(seconds: float) -> str:
@@ -269,17 +275,7 @@ class MemberVerifier:
         if not _check_signature(card, get(H_SIG), message):
             raise Refused("bad-signature", f"The request's signature does not verify with node {sender}'s own "
                                            "key (another key, or the request was altered).", 403)
-        if to != self.node:
-            raise Refused("wrong-recipient", f"The request was signed for node {to}, not this node "
-                                             f"({self.node}).", 403)
-        now = self.clock()
-        off = now - int(ts)
-        if abs(off) > self.skew:
-            raise Refused("stale", f"The request's time is {_span(abs(off))} {'behind' if off > 0 else 'ahead of'} "
-                                   f"this desktop's clock (allowed ±{self.skew:.0f} s); check that both "
-                                   "desktops keep time (NTP).")
-        if not self.nonces.add(nonce, int(ts) + self.skew, now):
-            raise Refused("replayed", "The request's nonce was already used: a replayed request.")
+        _check_addressed_and_fresh(self, to, ts, nonce)
         serial = get(H_REVOKED)
         if serial.isdigit() and int(serial) > self.member.revocations.serial:
             self.on_newer(sender, int(serial))
