@@ -112,11 +112,8 @@ class StateDir:
         a project: making it private would take every permission of group and others from all it holds)."""
         try:
             st = self.root.stat()
-        except FileNotFoundError:
-            return
-        except OSError as err:
-            raise LocalhubError(f"The state directory {self.root} cannot be read ({err.strerror}); "
-                                "choose another with --state-dir.") from None
+        except OSError:
+            return  # not there yet, or not reachable: creating it says why it cannot be
         if not stat.S_ISDIR(st.st_mode):
             raise LocalhubError(f"The state directory {self.root} is not a folder; choose another with --state-dir.")
         if st.st_uid != os.geteuid():
