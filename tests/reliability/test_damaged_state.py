@@ -31,7 +31,10 @@ def dhub(hub_factory):
     hub_factory.close(hub)  # its servers first: their images are in use until then
     with closing(docker.from_env()) as engine:  # the environment the launch below built
         for image in engine.images.list(filters={"label": f"localhub.instance={hub.instance}"}):
-            engine.images.remove(image.id, force=True)
+            try:
+                engine.images.remove(image.id, force=True)
+            except docker.errors.APIError as err:  # a container the clean-up raced (a storage meter): kept
+                print(f"could not remove image {image.id[:19]}: {err}")
 
 
 def test_a_damaged_database_is_refused_and_recover_brings_the_servers_back(dhub):

@@ -293,12 +293,15 @@ async def _execute(conn, session: str, source: str, timeout: float) -> dict:
 def images_under(root: Path) -> list:
     """Test-labelled images (tagged or not) whose spec names a repository under `root`."""
     root_text = str(root)
-    found = []
     with closing(docker.from_env()) as engine:
-        for image in engine.images.list(all=True, filters={"label": ["localhub.test=1", "localhub.spec"]}):
-            if root_text in unquote((image.labels or {}).get("localhub.spec", "")):
-                found.append(image)
-    return found
+        for attempt in range(5):
+            try:
+                listed = engine.images.list(all=True, filters={"label": ["localhub.test=1", "localhub.spec"]})
+                break
+            except docker.errors.NotFound:  # another worker's clean-up removed one between the list and its inspect
+                if attempt == 4:
+                    raise
+    return [image for image in listed if root_text in unquote((image.labels or {}).get("localhub.spec", ""))]
 
 
 def image_state_under(root: Path) -> set[tuple[str, tuple[str, ...]]]:

@@ -117,8 +117,12 @@ class Hub:
     def remove_docker_objects(self) -> None:
         label = f"localhub.instance={self.instance}"
         with closing(docker.from_env()) as client:
-            for c in client.containers.list(all=True, filters={"label": label}):
-                c.remove(force=True)
+            for _ in range(3):  # a storage meter may start while the first round removes the rest
+                for c in client.containers.list(all=True, filters={"label": label}, ignore_removed=True):
+                    try:
+                        c.remove(force=True)
+                    except docker.errors.NotFound:
+                        pass
             for v in client.volumes.list(filters={"label": label}):
                 v.remove(force=True)
             for n in client.networks.list(filters={"label": label}):
