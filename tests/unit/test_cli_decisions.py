@@ -17,13 +17,6 @@ from tests.unit.fakehub import FakeHub
 pytestmark = pytest.mark.unit
 
 
-@pytest.fixture
-def isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("LOCALHUB_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("LOCALHUB_CONFIG_DIR", str(tmp_path / "config"))
-    return tmp_path
-
-
 def run(argv, capsys) -> tuple[int, str, str]:
     code = main(argv)
     out, err = capsys.readouterr()

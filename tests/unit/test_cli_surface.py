@@ -13,13 +13,6 @@ from localhub.cli import build_parser, main
 pytestmark = pytest.mark.unit
 
 
-@pytest.fixture
-def isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("LOCALHUB_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("LOCALHUB_CONFIG_DIR", str(tmp_path / "config"))
-    return tmp_path
-
-
 # --- global options -----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("argv, state_dir, as_json", [

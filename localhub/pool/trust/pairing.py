@@ -137,13 +137,18 @@ class _Join(tornado.web.RequestHandler):
         except ValueError:
             return None
 
+    def answered_closed(self) -> bool:
+        """Answer 410 when the invitation is closed (expired, used, or too many wrong codes); True if it was."""
+        closed = self.invitation.why_closed()
+        if closed:
+            self.answer(410, {"error": closed, "reason": "closed"})
+        return bool(closed)
+
 
 class StartHandler(_Join):
     def post(self) -> None:
         inv, data = self.invitation, self.body()
-        closed = inv.why_closed()
-        if closed:
-            self.answer(410, {"error": closed, "reason": "closed"})
+        if self.answered_closed():
             return
         if not data or data.get("nameplate") != inv.nameplate or not isinstance(data.get("pake"), str):
             self.answer(404, {"error": "No invitation with this code's number here.", "reason": "no-invitation"})
@@ -159,9 +164,7 @@ class StartHandler(_Join):
 class FinishHandler(_Join):
     def post(self) -> None:
         inv, data = self.invitation, self.body()
-        closed = inv.why_closed()
-        if closed:
-            self.answer(410, {"error": closed, "reason": "closed"})
+        if self.answered_closed():
             return
         started = inv.sessions.pop((data or {}).get("session", ""), None)
         if started is None:
