@@ -43,7 +43,8 @@ ROLE = "meter"
 
 # argv[1]: the cap in KiB. Prints "used-KiB free-KiB unix-time" at least every 2 s (every 0.2 s near the
 # cap), and at once whenever the disk's free space drops by 16 MiB: a cheap statvfs fifty times a second
-# decides when the walk (du) is worth making, so a fast writer is seen within a tenth of a second.
+# decides when the walk (du) is worth making, so a fast writer is seen within a tenth of a second (within
+# a fiftieth past half its cap).
 METER_SCRIPT = r"""
 import os, subprocess, sys, time
 cap, home = int(sys.argv[1]), "/home/jovyan"
@@ -57,7 +58,7 @@ while True:
     size, left = used(), free()
     print(size, left, int(time.time()), flush=True)
     deadline = time.monotonic() + (0.2 if size * 10 > cap * 8 else 2.0)
-    time.sleep(0.1)  # at most ten walks a second
+    time.sleep(0.02 if size * 2 > cap else 0.1)  # at most ten walks a second, fifty past half the cap
     while time.monotonic() < deadline and left - free() < 16384:
         time.sleep(0.02)
 """
@@ -282,8 +283,9 @@ class StorageWatch:
             return
         reading = Reading(int(fields[0]) * 1024, int(fields[1]) * 1024, float(fields[2]))
         with self._lock:
+            before = self._usage.get(server.volume)
             self._record(server.volume, reading)
-            self._hold(server, reading)
+            self._hold(server, reading, reading.used - before.used if before else 0)
 
     def _record(self, volume: str, reading: Reading) -> None:
         with self._lock:
@@ -355,8 +357,12 @@ class StorageWatch:
             pass
 
     # --- holding the caps ---------------------------------------------------------------------------
-    def _hold(self, server: Running, reading: Reading) -> None:
-        if server.quota or reading.used <= server.cap + margin(server.cap):
+    def _hold(self, server: Running, reading: Reading, step: int) -> None:
+        """Stop a server past its cap plus the margin — or already past its cap and growing so fast that the
+        next reading (`step` more) would be past the margin: the freeze takes a moment to land."""
+        if server.quota or reading.used <= server.cap:
+            return
+        if reading.used + max(step, 0) <= server.cap + margin(server.cap):
             return
         self._halt(server, over_cap_notice(reading.used, server.cap, time.time()),
                    f"its home holds {format_size(reading.used)}, past its {format_size(server.cap)} cap")

@@ -16,6 +16,8 @@ import docker
 import httpx
 import pytest
 
+from tests.support.binder import remove_images_under
+
 pytestmark = [pytest.mark.reliability, pytest.mark.docker]
 
 REPOS = Path(__file__).parent / "repos"
@@ -62,6 +64,13 @@ def server(hub, name: str) -> dict:
 def test_a_repository_that_crashes_at_start_is_a_clear_failure_with_its_log_kept(hhub, tmp_path):
     repo = tmp_path / "crash-at-start"
     shutil.copytree(REPOS / "crash-at-start", repo)
+    try:
+        crashed_at_start(hhub, repo)
+    finally:
+        remove_images_under(tmp_path)  # one image per run was left behind before
+
+
+def crashed_at_start(hhub, repo: Path) -> None:
     launched = hhub.cli("launch", str(repo), check=False, timeout=600)
     err = one_sentence(launched, after_progress=True)
     assert "Ready" not in launched.stdout

@@ -124,6 +124,30 @@ def test_past_cap_and_margin_the_server_is_frozen_stopped_and_told_why():
     assert stopped == [("ada", "thesis")]  # once
 
 
+def test_a_fast_writer_past_its_cap_is_stopped_before_its_next_step_crosses_the_margin():
+    engine = Engine()
+    engine.add_server("c-thesis", "thesis")
+    watch, stopped, _ = watch_of(engine)
+    watch.round(follow=False)
+    step = margin(CAP) * 2 // 3
+    for i, used in enumerate((CAP - step, CAP + MiB, CAP + MiB + step)):
+        engine.lines["meter-c-thesis"] = f"{used // 1024} {50 * GiB // 1024} {1000 + i}\n"
+        watch.round(follow=False)
+        assert stopped == [] if i < 2 else stopped == [("ada", "thesis")], i
+    assert engine.paused == ["id-c-thesis"]
+
+
+def test_a_slow_writer_past_its_cap_runs_on_until_the_margin():
+    engine = Engine()
+    engine.add_server("c-thesis", "thesis")
+    watch, stopped, _ = watch_of(engine)
+    watch.round(follow=False)
+    for i, used in enumerate(range(CAP - 10 * MiB, CAP + margin(CAP) - 10 * MiB, 10 * MiB)):
+        engine.lines["meter-c-thesis"] = f"{used // 1024} {50 * GiB // 1024} {1000 + i}\n"
+        watch.round(follow=False)
+    assert stopped == [] and engine.paused == []
+
+
 def test_a_quota_backed_home_is_left_to_the_kernel():
     engine = Engine()
     engine.add_server("c-thesis", "thesis")
