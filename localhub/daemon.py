@@ -35,7 +35,7 @@ from .profiles import load_profiles
 from .readers import Readers
 from .recovery import check_database, homes
 from .lean import skip_unused
-from .lifecycle import DaemonLock, daemon_identity, pid_alive, runs_in
+from .lifecycle import DaemonLock, daemon_identity, pid_alive, read_pid, runs_in, stop_leftover
 from .redact import hide_secrets
 from .state import PRIVATE_UMASK, StateDir
 from .images.builder import Builder
@@ -80,9 +80,9 @@ def preflight(settings: Settings) -> tuple[StateDir, "docker_engine.docker.Docke
         )
     # a damaged database would start a blank hub that has forgotten every server: refuse, naming the way out
     check_database(state.database, homes(client, settings.instance))
-    _stop_orphaned_hub(state)
+    stop_leftover(state.hub_pid_file, state, wait=20)  # its servers keep running (cleanup_servers is off)
     # JupyterHub stops a proxy it left behind and takes its ports
-    check_ports(settings, orphan_proxy=runs_in(_read_pid(state.proxy_pid_file), state.root))
+    check_ports(settings, orphan_proxy=runs_in(read_pid(state.proxy_pid_file), state.root))
     return state, client
 
 
@@ -99,40 +99,6 @@ def check_ports(settings: Settings, orphan_proxy: bool, in_use=port_in_use) -> N
                 f"Port {port} (for {what}) is already in use by another program; "
                 f"choose another with --port (localhub uses --port to --port+3)."
             )
-
-
-def _stop_orphaned_hub(state: StateDir) -> None:
-    """A JupyterHub left running by a daemon that was killed would hold the ports; its servers keep running
-    (cleanup_servers is off), so it is simply stopped and the new daemon starts its own."""
-    pid = _read_pid(state.root / "hub.pid")
-    if not runs_in(pid, state.root):
-        return  # gone, or the pid was reused by something else
-    try:
-        os.kill(pid, signal.SIGTERM)
-        for _ in range(100):
-            if not pid_alive(pid):
-                return
-            time.sleep(0.2)
-        os.kill(pid, signal.SIGKILL)
-    except OSError:
-        pass
-
-
-def _stop_orphaned_proxy(state: StateDir) -> None:
-    """The proxy of a JupyterHub that died without stopping it (recognised by its working directory)."""
-    pid = _read_pid(state.proxy_pid_file)
-    if runs_in(pid, state.root):
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except OSError:
-            pass
-
-
-def _read_pid(path: Path) -> int | None:
-    try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError):
-        return None
 
 
 class Daemon:
@@ -310,9 +276,9 @@ class Daemon:
             loop.add_signal_handler(sig, self.request_shutdown, False)
 
         # a proxy left by a crashed hub still routes to the new one until JupyterHub replaces it
-        orphan_proxy = _read_pid(self.state.proxy_pid_file)
+        orphan_proxy = read_pid(self.state.proxy_pid_file)
         self._orphan_proxy = orphan_proxy if runs_in(orphan_proxy, self.state.root) else None
-        env = {**os.environ, "LOCALHUB_STATE_DIR": str(self.state.root)}
+        env = {**os.environ, "LOCALHUB_STATE_DIR": str(self.state.root), "LOCALHUB_DAEMON_PID": str(os.getpid())}
         self.hub_process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "localhub.hub.run", "-f", str(HUB_CONFIG),  # JupyterHub, leaner (lean.py)
             cwd=self.state.root, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
@@ -353,7 +319,7 @@ class Daemon:
             code = 1
             announce(f"localhub: JupyterHub stopped unexpectedly (exit code {hub_exit.result()}); "
                      f"see {self.state.logs / 'hub.log'}")
-            _stop_orphaned_proxy(self.state)  # it would hold the hub's port (and its output pipe) until the next up
+            stop_leftover(self.state.proxy_pid_file, self.state)  # it would hold the hub's port (and its output pipe) until the next up
         else:
             if not self._keep_servers and self.lab_member:
                 # guests of other desktops leave first, their homes back with their hubs (pool/member.py)

@@ -5,11 +5,13 @@ while (or a reboot) its pid belongs to anything. So the daemon holds an exclusiv
 dir for its whole life (the kernel drops it the moment the process dies, however it dies), and runtime.json records
 its pid with the process's start time. A daemon runs only while the lock is held; a pid is signalled only when the
 process with that pid started when the record says. JupyterHub and its proxy, which the daemon starts, are
-recognised by their working directory, the state dir.
+recognised by their working directory, the state dir; and JupyterHub never outlives its daemon, however the daemon
+dies (`die_with_parent`), so a daemon killed with SIGKILL leaves no hub serving behind `status`'s back.
 """
 
 from __future__ import annotations
 
+import ctypes
 import fcntl
 import json
 import os
@@ -25,6 +27,7 @@ from .state import StateDir
 
 START_TIMEOUT = 120
 STOP_TIMEOUT = 60
+PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
 
 
 # --- processes ---------------------------------------------------------------------------------------------
@@ -76,6 +79,49 @@ def runs_in(pid: int | None, directory: Path) -> bool:
         return Path(os.readlink(f"/proc/{pid}/cwd")) == directory.resolve()
     except OSError:
         return False
+
+
+def die_with_parent(parent: int, on_parent_gone=None) -> None:
+    """Have the kernel send this process SIGTERM when `parent` (the process that started it) dies, however it
+    dies — and act now if it is already gone. `on_parent_gone` is called in that case (default: exit)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != parent:  # the parent died before the request was made
+        (on_parent_gone or (lambda: sys.exit(f"localhub: the process that started this one (pid {parent}) is gone")))()
+
+
+def read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def stop_leftover(pid_file: Path, state: StateDir, wait: float = 0) -> bool:
+    """Stop the process a pid file of this state dir names if it is still ours (it runs in the state dir: a
+    JupyterHub or proxy left by a daemon that died), waiting up to `wait` s for it to go (then SIGKILL).
+    True if there was one."""
+    pid = read_pid(pid_file)
+    if not runs_in(pid, state.root):
+        return False  # gone, or the pid was reused by something else
+    try:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + wait
+        while pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if wait and pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
+    return True
+
+
+def leftover_hub(state: StateDir) -> int | None:
+    """The pid of a JupyterHub still serving for this state dir while no daemon runs (it stops by itself within
+    moments of its daemon's death), else None."""
+    pid = read_pid(state.hub_pid_file)
+    return pid if runs_in(pid, state.root) else None
 
 
 # --- the daemon's lock ---------------------------------------------------------------------------------------
@@ -186,8 +232,10 @@ def stop(state: StateDir, keep_servers: bool, ask_daemon) -> bool:
     was running."""
     holder = DaemonLock(state).holder()
     if not holder:
-        state.clear_runtime()  # left by a daemon that was killed: nothing runs
-        return False
+        state.clear_runtime()  # left by a daemon that was killed
+        hub = stop_leftover(state.hub_pid_file, state, wait=20)  # its JupyterHub, if it is still ending
+        proxy = stop_leftover(state.proxy_pid_file, state)
+        return hub or proxy
     pid, started = holder["daemon_pid"], holder["daemon_start"]
     if not pid:
         return False

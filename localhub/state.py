@@ -83,6 +83,10 @@ class StateDir:
         return self.root / "proxy.pid"
 
     @property
+    def hub_pid_file(self) -> Path:
+        return self.root / "hub.pid"
+
+    @property
     def marker(self) -> Path:
         return self.root / MARKER
 

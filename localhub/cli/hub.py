@@ -125,10 +125,13 @@ def cmd_status(args) -> int:
     try:
         client = Client(settings.state_dir)
     except NotRunning as err:
+        leftover = lifecycle.leftover_hub(StateDir(settings.state_dir))
         if args.json:
-            print_json({"running": False, "state_dir": str(settings.state_dir)})
+            print_json({"running": False, "state_dir": str(settings.state_dir), "leftover_hub_pid": leftover})
         else:
             print(str(err))
+            if leftover:
+                print(f"  JupyterHub (pid {leftover}) of a daemon that died is still ending; `localhub down` stops it.")
         return 3
     info = client.info()
     servers = client.servers()

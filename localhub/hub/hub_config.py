@@ -70,7 +70,7 @@ def configure(c, state_dir: str) -> None:
         c.LocalhubSpawner.poll_interval = 10  # a server evicted from a peer is noticed within seconds
     c.JupyterHub.db_url = f"sqlite:///{state.database}"
     c.JupyterHub.cookie_secret_file = str(state.cookie_secret)
-    c.JupyterHub.pid_file = str(state.root / "hub.pid")
+    c.JupyterHub.pid_file = str(state.hub_pid_file)
     # servers outlive a hub restart; `localhub down` stops them explicitly
     c.JupyterHub.cleanup_servers = False
     c.JupyterHub.allow_named_servers = True

@@ -11,31 +11,21 @@ instead of finishing it into an image nobody will ever tag or remove.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import runpy
 import signal
 import sys
 
-PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
+from ..lifecycle import die_with_parent
 
 
 def _stop_group(*_) -> None:
     os.killpg(os.getpgrp(), signal.SIGKILL)
 
 
-def die_with_parent(parent: int) -> None:
-    """SIGTERM (→ the whole group killed) as soon as `parent` is gone, including already gone."""
-    signal.signal(signal.SIGTERM, _stop_group)
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
-    if os.getppid() != parent:  # the parent died before the request was made
-        _stop_group()
-
-
 def main() -> None:
-    die_with_parent(int(sys.argv[1]))
+    signal.signal(signal.SIGTERM, _stop_group)  # SIGTERM, also the parent's death's, takes the whole group
+    die_with_parent(int(sys.argv[1]), on_parent_gone=_stop_group)
     sys.argv = ["repo2docker", *sys.argv[2:]]
     runpy.run_module("repo2docker", run_name="__main__", alter_sys=True)
 

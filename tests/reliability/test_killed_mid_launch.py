@@ -136,6 +136,11 @@ def test_killed_mid_launch_then_up_leaves_nothing_behind(khub, phase, victim):
     wait_dead([before["hub_pid"]] if victim == "jupyterhub" else [before["daemon_pid"]])
     if victim == "jupyterhub":  # the daemon notices and stops by itself
         wait_dead([before["daemon_pid"]])
+    else:  # JupyterHub (and the proxy it started) do not outlive their daemon: nothing serves behind `status`'s back
+        wait_dead([before["hub_pid"]])
+        wait_dead(list(processes_of(khub.state_dir)))
+        status = khub.cli("status", check=False)
+        assert status.returncode == 3 and "No localhub is running" in status.stdout and "JupyterHub" not in status.stdout
     assert launch.wait(60) != 0
 
     khub.up()  # at once: a dead daemon's lock may outlive its pid for a moment (its last threads ending)

@@ -12,7 +12,8 @@ from types import SimpleNamespace
 import pytest
 
 from localhub.config import Settings
-from localhub.daemon import Daemon, _stop_orphaned_hub, _stop_orphaned_proxy, check_ports, last_error_line
+from localhub.daemon import Daemon, check_ports, last_error_line
+from localhub.lifecycle import stop_leftover
 from localhub.errors import LocalhubError
 from localhub.state import StateDir
 
@@ -55,15 +56,15 @@ def processes():
         proc.wait()
 
 
-@pytest.mark.parametrize("stop, pid_file", [(_stop_orphaned_hub, "hub.pid"), (_stop_orphaned_proxy, "proxy.pid")])
-def test_only_a_leftover_of_this_hub_is_stopped(state, processes, tmp_path, stop, pid_file):
+@pytest.mark.parametrize("pid_file", ["hub.pid", "proxy.pid"])
+def test_only_a_leftover_of_this_hub_is_stopped(state, processes, tmp_path, pid_file):
     stranger = processes(tmp_path)  # the pid file names it, but it runs elsewhere: the pid was reused
     (state.root / pid_file).write_text(str(stranger.pid))
-    stop(state)
+    assert not stop_leftover(state.root / pid_file, state)
     assert stranger.poll() is None
     ours = processes(state.root)
     (state.root / pid_file).write_text(str(ours.pid))
-    stop(state)
+    assert stop_leftover(state.root / pid_file, state)
     assert ours.wait(30) == -15
 
 

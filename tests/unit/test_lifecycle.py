@@ -130,3 +130,46 @@ def test_down_leaves_an_unrelated_process_alone(state, bystander):
         else:
             assert json.loads(proc.stdout)["running"] is False
     assert bystander.poll() is None
+
+
+def test_down_stops_a_hub_its_killed_daemon_left_serving(state):
+    """A JupyterHub left by a daemon killed before hubs died with their daemon (or one still ending): `down`
+    stops it and says so; before, it said "not running" and left it serving."""
+    leftover = subprocess.Popen(["sleep", "60"], cwd=state.root)  # runs in the state dir, as a hub does
+    state.hub_pid_file.write_text(str(leftover.pid))
+    env = {**os.environ, "LOCALHUB_CONFIG_DIR": str(state.root.parent)}
+    try:
+        status = subprocess.run([sys.executable, "-m", "localhub", "status", "--state-dir", str(state.root)],
+                                capture_output=True, text=True, env=env, timeout=60)
+        assert status.returncode == 3 and f"JupyterHub (pid {leftover.pid})" in status.stdout
+        assert stop(state, keep_servers=False, ask_daemon=unable_to_reach_the_daemon) is True
+        assert leftover.wait(30) == -15
+    finally:
+        leftover.kill()
+        leftover.wait()
+
+
+def test_a_child_dies_with_its_parent_however_the_parent_dies(tmp_path):
+    """die_with_parent: the kernel ends the child when its parent is killed with SIGKILL (JupyterHub's
+    process does this with its daemon's pid), and a child whose parent is already gone ends at once."""
+    child = textwrap.dedent("""
+        import os, sys, time
+        from localhub.lifecycle import die_with_parent
+        die_with_parent(int(sys.argv[1]))
+        print(os.getpid(), flush=True)
+        time.sleep(60)
+    """)
+    parent = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import os, subprocess, sys, time
+        subprocess.Popen([sys.executable, "-c", {child!r}, str(os.getpid())])
+        time.sleep(60)
+    """)], stdout=subprocess.PIPE, text=True)
+    child_pid = int(parent.stdout.readline())
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while is_process(child_pid, process_start(child_pid)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert process_start(child_pid) is None, "the child outlived its killed parent"
+    orphan = subprocess.run([sys.executable, "-c", child, "1"], capture_output=True, text=True, timeout=30)
+    assert orphan.returncode != 0 and "is gone" in orphan.stderr
