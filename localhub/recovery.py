@@ -1,11 +1,12 @@
 """A damaged hub database is refused, never silently replaced, and the servers it knew come back from their homes.
 
 JupyterHub keeps the list of servers (and their options) in `jupyterhub.sqlite`; each server's files are in a
-Docker volume labelled with its hub instance, user and server name. A database that is empty, truncated or not
-SQLite at all would make JupyterHub start a blank hub that has forgotten every server while their homes sit
-unused, so `check_database` refuses to start over it and names the way out: `localhub recover` sets the damaged
-file aside (renamed, never deleted), starts a fresh hub, and the daemon re-adopts every home volume of this hub as
-a stopped named server (`homes_to_adopt` decides which, and with what options).
+Docker volume labelled with its hub instance, user and server name. A database that is empty, truncated, not
+SQLite at all — or missing while named servers' homes exist — would make JupyterHub start a blank hub that has
+forgotten every server while their homes sit unused, so `check_database` refuses to start over it and names the
+way out: `localhub recover` sets the damaged file aside (renamed, never deleted), makes a new database
+(`new_database`), starts the hub, and the daemon re-adopts every home volume of this hub as a stopped named server
+(`homes_to_adopt` decides which, and with what options).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from . import storage
 from .errors import LocalhubError
+from .state import PRIVATE_UMASK
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 
@@ -77,9 +79,11 @@ def check_database(path: Path, known_homes: list[Home]) -> None:
     """Refuse to start JupyterHub over a damaged database, with the way out. An empty database with no server
     home to lose (a first start that was interrupted) is simply removed."""
     problem = database_problem(path)
+    named = [h.server for h in known_homes if h.server]
+    if problem is None and not path.exists() and named:
+        problem = "is missing"  # deleted, or a state dir made anew: the default server alone would lose nothing
     if problem is None:
         return
-    named = [h.server for h in known_homes if h.server]
     if problem == "is empty" and not known_homes:
         path.unlink()
         return
@@ -90,6 +94,23 @@ def check_database(path: Path, known_homes: list[Home]) -> None:
         "their Docker volumes. `localhub recover` sets the database aside and brings the servers back from "
         "their homes."
     )
+
+
+def new_database(path: Path) -> None:
+    """An empty hub database, made by JupyterHub's own schema code, for `recover` to start on (a missing one would
+    be refused)."""
+    import logging
+    import os
+
+    from jupyterhub import orm
+
+    umask = os.umask(PRIVATE_UMASK)  # private from the start, as JupyterHub's own would be
+    logging.disable(logging.INFO)  # alembic's migration notes are not the user's concern
+    try:
+        orm.new_session_factory(f"sqlite:///{path}").kw["bind"].dispose()
+    finally:
+        logging.disable(logging.NOTSET)
+        os.umask(umask)
 
 
 def set_aside(path: Path) -> Path | None:

@@ -90,7 +90,7 @@ def cmd_restart(args) -> int:
 
 def cmd_recover(args) -> int:
     """Set a damaged database aside, start the hub, and bring back every server whose home it finds."""
-    from ..recovery import database_problem, set_aside
+    from ..recovery import database_problem, new_database, set_aside
 
     settings = settings_from(args)
     state = StateDir(settings.state_dir)
@@ -103,6 +103,9 @@ def cmd_recover(args) -> int:
             kept = set_aside(state.database)
             print(f"The hub's database {problem}; it is kept as {kept} and the hub starts with a new one.",
                   file=sys.stderr if args.json else sys.stdout)
+        if not state.database.exists():
+            state.prepare()
+            new_database(state.database)
         print(f"Starting the hub on port {settings.port} (--port chooses another)…",
               file=sys.stderr if args.json else sys.stdout)
         lifecycle.start_detached(settings, state)

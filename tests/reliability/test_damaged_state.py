@@ -62,6 +62,26 @@ def test_a_damaged_database_is_refused_and_recover_brings_the_servers_back(dhub)
     assert "nothing to bring back" in again.stdout
 
 
+def test_a_missing_database_is_refused_while_named_homes_exist_and_recover_brings_them_back(dhub):
+    """A deleted jupyterhub.sqlite started a blank hub that had forgotten every named server (a stranger found it)."""
+    dhub.cli("servers", "new", "notes")
+    (container,) = [c for c in dhub.containers(all=False) if c.name.endswith("--notes")]
+    assert container.exec_run(["sh", "-c", "echo kept > ~/notes.txt"]).exit_code == 0
+    dhub.cli("down")
+    database = dhub.state_dir / "jupyterhub.sqlite"
+    database.unlink()
+    err = one_sentence(dhub.cli("up", "--detach", "--port", str(dhub.port), check=False))
+    assert "is missing" in err and "notes" in err and "`localhub recover`" in err, err
+    assert not database.exists()
+    recovered = dhub.cli("recover", "--port", str(dhub.port))
+    assert "Server 'notes' is back" in recovered.stdout
+    assert "alembic" not in recovered.stdout + recovered.stderr
+    assert database.stat().st_mode & 0o077 == 0
+    dhub.cli("servers", "start", "notes")
+    (container,) = [c for c in dhub.containers(all=False) if c.name.endswith("--notes")]
+    assert container.exec_run(["cat", "/home/jovyan/notes.txt"]).output.decode().strip() == "kept"
+
+
 def test_an_empty_api_token_is_one_sentence_and_restart_makes_a_new_one(dhub):
     (dhub.state_dir / "secrets" / "api-token").write_text("")
     err = one_sentence(dhub.cli("servers", "ls", check=False))

@@ -10,7 +10,7 @@ import pytest
 
 from localhub.errors import LocalhubError
 from localhub.launcher import RecentLaunches
-from localhub.recovery import Home, check_database, database_problem, homes, homes_to_adopt, set_aside
+from localhub.recovery import Home, check_database, database_problem, homes, homes_to_adopt, new_database, set_aside
 from localhub.state import secret_file
 from localhub.storage import home_volume_name
 
@@ -60,6 +60,23 @@ def test_an_empty_database_with_nothing_to_lose_is_started_over(tmp_path):
     path.write_bytes(b"")
     check_database(path, [])  # a first start that was interrupted before JupyterHub wrote anything
     assert not path.exists()
+
+
+def test_a_missing_database_is_refused_only_when_named_servers_would_be_forgotten(tmp_path):
+    path = tmp_path / "jupyterhub.sqlite"
+    check_database(path, [])  # a new hub
+    check_database(path, [Home("v1", "me", "")])  # the default server's home is used again when it starts
+    with pytest.raises(LocalhubError) as refused:
+        check_database(path, [Home("v1", "me", ""), Home("v2", "me", "thesis")])
+    assert "is missing" in str(refused.value) and "thesis" in str(refused.value)
+    assert "`localhub recover`" in str(refused.value)
+
+
+def test_recover_starts_on_a_new_private_database_jupyterhub_made(tmp_path):
+    path = tmp_path / "jupyterhub.sqlite"
+    new_database(path)
+    assert database_problem(path) is None and path.stat().st_mode & 0o077 == 0
+    check_database(path, [Home("v2", "me", "thesis")])  # now accepted: recover adopts the homes
 
 
 def test_set_aside_keeps_the_damaged_file(tmp_path):
