@@ -25,7 +25,6 @@ this machine).
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 import os
@@ -44,8 +43,8 @@ from .images.catalog import LABEL_RESOLVED
 from .state import write_atomic
 from .storage import home_volume_name
 from .workshop.homes import HOME, Home
-from .workshop.merge import (ADD, BUFFER, CONFLICT, KEEP, LEFT, RESTORE, UPDATE, Entry, Plan, Snapshot, plan_merge,
-                             snapshot_dir, snapshot_from_json, snapshot_to_json)
+from .workshop.merge import (ADD, CONFLICT, KEEP, LEFT, RESTORE, UPDATE, Plan, Snapshot, plan_merge, snapshot_dir,
+                             snapshot_from_json, snapshot_to_json)
 
 log = logging.getLogger(__name__)
 
@@ -173,73 +172,6 @@ def image_home(client: docker.DockerClient, image: str, dest: Path, labels: dict
             pass
 
 
-# --- a home volume, read in one pass ------------------------------------------------------------------
-
-class _Chunks(io.RawIOBase):
-    """A file over the engine's stream of archive chunks, for tarfile's streaming mode."""
-
-    def __init__(self, chunks):
-        self._chunks, self._left = iter(chunks), b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        while not self._left:
-            self._left = next(self._chunks, None)
-            if self._left is None:
-                self._left = b""
-                return 0
-        n = min(len(buffer), len(self._left))
-        buffer[:n], self._left = self._left[:n], self._left[n:]
-        return n
-
-
-def snapshot_of_archive(chunks, paths) -> Snapshot:
-    """merge.snapshot_dir's answer for `paths` (and whatever is in their way) from the engine's archive of a home
-    (its folder at the top), read once as a stream: only the wanted files are hashed."""
-    wanted = set(paths)
-    parents = {str(q) for p in wanted for q in PurePosixPath(p).parents if str(q) != "."}
-    found: Snapshot = {}
-    with tarfile.open(fileobj=io.BufferedReader(_Chunks(chunks), BUFFER), mode="r|") as tar:
-        for member in tar:
-            rel = "/".join(PurePosixPath(member.name).parts[1:])
-            if rel not in wanted and rel not in parents:
-                continue
-            if member.isdir():
-                found[rel] = Entry("dir")
-            elif member.issym():
-                found[rel] = Entry("link", hashlib.sha256(member.linkname.encode("utf-8", "surrogateescape")).hexdigest())
-            elif member.isfile():
-                digest, f = hashlib.sha256(), tar.extractfile(member)
-                while block := f.read(BUFFER):
-                    digest.update(block)
-                found[rel] = Entry("file", digest.hexdigest(), bool(member.mode & 0o111))
-            elif member.islnk():  # the same file as an earlier member; unknown content counts as the user's
-                target = found.get("/".join(PurePosixPath(member.linkname).parts[1:]))
-                found[rel] = Entry("file", target.digest if target else "", bool(member.mode & 0o111))
-            else:
-                found[rel] = Entry("other")
-    snapshot: Snapshot = {}
-    for path in wanted:
-        blocked = next((q for q in reversed(PurePosixPath(path).parents)
-                        if str(q) != "." and str(q) in found and found[str(q)].kind != "dir"), None)
-        if blocked is not None:
-            snapshot[str(blocked)] = found[str(blocked)]
-        elif path in found:
-            snapshot[path] = found[path]
-    return snapshot
-
-
-class _Home(Home):
-    """workshop/homes.Home reading the whole home in one archive (a home's files one by one took a tenth of a
-    second each)."""
-
-    def snapshot(self, folder: str, paths) -> Snapshot:
-        chunks, _ = self.client.api.get_archive(self.container.id, self._path(folder))
-        return snapshot_of_archive(chunks, paths)
-
-
 # --- bringing the files in ----------------------------------------------------------------------------
 
 @dataclass
@@ -260,7 +192,7 @@ class Outcome:
 class HomeFiles:
     """Brings the files of a server's image into its home volume (see the module's docstring)."""
 
-    home_access = _Home  # how a home volume is read and written (a folder stands in for it in unit tests)
+    home_access = Home  # how a home volume is read and written (a folder stands in for it in unit tests)
 
     def __init__(self, client: docker.DockerClient, state_root: Path, instance: str, user: str,
                  labels: dict | None = None):

@@ -3,7 +3,8 @@ volume (never started, no network) and the engine's archive API reads and writes
 whether the server runs or not, and nothing but the engine touches the volume.
 
     with Home(client, volume, image) as home:
-        home.snapshot("material", paths)      # merge.Snapshot of those paths (and what is in their way)
+        home.snapshot("material", paths)      # merge.Snapshot of those paths (and what is in their way),
+                                              # read in one streamed archive of the folder
         home.write("material", files)         # files written as the server's user (uid 1000)
         home.archive("work/answers.ipynb")    # a tar of a file or folder, for handing in
 """
@@ -22,7 +23,7 @@ import docker
 import docker.errors
 
 from ..errors import LocalhubError, shown
-from .merge import Entry, Snapshot
+from .merge import BUFFER, Entry, Snapshot
 
 HOME = "/home/jovyan"
 UID = GID = 1000
@@ -68,41 +69,18 @@ class Home:
             raise LocalhubError(f"The engine would not read {shown(rel)} in the home ({r.status_code}).")
         return json.loads(base64.b64decode(r.headers["X-Docker-Container-Path-Stat"]))
 
-    def _entry(self, rel: str) -> Entry | None:
-        st = self.stat(rel)
-        if st is None:
-            return None
-        if st["mode"] & _LINK:
-            return Entry("link", hashlib.sha256(st.get("linkTarget", "").encode()).hexdigest())
-        if st["mode"] & _DIR:
-            return Entry("dir")
-        stream, _ = self.client.api.get_archive(self.container.id, self._path(rel))
-        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
-            member = tar.next()
-            data = tar.extractfile(member).read() if member is not None and member.isfile() else b""
-        return Entry("file", hashlib.sha256(data).hexdigest(), bool(st["mode"] & 0o111))
-
     def snapshot(self, folder: str, paths) -> Snapshot:
-        """merge.snapshot_dir's answer for `folder` in the home: the given paths, and what is in their way."""
-        found: Snapshot = {}
-        for path in sorted(paths):
-            parts = PurePosixPath(path).parts
-            for i in range(1, len(parts) + 1):
-                q = "/".join(parts[:i])
-                if q in found:
-                    if found[q].kind != "dir":
-                        break
-                    continue
-                entry = self._entry(f"{folder}/{q}")
-                if entry is None:
-                    break
-                if i < len(parts) and entry.kind == "dir":
-                    found[q] = entry  # kept so later paths under it skip the look-up; not a conflict
-                    continue
-                found[q] = entry
-                if entry.kind != "dir":
-                    break
-        return {p: e for p, e in found.items() if e.kind != "dir" or p in paths}
+        """merge.snapshot_dir's answer for `paths` in `folder` of the home, and what is in their way: the folder
+        read as one archive (two engine requests per file took a tenth of a second each)."""
+        st = self.stat(folder)
+        if st is None:
+            return {}
+        if st["mode"] & _LINK or not st["mode"] & _DIR:
+            what = "link" if st["mode"] & _LINK else "file"
+            raise LocalhubError(f"'{shown(folder)}' in the home is a {what}, not a folder, so nothing is put there: "
+                                f"rename that {what} and the files follow at the next try.")
+        chunks, _ = self.client.api.get_archive(self.container.id, self._path(folder))
+        return snapshot_of_archive(chunks, paths)
 
     def exists(self, rel: str) -> bool:
         return self.stat(rel) is not None
@@ -135,3 +113,60 @@ class Home:
             raise LocalhubError(f"There is no '{shown(rel)}' in the server's home.")
         stream, _ = self.client.api.get_archive(self.container.id, self._path(rel))
         return b"".join(stream)
+
+
+class _Chunks(io.RawIOBase):
+    """A file over the engine's stream of archive chunks, for tarfile's streaming mode."""
+
+    def __init__(self, chunks):
+        self._chunks, self._left = iter(chunks), b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self._left:
+            self._left = next(self._chunks, None)
+            if self._left is None:
+                self._left = b""
+                return 0
+        n = min(len(buffer), len(self._left))
+        buffer[:n], self._left = self._left[:n], self._left[n:]
+        return n
+
+
+def snapshot_of_archive(chunks, paths) -> Snapshot:
+    """merge.snapshot_dir's answer for `paths` (and whatever is in their way) from the engine's archive of a folder
+    (the folder at the top), read once as a stream: only the wanted files are hashed."""
+    wanted = set(paths)
+    parents = {str(q) for p in wanted for q in PurePosixPath(p).parents if str(q) != "."}
+    found: Snapshot = {}
+    with tarfile.open(fileobj=io.BufferedReader(_Chunks(chunks), BUFFER), mode="r|") as tar:
+        for member in tar:
+            rel = "/".join(PurePosixPath(member.name).parts[1:])
+            if rel not in wanted and rel not in parents:
+                continue
+            if member.isdir():
+                found[rel] = Entry("dir")
+            elif member.issym():
+                target = member.linkname.encode("utf-8", "surrogateescape")
+                found[rel] = Entry("link", hashlib.sha256(target).hexdigest())
+            elif member.isfile():
+                digest, f = hashlib.sha256(), tar.extractfile(member)
+                while block := f.read(BUFFER):
+                    digest.update(block)
+                found[rel] = Entry("file", digest.hexdigest(), bool(member.mode & 0o111))
+            elif member.islnk():  # the same file as an earlier member; unknown content counts as the user's
+                target = found.get("/".join(PurePosixPath(member.linkname).parts[1:]))
+                found[rel] = Entry("file", target.digest if target else "", bool(member.mode & 0o111))
+            else:
+                found[rel] = Entry("other")
+    snapshot: Snapshot = {}
+    for path in wanted:
+        blocked = next((q for q in reversed(PurePosixPath(path).parents)
+                        if str(q) != "." and str(q) in found and found[str(q)].kind != "dir"), None)
+        if blocked is not None:
+            snapshot[str(blocked)] = found[str(blocked)]
+        elif path in found:
+            snapshot[path] = found[path]
+    return snapshot

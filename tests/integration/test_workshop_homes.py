@@ -12,6 +12,7 @@ from contextlib import closing
 import docker
 import pytest
 
+from localhub.errors import LocalhubError
 from localhub.workshop.homes import Home
 from localhub.workshop.merge import plan_merge, snapshot_dir
 
@@ -69,6 +70,16 @@ def test_material_merged_twice_into_a_real_home_keeps_the_edit(volume, tmp_path)
         archive = home.archive("day1/sub")
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         assert tar.extractfile("sub/b.txt").read() == b"b2\n"
+
+
+def test_a_file_or_link_where_the_folder_goes_is_refused_in_one_sentence_and_kept(volume, tmp_path):
+    client, name = volume
+    run_in_home(client, name, "echo mine > day1 && ln -s /etc day2")
+    for folder, what in (("day1", "file"), ("day2", "link")):
+        with Home(client, name, IMAGE, {"localhub.test": "1"}) as home:
+            with pytest.raises(LocalhubError, match=f"^'{folder}' in the home is a {what}, not a folder"):
+                home.snapshot(folder, {"a.py"})
+    assert run_in_home(client, name, "cat day1; readlink day2") == "mine\n/etc\n"
 
 
 def test_paths_outside_the_home_are_refused(volume):

@@ -293,7 +293,7 @@ async def test_sync_answers_in_one_sentence(daemon, engine, files, monkeypatch):
 def test_a_home_read_in_one_pass_is_seen_as_a_folder_walk_sees_it(tmp_path):
     """snapshot_of_archive (the engine's archive of a home, streamed) answers as merge.snapshot_dir does: the
     wanted paths, and a file or link where one of their folders should be."""
-    from localhub.home_files import snapshot_of_archive
+    from localhub.workshop.homes import snapshot_of_archive
 
     home = tmp_path / "jovyan"
     (home / "sub" / "deeper").mkdir(parents=True)
