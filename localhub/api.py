@@ -345,13 +345,14 @@ class PoolHandler(APIHandler):
 
 
 def make_app(daemon: "Daemon") -> web.Application:
-    from .hub import environments_web, home_files_web  # these build on this module's handlers
+    from .hub import environments_web, home_files_web, notice_web  # these build on this module's handlers
     from .workshop import web as workshop_web
 
     prefix = "/services/localhub/api"
     args = {"daemon": daemon}
     return web.Application(binder_web.handlers(daemon) + environments_web.handlers(daemon) + api_hub.handlers(daemon)
-                           + workshop_web.handlers(daemon) + home_files_web.handlers(daemon) + [
+                           + workshop_web.handlers(daemon) + home_files_web.handlers(daemon) + notice_web.handlers(daemon)
+                           + [
         (r"/services/localhub/oauth_callback", OAuthCallbackHandler, args),
         (prefix + "/info", InfoHandler, args),
         (prefix + "/pool", PoolHandler, args),

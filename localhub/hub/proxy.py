@@ -11,6 +11,8 @@ Binder clients need, run as `python -m localhub.hub.proxy` with the same options
 3. Request bodies are streamed too, and capped before they are read (limits.py): the hub's and localhub's
    routes take small bodies, a single-user server's route large uploads (it applies its own limit). A
    body is never held whole in the proxy's memory, so unauthenticated floods cost it nothing.
+4. A server's own app pages (JupyterLab's, Notebook 7's) get a small script that shows what localhub has to
+   tell the server's user (page_notice.py); every other answer passes as it came.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from tornado.httpclient import AsyncHTTPClient
 from tornado.httputil import HTTPHeaders, parse_response_start_line
 from tornado.web import stream_request_body
 
-from . import limits
+from . import limits, page_notice
 
 from ..redact import hide_secrets
 
@@ -67,6 +69,7 @@ class BodyPipe:
 class LocalhubProxyHandler(ProxyHandler):
     _pipe: BodyPipe | None = None
     _upstream: asyncio.Future | None = None
+    _page: page_notice.HeldPage | None = None  # a server's app page, held to add the notice script
 
     def prepare(self):
         """After the headers, before any of the body: cap it by route, and start streaming it upstream."""
@@ -147,6 +150,11 @@ class LocalhubProxyHandler(ProxyHandler):
         finally:
             if self._pipe is not None:
                 self._pipe.close()  # the upstream has answered: the rest of the body goes nowhere
+        if self._page is not None and not self._finished:
+            rest = self._page.end()
+            if self._page.held:  # the whole page, script added: its length is known
+                self.set_header("Content-Length", len(rest))
+            self.write(rest)
         if not self._finished:
             self.finish()
 
@@ -158,12 +166,22 @@ class LocalhubProxyHandler(ProxyHandler):
             self._upstream_headers.parse_line(line)
         elif self._upstream_status and self._upstream_status.code >= 200:  # end of the final headers
             self.set_status(self._upstream_status.code, self._upstream_status.reason)
+            url = self.target and page_notice.page_notice_url(
+                self.request.method, self.proxy.get_route(self.target["prefix"]), self.target["prefix"],
+                self.request.path, self._upstream_status.code, self._upstream_headers)
+            self._page = page_notice.HeldPage(url) if url else None
             for key, value in self._upstream_headers.get_all():
+                if self._page is not None and key.lower() == "etag":
+                    continue  # it names the page without the script; tornado tags the page as sent
                 if key.lower() not in _NOT_FORWARDED:
                     self.set_header(key, value) if key.lower() in ("server", "content-type", "date") \
                         else self.add_header(key, value)
 
     def _on_upstream_chunk(self, chunk: bytes) -> None:
+        if self._page is not None:
+            chunk = self._page.feed(chunk)
+            if not chunk:
+                return
         self.write(chunk)
         self.flush()
 

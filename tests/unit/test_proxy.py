@@ -53,22 +53,26 @@ class SlowEvents(web.RequestHandler):
         self.finish()
 
 
-@pytest.fixture(scope="module")
-def upstream():
+def serve(handlers: list) -> str:
+    """The URL of a tornado app with these handlers, served from a thread of its own."""
     port = free_port_block(1, start=24000)
     ready = threading.Event()
 
-    def serve():
+    def run():
         loop = ioloop.IOLoop()
         asyncio.set_event_loop(loop.asyncio_loop)
-        web.Application([(r"/echo/(.*)", Echo), (r"/events", SlowEvents), (r"/user/(.*)", Counter),
-                         (r"/hub/(.*)", Counter)]).listen(port, "127.0.0.1")
+        web.Application(handlers).listen(port, "127.0.0.1")
         loop.add_callback(ready.set)
         loop.start()
 
-    threading.Thread(target=serve, daemon=True).start()
+    threading.Thread(target=run, daemon=True).start()
     ready.wait(10)
     return f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="module")
+def upstream():
+    return serve([(r"/echo/(.*)", Echo), (r"/events", SlowEvents), (r"/user/(.*)", Counter), (r"/hub/(.*)", Counter)])
 
 
 class ProxyURL(str):
