@@ -40,6 +40,14 @@ class LaunchSpec:
         return f"{self.provider}:{self.repo}"
 
     @property
+    def on_this_machine(self) -> bool:
+        """True when the link names a folder of this machine (`local/…`, `git/<a path or file:// URL>`): a web
+        page of another site must not be able to make a signed-in browser build it (binder_web.py asks)."""
+        if self.provider == "local":
+            return True
+        return self.provider == "git" and (self.repo.startswith("/") or self.repo.lower().startswith("file:"))
+
+    @property
     def spec(self) -> str:
         """`<provider>/<spec>` exactly as BinderHub writes it after /v2/, e.g. `gh/org/repo/HEAD`."""
         # Imported here because every provider module imports LaunchSpec.

@@ -95,6 +95,12 @@ class BinderHandler(HubOAuthenticated, web.RequestHandler):
         self.render("error.html", status_code=status_code, reason=self._reason, message=message)
 
 
+def from_another_site(request) -> bool:
+    """True when the browser says (Fetch Metadata) that another site led to this request: a link or script on a
+    page that is not this hub's. Requests without the header (command-line clients, old browsers) are not."""
+    return request.headers.get("Sec-Fetch-Site", "").lower() in ("cross-site", "same-site")
+
+
 def allowed_origin(setting: str, origin: str | None) -> str | None:
     """The Access-Control-Allow-Origin answer for `origin`: "*" when every origin is allowed, the origin itself
     when the setting (space-separated origins) names it, else None (no CORS header)."""
@@ -153,6 +159,13 @@ class BuildStreamHandler(BinderHandler):
             launch = launch_from_request(self, "/build/")
         except BadLink as err:
             await self._emit({"phase": "failed", "message": f"{err}\n"})
+            self.finish()
+            return
+        if launch.on_this_machine and from_another_site(self.request) and "Authorization" not in self.request.headers:
+            self.set_status(403)
+            await self._emit({"phase": "failed", "status_code": 403,
+                              "message": "A folder of this machine is launched only from this hub's own pages, not "
+                                         "by another web site: open the link yourself.\n"})
             self.finish()
             return
         keepalive = asyncio.create_task(self._keepalive())
@@ -215,6 +228,11 @@ class ProgressPageHandler(BinderHandler):
         query = self.request.query
         build_only = self.get_argument("launch", "1") in ("0", "false", "no")  # the environments page's builds
         title = launch.title.replace("Starting", "Building", 1) if build_only else launch.title
+        if launch.on_this_machine and from_another_site(self.request):
+            # another site sent a signed-in browser here: build this machine's folder only once its user says so
+            # (the button is a link of this page, so following it is a same-origin navigation)
+            self.render("confirm_local.html", title=title, folder=launch.repo, here=self.request.uri)
+            return
         self.render("progress.html", title=title, spec=unquote(launch.spec), build_only=build_only,
                     build_url=f"{SERVICE}/build/{spec}" + (f"?{query}" if query else ""))
 

@@ -12,15 +12,16 @@ import functools
 import http.server
 import json
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import pytest
 
 from localhub.client import Client
-from tests.support.binder import BUILD_PHASES, CaseRepo, remove_images_under
+from tests.support.binder import BUILD_PHASES, CaseRepo, images_under, remove_images_under
 from tests.support.browser import goto
 
 pytestmark = [pytest.mark.browser, pytest.mark.docker]
@@ -70,6 +71,8 @@ def book(tmp_path_factory):
     """A static web server on another port (another origin) serving BOOK_PAGE."""
     root = tmp_path_factory.mktemp("book")
     (root / "book.html").write_text(BOOK_PAGE)
+    # a page that sends the browser on to the link in its fragment at once, as a hostile page would
+    (root / "go.html").write_text("<script>location.replace(decodeURIComponent(location.hash.slice(1)))</script>")
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -235,3 +238,20 @@ def test_a_page_of_another_origin_launches_like_thebe(ehub, repos, browser, book
             wait_for_jupyterlab(page, ehub, result["server"])
     finally:
         context.close()
+
+
+def test_another_sites_link_to_a_folder_here_asks_before_building(ehub, repos, browser, book, tmp_path):
+    """A page of another site sends a signed-in browser to a Binder link naming a folder of this machine: the
+    hub asks (nothing is built), and the user's own click launches it."""
+    repo = CaseRepo("dockerfile-basic", repos, "asked")
+    link = f"{ehub.url}/v2/{repo.spec()}"
+    with open_page(browser, ehub, "link", "/hub/home") as page, screenshot_on_failure(page, tmp_path, "asked"):
+        page.wait_for_url("**/hub/home")
+        goto(page, f"{book.other}/go.html#{quote(link, safe='')}")
+        page.wait_for_selector("#confirm")
+        assert "Launch a folder of this machine?" in page.inner_text("h2")
+        time.sleep(2)  # had a build been started, its image would be on its way
+        assert not images_under(repo.path)
+        assert "asked" not in {s["name"] for s in json.loads(ehub.cli("servers", "ls", "--json").stdout)}
+        page.click("#confirm")
+        wait_for_jupyterlab(page, ehub, "asked")

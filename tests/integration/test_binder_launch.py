@@ -527,6 +527,25 @@ def test_v2_link_redirects_to_the_progress_page_keeping_spec_and_query(bhub, fir
         assert f'"/services/localhub/build/{spec}?{URLPATH_QUERY}"' in page.text
 
 
+def test_another_site_cannot_make_a_signed_in_browser_build_a_folder_of_this_machine(bhub, repos):
+    """A stranger found that a page of any site could send a signed-in browser to /v2/local/… and start a build of
+    a folder here. A cross-site arrival (Fetch Metadata) is asked first; the build stream refuses one."""
+    spec = CaseRepo("dockerfile-basic", repos, "crosssite").spec()  # git/<file:// URL of a folder here>, never built
+    before = nothing_made(bhub, repos)
+    with httpx.Client(timeout=30, follow_redirects=True) as browser:
+        browser.get(bhub.client.login_link(next_url="/hub/home"))
+        sent = browser.get(f"{bhub.url}/v2/{spec}", headers={"Sec-Fetch-Site": "cross-site"})
+        assert sent.status_code == 200 and 'id="confirm"' in sent.text and "/build/" not in sent.text
+        assert f'href="/services/localhub/v2/{spec}"' in sent.text  # the button: the same page, asked from here
+        stream = browser.get(f"{bhub.url}/services/localhub/build/{spec}", headers={"Sec-Fetch-Site": "same-site"})
+        assert stream.status_code == 403 and "only from this hub's own pages" in stream.text
+        assert nothing_made(bhub, repos) == before
+        own = browser.get(f"{bhub.url}/services/localhub/v2/{spec}", headers={"Sec-Fetch-Site": "same-origin"})
+        assert f'"/services/localhub/build/{spec}"' in own.text and 'id="confirm"' not in own.text
+        remote = browser.get(f"{bhub.url}/v2/gh/org/repo/HEAD", headers={"Sec-Fetch-Site": "cross-site"})
+        assert '"/services/localhub/build/gh/org/repo/HEAD"' in remote.text  # a Binder link from anywhere: as designed
+
+
 def test_sign_in_link_reaches_the_launch_page(bhub):
     link = bhub.client.login_link(next_url="/services/localhub/")
     with httpx.Client(timeout=30, follow_redirects=True) as browser_like:  # keeps cookies across redirects
