@@ -26,7 +26,7 @@ from .config import Settings, settings_to_dict
 from .errors import LocalhubError
 from .hub import login_tokens
 from .hub.hub_config import hub_api_port
-from .hub.network import ensure_network, isolate, remove_network
+from .hub.network import ensure_network, isolate, not_isolated_warning, remove_network
 from .hub import limits
 from .hub.culler import cull_forever
 from .logcap import CappedLog
@@ -226,6 +226,7 @@ class Daemon:
         return PeerPins(self.state.root).forget(node)
 
     async def run(self, announce=print) -> int:
+        login_tokens.revoke_all(self.state.login_tokens)  # links of an earlier run sign in no more
         network, gateway = ensure_network(self.docker, self.settings.instance, self.settings.labels)
         for image in await asyncio.to_thread(self.builder.remove_interrupted):
             announce(f"localhub: removed {image}, left by a build that was interrupted when localhub stopped.")
@@ -237,8 +238,7 @@ class Daemon:
         self.network_isolation = await asyncio.to_thread(isolate, self.docker, self.settings.instance,
                                                          (gateway, hub_port))
         if self.network_isolation:
-            announce(f"localhub: servers are NOT isolated on the network: {self.network_isolation}; they can reach "
-                     "this desktop's services and its LAN (`localhub doctor` says more).")
+            announce(f"localhub: warning: {not_isolated_warning(self.network_isolation)}")
         pool_address = await self._join_pool(announce, (gateway, hub_port))
         self.state.write_runtime({
             "settings": settings_to_dict(self.settings),

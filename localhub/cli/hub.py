@@ -41,7 +41,7 @@ def cmd_up(args) -> int:
         return run_foreground(settings)
     lifecycle.start_detached(settings, state)
     client = Client(settings.state_dir)
-    warnings = client.info().get("profile_warnings") or []
+    warnings = client.info().get("warnings") or []
     link = client.login_link()
     if args.json:
         print_json({"running": True, "started": True, "url": settings.url, "pid": client.runtime.get("daemon_pid"),
@@ -148,7 +148,7 @@ def cmd_status(args) -> int:
     print(f"  engine: Docker {engine['version']} (API {engine['api_version']}) at {engine['address']}")
     print(f"  servers: {running} running, {len(servers) - running} stopped")
     print(f"  state: {info['state_dir']}")
-    for warning in info.get("profile_warnings") or []:
+    for warning in info.get("warnings") or []:
         print(f"  warning: {warning}")
     return 0
 

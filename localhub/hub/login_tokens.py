@@ -1,7 +1,9 @@
 """One-time login tokens: the link `localhub up` prints signs the desktop user in once.
 
 Only a hash of each token is stored (one file per token, in a 0700 directory), so reading the state dir
-later does not reveal a usable link. Consuming a token deletes its file; an expired one is refused.
+later does not reveal a usable link. Consuming a token deletes its file; an expired one is refused. A link signs
+in during the run of the hub that printed it: the daemon revokes every unused one when it starts (`revoke_all`),
+so a link left in a terminal's scrollback or an old log is dead after a restart or a recover.
 """
 
 from __future__ import annotations
@@ -42,11 +44,13 @@ def consume(directory: Path, token: str) -> bool:
     return time.time() < expires
 
 
-def purge_expired(directory: Path) -> None:
-    now = time.time()
+def revoke_all(directory: Path) -> int:
+    """Make every link issued so far invalid; how many unused ones there were."""
+    revoked = 0
     for path in directory.glob("*"):
         try:
-            if int(path.read_text().strip() or 0) < now:
-                path.unlink()
-        except (OSError, ValueError):
+            path.unlink()
+            revoked += 1
+        except OSError:
             continue
+    return revoked

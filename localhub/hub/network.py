@@ -49,6 +49,12 @@ def isolate(client: docker.DockerClient, instance: str, hub_api: tuple[str, int]
     return None
 
 
+def not_isolated_warning(why: str) -> str:
+    """What a user is told when `isolate` could not enforce the policy."""
+    return (f"servers are NOT isolated on the network: {why}; they can reach this desktop's services and its LAN "
+            "(`localhub doctor` says more).")
+
+
 def remove_network(client: docker.DockerClient, instance: str) -> None:
     """Remove the hub's network when no container uses it any more (it is made again at the next start),
     and its bridge's rules with it."""

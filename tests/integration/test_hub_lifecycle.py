@@ -41,6 +41,30 @@ def test_up_prints_a_sign_in_link_that_works_once(hub_factory):
     hub_factory.close(hub)
 
 
+def test_a_restart_ends_unused_sign_in_links_and_says_when_servers_are_not_isolated(hub_factory, tmp_path):
+    """Stranger findings: an unused link from an earlier run still signed in after restart and recover; with
+    isolation unavailable, `up --detach` said nothing (only the daemon's log had the warning)."""
+    hub = hub_factory.start("signin-restart")
+    unused = hub.cli("login").stdout.strip()
+    denied = tmp_path / "bin"  # a desktop where iptables may not be changed (no root, a locked-down policy)
+    denied.mkdir()
+    (denied / "iptables").write_text("#!/bin/sh\necho 'iptables: Permission denied (you must be root)' >&2\nexit 4\n")
+    (denied / "iptables").chmod(0o755)
+    env = {**hub.env, "PATH": f"{denied}:{os.environ['PATH']}"}
+    try:
+        restarted = subprocess.run([sys.executable, "-m", "localhub", "restart", "--port", str(hub.port)],
+                                   env=env, capture_output=True, text=True, timeout=240)
+        assert restarted.returncode == 0, restarted.stderr
+        assert "servers are NOT isolated on the network: iptables cannot be changed here" in restarted.stderr
+        assert "NOT isolated" in hub.cli("status").stdout
+        with httpx.Client(follow_redirects=True) as browser:
+            assert browser.get(unused).status_code == 403  # issued by the run before
+            fresh = restarted.stdout.split("sign in: ")[1].split()[0]
+            assert browser.get(fresh).url.path == "/hub/home"
+    finally:
+        hub_factory.close(hub)
+
+
 def test_secrets_are_private_and_status_reports(hub):
     secrets = hub.state_dir / "secrets"
     for name in ("api-token", "proxy-token"):

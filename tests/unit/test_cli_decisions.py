@@ -68,6 +68,7 @@ def test_restart_keeps_the_port_and_address_the_hub_had(isolated, capsys, monkey
 
 
 def test_recover_sets_a_damaged_database_aside_then_starts_and_adopts(isolated, capsys, monkeypatch):
+    from localhub.recovery import database_problem
     from localhub.state import StateDir
 
     state = StateDir(isolated / "state")
@@ -87,7 +88,8 @@ def test_recover_sets_a_damaged_database_aside_then_starts_and_adopts(isolated, 
     monkeypatch.setattr(hub_commands, "Client", Recovering)
     code, out, err = run(["recover"], capsys)
     assert code == 1  # one server could not come back: said, and not a success
-    assert not state.database.exists() and len(list(state.root.glob("jupyterhub.sqlite.damaged-*"))) == 1
+    assert len(list(state.root.glob("jupyterhub.sqlite.damaged-*"))) == 1
+    assert database_problem(state.database) is None  # a new one to start on (a missing one is refused)
     assert started == [state.root]
     assert "is empty; it is kept as" in out and "Server 'thesis' is back" in out
     assert "(environment gh/o/c/HEAD)" in out and "'extra' could not be brought back" in err

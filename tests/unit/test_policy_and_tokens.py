@@ -80,9 +80,9 @@ def test_expired_and_unknown_tokens_are_refused(tmp_path):
     assert not login_tokens.consume(tmp_path, "")
 
 
-def test_purge_keeps_live_tokens(tmp_path):
-    live = login_tokens.issue(tmp_path)
-    login_tokens.issue(tmp_path, ttl=-10)
-    login_tokens.purge_expired(tmp_path)
-    assert len(list(tmp_path.iterdir())) == 1
-    assert login_tokens.consume(tmp_path, live)
+def test_revoking_ends_every_link_issued_so_far(tmp_path):
+    earlier = [login_tokens.issue(tmp_path), login_tokens.issue(tmp_path, ttl=-10)]
+    assert login_tokens.revoke_all(tmp_path) == 2
+    assert not any(login_tokens.consume(tmp_path, token) for token in earlier)
+    later = login_tokens.issue(tmp_path)
+    assert login_tokens.consume(tmp_path, later)
