@@ -162,3 +162,14 @@ def test_a_page_too_large_to_hold_streams_untouched(server_route):
     r = httpx.get(server_route + "/lab/big", timeout=60)
     assert r.status_code == 200 and len(r.content) == 3 * page_notice.PAGE_LIMIT + len(b"<html><body></body></html>")
     assert b"data-localhub-notice" not in r.content
+
+
+def test_asking_for_the_notice_is_no_activity_of_the_server(server_route, proxy):  # noqa: F811
+    # an open page asks every few seconds: were that the server's activity, the idle culler would never stop it
+    api = f"http://127.0.0.1:{int(proxy.rsplit(':', 1)[1]) + 1}/api/routes"
+    auth = {"Authorization": "token test-token"}
+    before = httpx.get(api, headers=auth).json()["/user/ada/s"]["last_activity"]
+    assert httpx.get(proxy + notice_url("ada", "s")).status_code == 200  # reaches the daemon's route, here "/"
+    assert httpx.get(api, headers=auth).json()["/user/ada/s"]["last_activity"] == before
+    httpx.get(server_route + "/api/contents")  # while the server's own answers are
+    assert httpx.get(api, headers=auth).json()["/user/ada/s"]["last_activity"] != before
