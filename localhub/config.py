@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import math
 import os
 import re
 import tomllib
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import platformdirs
 
-from .errors import LocalhubError
+from .errors import LocalhubError, shown
 
 APP_NAME = "localhub"
 PORT_BLOCK = 4  # --port and the next three: the hub, the proxy's API, localhub's API, JupyterHub's API
@@ -132,14 +133,13 @@ def _coerce(name: str, value, target_type, source: str):
         if target_type is Path:
             # absolute: the daemon's children (JupyterHub, builds) run in other directories
             return Path(value).expanduser().absolute()
-        if target_type is int:
+        if target_type in (int, float):
             if isinstance(value, bool):
                 raise ValueError
-            return int(value)
-        if target_type is float:
-            if isinstance(value, bool):
-                raise ValueError
-            return float(value)
+            number = target_type(value)
+            if not math.isfinite(number) or number < 0:  # every number localhub takes is a count, size or time
+                raise LocalhubError(f"{source}: '{name}' must be a number of at least 0, not {shown(str(value))}.")
+            return number
         if target_type is dict:
             if not isinstance(value, dict):
                 raise ValueError

@@ -17,6 +17,7 @@ One module per command group, each with a `register(subparsers, common, json_fla
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 
@@ -71,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except LocalhubError as err:
         print(f"localhub: {err}", file=sys.stderr)
+        if getattr(args, "json", False):  # a script reading stdout gets the failure as JSON too
+            print(json.dumps({"error": str(err), "exit_code": err.exit_code}), flush=True)
         return err.exit_code
     except KeyboardInterrupt:
         print("localhub: interrupted.", file=sys.stderr)

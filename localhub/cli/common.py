@@ -37,3 +37,10 @@ def where(text: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}", text):
         raise argparse.ArgumentTypeError(f"'{shown(text)}' is not local, auto or a peer's name (letters, digits, . _ -).")
     return text.lower() if text.lower() in ("local", "auto") else text
+
+
+def profile_name(text: str) -> str:
+    """--profile: a profile's name (whether it exists is checked where the profiles are read)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("a profile's name cannot be empty; leave --profile out for the default one.")
+    return text.strip()

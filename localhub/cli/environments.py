@@ -9,7 +9,7 @@ import webbrowser
 from ..client import Client
 from ..errors import LocalhubError, shown
 from ..profiles import format_size
-from .common import WHERE_HELP, client_from, print_json, where
+from .common import WHERE_HELP, client_from, print_json, profile_name, where
 from .render import LaunchDisplay, environments_table
 
 
@@ -166,7 +166,7 @@ def register(sub, common, json_flag) -> None:
     launch = sub.add_parser("launch", parents=[common, json_flag],
                             help="build (once) and start the environment of a Binder link")
     launch.add_argument("link", help="any Binder link (host swapped or not), repository URL or local directory")
-    launch.add_argument("--profile", help="resource profile for its server")
+    launch.add_argument("--profile", type=profile_name, help="resource profile for its server")
     launch.add_argument("--where", type=where, help=WHERE_HELP)
     launch.add_argument("--rebuild", action="store_true", help="build the same commit again")
     launch.add_argument("--open", action="store_true", help="open it in the browser when ready")

@@ -8,7 +8,7 @@ import webbrowser
 
 from ..client import Client
 from ..errors import LocalhubError, shown
-from .common import WHERE_HELP, client_from, print_json, where
+from .common import WHERE_HELP, client_from, print_json, profile_name, where
 from .render import follow_spawn, servers_table
 
 
@@ -125,14 +125,14 @@ def register(sub, common, json_flag) -> None:
                                                                               metavar="ACTION", required=True)
     new = servers.add_parser("new", parents=[common, json_flag], help="create and start a named server")
     new.add_argument("name", help=NAME_HELP)
-    new.add_argument("--profile", help="resource profile (default: 'default')")
+    new.add_argument("--profile", type=profile_name, help="resource profile (default: 'default')")
     new.add_argument("--image", help="image to run (default: the profile's, else localhub/singleuser:latest)")
     new.add_argument("--where", type=where, help=WHERE_HELP)
     new.set_defaults(func=cmd_new)
     start = servers.add_parser("start", parents=[common, json_flag], help="start a stopped server")
     start.add_argument("name", help="the server's name (`localhub servers ls` lists them)")
     start.add_argument("--where", type=where, help=WHERE_HELP + " (default: where it ran last)")
-    start.add_argument("--profile", help="resource profile from now on (default: the one it had)")
+    start.add_argument("--profile", type=profile_name, help="resource profile from now on (default: the one it had)")
     start.set_defaults(func=cmd_start)
     stop = servers.add_parser("stop", parents=[common, json_flag], help="stop a server (files kept)")
     stop.add_argument("name", help="the server's name (`localhub servers ls` lists them)")

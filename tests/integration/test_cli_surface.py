@@ -39,7 +39,8 @@ def test_global_options_before_the_command_address_the_hub(hub, tmp_path):
     # after the command, as before; the closer one wins
     nowhere = localhub("--state-dir", str(hub.state_dir), "status", "--state-dir", str(tmp_path), "--json",
                        env=env, check=False)
-    assert nowhere.returncode == 3 and json.loads(nowhere.stdout) == {"running": False, "state_dir": str(tmp_path)}
+    assert nowhere.returncode == 3 and json.loads(nowhere.stdout) == {"running": False, "state_dir": str(tmp_path),
+                                                             "leftover_hub_pid": None}
     listed = json.loads(localhub("--json", "--state-dir", str(hub.state_dir), "servers", "ls", env=env).stdout)
     assert isinstance(listed, list)
 

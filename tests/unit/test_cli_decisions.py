@@ -31,6 +31,15 @@ def test_an_empty_server_name_is_refused_before_anything_is_asked(isolated, caps
     assert len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("argv", [["servers", "new", "x", "--profile", ""], ["servers", "start", "x", "--profile", " "],
+                                  ["launch", "gh/org/repo/HEAD", "--profile", ""]])
+def test_an_empty_profile_is_refused_not_taken_for_the_default(isolated, capsys, argv):
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and "a profile's name cannot be empty" in err and len(err.strip().splitlines()) == 1
+
+
 @pytest.mark.parametrize("argv", [["servers", "logs", "x", "--tail", "abc"], ["nonsense\x1b[2J"], ["servers"],
                                   ["up", "--port", "many"]])
 def test_usage_errors_are_one_escaped_line(isolated, capsys, argv):
@@ -149,3 +158,9 @@ def test_the_default_server_is_addressed_by_its_own_path_and_never_deleted(fake_
 def test_an_unknown_server_is_named_escaped(fake_hub, tmp_path):
     with pytest.raises(LocalhubError, match=r"There is no server '\\x1b\[2J'"):
         fake_client(fake_hub, tmp_path).server("\x1b[2J")
+
+
+def test_a_failure_with_json_is_json_on_stdout_and_one_sentence_on_stderr(isolated, capsys):
+    code, out, err = run(["servers", "ls", "--json"], capsys)
+    assert code == 1 and err.startswith("localhub: No localhub is running")
+    assert json.loads(out) == {"error": err.strip().removeprefix("localhub: "), "exit_code": 1}

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import argparse
 
+import json
+
 import pytest
 
 from localhub.cli import build_parser, main
@@ -88,7 +90,8 @@ def test_up_in_the_foreground_has_no_json_and_says_so(isolated, capsys, monkeypa
     monkeypatch.setattr(localhub.daemon, "run_foreground", foreground)
     assert main(["--json", "up"]) == 1
     out, err = capsys.readouterr()
-    assert out == "" and "needs --detach" in err and len(err.strip().splitlines()) == 1
+    assert "needs --detach" in json.loads(out)["error"] and "needs --detach" in err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_the_terminal_ui_has_no_json_and_says_so(isolated, capsys):

@@ -41,6 +41,9 @@ def test_file_then_environment_then_flags(config_dir, monkeypatch):
     ("port = 'many'\n", "'port' must be int"),
     ("port = [\n", "Cannot read"),
     ("port = 70000\n", "out of range"),
+    ("max_named_servers = -1\n", "'max_named_servers' must be a number of at least 0, not -1"),  # was taken
+    ("pool_start_load = -0.5\n", "'pool_start_load' must be a number of at least 0"),
+    ("pool_busy_load = nan\n", "'pool_busy_load' must be a number of at least 0, not nan"),
 ])
 def test_bad_config_is_one_sentence(config_dir, text, fragment):
     (config_dir / "config.toml").write_text(text)
