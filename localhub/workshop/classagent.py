@@ -2,7 +2,8 @@
 class key (only laptops that know the class code get an answer, and they can tell the answer is from one).
 
     GET  /class/v1/have                 who this laptop is, the class's environments it knows, the chunks it
-                                        can serve, its uploads now, the material's version (teacher)
+                                        can serve and those it is fetching, its uploads now, the material's
+                                        version (teacher)
     GET  /class/v1/chunk/<sha>/<n>      chunk n of a compressed layer (4 MiB), from the store or from a layer
                                         still being received; 503 when this laptop already serves enough
     GET  /class/v1/material             the current material (teacher)

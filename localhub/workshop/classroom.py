@@ -64,6 +64,7 @@ class Fetch:
     task: asyncio.Task | None = None
     error: str | None = None
     sources: dict = field(default_factory=dict)
+    swarm: Swarm | None = None
 
 
 def valid_record(record: dict) -> bool:
@@ -204,6 +205,8 @@ class Member:
                 "uploads": self.uploads, "uploaded": self.uploaded,
                 "fetching": {s: f.progress.to_dict() for s, f in self.fetches.items()
                              if f.task and not f.task.done()},
+                "inflight": {sha: list(chunks) for f in self.fetches.values() if f.swarm
+                             for sha, chunks in f.swarm.inflight.items() if chunks},
                 "material": self.work.material_summary()}
 
     def read_chunk(self, sha: str, index: int) -> bytes | None:
@@ -311,7 +314,8 @@ class Member:
 
     def holders(self) -> list[Holder]:
         return [Holder(node, s.peer, s.have.get("blobs") or {}, int(s.have.get("uploads") or 0),
-                       s.role == "teacher") for node, s in self.peers.items() if s.reachable]
+                       s.role == "teacher", {sha: set(c) for sha, c in (s.have.get("inflight") or {}).items()})
+                for node, s in self.peers.items() if s.reachable]
 
     async def _get_chunk(self, peer, sha: str, index: int) -> bytes:
         return await self.net.get_bytes(peer, f"/chunk/{sha}/{index}", timeout=120)
@@ -340,7 +344,8 @@ class Member:
             present = await asyncio.to_thread(layers.present_chains, self.client)
             chains = layers.chain_ids([b.diff_id for b in blobs])
             needed = [b for b, chain in zip(blobs, chains) if chain not in present]
-            swarm = Swarm(self.partials, self.holders, self._get_chunk, seed=self.lab.node, lost_after=LOST_AFTER)
+            swarm = fetch.swarm = Swarm(self.partials, self.holders, self._get_chunk, seed=self.lab.node,
+                                        lost_after=LOST_AFTER)
             fetch.progress.skipped = sum(b.size for b in blobs if b not in needed)
             await swarm.fetch(needed, fetch.progress)
             fetch.sources = {self._peer_name(n): c for n, c in swarm.sources.items()}

@@ -6,11 +6,14 @@ on disk: a fetch broken off (the LAN lost, the laptop closed) resumes where it s
 against its SHA-256 from the class's record before it is kept, and the whole blob against its own before it
 joins the blob store.
 
-Swarm picks, while fewer than `concurrency` requests are out: the rarest chunk still needed (ties broken at
-random, so laptops start in different places), from the holder with the least load (its own uploads, ours
-to it, a small extra for the teacher). A busy or failing peer is set aside for a moment; when no chunk has
-arrived for `lost_after` seconds and no peer holds what is missing, the fetch fails in one sentence and can
-be run again.
+Swarm picks, while fewer than `concurrency` requests are out: the rarest chunk still needed, counting the
+laptops that hold it and those fetching it right now (every laptop tells the others which chunks it is
+fetching), so that the teacher sends each chunk to one laptop and the laptops pass it on; ties broken at
+random (laptops start in different places). It comes from the holder with the least load (its own uploads,
+ours to it, an extra for the teacher); a chunk that another laptop holds or is fetching is asked of the
+teacher only when nothing else can be asked (at the end of a fetch, or while the laptops that have it are
+busy). A busy or failing peer is set aside for a moment; when no chunk has arrived for `lost_after` seconds
+and no peer holds what is missing, the fetch fails in one sentence and can be run again.
 """
 
 from __future__ import annotations
@@ -143,10 +146,14 @@ class Holder:
     blobs: dict[str, str]
     uploads: int = 0
     teacher: bool = False
+    fetching: dict[str, set[int]] = field(default_factory=dict)  # sha -> chunks it is fetching right now
 
     def holds(self, blob: Blob, index: int) -> bool:
         mark = self.blobs.get(blob.sha256)
         return mark == "all" or (mark is not None and index < len(mark) and mark[index] == "1")
+
+    def is_fetching(self, blob: Blob, index: int) -> bool:
+        return index in self.fetching.get(blob.sha256, ())
 
 
 @dataclass
@@ -167,6 +174,7 @@ class Swarm:
         self.concurrency, self.per_peer, self.lost_after = concurrency, per_peer, lost_after
         self.random = random.Random(seed or os.urandom(8))
         self.sources: dict[str, int] = {}  # node -> chunks received from it (for the report)
+        self.inflight: dict[str, list[int]] = {}  # sha -> chunks being fetched now (told to the other laptops)
         self._resting: dict[str, float] = {}  # node -> until when it is set aside
 
     async def fetch(self, blobs: list[Blob], progress: Progress | None = None,
@@ -198,6 +206,7 @@ class Swarm:
                     need.remove((slot.blob, slot.index))
                     slot.task = asyncio.ensure_future(self.get_chunk(slot.holder.peer, slot.blob.sha256, slot.index))
                     out[(slot.blob.sha256, slot.index)] = slot
+                    self.inflight.setdefault(slot.blob.sha256, []).append(slot.index)
                 if not out:
                     if time.monotonic() - last_arrival > self.lost_after:
                         missing = sum(b.chunk_range(i)[1] for b, i in need)
@@ -210,6 +219,7 @@ class Swarm:
                                              return_when=asyncio.FIRST_COMPLETED)
                 for key in [k for k, s in out.items() if s.task in done]:
                     slot = out.pop(key)
+                    self.inflight[slot.blob.sha256].remove(slot.index)
                     data = None
                     try:
                         data = slot.task.result()
@@ -231,6 +241,7 @@ class Swarm:
                             self._resting[slot.holder.key] = time.monotonic() + 3.0  # sent wrong bytes
                         need.append((slot.blob, slot.index))
         finally:
+            self.inflight.clear()
             for slot in out.values():
                 slot.task.cancel()
         return [await asyncio.to_thread(self.partials.complete, b) for b in todo]
@@ -244,16 +255,18 @@ class Swarm:
         for blob, index in need:
             if (blob.sha256, index) in out:
                 continue
-            having = [h for h in holders if h.holds(blob, index)]
             usable = [h for h in ready if h.holds(blob, index)]
             if not usable:
                 continue
-            rarity = len(having)
-            if best is None or rarity < best[0]:
-                holder = min(usable, key=lambda h: (h.uploads + 2 * ours.get(h.key, 0) + (1.5 if h.teacher else 0),
-                                                    self.random.random()))
-                best = (rarity, blob, index, holder)
-                if rarity == 1:
+            holder = min(usable, key=lambda h: (h.uploads + 2 * ours.get(h.key, 0) + (3 if h.teacher else 0),
+                                                self.random.random()))
+            spread = [h for h in holders if h.holds(blob, index) or h.is_fetching(blob, index)]
+            # the teacher again for a chunk a laptop has or is getting: only when nothing better is left
+            again = holder.teacher and any(not h.teacher for h in spread)
+            rank = (again, len(spread))
+            if best is None or rank < best[0]:
+                best = (rank, blob, index, holder)
+                if rank == (False, 1):
                     break
         if best is None:
             return None

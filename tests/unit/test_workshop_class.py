@@ -154,3 +154,29 @@ def test_a_layer_twice_in_one_image_is_fetched_once(store, tmp_path):
     kept = run(swarm, [blob, blob])
     assert len(kept) == 1 and teacher.asked == [0]
     assert zstandard.ZstdDecompressor().decompress(store.path(kept[0]).read_bytes())
+
+
+def test_a_chunk_another_laptop_is_fetching_is_left_to_it():
+    from localhub.workshop.blobs import Blob
+
+    blob = Blob("sha256:" + "a" * 64, "b" * 64, 2 * CHUNK, 2 * CHUNK, ("1" * 64, "2" * 64))
+    teacher = Holder("t", None, {blob.sha256: "all"}, teacher=True)
+    neighbour = Holder("n", None, {}, fetching={blob.sha256: {0}})  # getting chunk 0 from the teacher already
+    for need in ([(blob, 0), (blob, 1)], [(blob, 1), (blob, 0)]):  # in whichever order this laptop goes
+        slot = Swarm(None, lambda: [], None, seed="x")._pick(need, {}, [teacher, neighbour], 0.0)
+        assert (slot.index, slot.holder.key) == (1, "t")  # what nobody is getting yet
+    # with that one out too, the teacher is asked again for chunk 0 rather than this laptop waiting idle
+    slot = Swarm(None, lambda: [], None, seed="x")._pick([(blob, 0)], {}, [teacher, neighbour], 0.0)
+    assert (slot.index, slot.holder.key) == (0, "t")
+
+
+def test_the_teacher_is_not_asked_again_for_what_a_laptop_is_getting_while_a_laptop_can_give_something():
+    from localhub.workshop.blobs import Blob
+
+    blob = Blob("sha256:" + "a" * 64, "b" * 64, 2 * CHUNK, 2 * CHUNK, ("1" * 64, "2" * 64))
+    teacher = Holder("t", None, {blob.sha256: "all"}, teacher=True)
+    # the neighbour holds chunk 1 and is getting chunk 0: both are then held or coming at two laptops
+    neighbour = Holder("n", None, {blob.sha256: "01"}, uploads=2, fetching={blob.sha256: {0}})
+    for need in ([(blob, 0), (blob, 1)], [(blob, 1), (blob, 0)]):
+        slot = Swarm(None, lambda: [], None, seed="x")._pick(need, {}, [teacher, neighbour], 0.0)
+        assert (slot.index, slot.holder.key) == (1, "n")  # a busy neighbour rather than a second copy
