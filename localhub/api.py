@@ -235,6 +235,9 @@ class ServerLogsHandler(APIHandler):
                 lambda: d.docker.api.logs(container, stream=True, follow=follow, tail=tail)
             )
         except docker.errors.NotFound:
+            if name not in await d.hub_api.servers(d.settings.user):
+                raise web.HTTPError(404, f"There is no server '{shown(name)}'; `localhub servers ls` lists them.") \
+                    from None
             raise web.HTTPError(404, f"Server '{shown(name)}' has no container (it is stopped).") from None
         self.set_header("Content-Type", "text/plain; charset=utf-8")
         # while following a quiet container, an empty line every few seconds lets clients notice that their

@@ -18,6 +18,7 @@ from httpx_sse import connect_sse
 
 from .binder import parse_link
 from .hub.policy import PolicyError, check_server_name
+from .hubapi import answer_message
 from .errors import LocalhubError, NotRunning, shown
 from .images.progress import clock_text  # noqa: F401 (the TUI draws times as the CLI does)
 from .launch_events import LaunchEvent  # noqa: F401 (the TUI reads launch events through this module)
@@ -343,8 +344,4 @@ def _clean(message: str) -> str:
 
 
 def _error_message(r: httpx.Response) -> str:
-    try:
-        message = r.json().get("message")
-    except ValueError:
-        message = None
-    return _clean(message or f"The hub answered {r.status_code} {r.reason_phrase}.")
+    return _clean(answer_message(r))

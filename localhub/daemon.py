@@ -9,6 +9,7 @@ SQLite and the spawner reconnects to their containers (`cleanup_servers = False`
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import signal
@@ -51,14 +52,25 @@ HUB_CONFIG = Path(__file__).parent / "hub" / "jupyterhub_config.py"
 READY_TIMEOUT = 90
 
 
-def port_in_use(ip: str, port: int) -> bool:
+def port_problem(ip: str, port: int) -> str | None:
+    """Why this process cannot listen on ip:port (words that follow "Port N"), None when it can."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((ip, port))
-        except OSError:
-            return True
-    return False
+        except OSError as err:
+            if err.errno == errno.EADDRINUSE:
+                return "is already in use by another program"
+            if err.errno == errno.EACCES:
+                return "is a privileged port (below 1024), which only root may open"
+            if err.errno == errno.EADDRNOTAVAIL:
+                return f"cannot be opened on {ip}: that is not an address of this machine"
+            return f"cannot be opened on {ip} ({err.strerror})"
+    return None
+
+
+def port_in_use(ip: str, port: int) -> bool:
+    return port_problem(ip, port) is not None
 
 
 def login_link(state: StateDir, url: str, next_url: str = "/hub/home") -> str:
@@ -86,19 +98,19 @@ def preflight(settings: Settings) -> tuple[StateDir, "docker_engine.docker.Docke
     return state, client
 
 
-def check_ports(settings: Settings, orphan_proxy: bool, in_use=port_in_use) -> None:
-    """Refuse, in one sentence, a port of the block that another program holds (the hub's and the proxy's own
-    are expected taken while a proxy of this hub's is left over: JupyterHub replaces it)."""
+def check_ports(settings: Settings, orphan_proxy: bool, problem_of=port_problem) -> None:
+    """Refuse, in one sentence, a port of the block that cannot be had (another program holds it, it is privileged)
+    — the hub's and the proxy's own are expected taken while a proxy of this hub's is left over: JupyterHub
+    replaces it."""
     ports = ((settings.ip, settings.port, "the hub"), ("127.0.0.1", settings.port + 1, "the proxy's API"),
              ("127.0.0.1", settings.port + 2, "localhub's API"))
     for ip, port, what in ports:
         if orphan_proxy and port in (settings.port, settings.port + 1):
             continue
-        if in_use(ip, port):
-            raise LocalhubError(
-                f"Port {port} (for {what}) is already in use by another program; "
-                f"choose another with --port (localhub uses --port to --port+3)."
-            )
+        problem = problem_of(ip, port)
+        if problem:
+            raise LocalhubError(f"Port {port} (for {what}) {problem}; choose another with --port "
+                                "(localhub uses --port to --port+3).")
 
 
 class Daemon:

@@ -53,14 +53,14 @@ class HubAPI:
         r = await self._client.post(_server_path(user, server),
                                     json={"user_options": options} if options is not None else None)
         if r.status_code >= 400:
-            raise HubError(_message(r), r.status_code)
+            raise HubError(answer_message(r), r.status_code)
 
     async def create_server(self, user: str, server: str, options: dict | None = None) -> None:
         """Record a named server without starting it (with these user_options). HubError if refused."""
         r = await self._client.put(_server_path(user, server),
                                    json={"user_options": options} if options else None)
         if r.status_code >= 400:
-            raise HubError(_message(r), r.status_code)
+            raise HubError(answer_message(r), r.status_code)
 
     async def follow_spawn(self, user: str, server: str) -> AsyncIterator[dict]:
         """JupyterHub's spawn progress events until the server is ready or has failed (the last one says)."""
@@ -68,7 +68,7 @@ class HubAPI:
         async with aconnect_sse(self._client, "GET", url, timeout=httpx.Timeout(300, connect=10)) as source:
             if source.response.status_code >= 400:
                 await source.response.aread()
-                raise HubError(_message(source.response), source.response.status_code)
+                raise HubError(answer_message(source.response), source.response.status_code)
             async for sse in source.aiter_sse():
                 if not sse.data:
                     continue
@@ -82,7 +82,7 @@ class HubAPI:
         wait). False when it was still not stopped after `timeout` seconds."""
         r = await self._client.delete(_server_path(user, server))
         if r.status_code not in (202, 204, 400, 404):
-            raise HubError(_message(r), r.status_code)
+            raise HubError(answer_message(r), r.status_code)
         if timeout is None:
             return True
         deadline = asyncio.get_running_loop().time() + timeout
@@ -133,8 +133,13 @@ def _server_path(user: str, server: str) -> str:
     return f"/users/{quote(user)}/servers/{quote(server, safe='')}" if server else f"/users/{quote(user)}/server"
 
 
-def _message(r: httpx.Response) -> str:
+def answer_message(r: httpx.Response) -> str:
+    """What a refusal of JupyterHub's REST API says, with what to do where localhub knows better."""
     try:
-        return r.json().get("message") or f"The hub answered {r.status_code} {r.reason_phrase}."
+        message = r.json().get("message") or f"The hub answered {r.status_code} {r.reason_phrase}."
     except ValueError:
         return f"The hub answered {r.status_code} {r.reason_phrase}."
+    if "already has the maximum of" in message:  # JupyterHub's named_server_limit_per_user: say what to do
+        message = (message.split(".")[0] + ": `localhub servers delete NAME` removes one (with its files), or "
+                   "`localhub config set max_named_servers N` allows more.")
+    return message

@@ -125,7 +125,11 @@ class StateDir:
                                 "only in a folder of your own: choose one with --state-dir.")
         if self.marker.exists():
             return
-        others = sorted(p.name for p in self.root.iterdir() if not _own_name(p.name))
+        try:
+            others = sorted(p.name for p in self.root.iterdir() if not _own_name(p.name))
+        except OSError as err:  # a folder of one's own made unreadable (chmod 000)
+            raise LocalhubError(f"The state directory {self.root} cannot be read ({err.strerror}); give it back its "
+                                "permissions (chmod 700) or choose another with --state-dir.") from None
         if others:
             raise LocalhubError(f"The folder {self.root} already holds other files ({shown(others[0])}"
                                 f"{f' and {len(others) - 1} more' if len(others) > 1 else ''}); localhub keeps its "

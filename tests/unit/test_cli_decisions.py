@@ -134,6 +134,15 @@ def test_a_new_server_with_a_taken_name_is_refused(fake_hub, tmp_path):
         list(fake_client(fake_hub, tmp_path).create_server("thesis"))
 
 
+def test_a_new_server_past_the_limit_says_what_to_do(fake_hub, tmp_path):
+    for i in range(fake_hub.limit):
+        fake_hub.add(f"s{i}")
+    with pytest.raises(LocalhubError) as refused:
+        list(fake_client(fake_hub, tmp_path).create_server("one-more"))
+    assert "maximum of" in str(refused.value) and "`localhub servers delete NAME`" in str(refused.value)
+    assert "`localhub config set max_named_servers N`" in str(refused.value)
+
+
 def test_start_with_another_profile_keeps_the_other_options(fake_hub, tmp_path):
     fake_hub.add("climate", spec="gh/o/c/HEAD", image="localhub-env/c:1", profile="default")
     list(fake_client(fake_hub, tmp_path).start_server("climate", profile="large"))

@@ -104,9 +104,17 @@ async def test_logs_take_a_number_of_lines(daemon, monkeypatch, query, status, f
 
 
 async def test_the_log_of_a_stopped_server_is_a_404_with_its_name_escaped(daemon, monkeypatch):
+    daemon.hub.add("\x1b[2Jgone", ready=False)
     async with serve(daemon, monkeypatch) as http:
         r = await http.get("/servers/%1B%5B2Jgone/logs")
     assert r.status_code == 404 and r.json()["message"] == "Server '\\x1b[2Jgone' has no container (it is stopped)."
+
+
+async def test_the_log_of_a_server_that_does_not_exist_says_so(daemon, monkeypatch):
+    """It said "has no container (it is stopped)" (a stranger found it)."""
+    async with serve(daemon, monkeypatch) as http:
+        r = await http.get("/servers/nothere/logs")
+    assert r.status_code == 404 and r.json()["message"] == "There is no server 'nothere'; `localhub servers ls` lists them."
 
 
 async def test_an_environment_in_use_is_not_removed(daemon, monkeypatch):

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import subprocess
 import sys
 from dataclasses import replace
@@ -12,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 
 from localhub.config import Settings
-from localhub.daemon import Daemon, check_ports, last_error_line
+from localhub.daemon import Daemon, check_ports, last_error_line, port_problem
 from localhub.lifecycle import stop_leftover
 from localhub.errors import LocalhubError
 from localhub.state import StateDir
@@ -24,15 +26,32 @@ def test_a_taken_port_is_named_in_one_sentence():
     settings = replace(Settings(), port=9000)
     taken = {("127.0.0.1", 9002)}
     with pytest.raises(LocalhubError, match=r"^Port 9002 \(for localhub's API\) is already in use"):
-        check_ports(settings, orphan_proxy=False, in_use=lambda ip, port: (ip, port) in taken)
+        check_ports(settings, orphan_proxy=False,
+                    problem_of=lambda ip, port: "is already in use by another program" if (ip, port) in taken else None)
+
+
+def test_a_privileged_or_foreign_port_is_named_for_what_it_is():
+    """`up --port 80` as an ordinary user said "already in use" (a stranger found it)."""
+    assert port_problem("127.0.0.1", 0) is None
+    assert "not an address of this machine" in port_problem("192.0.2.1", 0)  # TEST-NET: never local
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        assert port_problem("127.0.0.1", held.getsockname()[1]) == "is already in use by another program"
+    # as a user who may not open privileged ports (root without CAP_NET_BIND_SERVICE is one)
+    unprivileged = subprocess.run(
+        (["setpriv", "--bounding-set", "-net_bind_service"] if os.geteuid() == 0 else []) + [sys.executable, "-c",
+         "from localhub.daemon import port_problem; print(port_problem('127.0.0.1', 80))"],
+        capture_output=True, text=True, timeout=60)
+    assert unprivileged.stdout.strip() == "is a privileged port (below 1024), which only root may open", unprivileged.stderr
 
 
 def test_the_ports_of_a_leftover_proxy_of_this_hub_are_not_refused():
     settings = replace(Settings(), port=9000)
-    held_by_our_old_proxy = lambda ip, port: port in (9000, 9001)  # noqa: E731
-    check_ports(settings, orphan_proxy=True, in_use=held_by_our_old_proxy)
+    held_by_our_old_proxy = lambda ip, port: "is in use" if port in (9000, 9001) else None  # noqa: E731
+    check_ports(settings, orphan_proxy=True, problem_of=held_by_our_old_proxy)
     with pytest.raises(LocalhubError, match="Port 9000"):
-        check_ports(settings, orphan_proxy=False, in_use=held_by_our_old_proxy)
+        check_ports(settings, orphan_proxy=False, problem_of=held_by_our_old_proxy)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import io
 import logging
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -144,3 +145,17 @@ def test_every_log_record_of_the_process_is_redacted():
     finally:
         logger.removeHandler(handler)
     assert "s3cret" not in stream.getvalue() and stream.getvalue().count("[secret]") == 2
+
+
+def test_an_unreadable_state_dir_of_ones_own_is_one_sentence(tmp_path, monkeypatch):
+    """A folder of one's own made unreadable (chmod 000; root reads through that, so the refusal of the kernel
+    is played here) was an unexpected error."""
+    root = tmp_path / "state"
+    root.mkdir()
+
+    def refused(self):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "iterdir", refused)
+    with pytest.raises(LocalhubError, match=r"cannot be read \(Permission denied\).*chmod 700"):
+        StateDir(root).claim()
