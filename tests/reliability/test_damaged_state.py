@@ -37,10 +37,20 @@ def dhub(hub_factory):
                 print(f"could not remove image {image.id[:19]}: {err}")
 
 
+def new_server_holding(hub, name: str, file: str, text: str) -> None:
+    hub.cli("servers", "new", name)
+    (container,) = [c for c in hub.containers(all=False) if c.name.endswith(f"--{name}")]
+    assert container.exec_run(["sh", "-c", f"echo {text} > ~/{file}"]).exit_code == 0
+
+
+def read_back(hub, name: str, file: str) -> str:
+    hub.cli("servers", "start", name)
+    (container,) = [c for c in hub.containers(all=False) if c.name.endswith(f"--{name}")]
+    return container.exec_run(["cat", f"/home/jovyan/{file}"]).output.decode().strip()
+
+
 def test_a_damaged_database_is_refused_and_recover_brings_the_servers_back(dhub):
-    dhub.cli("servers", "new", "thesis")
-    (container,) = [c for c in dhub.containers(all=False) if c.name.endswith("--thesis")]
-    assert container.exec_run(["sh", "-c", "echo chapter-1 > ~/draft.txt"]).exit_code == 0
+    new_server_holding(dhub, "thesis", "draft.txt", "chapter-1")
     dhub.cli("down")
     database = dhub.state_dir / "jupyterhub.sqlite"
     whole = database.read_bytes()
@@ -55,18 +65,14 @@ def test_a_damaged_database_is_refused_and_recover_brings_the_servers_back(dhub)
     assert "Server 'thesis' is back" in recovered.stdout
     (kept,) = dhub.state_dir.glob("jupyterhub.sqlite.damaged-*")
     assert kept.read_bytes() == whole[: len(whole) // 2]  # the damaged file is set aside, not deleted
-    dhub.cli("servers", "start", "thesis")
-    (container,) = [c for c in dhub.containers(all=False) if c.name.endswith("--thesis")]
-    assert container.exec_run(["cat", "/home/jovyan/draft.txt"]).output.decode().strip() == "chapter-1"
+    assert read_back(dhub, "thesis", "draft.txt") == "chapter-1"
     again = dhub.cli("recover")  # with the hub running and nothing forgotten: says so
     assert "nothing to bring back" in again.stdout
 
 
 def test_a_missing_database_is_refused_while_named_homes_exist_and_recover_brings_them_back(dhub):
     """A deleted jupyterhub.sqlite started a blank hub that had forgotten every named server (a stranger found it)."""
-    dhub.cli("servers", "new", "notes")
-    (container,) = [c for c in dhub.containers(all=False) if c.name.endswith("--notes")]
-    assert container.exec_run(["sh", "-c", "echo kept > ~/notes.txt"]).exit_code == 0
+    new_server_holding(dhub, "notes", "notes.txt", "kept")
     dhub.cli("down")
     database = dhub.state_dir / "jupyterhub.sqlite"
     database.unlink()
@@ -77,9 +83,7 @@ def test_a_missing_database_is_refused_while_named_homes_exist_and_recover_bring
     assert "Server 'notes' is back" in recovered.stdout
     assert "alembic" not in recovered.stdout + recovered.stderr
     assert database.stat().st_mode & 0o077 == 0
-    dhub.cli("servers", "start", "notes")
-    (container,) = [c for c in dhub.containers(all=False) if c.name.endswith("--notes")]
-    assert container.exec_run(["cat", "/home/jovyan/notes.txt"]).output.decode().strip() == "kept"
+    assert read_back(dhub, "notes", "notes.txt") == "kept"
 
 
 def test_an_empty_api_token_is_one_sentence_and_restart_makes_a_new_one(dhub):
