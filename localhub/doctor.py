@@ -10,7 +10,7 @@ import docker.errors
 
 from . import docker_engine, isolation, storage_watch
 from .config import Settings
-from .daemon import port_in_use
+from .preflight import port_in_use
 from .errors import LocalhubError
 from .lifecycle import running_daemon
 from .profiles import load_profiles

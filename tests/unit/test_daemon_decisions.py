@@ -14,7 +14,8 @@ from types import SimpleNamespace
 import pytest
 
 from localhub.config import Settings
-from localhub.daemon import Daemon, check_ports, last_error_line, port_problem
+from localhub.daemon import Daemon, last_error_line
+from localhub.preflight import check_ports, port_problem
 from localhub.lifecycle import stop_leftover
 from localhub.errors import LocalhubError
 from localhub.state import StateDir
@@ -41,7 +42,7 @@ def test_a_privileged_or_foreign_port_is_named_for_what_it_is():
     # as a user who may not open privileged ports (root without CAP_NET_BIND_SERVICE is one)
     unprivileged = subprocess.run(
         (["setpriv", "--bounding-set", "-net_bind_service"] if os.geteuid() == 0 else []) + [sys.executable, "-c",
-         "from localhub.daemon import port_problem; print(port_problem('127.0.0.1', 80))"],
+         "from localhub.preflight import port_problem; print(port_problem('127.0.0.1', 80))"],
         capture_output=True, text=True, timeout=60)
     assert unprivileged.stdout.strip() == "is a privileged port (below 1024), which only root may open", unprivileged.stderr
 
