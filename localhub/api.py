@@ -129,6 +129,8 @@ class InfoHandler(APIHandler):
                 "max_named_servers": d.settings.max_named_servers,
                 "server_name_max_length": d.settings.server_name_max_length,
                 "idle_timeout": d.settings.idle_timeout,
+                "pause_after": d.settings.pause_after,
+                "paused_memory_cap": d.settings.paused_memory_cap,
             },
         })
 
@@ -157,7 +159,9 @@ class ServersHandler(APIHandler):
                 "name": name,
                 "ready": bool(server.get("ready")),
                 "pending": server.get("pending"),
-                "status": "running" if server.get("ready") else (server.get("pending") or "stopped"),
+                # paused: frozen with its memory kept, resumed by the next request (pausing.py)
+                "status": ("paused" if detail.get("state") == "paused" else "running") if server.get("ready")
+                else (server.get("pending") or "stopped"),
                 "url": d.settings.url + server["url"] if server.get("url") else None,
                 "profile": profile.name if profile else options.get("profile"),
                 "image": options.get("image") or (profile.image if profile else None) or d.settings.image,
@@ -215,6 +219,16 @@ class ServerStopHandler(APIHandler):
 
 
 STOP_TIMEOUT = 60
+
+
+class ServerResumeHandler(APIHandler):
+    """Resume a paused server now (`servers start|open`, the TUI): {"resumed": true} if it was paused."""
+
+    @web.authenticated
+    async def post(self, name: str):
+        d = self.daemon
+        resumed = await d.pauser.resume(d.settings.user, name) if d.pauser else False
+        self.write_json({"resumed": resumed})
 
 
 class ServerLogsHandler(APIHandler):
@@ -367,6 +381,7 @@ def make_app(daemon: "Daemon") -> web.Application:
         (prefix + "/servers", ServersHandler, args),
         (prefix + r"/servers/([^/]*)/logs", ServerLogsHandler, args),
         (prefix + r"/servers/([^/]*)/stop", ServerStopHandler, args),
+        (prefix + r"/servers/([^/]*)/resume", ServerResumeHandler, args),
         (prefix + "/login-link", LoginLinkHandler, args),
         (prefix + "/shutdown", ShutdownHandler, args),
         (prefix + "/recover", RecoverHandler, args),

@@ -29,7 +29,7 @@ from .state import StateDir
 @dataclass
 class Server:
     name: str
-    status: str  # running | stopped | spawn | stop
+    status: str  # running | paused (frozen, memory kept: resumed on demand) | stopped | spawn | stop
     ready: bool
     url: str | None
     profile: str | None
@@ -176,6 +176,9 @@ class Client:
             if profile and profile != server.profile:
                 raise LocalhubError(f"Server '{name}' runs with profile '{server.profile}'; stop it first "
                                     f"(`localhub servers stop {name}`) to start it with profile '{shown(profile)}'.")
+            if server.status == "paused" and self.resume_server(name):
+                yield {"progress": 100, "message": f"Server '{name}' was paused and is resumed", "ready": True}
+                return
             yield {"progress": 100, "message": f"Server '{name}' is already running", "ready": True}
             return
         changes = {k: v for k, v in {"where": where, "profile": profile}.items() if v}
@@ -186,6 +189,10 @@ class Client:
         else:
             self._request("POST", self._server_path(name))  # JupyterHub reuses the stored options
         yield from self._follow_spawn(name)
+
+    def resume_server(self, name: str) -> bool:
+        """Resume a paused server now; True if it was paused (a request through the hub resumes it too)."""
+        return bool(self._json("POST", f"/services/localhub/api/servers/{quote(name, safe='')}/resume").get("resumed"))
 
     def stop_server(self, name: str) -> None:
         """Stop a server; returns once it has stopped (the daemon waits for it, within a minute)."""

@@ -57,6 +57,15 @@ class Settings:
         default=7200, metadata={"help": "Seconds without activity before a server is stopped (storage kept)."}
     )
     cull_every: int = field(default=300, metadata={"help": "How often (seconds) the idle culler looks."})
+    pause_after: int = field(
+        default=600, metadata={"help": "Seconds a running server may sit idle (no busy kernel, no open connection) "
+                                       "before it is paused: frozen with its memory kept, and resumed by the next "
+                                       "request, a launch, `servers start` or `open` or the TUI (0: never pause)."}
+    )
+    paused_memory_cap: int = field(
+        default=4096, metadata={"help": "Most memory (MiB) all paused servers together may hold; over it, the "
+                                        "server paused longest ago is stopped (its files kept)."}
+    )
     pids_limit: int = field(default=1024, metadata={"help": "Most processes a server container may run."})
     pool_address: str = field(
         default="", metadata={"help": "LAN address the pool agent serves and announces on (empty: found "

@@ -28,6 +28,7 @@ from .hub.hub_config import hub_api_port
 from .hub.network import ensure_network, isolate, not_isolated_warning, remove_network
 from .hub import limits
 from .hub.culler import cull_forever
+from . import pausing
 from .logcap import CappedLog
 from .hubapi import HubAPI
 from .readers import Readers
@@ -90,6 +91,7 @@ class Daemon:
         self.lab_member = None  # a pool.member.LabMember while this desktop is in a lab
         self.network_isolation: str | None = None  # why servers are not isolated on the network (None: they are)
         self.pool_off = ""  # why there is no lab_member
+        self.pauser: pausing.Pauser | None = None  # idle servers paused, resumed on demand (pausing.py)
 
     # --- used by the API handlers -------------------------------------------------------------
     def engine_facts(self) -> dict:
@@ -261,11 +263,16 @@ class Daemon:
         # servers idle for idle_timeout are stopped (their storage kept), by jupyterhub-idle-culler's pass
         culler = asyncio.create_task(cull_forever(f"{self.settings.url}/hub/api", self.token,
                                                   self.settings.idle_timeout, self.settings.cull_every))
+        # servers idle for pause_after are paused (frozen, memory kept) and resumed on demand (pausing.py)
+        self.pauser = pausing.for_daemon(self.settings, self.docker, self.hub_api, self.token,
+                                         self.state.secret("proxy-token"), self.usage)
+        pauser = asyncio.create_task(self.pauser.run())
 
         hub_exit = asyncio.create_task(self._hub_exited())
         shutdown = asyncio.create_task(self._shutdown.wait())
         await asyncio.wait({hub_exit, shutdown}, return_when=asyncio.FIRST_COMPLETED)
         culler.cancel()
+        pauser.cancel()
         self.readers.close_all()  # clients following a log see it end; shutdown never waits on a reader
         await self.workshop.stop()
         code = 0

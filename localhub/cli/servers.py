@@ -89,6 +89,8 @@ def cmd_open(args) -> int:
     named(args.name)
     client = client_from(args)
     server = client.server(args.name)
+    if server.status == "paused":
+        client.resume_server(args.name)  # a paused server answers at once (opening the URL would resume it too)
     url = client.server_url(args.name)
     if args.json:
         print_json({"name": args.name, "url": url, "ready": server.ready})

@@ -13,20 +13,23 @@ Binder clients need, run as `python -m localhub.hub.proxy` with the same options
    body is never held whole in the proxy's memory, so unauthenticated floods cost it nothing.
 4. A server's own app pages (JupyterLab's, Notebook 7's) get a small script that shows what localhub has to
    tell the server's user (page_notice.py); every other answer passes as it came.
+5. A request for a paused server resumes it first (resume.py): the daemon marks a paused server's route, and
+   the mark is changed through `PATCH /api/routes/<path>`, which keeps the route's last activity.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from urllib.parse import quote, urlparse
 
 from configurable_http_proxy import cli, configproxy
-from configurable_http_proxy.handlers import ProxyHandler
+from configurable_http_proxy.handlers import APIHandler, ProxyHandler
 from tornado.httpclient import AsyncHTTPClient
 from tornado.httputil import HTTPHeaders, parse_response_start_line
 from tornado.web import stream_request_body
 
-from . import limits, page_notice
+from . import limits, page_notice, resume
 
 from ..redact import hide_secrets
 
@@ -117,6 +120,11 @@ class LocalhubProxyHandler(ProxyHandler):
             await self.handle_proxy_error(404, err=None)
             return None
         prefix, target = self.target["prefix"], self.target["target"]
+        try:
+            await RESUMER.resume(self.proxy._routes, prefix)  # a paused server: resumed before it is asked
+        except Exception as err:
+            await self.handle_proxy_error(503, err)
+            return None
         proxy_path = raw_path
         if not self.proxy.include_prefix:
             proxy_path = proxy_path[len(quote(prefix)):]
@@ -186,10 +194,37 @@ class LocalhubProxyHandler(ProxyHandler):
         self.flush()
 
 
+RESUMER = resume.Resumer()
+
+
+class LocalhubAPIHandler(APIHandler):
+    """The proxy's REST API, plus PATCH: set or clear a route's paused mark, keeping its last activity."""
+
+    def patch(self, path: str | None = None):
+        self.is_authorized()
+        try:
+            change = json.loads(self.request.body or b"{}")
+        except ValueError:
+            change = None
+        if not isinstance(change, dict) or set(change) != {resume.PAUSED} or \
+                not isinstance(change[resume.PAUSED], (str, type(None))):
+            self.set_status(400)
+            self.finish(f"A PATCH sets only {resume.PAUSED} (a container id, or null).")
+            return
+        if not path or not self.proxy.get_route(path):
+            self.set_status(404)
+            self.finish()
+            return
+        self.proxy._routes.update(path, change)
+        self.set_status(204)
+        self.finish()
+
+
 def main() -> None:
     hide_secrets()  # its access log names refused URLs whole, `?token=` included
     # PythonProxy builds its application from this module-level name
     configproxy.ProxyHandler = LocalhubProxyHandler
+    configproxy.APIHandler = LocalhubAPIHandler
     # its servers (the proxy's and its API's) are built by the library: make them guarded ones (routes to
     # single-user servers raise the body cap per request, in prepare)
     limits.guard_http_servers(max_body_size=limits.HUB_BODY_LIMIT)

@@ -332,6 +332,32 @@ class LocalhubSpawner(DockerSpawner):
             return []
         return raw.decode("utf-8", "replace").splitlines()
 
+    # --- paused servers (localhub/pausing.py): running for JupyterHub, resumed before anything needs them --
+    async def resume(self) -> bool:
+        """Unpause this server's container if it is paused; True if it was."""
+        if self.guest or not self.container_id:
+            return False
+        try:
+            await self.docker("unpause", self.container_id)
+        except docker.errors.APIError as err:
+            if err.status_code in (404, 409):  # gone, or not paused
+                return False
+            raise
+        self.log.info("%s resumed (it was paused)", self._log_name)
+        return True
+
+    async def stop_object(self):
+        # resumed first, the server shuts down cleanly (kernels stopped, files written) whoever stops it: the
+        # idle culler, the memory cap, `down`. Docker 20.10 happens to thaw a paused container for `docker
+        # stop`; a clean stop must not rest on one engine's habit
+        await self.resume()
+        await super().stop_object()
+
+    async def get_url(self):
+        # a hub that restarts checks each running server over HTTP and stops those that do not answer
+        await self.resume()
+        return await super().get_url()
+
     def start_polling(self):
         """Besides JupyterHub's periodic poll: a container that dies is noticed at once, so its route goes
         before Docker can hand its address to another server."""

@@ -43,6 +43,7 @@ COLUMNS = [
 
 STATUS = {  # daemon status -> (what the user reads, style)
     "running": ("● running", "green"),
+    "paused": ("⏸ paused", "cyan"),  # idle, frozen with its memory kept: s (or opening it) resumes it
     "spawn": ("◐ starting", "yellow"),
     "stop": ("◑ stopping", "yellow"),
     "stopped": ("○ stopped", "dim"),
@@ -208,10 +209,10 @@ class ServersView(HubMixin, Vertical):
         server = self._target(name)
         if server is None:
             return
-        if server.ready or server.name in self.pending:
+        if (server.ready and server.status != "paused") or server.name in self.pending:
             self.app.notify(f"Server '{server.name}' is {self.pending.get(server.name, 'running')} already.")
             return
-        self._set_pending(server.name, "starting")
+        self._set_pending(server.name, "resuming" if server.status == "paused" else "starting")
         self._start(server.name)
 
     @work(thread=True, group="server-action", exit_on_error=False)
@@ -331,6 +332,9 @@ class ServersView(HubMixin, Vertical):
                                    lambda n=name: self.action_shell(n), False)
             if s.status == "stopped":
                 yield PaletteEntry(f"Start server '{name}'", "stopped now", lambda n=name: self.action_start(n), False)
+            elif s.status == "paused":
+                yield PaletteEntry(f"Resume server '{name}'", "paused while idle, its memory kept",
+                                   lambda n=name: self.action_start(n), False)
             else:
                 yield PaletteEntry(f"Stop server '{name}'", "Files are kept", lambda n=name: self.action_stop(n), False)
             yield PaletteEntry(f"Delete server '{name}'", "Asks first; removes its files",
