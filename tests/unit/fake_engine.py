@@ -51,6 +51,7 @@ class FakeContainer:
     oom_killed: bool = False
     ip: str = ""
     answering: bool = False
+    paused: bool = False
 
 
 class FakeEngine:
@@ -182,6 +183,19 @@ class FakeEngine:
         if tail != "all":
             lines = lines[-int(tail):]
         return "".join(line + "\n" for line in lines).encode()
+
+    def pause(self, container):
+        self.calls.append(f"pause {self._find(container).name}")
+        self._find(container).paused = True
+
+    def unpause(self, container):
+        c = self._find(container)
+        if not c.paused:  # Docker's answer: 409, "Container … is not paused" (not a call worth recording)
+            response = requests.Response()
+            response.status_code = 409
+            raise docker.errors.APIError(f"Container {c.id} is not paused", response=response)
+        self.calls.append(f"unpause {c.name}")
+        c.paused = False
 
     def stop(self, container, **kwargs):
         self.calls.append(f"stop {self._find(container).name}")

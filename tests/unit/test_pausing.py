@@ -334,3 +334,24 @@ def test_the_mark_is_changed_only_by_its_owner_and_only_as_itself(proxy_with_eng
     assert api.patch("/user/ada/x", json={PAUSED: 5}).status_code == 400
     assert api.patch("/user/nobody", json={PAUSED: "c"}).status_code == 404
     assert api.get("/user/ada/x").json()["target"].startswith("http://127.0.0.1")
+
+
+# --- the spawner: a paused server is resumed before it is stopped, and when a restarted hub checks it -------
+async def test_a_paused_server_is_resumed_before_it_is_stopped():
+    from tests.unit.fake_engine import FakeEngine, Script, make_spawner
+
+    engine = FakeEngine()
+    engine.images["localhub/singleuser:test"] = Script()  # the image the test profiles name
+    spawner = make_spawner(engine, "frozen")
+    await spawner.start()
+    name = spawner.container_name
+    engine.pause(spawner.container_id)
+    await spawner.get_url()  # a restarted hub checks it over HTTP: it must answer
+    assert engine.calls[-2:] == [f"pause {name}", f"unpause {name}"]
+    engine.pause(spawner.container_id)
+    await spawner.stop()
+    assert engine.calls[-3:-1] == [f"unpause {name}", f"stop {name}"]
+    # a running server is stopped as before: no unpause in between
+    await spawner.start()
+    await spawner.stop()
+    assert f"unpause {name}" not in engine.calls[-3:]
