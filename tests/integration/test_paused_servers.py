@@ -78,10 +78,13 @@ def test_an_idle_server_is_paused_shown_so_and_a_request_resumes_it(pausing_hub)
     assert state_of(hub, "dozy") == "running"
     assert hub.client.server("dozy").status == "running"
 
-    # idle again, paused again; `servers start` resumes it (it was paused: said so)
+    # idle again, paused again; `servers start` resumes it, and so does `servers open`
     assert wait_for(lambda: state_of(hub, "dozy") == "paused", 60)
     out = hub.cli("servers", "start", "dozy").stdout
     assert state_of(hub, "dozy") == "running", out
+    assert wait_for(lambda: state_of(hub, "dozy") == "paused", 60)
+    hub.cli("servers", "open", "dozy")
+    assert state_of(hub, "dozy") == "running"
     hub.cli("servers", "delete", "dozy", "--yes")
 
 
