@@ -1,6 +1,6 @@
 """Paused, not stopped: a server idle for `pause_after` seconds is frozen (`docker pause`: the cgroup freezer,
-no CPU, its memory kept) and resumed, in a few hundredths of a second, by the next request through the proxy
-(hub/resume.py), a launch, `localhub servers start|open` or the TUI.
+no CPU, its memory kept) and resumed (the engine's unpause takes a few hundredths of a second) by the next
+request through the proxy (hub/resume.py), a launch, `localhub servers start|open` or the TUI.
 
 The daemon runs `Pauser.run` as a task. Each pass it reads the hub's running servers, their containers and the
 proxy's routes, and for each running server decides with its own words — Jupyter Server's `/api/status`
