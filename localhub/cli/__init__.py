@@ -32,7 +32,10 @@ class Parser(argparse.ArgumentParser):
     """argparse, with its errors in localhub's form: one line on stderr, what was typed escaped and bounded."""
 
     def error(self, message: str):
-        self.exit(2, f"localhub: {shown(message, limit=400)} (`{self.prog} --help` shows how).\n")
+        sentence = f"{shown(message, limit=400)} (`{self.prog} --help` shows how)."
+        if "--json" in sys.argv[1:]:  # a script reading stdout learns it too, as of any other failure
+            print(json.dumps({"error": sentence, "exit_code": 2}), flush=True)
+        self.exit(2, f"localhub: {sentence}\n")
 
 
 STATE_DIR_HELP = ("the hub's state directory (default: $LOCALHUB_STATE_DIR or the user data dir); addresses one "

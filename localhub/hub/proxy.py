@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from urllib.parse import quote, urlparse
 
 from configurable_http_proxy import cli, configproxy
@@ -31,6 +32,7 @@ from tornado.web import stream_request_body
 
 from . import limits, page_notice, resume
 
+from ..lifecycle import die_with_parent
 from ..redact import hide_secrets
 
 # a long build streams its log for as long as it takes
@@ -221,6 +223,8 @@ class LocalhubAPIHandler(APIHandler):
 
 
 def main() -> None:
+    # never outlives the JupyterHub that started it, however that one dies (hub/run.py names it)
+    die_with_parent(int(os.environ.get("LOCALHUB_HUB_PID") or os.getppid()))
     hide_secrets()  # its access log names refused URLs whole, `?token=` included
     # PythonProxy builds its application from this module-level name
     configproxy.ProxyHandler = LocalhubProxyHandler

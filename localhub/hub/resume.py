@@ -5,7 +5,8 @@ container's id (`PAUSED`, in the route's data). A request whose route carries th
 to unpause that container, clears the mark, and only then goes on; requests that arrive together wait on one
 unpause. The proxy asks the engine itself (its Engine API, found like the docker CLI finds it), so a paused
 server resumes even while the daemon is down. The engine answers 204 (resumed), 409 (it was not paused: the
-daemon had only marked it, or someone resumed it) or 404 (gone): in each case the request goes on.
+daemon had only marked it, or someone resumed it; Docker 20.10 answers 500 "… is not paused") or 404 (gone): in
+each case the request goes on.
 
 The mark is changed with `PATCH /api/routes/<path>` on the proxy's API (`{"localhub_paused": id | null}`),
 which, unlike a POST, keeps the route's `last_activity`: JupyterHub reads it to know when a server was last
@@ -51,6 +52,8 @@ async def unpause(container: str) -> bool:
         message = answer.json().get("message")
     except ValueError:
         message = None
+    if message and "is not paused" in message:  # Docker 20.10 says so with a 500
+        return False
     raise ResumeFailed(message or f"the engine answered {answer.status_code}")
 
 

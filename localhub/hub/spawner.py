@@ -340,7 +340,8 @@ class LocalhubSpawner(DockerSpawner):
         try:
             await self.docker("unpause", self.container_id)
         except docker.errors.APIError as err:
-            if err.status_code in (404, 409):  # gone, or not paused
+            # gone, or not paused (Docker 20.10 answers 500 "… is not paused"; newer engines 409)
+            if err.status_code in (404, 409) or "is not paused" in str(err):
                 return False
             raise
         self.log.info("%s resumed (it was paused)", self._log_name)

@@ -121,7 +121,7 @@ def settled_servers(hub, timeout: float = 90) -> dict:
         time.sleep(1)
 
 
-@pytest.mark.parametrize("victim", ["daemon", "jupyterhub"])
+@pytest.mark.parametrize("victim", ["daemon", "jupyterhub", "both"])  # both: as an OOM killer or a crash may
 @pytest.mark.parametrize("phase", list(PHASES))
 def test_killed_mid_launch_then_up_leaves_nothing_behind(khub, phase, victim):
     event, case = PHASES[phase]
@@ -132,15 +132,15 @@ def test_killed_mid_launch_then_up_leaves_nothing_behind(khub, phase, victim):
         homes_before = {v.name for v in engine.volumes.list(filters={"label": f"localhub.instance={khub.instance}"})}
     before = runtime(khub)
     launch = launch_until(khub, case, event)
-    os.kill(before["daemon_pid"] if victim == "daemon" else before["hub_pid"], signal.SIGKILL)
-    wait_dead([before["hub_pid"]] if victim == "jupyterhub" else [before["daemon_pid"]])
-    if victim == "jupyterhub":  # the daemon notices and stops by itself
-        wait_dead([before["daemon_pid"]])
-    else:  # JupyterHub (and the proxy it started) do not outlive their daemon: nothing serves behind `status`'s back
-        wait_dead([before["hub_pid"]])
-        wait_dead(list(processes_of(khub.state_dir)))
-        status = khub.cli("status", check=False)
-        assert status.returncode == 3 and "No localhub is running" in status.stdout and "JupyterHub" not in status.stdout
+    for pid in {"daemon": [before["daemon_pid"]], "jupyterhub": [before["hub_pid"]],
+                "both": [before["daemon_pid"], before["hub_pid"]]}[victim]:
+        os.kill(pid, signal.SIGKILL)
+    # the daemon notices a JupyterHub's death and stops by itself; JupyterHub does not outlive its daemon
+    wait_dead([before["daemon_pid"], before["hub_pid"]])
+    # nor the proxy its JupyterHub (killed with SIGKILL too, it was left serving): nothing behind `status`'s back
+    wait_dead(list(processes_of(khub.state_dir)))
+    status = khub.cli("status", check=False)
+    assert status.returncode == 3 and "No localhub is running" in status.stdout and "JupyterHub" not in status.stdout
     assert launch.wait(60) != 0
 
     khub.up()  # at once: a dead daemon's lock may outlive its pid for a moment (its last threads ending)

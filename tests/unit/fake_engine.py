@@ -190,10 +190,11 @@ class FakeEngine:
 
     def unpause(self, container):
         c = self._find(container)
-        if not c.paused:  # Docker's answer: 409, "Container … is not paused" (not a call worth recording)
+        if not c.paused:  # Docker 20.10's answer: 500, "Container … is not paused" (not a call worth recording)
             response = requests.Response()
-            response.status_code = 409
-            raise docker.errors.APIError(f"Container {c.id} is not paused", response=response)
+            response.status_code = 500
+            raise docker.errors.APIError("500 Server Error", response=response,
+                                         explanation=f"Container {c.id} is not paused")
         self.calls.append(f"unpause {c.name}")
         c.paused = False
 

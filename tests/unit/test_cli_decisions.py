@@ -4,6 +4,7 @@ and asks for, against fakes (daemon_fakes.py) — the engine suite proves the sa
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 
@@ -173,3 +174,13 @@ def test_a_failure_with_json_is_json_on_stdout_and_one_sentence_on_stderr(isolat
     code, out, err = run(["servers", "ls", "--json"], capsys)
     assert code == 1 and err.startswith("localhub: No localhub is running")
     assert json.loads(out) == {"error": err.strip().removeprefix("localhub: "), "exit_code": 1}
+
+
+@pytest.mark.parametrize("argv", [["--json", "servers", "new", "b", "--profile", ""], ["--json", "nosuchcmd"],
+                                  ["servers", "new", "--json"], ["--json", "up", "--port", "many"]])
+def test_a_usage_error_with_json_is_json_on_stdout_too(isolated, capsys, monkeypatch, argv):
+    monkeypatch.setattr(sys, "argv", ["localhub", *argv])
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    out, err = capsys.readouterr()
+    assert exited.value.code == 2 and json.loads(out)["error"] == err.strip().removeprefix("localhub: ")
