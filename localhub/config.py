@@ -51,7 +51,7 @@ class Settings:
         metadata={"help": "Image for servers whose profile names none."},
     )
     default_profile: str = field(default="default", metadata={"help": "Profile used when none is named."})
-    max_named_servers: int = field(default=5, metadata={"help": "Named servers per user (plus the default one)."})
+    max_named_servers: int = field(default=5, metadata={"help": "Named servers per user (plus the default one); 0 means no limit, as in JupyterHub."})
     server_name_max_length: int = field(default=20, metadata={"help": "Longest allowed server name."})
     idle_timeout: int = field(
         default=7200, metadata={"help": "Seconds without activity before a server is stopped (storage kept)."}
@@ -143,8 +143,8 @@ def _coerce(name: str, value, target_type, source: str):
             # absolute: the daemon's children (JupyterHub, builds) run in other directories
             return Path(value).expanduser().absolute()
         if target_type in (int, float):
-            if isinstance(value, bool):
-                raise ValueError
+            if isinstance(value, bool) or (target_type is int and isinstance(value, float) and not value.is_integer()):
+                raise ValueError  # 1.5 servers, a port of 80.5
             number = target_type(value)
             if not math.isfinite(number) or number < 0:  # every number localhub takes is a count, size or time
                 raise LocalhubError(f"{source}: '{name}' must be a number of at least 0, not {shown(str(value))}.")
@@ -156,7 +156,7 @@ def _coerce(name: str, value, target_type, source: str):
         if not isinstance(value, (str, int, float)):
             raise ValueError
         return str(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: 1e400 or inf where a whole number is meant
         raise LocalhubError(f"{source}: '{name}' must be {target_type.__name__}, not {value!r}.") from None
 
 

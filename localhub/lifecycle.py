@@ -173,6 +173,9 @@ class DaemonLock:
         """{"daemon_pid", "daemon_start"} of the process holding the lock, None when nobody holds it."""
         try:
             fd = os.open(self.path, os.O_RDONLY)
+        except PermissionError:  # another user's hub: not "not running", which would be a wrong answer
+            raise LocalhubError(f"The state directory {self.path.parent} is not yours to read (another user's?); "
+                                "localhub answers for a hub of your own: choose its folder with --state-dir.") from None
         except OSError:
             return None
         try:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import replace
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, urlsplit
 
 from jupyterhub.services.auth import HubOAuthenticated
 from tornado import web
@@ -96,9 +96,17 @@ class BinderHandler(HubOAuthenticated, web.RequestHandler):
 
 
 def from_another_site(request) -> bool:
-    """True when the browser says (Fetch Metadata) that another site led to this request: a link or script on a
-    page that is not this hub's. Requests without the header (command-line clients, old browsers) are not."""
-    return request.headers.get("Sec-Fetch-Site", "").lower() in ("cross-site", "same-site")
+    """True when the browser says that another site led to this request: a link or script on a page that is not
+    this hub's. Fetch Metadata (Sec-Fetch-Site) says it; a browser without it still names the page in Origin or
+    Referer. A request with none of them (a command-line client) is not."""
+    fetch_site = request.headers.get("Sec-Fetch-Site", "").lower()
+    if fetch_site:
+        return fetch_site in ("cross-site", "same-site")
+    for header in ("Origin", "Referer"):
+        page = request.headers.get(header)
+        if page:
+            return urlsplit(page).netloc.lower() != (request.host or "").lower()
+    return False
 
 
 def allowed_origin(setting: str, origin: str | None) -> str | None:
@@ -231,6 +239,8 @@ class ProgressPageHandler(BinderHandler):
         if launch.on_this_machine and from_another_site(self.request):
             # another site sent a signed-in browser here: build this machine's folder only once its user says so
             # (the button is a link of this page, so following it is a same-origin navigation)
+            self.set_header("Content-Security-Policy", "frame-ancestors 'none'")  # its button is not to be framed
+            self.set_header("X-Frame-Options", "DENY")
             self.render("confirm_local.html", title=title, folder=launch.repo, here=self.request.uri)
             return
         self.render("progress.html", title=title, spec=unquote(launch.spec), build_only=build_only,

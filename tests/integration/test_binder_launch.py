@@ -537,6 +537,9 @@ def test_another_site_cannot_make_a_signed_in_browser_build_a_folder_of_this_mac
         sent = browser.get(f"{bhub.url}/v2/{spec}", headers={"Sec-Fetch-Site": "cross-site"})
         assert sent.status_code == 200 and 'id="confirm"' in sent.text and "/build/" not in sent.text
         assert f'href="/services/localhub/v2/{spec}"' in sent.text  # the button: the same page, asked from here
+        assert "frame-ancestors 'none'" in sent.headers["content-security-policy"]  # not to be clicked in a frame
+        older = browser.get(f"{bhub.url}/v2/{spec}", headers={"Referer": "http://evil.example/"})  # no Fetch Metadata
+        assert 'id="confirm"' in older.text
         stream = browser.get(f"{bhub.url}/services/localhub/build/{spec}", headers={"Sec-Fetch-Site": "same-site"})
         assert stream.status_code == 403 and "only from this hub's own pages" in stream.text
         assert nothing_made(bhub, repos) == before

@@ -70,3 +70,20 @@ def test_servers_answer_the_allowed_origins(allowed, args):
     from localhub.hub.spawner import origin_args
 
     assert origin_args(allowed) == args
+
+
+@pytest.mark.parametrize("headers, another", [
+    ({"Sec-Fetch-Site": "cross-site"}, True), ({"Sec-Fetch-Site": "same-site"}, True),
+    ({"Sec-Fetch-Site": "same-origin"}, False), ({"Sec-Fetch-Site": "none"}, False),  # typed, a bookmark
+    ({"Referer": "http://evil.example/page"}, True),  # a browser without Fetch Metadata (a stranger found it)
+    ({"Origin": "http://evil.example"}, True), ({"Referer": "http://127.0.0.1:8765/services/localhub/"}, False),
+    ({"Sec-Fetch-Site": "same-origin", "Referer": "http://evil.example/"}, False),  # the browser's word wins
+    ({}, False),  # curl, scripts
+])
+def test_which_requests_another_site_led_here(headers, another):
+    from tornado.httputil import HTTPHeaders, HTTPServerRequest
+
+    from localhub.hub.binder_web import from_another_site
+
+    request = HTTPServerRequest(method="GET", uri="/v2/local/x", headers=HTTPHeaders({"Host": "127.0.0.1:8765", **headers}))
+    assert from_another_site(request) is another

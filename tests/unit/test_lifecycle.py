@@ -173,3 +173,19 @@ def test_a_child_dies_with_its_parent_however_the_parent_dies(tmp_path):
     assert process_start(child_pid) is None, "the child outlived its killed parent"
     orphan = subprocess.run([sys.executable, "-c", child, "1"], capture_output=True, text=True, timeout=30)
     assert orphan.returncode != 0 and "is gone" in orphan.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="gives a folder to another user (root only)")
+@pytest.mark.parametrize("command", ["status", "down", "recover"])
+def test_another_users_state_dir_is_said_to_be_theirs_not_idle(tmp_path, command):
+    """A stranger found: `status` said "No localhub is running" for another user's running hub, and `down` and
+    `recover` failed with an unexpected PermissionError. Run as root without the capabilities that read through
+    permissions, as an ordinary user is."""
+    theirs = tmp_path / "theirs"
+    theirs.mkdir(mode=0o700)
+    os.chown(theirs, 65534, 65534)
+    done = subprocess.run(["setpriv", "--bounding-set", "-dac_override,-dac_read_search", sys.executable, "-m",
+                           "localhub", command, "--state-dir", str(theirs)],
+                          capture_output=True, text=True, timeout=60, env={**os.environ, "LOCALHUB_CONFIG_DIR": str(tmp_path)})
+    assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+    assert "is not yours to read" in done.stderr and "Traceback" not in done.stderr

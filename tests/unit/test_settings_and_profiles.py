@@ -44,6 +44,9 @@ def test_file_then_environment_then_flags(config_dir, monkeypatch):
     ("max_named_servers = -1\n", "'max_named_servers' must be a number of at least 0, not -1"),  # was taken
     ("pool_start_load = -0.5\n", "'pool_start_load' must be a number of at least 0"),
     ("pool_busy_load = nan\n", "'pool_busy_load' must be a number of at least 0, not nan"),
+    ("max_named_servers = 1e400\n", "'max_named_servers' must be int, not inf"),  # an unexpected OverflowError
+    ("idle_timeout = inf\n", "'idle_timeout' must be int, not inf"),
+    ("max_named_servers = 1.5\n", "'max_named_servers' must be int, not 1.5"),  # was taken as 1
 ])
 def test_bad_config_is_one_sentence(config_dir, text, fragment):
     (config_dir / "config.toml").write_text(text)
