@@ -77,7 +77,15 @@ def cmd_down(args) -> int:
 
 
 def cmd_restart(args) -> int:
-    runtime = StateDir(settings_from(args).state_dir).read_runtime() or {}
+    from ..recovery import database_problem
+
+    state = StateDir(settings_from(args).state_dir)
+    if lifecycle.running_daemon(state):  # it holds its database open; a new hub would refuse to start on a bad one
+        problem = database_problem(state.database) or (None if state.database.exists() else "is missing")
+        if problem:
+            raise LocalhubError(f"The hub's database {state.database} {problem}, so a restart would not start "
+                                "again; `localhub down`, then `localhub recover`, starts on a new one with your servers.")
+    runtime = state.read_runtime() or {}
     previous = runtime.get("settings", {})
     args.port = args.port or previous.get("port")
     args.ip = args.ip or previous.get("ip")

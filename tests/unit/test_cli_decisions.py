@@ -77,6 +77,20 @@ def test_restart_keeps_the_port_and_address_the_hub_had(isolated, capsys, monkey
     assert calls == [("down", True), ("up", 9100, "127.0.0.1", True)]
 
 
+def test_restart_refuses_before_stopping_a_hub_whose_database_is_gone(isolated, capsys, monkeypatch):
+    """A stranger deleted jupyterhub.sqlite under a running hub: restart stopped it, then refused to start."""
+    from localhub.state import StateDir
+
+    state = StateDir(isolated / "state")
+    state.prepare()
+    state.write_runtime({"settings": {"port": 9100, "ip": "127.0.0.1"}})
+    monkeypatch.setattr(lifecycle, "running_daemon", lambda st: {"settings": {"port": 9100}})
+    monkeypatch.setattr(hub_commands, "stop_hub", lambda args: pytest.fail("the hub was stopped"))
+    code, out, err = run(["restart"], capsys)
+    assert code == 1 and "is missing, so a restart would not start again" in err
+    assert "`localhub down`, then `localhub recover`" in err
+
+
 def test_recover_sets_a_damaged_database_aside_then_starts_and_adopts(isolated, capsys, monkeypatch):
     from localhub.recovery import database_problem
     from localhub.state import StateDir
