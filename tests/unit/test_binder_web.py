@@ -81,9 +81,10 @@ def test_servers_answer_the_allowed_origins(allowed, args):
     ({}, False),  # curl, scripts
 ])
 def test_which_requests_another_site_led_here(headers, another):
-    from tornado.httputil import HTTPHeaders, HTTPServerRequest
+    from tornado.httputil import HTTPHeaders, HTTPServerRequest, RequestStartLine
 
     from localhub.hub.binder_web import from_another_site
 
-    request = HTTPServerRequest(method="GET", uri="/v2/local/x", headers=HTTPHeaders({"Host": "127.0.0.1:8765", **headers}))
+    request = HTTPServerRequest(start_line=RequestStartLine("GET", "/v2/local/x", "HTTP/1.1"),
+                                headers=HTTPHeaders({"Host": "127.0.0.1:8765", **headers}))
     assert from_another_site(request) is another
