@@ -23,6 +23,7 @@ import sys
 
 from .. import __version__
 from ..errors import LocalhubError, shown
+from ..lean import skip_unused
 from . import bundle, classroom, config, environments, hub, pool, servers
 
 GROUPS = (hub, config, servers, environments, pool, bundle, classroom)
@@ -63,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    skip_unused()  # a command is a short process too: `bundle import` spent 2–4 s building an unused IRI parser
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
