@@ -205,3 +205,17 @@ def test_the_memory_cap_stops_paused_servers_with_their_files_kept(hub_factory):
     hub.cli("servers", "start", "first")
     assert container_of(hub, "first").exec_run(["cat", "/home/jovyan/a.txt"]).output.decode().strip() == "one"
     hub_factory.close(hub)
+
+
+def test_a_hub_restart_keeps_a_paused_server(pausing_hub):
+    """A restarted JupyterHub checks each running server over HTTP and stops those that do not answer within
+    http_timeout (60 s here): a frozen one must be resumed for that check, not taken for dead."""
+    hub = pausing_hub
+    list(hub.client.create_server("sleeper"))
+    assert wait_for(lambda: state_of(hub, "sleeper") == "paused", 60)
+    hub.cli("restart")
+    time.sleep(70)  # past the hub's check of its servers; nobody asks for this one meanwhile
+    assert hub.client.server("sleeper").status in ("paused", "running")
+    r = httpx.get(f"{base(hub, 'sleeper')}/api/status", headers={"Authorization": f"token {hub.token}"}, timeout=30)
+    assert r.status_code == 200
+    hub.cli("servers", "delete", "sleeper", "--yes")
