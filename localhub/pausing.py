@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import quote
 
-from .hub.resume import PAUSED
+from .hub.resume import PAUSED, nothing_to_unpause
 from .profiles import format_size
 
 log = logging.getLogger("localhub.pausing")
@@ -229,7 +229,7 @@ class Pauser:
         async with self._lock:
             for s in await self.look():
                 if (s.user, s.server) == (user, server):
-                    resumed = await self._unpause(s.container)
+                    resumed = s.paused and await self._unpause(s.container)
                     if s.route is not None and s.route.get(PAUSED):
                         await self._mark(s.prefix, None)
                     self.paused_at.pop(s.container, None)
@@ -294,7 +294,7 @@ def for_daemon(settings, docker_client, hub_api, token: str, proxy_token: str, u
         try:
             await asyncio.to_thread(docker_client.api.unpause, container)
         except docker.errors.APIError as err:
-            if err.status_code in (404, 409):  # gone, or not paused
+            if nothing_to_unpause(err.status_code, str(err)):  # gone, or not paused
                 return False
             raise
         return True

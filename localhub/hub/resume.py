@@ -23,6 +23,13 @@ PAUSED = "localhub_paused"  # the route data key: the id of the paused container
 ENGINE_TIMEOUT = 30
 
 
+def nothing_to_unpause(status: int, message: str | None) -> bool:
+    """Whether the engine's refusal of an unpause means there was nothing to do: the container is gone (404) or
+    not paused (409 on newer engines; Docker 20.10 answers 500 "Container … is not paused"). The one reading of
+    that answer, for the proxy, the spawner and the daemon."""
+    return status in (404, 409) or "is not paused" in (message or "")
+
+
 class ResumeFailed(Exception):
     """The engine refused to resume the container (its words are the message)."""
 
@@ -46,13 +53,11 @@ async def unpause(container: str) -> bool:
         answer = await engine.post(f"/containers/{quote(container, safe='')}/unpause")
     if answer.status_code == 204:
         return True
-    if answer.status_code in (404, 409):
-        return False
     try:
         message = answer.json().get("message")
     except ValueError:
         message = None
-    if message and "is not paused" in message:  # Docker 20.10 says so with a 500
+    if nothing_to_unpause(answer.status_code, message):
         return False
     raise ResumeFailed(message or f"the engine answered {answer.status_code}")
 

@@ -37,6 +37,7 @@ from ..profiles import format_size, get_profile, load_profiles
 from ..storage import container_name, home_volume_name
 from ..storage_watch import engine_has_quotas
 from . import identity, readiness
+from .resume import nothing_to_unpause
 from .hub_config import from_setting
 from .policy import PolicyError, check_image_present, check_storage, choose_image
 from .spawn_form import options_from_form, profile_form
@@ -340,8 +341,7 @@ class LocalhubSpawner(DockerSpawner):
         try:
             await self.docker("unpause", self.container_id)
         except docker.errors.APIError as err:
-            # gone, or not paused (Docker 20.10 answers 500 "… is not paused"; newer engines 409)
-            if err.status_code in (404, 409) or "is not paused" in str(err):
+            if nothing_to_unpause(err.status_code, str(err)):  # gone, or not paused
                 return False
             raise
         self.log.info("%s resumed (it was paused)", self._log_name)

@@ -107,6 +107,7 @@ class Fakes:
             container(cid)["paused"] = True
 
         async def unpause(cid):
+            self.unpause_calls = getattr(self, "unpause_calls", 0) + 1
             was, container(cid)["paused"] = container(cid)["paused"], False
             return was
 
@@ -218,7 +219,9 @@ async def test_resume_unpauses_and_clears_the_mark():
     await pauser.pass_once()
     assert await pauser.resume("ada", "idle") is True
     assert not f.paused("idle") and f.mark_of("idle") is None
-    assert await pauser.resume("ada", "idle") is False  # not paused: nothing to do
+    f.unpause_calls = 0
+    assert await pauser.resume("ada", "idle") is False  # not paused: the engine is not even asked
+    assert f.unpause_calls == 0
     assert await pauser.resume("ada", "nobody") is False
 
 
@@ -355,3 +358,11 @@ async def test_a_paused_server_is_resumed_before_it_is_stopped():
     await spawner.start()
     await spawner.stop()
     assert f"unpause {name}" not in engine.calls[-3:]
+
+
+def test_the_engines_ways_of_saying_there_was_nothing_to_unpause():
+    from localhub.hub.resume import nothing_to_unpause
+
+    assert nothing_to_unpause(500, "Container 3f2a is not paused")  # Docker 20.10 (seen on this engine)
+    assert nothing_to_unpause(409, None) and nothing_to_unpause(404, "No such container: x")
+    assert not nothing_to_unpause(500, "cgroup freezer: device or resource busy")
