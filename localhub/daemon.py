@@ -264,8 +264,8 @@ class Daemon:
         culler = asyncio.create_task(cull_forever(f"{self.settings.url}/hub/api", self.token,
                                                   self.settings.idle_timeout, self.settings.cull_every))
         # servers idle for pause_after are paused (frozen, memory kept) and resumed on demand (pausing.py)
-        self.pauser = pausing.for_daemon(self.settings, self.docker, self.hub_api, self.token,
-                                         self.state.secret("proxy-token"), self.usage)
+        self.pauser = pausing.for_daemon(self.settings, self.docker, self.hub_api, self.state.secret("proxy-token"),
+                                         self.usage)
         pauser = asyncio.create_task(self.pauser.run())
 
         hub_exit = asyncio.create_task(self._hub_exited())

@@ -243,9 +243,11 @@ def _duration(seconds: float) -> str:
 
 
 # --- the real parts, for the daemon ------------------------------------------------------------------------
-def for_daemon(settings, docker_client, hub_api, token: str, proxy_token: str, usage) -> Pauser:
+def for_daemon(settings, docker_client, hub_api, proxy_token: str, usage) -> Pauser:
     """The daemon's Pauser: the hub through the daemon's hub client, the engine through its Docker client, the
-    proxy through its REST API, each server through its own API with the daemon's token (a hub admin's)."""
+    proxy through its REST API, each server through its own API with the server's own token (the one JupyterHub
+    gave it, read from its container): a server runs a repository's code, so the daemon's token (a hub admin's)
+    is never sent to one."""
     import docker.errors
     import httpx
 
@@ -253,7 +255,15 @@ def for_daemon(settings, docker_client, hub_api, token: str, proxy_token: str, u
 
     proxy_api = f"http://127.0.0.1:{settings.port + 1}/api/routes"
     proxy = httpx.AsyncClient(headers={"Authorization": f"token {proxy_token}"}, timeout=10)
-    to_servers = httpx.AsyncClient(headers={"Authorization": f"token {token}"}, timeout=STATUS_TIMEOUT)
+    to_servers = httpx.AsyncClient(timeout=STATUS_TIMEOUT)
+    server_tokens: dict[str, str | None] = {}  # container id -> its JUPYTERHUB_API_TOKEN
+
+    def _token_of(container: str) -> str | None:
+        try:
+            env = docker_client.api.inspect_container(container)["Config"].get("Env") or []
+        except docker.errors.DockerException:
+            return None
+        return next((e.split("=", 1)[1] for e in env if e.startswith("JUPYTERHUB_API_TOKEN=")), None)
 
     async def servers() -> list[dict]:
         running = []
@@ -304,9 +314,17 @@ def for_daemon(settings, docker_client, hub_api, token: str, proxy_token: str, u
         if not target:
             return None
         base = f"{target}{quote(s.prefix)}/api"
+        if s.container not in server_tokens:
+            if len(server_tokens) > 1000:
+                server_tokens.clear()
+            server_tokens[s.container] = await asyncio.to_thread(_token_of, s.container)
+        own = server_tokens[s.container]
+        if not own:
+            return None  # it cannot be asked: not ours to judge
+        headers = {"Authorization": f"token {own}"}
         try:
-            status = await to_servers.get(f"{base}/status")
-            kernels = await to_servers.get(f"{base}/kernels", params={"no_track_activity": "1"})
+            status = await to_servers.get(f"{base}/status", headers=headers)
+            kernels = await to_servers.get(f"{base}/kernels", params={"no_track_activity": "1"}, headers=headers)
         except httpx.HTTPError:
             return None
         if status.status_code != 200 or kernels.status_code != 200:
