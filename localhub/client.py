@@ -323,11 +323,15 @@ class Client:
         self._wait_answers(name)
 
     def _wait_answers(self, name: str, timeout: float = 30) -> None:
-        status_url = f"/user/{quote(self.user)}/{quote(name)}/api/status"
+        # Jupyter Server's /api answers anyone: the hub's token, an admin's, is never sent to a server (it runs a
+        # repository's code)
+        version_url = f"/user/{quote(self.user)}/{quote(name)}/api"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            request = self.http.build_request("GET", version_url)
+            request.headers.pop("Authorization", None)
             try:
-                if self.http.get(status_url).status_code == 200:
+                if self.http.send(request).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
