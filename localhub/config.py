@@ -146,7 +146,8 @@ def _coerce(name: str, value, target_type, source: str):
             if isinstance(value, bool) or (target_type is int and isinstance(value, float) and not value.is_integer()):
                 raise ValueError  # 1.5 servers, a port of 80.5
             number = target_type(value)
-            if not math.isfinite(number) or number < 0:  # every number localhub takes is a count, size or time
+            # every number localhub takes is a count, size or time; a port's own range is said by load_settings
+            if not math.isfinite(number) or (number < 0 and name != "port"):
                 raise LocalhubError(f"{source}: '{name}' must be a number of at least 0, not {shown(str(value))}.")
             return number
         if target_type is dict:

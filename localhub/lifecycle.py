@@ -5,8 +5,8 @@ while (or a reboot) its pid belongs to anything. So the daemon holds an exclusiv
 dir for its whole life (the kernel drops it the moment the process dies, however it dies), and runtime.json records
 its pid with the process's start time. A daemon runs only while the lock is held; a pid is signalled only when the
 process with that pid started when the record says. JupyterHub and its proxy, which the daemon starts, are
-recognised by their working directory, the state dir; and JupyterHub never outlives its daemon, however the daemon
-dies (`die_with_parent`), so a daemon killed with SIGKILL leaves no hub serving behind `status`'s back.
+recognised by their working directory, the state dir; JupyterHub never outlives its daemon, nor the proxy its JupyterHub,
+however they die (`die_with_parent`), so a daemon killed with SIGKILL leaves nothing serving behind `status`'s back.
 """
 
 from __future__ import annotations
