@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from tests.support.browser import goto
+from tests.support.browser import goto, open_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.docker]
 
@@ -36,8 +36,7 @@ def test_sign_in_link_then_named_server_in_jupyterlab(hub, page, tmp_path):
     assert "first-steps" in page.content()
 
     try:
-        goto(page, f"{hub.url}/user/{hub.user}/first-steps/lab")
-        page.wait_for_selector("#jp-main-dock-panel", timeout=60_000)
+        open_app(page, f"{hub.url}/user/{hub.user}/first-steps/lab", "#jp-main-dock-panel")
         assert f"/user/{hub.user}/first-steps/lab" in page.url
         # the project's image never asks about (nor fetches) Jupyter news: the hub is often offline. JupyterLab
         # serves its overrides.json as the setting's defaults

@@ -22,7 +22,7 @@ import pytest
 
 from localhub.client import Client
 from tests.support.binder import BUILD_PHASES, CaseRepo, images_under, remove_images_under
-from tests.support.browser import goto
+from tests.support.browser import goto, wait_for_app, watch_requests
 
 pytestmark = [pytest.mark.browser, pytest.mark.docker]
 
@@ -83,7 +83,8 @@ def book(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def ehub(hub_factory, repos, book):
-    hub = hub_factory.start("binder-browser", cors_allow_origin=book.allowed)
+    # the module's tests launch six servers and keep them: room for all, whichever worker runs which test
+    hub = hub_factory.start("binder-browser", cors_allow_origin=book.allowed, max_named_servers=10)
     yield hub
     hub_factory.close(hub)
     remove_images_under(repos)
@@ -102,6 +103,7 @@ def open_page(browser, hub, sign_in: str, next_url: str):
     context.add_init_script(RECORD_PROGRESS)
     page = context.new_page()
     page.set_default_timeout(30_000)
+    watch_requests(page)
     try:
         if sign_in == "link":
             goto(page, Client(hub.state_dir).login_link(next_url=next_url))
@@ -138,7 +140,7 @@ def assert_not_refused(page) -> None:
 
 def wait_for_jupyterlab(page, hub, server: str, path: str = "lab") -> None:
     page.wait_for_url(f"**/user/{hub.user}/{server}/{path}**", timeout=TIMEOUT_MS)
-    page.wait_for_selector(LAB_READY, timeout=TIMEOUT_MS)
+    wait_for_app(page, LAB_READY, TIMEOUT_MS)
     assert page.locator(".jp-LabShell").count() == 1
 
 
