@@ -134,11 +134,13 @@ class Daemon:
     async def _join_pool(self, announce, hub_api: tuple[str, int]) -> str | None:
         """Start this desktop's part in its lab, if it is in one; returns the LAN address used. When the pool
         stays off, `pool_off` says why (`localhub pool status` shows it)."""
-        from .pool.member import LabMember, choose_address, in_a_lab
+        from .pool.trust.keys import in_a_lab  # a file's presence: the pool's modules load only for a lab
 
         if not in_a_lab(self.state.root):
             self.pool_off = "this desktop was in no lab when the hub started"
             return None
+        from .pool.member import LabMember, choose_address  # zeroconf, the lab's TLS and crypto: ~10 MiB
+
         address = choose_address(self.settings)
         if not address:
             self.pool_off = ("this desktop has no LAN address (only loopback, Docker bridges or tunnels); set "

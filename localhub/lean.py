@@ -1,21 +1,25 @@
 """What localhub's processes (the daemon and JupyterHub, to stay small while idle; each command, to start
 quickly) leave unimported.
 
-jsonschema imports `rfc3987_syntax` whenever it is installed (JupyterHub's jupyter_events brings it in), and
-that module builds an IRI parser as it is imported: about 15 MiB that stay resident, and a second or more of
-start-up, in each process that imports jsonschema. It serves only the `iri` format checks, which no localhub
-process asks for (jsonschema checks formats only when told to, and no schema here has an `iri` format).
-Marked absent, jsonschema leaves that one checker out, as where the package is not installed.
+- `rfc3987_syntax`: jsonschema imports it whenever it is installed (JupyterHub's jupyter_events brings it in),
+  and that module builds an IRI parser as it is imported: about 15 MiB that stay resident, and a second or more
+  of start-up, in each process that imports jsonschema. It serves only the `iri` format checks, which no
+  localhub process asks for (jsonschema checks formats only when told to, and no schema here has an `iri`
+  format). Marked absent, jsonschema leaves that one checker out, as where the package is not installed.
+- `httpx._main`: httpx imports its command-line client (`httpx` the command, with rich, click and pygments:
+  about 3.5 MiB resident) whenever those are installed, and rich is (textual needs it for the TUI). No
+  localhub process runs that command; marked absent, httpx's own fallback stands in for it, as where httpx
+  is installed without its `cli` extra. httpx as a library is unchanged.
 """
 
 from __future__ import annotations
 
 import sys
 
-UNUSED = ("rfc3987_syntax",)
+UNUSED = ("rfc3987_syntax", "httpx._main")
 
 
 def skip_unused() -> None:
-    """Call before anything imports jsonschema (a module already imported stays)."""
+    """Call before anything imports jsonschema or httpx (a module already imported stays)."""
     for name in UNUSED:
         sys.modules.setdefault(name, None)

@@ -24,7 +24,12 @@ import sys
 from .. import __version__
 from ..errors import LocalhubError, shown
 from ..lean import skip_unused
-from . import bundle, classroom, config, environments, hub, pool, servers
+
+# every localhub process starts here (`localhub …`, `python -m localhub …`, the daemon): leave out what none of
+# them uses before the commands' modules import httpx (and, in `bundle import`, jsonschema) — lean.py
+skip_unused()
+
+from . import bundle, classroom, config, environments, hub, pool, servers  # noqa: E402 (after skip_unused)
 
 GROUPS = (hub, config, servers, environments, pool, bundle, classroom)
 
@@ -64,7 +69,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    skip_unused()  # a command is a short process too: `bundle import` spent 2–4 s building an unused IRI parser
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -19,7 +19,6 @@ import urllib.parse
 from dataclasses import dataclass
 
 import docker
-import repo2docker
 
 REPOSITORY = "localhub-env"
 BUILDING_REPOSITORY = "localhub-building"  # where an image sits until its build succeeds
@@ -78,6 +77,8 @@ def label_value(text: str) -> str:
 def image_labels(spec: str, resolved_id: str, extra: dict[str, str] | None = None,
                  environment: str | None = None) -> dict[str, str]:
     """Labels for a build starting now."""
+    import repo2docker  # here: importing it loads its buildpacks (~4 MiB), which an idle daemon does without
+
     labels = {
         LABEL_SPEC: label_value(spec),
         LABEL_ENVIRONMENT: label_value(environment or spec),

@@ -31,8 +31,6 @@ class WorkshopService:
         self.error: str | None = None
 
     async def start(self, say=None) -> None:
-        from .classroom import Member
-
         self.say = say or self.say
         try:
             membership = load_membership(self.settings.state_dir)
@@ -48,6 +46,8 @@ class WorkshopService:
                           "class_address to the address to use")
             self.say(f"localhub: the class stays off: {self.error}.")
             return
+        from .classroom import Member  # here: it brings zeroconf and the lab TLS, which a hub in no class lacks
+
         member = Member(self.settings, self.client, membership, address, self.hub_api, self.say)
         try:
             await member.start()

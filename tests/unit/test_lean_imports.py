@@ -1,5 +1,7 @@
 """The long-running processes leave out imports they never use (lean.py): jsonschema still validates, without
-the IRI parser that its optional `rfc3987_syntax` dependency builds at import."""
+the IRI parser that its optional `rfc3987_syntax` dependency builds at import; httpx still fetches, without its
+command-line client. And the daemon's modules load what only a lab, a class or a build needs when it is needed
+(tests/integration/test_idle_imports.py checks a real started daemon)."""
 
 from __future__ import annotations
 
@@ -44,3 +46,54 @@ def test_a_command_leaves_the_iri_parser_out_too():
             "print('parser', sys.modules.get('rfc3987_syntax'))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "parser None", (out.stdout, out.stderr)
+
+
+HTTPX = """
+import sys, threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+import localhub.cli  # every localhub process starts here
+import httpx
+
+class Hello(BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.send_header("Content-Length", "2"); self.end_headers(); self.wfile.write(b"hi")
+    def log_message(self, *args):
+        pass
+
+server = HTTPServer(("127.0.0.1", 0), Hello)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+print(httpx.get(f"http://127.0.0.1:{server.server_port}/").text, sys.modules.get("httpx._main"), callable(httpx.main))
+"""
+
+
+def test_httpx_fetches_without_its_command_line_client():
+    out = subprocess.run([sys.executable, "-c", HTTPX], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "hi None True"
+
+
+ON_DEMAND = ("repo2docker", "zeroconf", "cryptography", "localhub.pool.member", "localhub.pool.trust.members",
+             "localhub.workshop.classroom")
+DAEMON_IMPORTS = f"""
+import sys
+from localhub.cli import main
+import localhub.daemon
+print(sorted(m for m in {ON_DEMAND!r} if m in sys.modules))
+"""
+
+
+def test_the_daemons_modules_leave_lab_class_and_build_code_unimported():
+    """What `localhub up` imports before it starts anything; a daemon's start in no lab and no class adds
+    none of these either (the integration test), and the unit tests of images, pool and workshop import them
+    where they are used (image_labels: repo2docker's version; a lab's member: zeroconf, cryptography)."""
+    out = subprocess.run([sys.executable, "-c", DAEMON_IMPORTS], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_image_labels_still_name_the_repo2docker_that_built():
+    import repo2docker
+
+    from localhub.images.catalog import LABEL_REPO2DOCKER, image_labels
+
+    assert image_labels("gh/org/repo/main", "0" * 40)[LABEL_REPO2DOCKER] == repo2docker.__version__

@@ -34,6 +34,15 @@ def pool_dir(state_dir: Path) -> Path:
     return path
 
 
+def membership_path(state_dir: Path) -> Path:
+    """This desktop's member card (members.py); here, so that asking whether it is in a lab loads no crypto."""
+    return pool_dir(state_dir) / "membership.json"
+
+
+def in_a_lab(state_dir: Path) -> bool:
+    return membership_path(state_dir).exists()
+
+
 def fingerprint(key: bytes) -> str:
     """The lab's public name: 16 hex digits, from a hash that cannot be confused with any HMAC we send."""
     return hashlib.sha256(b"localhub-lab-fingerprint-v1\0" + key).hexdigest()[:16]

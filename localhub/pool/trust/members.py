@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from ...errors import LocalhubError
 from ...state import write_atomic
-from .keys import node_id, pool_dir
+from .keys import in_a_lab, membership_path, node_id, pool_dir  # noqa: F401 (in_a_lab: re-exported)
 from .tls import ensure_certificate
 
 CARD_VERSION = 2
@@ -176,10 +176,6 @@ def read_revocations(lab_public: bytes, signed: dict) -> Revocations:
 
 # --- what a member holds ----------------------------------------------------------------------------
 
-def membership_path(state_dir: Path) -> Path:
-    return pool_dir(state_dir) / "membership.json"
-
-
 def revoked_path(state_dir: Path) -> Path:
     return pool_dir(state_dir) / "revoked.json"
 
@@ -281,10 +277,6 @@ def load_membership(state_dir: Path) -> Membership:
         raise LocalhubError("This desktop's member card is for another node or certificate (its certificate was "
                             "made again?); join the lab again with a code from `localhub pool invite`.")
     return member
-
-
-def in_a_lab(state_dir: Path) -> bool:
-    return membership_path(state_dir).exists()
 
 
 def start_lab(state_dir: Path) -> Authority:
