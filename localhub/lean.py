@@ -6,6 +6,13 @@ quickly) leave unimported.
   of start-up, in each process that imports jsonschema. It serves only the `iri` format checks, which no
   localhub process asks for (jsonschema checks formats only when told to, and no schema here has an `iri`
   format). Marked absent, jsonschema leaves that one checker out, as where the package is not installed.
+- the checkers of string formats that no schema checked in a localhub process uses: `fqdn` (hostname),
+  `rfc3339_validator` (date-time), `webcolors` (color), `jsonpointer` (json-pointer), `uri_template`
+  (uri-template), `isoduration` (duration, which brings arrow): jsonschema imports each one it finds, about
+  2.8 MiB in all, in each process that imports jsonschema (the daemon for every profile it reads, JupyterHub for
+  its events). localhub's own schemas (profiles, bundles) are checked without formats; JupyterHub's events
+  (jupyter_events) are checked with them, and their schemas use `uri` only (kept: `rfc3987`). Marked absent,
+  a value of those formats passes unchecked, as where the packages are not installed.
 - `httpx._main`: httpx imports its command-line client (`httpx` the command, with rich, click and pygments:
   about 3.5 MiB resident) whenever those are installed, and rich is (textual needs it for the TUI). No
   localhub process runs that command; marked absent, httpx's own fallback stands in for it, as where httpx
@@ -16,7 +23,8 @@ from __future__ import annotations
 
 import sys
 
-UNUSED = ("rfc3987_syntax", "httpx._main")
+UNUSED = ("rfc3987_syntax", "fqdn", "rfc3339_validator", "webcolors", "jsonpointer", "uri_template", "isoduration",
+          "httpx._main")
 
 
 def skip_unused() -> None:

@@ -48,6 +48,27 @@ def test_a_command_leaves_the_iri_parser_out_too():
     assert out.stdout.strip() == "parser None", (out.stdout, out.stderr)
 
 
+FORMATS = """
+from localhub.lean import skip_unused
+skip_unused()
+import sys, jsonschema
+checker = jsonschema.Draft7Validator.FORMAT_CHECKER
+jsonschema.validate("not a uri", {"type": "string", "format": "uri"}, format_checker=None)
+try:
+    jsonschema.validate("not a uri", {"type": "string", "format": "uri"}, format_checker=checker)
+except jsonschema.ValidationError:
+    print("uri checked")
+print(sorted(f for f in ("duration", "color", "hostname", "date-time", "json-pointer", "uri-template")
+             if f in checker.checkers), "arrow" in sys.modules)
+"""
+
+
+def test_jsonschema_checks_the_uri_format_of_jupyterhubs_events_and_loads_no_unused_checker():
+    out = subprocess.run([sys.executable, "-c", FORMATS], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:2] == ["uri checked", "[] False"]
+
+
 HTTPX = """
 import sys, threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
