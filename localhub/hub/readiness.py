@@ -22,6 +22,7 @@ from ..errors import shown
 
 PROBE_EVERY = 0.02  # seconds between HTTP probes while a server starts (a refused connect costs ~0.1 ms)
 INSPECT_EVERY = 1.0  # re-read the container's state at least this often, events or not
+REMOTE_PROBE_EVERY = 0.05  # through a guest's tunnel each probe is a TLS handshake with the peer
 LOG_LINES = 20  # kept in the browser's error page; the CLI's sentence quotes the last few
 
 
@@ -88,6 +89,26 @@ async def wait_until_ready(inspect: Callable[[], Awaitable[dict | None]], died: 
         await asyncio.wait([died], timeout=PROBE_EVERY)
         if died.done() or not ip or loop.time() - inspected >= INSPECT_EVERY:
             state, inspected = await inspect(), loop.time()
+
+
+async def wait_until_answers(url: str, exited: Callable[[], Awaitable[int | None]], timeout: float,
+                             answers: Callable[[str], Awaitable[bool]] = probe) -> None:
+    """For a server whose container this process cannot inspect (a guest on a lab peer, reached through its own
+    TLS tunnel, whose pinned certificate no other container has): return once `url` answers, probed every
+    REMOTE_PROBE_EVERY; `exited` (None while it runs, else its exit status) is asked about once a second and
+    raises Stopped; NeverAnswered after `timeout` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    asked = loop.time()
+    while not await answers(url):
+        if loop.time() - asked >= INSPECT_EVERY:
+            status = await exited()
+            asked = loop.time()
+            if status is not None:
+                raise Stopped(status)
+        if loop.time() >= deadline:
+            raise NeverAnswered()
+        await asyncio.sleep(REMOTE_PROBE_EVERY)
 
 
 def describe_stop(server: str, stop: Stopped, memory_limit: str, log_lines: list[str]) -> tuple[str, str]:

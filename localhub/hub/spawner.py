@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from urllib.parse import urlsplit
 
 import docker.errors
 from dockerspawner import DockerSpawner
@@ -40,6 +39,7 @@ from . import identity, readiness
 from .resume import nothing_to_unpause
 from .hub_config import from_setting
 from .policy import PolicyError, check_image_present, check_storage, choose_image
+from .peer_spawn import OnLabPeers
 from .spawn_form import options_from_form, profile_form
 
 HOME = "/home/jovyan"
@@ -57,7 +57,7 @@ def origin_args(allowed: str) -> list[str]:
     return ["--ServerApp.allow_origin_pat=^(" + "|".join(re.escape(o) for o in origins) + ")$"]
 
 
-class LocalhubSpawner(DockerSpawner):
+class LocalhubSpawner(OnLabPeers, DockerSpawner):
     instance = Unicode(help="Short id of this hub; part of every container and volume name.").tag(config=True)
     # localhub's settings (declared once in localhub.config.Settings; hub_config passes their values)
     config_dir = from_setting("config_dir")
@@ -178,54 +178,6 @@ class LocalhubSpawner(DockerSpawner):
         await self._ensure_home_volume(profile.storage)
         self.volumes = {self.home_volume: {"bind": HOME, "mode": "rw"}}
         return await super().start()
-
-    # --- servers on lab peers ----------------------------------------------------------------------
-    async def _choose_peer(self, where: str, profile) -> dict | None:
-        """The peer to run on ({"where": node, "name": …}), or None for this desktop. Outside a lab only
-        `local` and `auto` (meaning local) are possible, and the daemon is not asked."""
-        if not self.pool_address:
-            if where in ("local", "auto"):
-                return None
-            raise web.HTTPError(400, "This desktop is not in a lab (or its pool is off), so the server cannot "
-                                     f"run on '{where}'; `localhub pool init` or `join` first.")
-        try:
-            choice = await self.daemon.choose(self.user.name, self.name, where, self._ask(profile))
-        except LocalhubError as err:
-            raise web.HTTPError(400, str(err)) from None
-        return None if choice["where"] == "local" else choice
-
-    @staticmethod
-    def _ask(profile) -> dict:
-        return {"cpus": profile.cpu, "memory": profile.memory, "storage": profile.storage}
-
-    def _remote_env(self) -> dict:
-        """The server's environment, with this hub's API at its LAN address instead of the Docker gateway, over
-        TLS (the daemon's door there, pool/hub_door.py, answers only TLS)."""
-        env = self.get_env()
-        gateway = urlsplit(env["JUPYTERHUB_API_URL"]).hostname
-        return {k: v.replace(f"http://{gateway}:", f"https://{self.pool_address}:") if isinstance(v, str) else v
-                for k, v in env.items()}
-
-    async def _start_remote(self, peer: dict, profile):
-        request = {"node": peer["where"], "user": self.user.name, "server": self.name, "volume": self.home_volume,
-                   "image": self.image, "ask": self._ask(profile), "env": self._remote_env(),
-                   "cmd": await self.get_command(), "hub": [self.pool_address, self.hub_api_port]}
-        running = None
-        try:
-            async for event in self.daemon.start(request):
-                if "step" in event:
-                    self.log.info("%s: %s", self._log_name, event["step"])
-                    self._pool_steps.append(event["step"])
-                running = event.get("running", running)
-        except LocalhubError as err:
-            raise web.HTTPError(500, f"The server could not start on {peer['name']}: {err}") from None
-        self.guest = running["guest"]
-        if hasattr(self, "_trace"):
-            self._trace["answered"] = time.time()
-        self.object_id = ""
-        self.log.info("%s runs on lab peer %s at %s:%s", self._log_name, running["peer"], running["address"],
-                      running["port"])
-        return running["address"], running["port"]
 
     async def progress(self):
         """The steps of sending a server to a peer (image, home, start), as JupyterHub's spawn progress."""

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 from jupyterhub.objects import Hub
+from jupyterhub.spawner import SpawnException
 from tornado import web
 
 from localhub.errors import LocalhubError
@@ -22,9 +23,15 @@ PROFILE = Profile(name="default", description="", cpu=1.0, memory=2 * 10**9, sto
 
 
 class LinkedSpawner(LocalhubSpawner):
-    """The spawner with its daemon link and engine-derived parts faked."""
+    """The spawner with its daemon link and engine-derived parts faked; its guest answers once probed
+    `silent_probes` times (None: never)."""
 
     daemon = None  # each test gives its FakeLink
+    silent_probes: int | None = 0
+
+    async def _answers(self, url):
+        self.probed = [*getattr(self, "probed", []), url]
+        return self.silent_probes is not None and len(self.probed) > self.silent_probes
 
     async def get_command(self):
         return ["jupyterhub-singleuser"]  # DockerSpawner reads it from the image
@@ -68,7 +75,10 @@ async def test_in_a_lab_every_start_asks_the_daemon_which_says_here_or_a_peer():
 async def test_a_start_on_a_peer_shows_its_steps_and_gives_the_hub_api_on_the_lan_address():
     link = FakeLink(choice={"where": "b" * 16, "name": "bob"})
     server = spawner(link)
+    server.silent_probes = 3
     assert await server._start_remote({"where": "b" * 16, "name": "bob"}, PROFILE) == ("10.0.0.3", 49153)
+    # reported started only once the guest answered through its tunnel (JupyterHub's own check then succeeds)
+    assert server.probed == ["http://10.0.0.3:49153/api"] * 4  # (no Server object here: its base_url is /)
     sent = link.calls[0][1]
     assert sent["node"] == "b" * 16 and sent["hub"] == ["10.0.0.2", 8768]
     assert sent["env"] == {"JUPYTERHUB_API_URL": "https://10.0.0.2:8768/hub/api", "OTHER": 1}
@@ -82,6 +92,22 @@ async def test_a_start_on_a_peer_shows_its_steps_and_gives_the_hub_api_on_the_la
         await spawner(link)._start_remote({"where": "b" * 16, "name": "bob"}, PROFILE)
     assert failed.value.status_code == 500
     assert failed.value.log_message == f"The server could not start on bob: {link.refuse}"
+
+
+async def test_a_guest_that_ends_or_stays_silent_while_starting_is_a_clear_failure():
+    link = FakeLink(poll=0)  # the peer says the guest's container ended
+    crashed = spawner(link)
+    crashed.silent_probes = None
+    with pytest.raises(SpawnException) as caught:
+        await crashed._start_remote({"where": "b" * 16, "name": "bob"}, PROFILE)
+    assert caught.value.jupyterhub_message == ("Server 'thesis' did not start on bob: its container stopped while "
+                                               "starting (its home is back here).")
+    silent = spawner(FakeLink(poll=None))
+    silent.silent_probes, silent.http_timeout = None, 1
+    with pytest.raises(SpawnException) as caught:
+        await silent._start_remote({"where": "b" * 16, "name": "bob"}, PROFILE)
+    assert "did not answer within 1 s of starting on bob, so it was stopped" in caught.value.jupyterhub_message
+    assert silent.daemon.calls[-1] == ("stop", "0" * 16)
 
 
 async def test_a_server_on_a_peer_is_polled_stopped_and_deleted_through_the_daemon():

@@ -163,3 +163,51 @@ async def test_the_probe_takes_a_refused_connection_as_not_yet():
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # bound, not listening: connections are refused
         assert await readiness.probe(f"http://127.0.0.1:{port}/api") is False
+
+
+# --- a guest on a lab peer: probed through its tunnel, its end asked of the daemon -------------------------
+
+
+async def test_a_guest_is_reported_started_only_once_it_answers_through_its_tunnel():
+    """Before, the spawner returned as soon as the peer had started the container, and JupyterHub's own check,
+    backing off 0.2, 0.4, 0.8, 1.6 s…, saw a guest ready at 1.3 s only at 3 s."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    probes = []
+
+    async def answers(url):
+        probes.append(url)
+        return loop.time() - start >= 0.3
+
+    async def exited():
+        return None
+
+    await readiness.wait_until_answers("http://127.0.0.1:9/user/ada/s/api", exited, timeout=5, answers=answers)
+    assert 0.3 <= loop.time() - start < 1.0  # seen within a probe's interval of answering
+    assert len(probes) >= 3 and set(probes) == {"http://127.0.0.1:9/user/ada/s/api"}
+
+
+async def test_a_guest_that_stops_while_starting_ends_the_wait_with_its_status():
+    asked = []
+
+    async def silent(url):
+        return False
+
+    async def exited():
+        asked.append(1)
+        return 0 if len(asked) >= 2 else None
+
+    with pytest.raises(readiness.Stopped) as stop:
+        await readiness.wait_until_answers("http://x/api", exited, timeout=30, answers=silent)
+    assert stop.value.exit_code == 0 and len(asked) == 2  # asked about once a second, not at every probe
+
+
+async def test_a_silent_guest_ends_the_wait_at_the_timeout():
+    async def silent(url):
+        return False
+
+    async def exited():
+        return None
+
+    with pytest.raises(readiness.NeverAnswered):
+        await readiness.wait_until_answers("http://x/api", exited, timeout=0.3, answers=silent)
