@@ -17,6 +17,8 @@ quickly) leave unimported.
   about 3.5 MiB resident) whenever those are installed, and rich is (textual needs it for the TUI). No
   localhub process runs that command; marked absent, httpx's own fallback stands in for it, as where httpx
   is installed without its `cli` extra. httpx as a library is unchanged.
+- `curses`: tornado's log formatter imports it (0.5 MiB) to learn whether a terminal shows colours; the daemon,
+  JupyterHub and its proxy write their logs to files and pipes, where tornado shows none anyway.
 """
 
 from __future__ import annotations
@@ -24,10 +26,10 @@ from __future__ import annotations
 import sys
 
 UNUSED = ("rfc3987_syntax", "fqdn", "rfc3339_validator", "webcolors", "jsonpointer", "uri_template", "isoduration",
-          "httpx._main")
+          "httpx._main", "curses")
 
 
 def skip_unused() -> None:
-    """Call before anything imports jsonschema or httpx (a module already imported stays)."""
+    """Call before anything imports jsonschema, httpx or tornado (a module already imported stays)."""
     for name in UNUSED:
         sys.modules.setdefault(name, None)

@@ -6,12 +6,17 @@ no server running is left to settle, then measured from /proc; `--servers N` fir
 servers of the default image, so the figures include what a used hub keeps. Containers (servers, storage
 meters) are not counted: they are the servers' own.
 
-    .venv/bin/python scripts/bench_memory.py [--settle SECONDS] [--servers N] [--port P]
+`--runs N` starts N hubs one after another and prints each process's median. To compare with another version,
+measure both in the same session: run this script from the other checkout's directory with
+`PYTHONPATH=<that checkout>` (the daemon is started with `python -m`, which puts the working directory first).
+
+    .venv/bin/python scripts/bench_memory.py [--settle SECONDS] [--servers N] [--runs N] [--port P]
 """
 
 import argparse
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -24,15 +29,48 @@ from localhub.config import Settings
 import subprocess
 
 GOAL_MIB = 200
+MIB = 1024 * 1024
+# what each process of the tree is, from its command line
+ROLES = (("localhub.hub.proxy", "proxy"), ("localhub.hub.run", "JupyterHub"), ("localhub up", "daemon"))
+
+
+def role(command: str) -> str:
+    return next((name for key, name in ROLES if key in command), command)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--settle", type=float, default=20, help="seconds to wait once the hub answers")
     parser.add_argument("--servers", type=int, default=0, help="servers to start and stop first")
+    parser.add_argument("--runs", type=int, default=1, help="hubs to start one after another (medians)")
     parser.add_argument("--port", type=int, default=30600, help="first hub port to try (uses P..P+3)")
     args = parser.parse_args()
 
+    runs = []
+    for _ in range(max(args.runs, 1)):
+        rows = measure(args)
+        if rows is None:
+            return 1
+        runs.append(rows)
+    if len(runs) > 1:
+        print(f"\nMedians of {len(runs)} runs:")
+        print(f"  {'RSS MiB':>8}  {'PSS MiB':>8}  PROCESS")
+        names = [role(r[3]) for r in runs[0]]
+        for name in names:
+            mine = [[r for r in rows if role(r[3]) == name] for rows in runs]
+            rss = statistics.median(sum(r[1] for r in m) / MIB for m in mine)
+            pss = statistics.median(sum(r[2] for r in m) / MIB for m in mine)
+            print(f"  {rss:8.1f}  {pss:8.1f}  {name}")
+        total = statistics.median(sum(r[1] for r in rows) / MIB for rows in runs)
+        print(f"  {total:8.1f}  {statistics.median(sum(r[2] for r in rows) / MIB for rows in runs):8.1f}  total")
+    else:
+        total = sum(r[1] for r in runs[0]) / MIB
+    print(f"\n  RATIO idle hub RSS / goal ({GOAL_MIB} MiB)  {total / GOAL_MIB:5.2f} x")
+    return 0
+
+
+def measure(args) -> list | None:
+    """Start a throw-away hub, let it settle, return its processes' (pid, rss, pss, command); None if it failed."""
     tmp = Path(tempfile.mkdtemp(prefix="localhub-bench-memory-"))
     state_dir, config_dir = tmp / "state", tmp / "config"
     config_dir.mkdir()
@@ -50,14 +88,13 @@ def main() -> int:
             client.stop_server(f"mem-{i}")
         time.sleep(args.settle)
         daemon_pid = client.runtime["daemon_pid"]
-        total = print_memory(f"Idle hub memory, {args.settle:g} s after start"
-                             f"{f', {args.servers} server(s) started and stopped' if args.servers else ''}:",
-                             process_tree(daemon_pid))
-        print(f"\n  RATIO idle hub RSS / goal ({GOAL_MIB} MiB)  {total / GOAL_MIB:5.2f} x")
-        return 0
+        rows = process_tree(daemon_pid)
+        print_memory(f"Idle hub memory, {args.settle:g} s after start"
+                     f"{f', {args.servers} server(s) started and stopped' if args.servers else ''}:", rows)
+        return rows
     except Exception as err:
         print(f"benchmark failed: {err} {getattr(err, 'stderr', '') or ''}".strip(), file=sys.stderr)
-        return 1
+        return None
     finally:
         cleanup(env, state_dir, instance or Settings(state_dir=state_dir).instance)
         shutil.rmtree(tmp, ignore_errors=True)

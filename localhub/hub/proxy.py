@@ -24,7 +24,11 @@ import json
 import os
 from urllib.parse import quote, urlparse
 
-from configurable_http_proxy import cli, configproxy
+from ..lean import skip_unused
+
+skip_unused()  # before tornado: what the proxy does without (lean.py)
+
+from configurable_http_proxy import cli, configproxy  # noqa: E402 (after skip_unused)
 from configurable_http_proxy.handlers import APIHandler, ProxyHandler
 from tornado.httpclient import AsyncHTTPClient
 from tornado.httputil import HTTPHeaders, parse_response_start_line

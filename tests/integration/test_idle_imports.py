@@ -26,6 +26,7 @@ ON_DEMAND = {
     "click": "httpx's command-line client, httpx._main (lean.py)",
     "lark": "jsonschema's IRI parser, rfc3987_syntax (lean.py)",
     "arrow": "jsonschema's duration checker, isoduration (lean.py)",
+    "_curses": "tornado's terminal colours, curses (lean.py)",
 }
 
 

@@ -118,3 +118,18 @@ def test_image_labels_still_name_the_repo2docker_that_built():
     from localhub.images.catalog import LABEL_REPO2DOCKER, image_labels
 
     assert image_labels("gh/org/repo/main", "0" * 40)[LABEL_REPO2DOCKER] == repo2docker.__version__
+
+
+PROXY = """
+import logging, sys
+import localhub.hub.proxy  # the proxy's module, as `python -m localhub.hub.proxy` loads it
+import tornado.log
+record = logging.LogRecord("tornado.access", logging.INFO, "proxy.py", 1, "200 GET /hub/ 1.00ms", None, None)
+print(sys.modules.get("curses"), "_curses" in sys.modules, tornado.log.LogFormatter().format(record).endswith("1.00ms"))
+"""
+
+
+def test_the_proxy_logs_without_curses():
+    out = subprocess.run([sys.executable, "-c", PROXY], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "None False True"
