@@ -20,6 +20,7 @@ import docker.errors
 import requests
 
 from .container_events import ContainerEvents
+from .hub.server_command import ENTRY, is_server
 from .profiles import format_size
 
 log = logging.getLogger("localhub.server_watch")
@@ -34,7 +35,10 @@ class Process:
     command: str
 
     def describe(self) -> str:
-        name = self.command.split()[0].rsplit("/", 1)[-1] if self.command else "?"
+        if is_server(self.command):
+            name = ENTRY  # python3 -c <its code>: the name a user knows it by
+        else:
+            name = self.command.split()[0].rsplit("/", 1)[-1] if self.command else "?"
         what = "a notebook's kernel" if "ipykernel" in self.command else name
         return f"{what} ({name}, pid {self.pid}, {format_size(self.rss)})" if what != name else \
             f"{name} (pid {self.pid}, {format_size(self.rss)})"

@@ -17,6 +17,7 @@ from ..config import Settings, field_types, settings_from_dict
 from ..redact import hide_secrets
 from . import limits
 from ..state import StateDir
+from .server_command import server_command
 from .server_tokens import revoke_server_tokens
 
 
@@ -112,7 +113,7 @@ def configure(c, state_dir: str) -> None:
     c.LocalhubSpawner.pull_policy = "never"
     c.LocalhubSpawner.notebook_dir = "/home/jovyan"
     # repo2docker images default to `jupyter notebook`; DockerSpawner would append its args to that
-    c.LocalhubSpawner.cmd = ["jupyterhub-singleuser"]
+    c.LocalhubSpawner.cmd = server_command()
     c.LocalhubSpawner.http_timeout = 60
     c.LocalhubSpawner.start_timeout = 120
 
