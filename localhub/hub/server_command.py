@@ -5,8 +5,9 @@ Every Jupyter Server imports jsonschema (through jupyter_events), and jsonschema
 whenever it is installed (Jupyter's own packages bring it in), which builds an IRI parser as it is imported:
 1.1–1.9 s of a server's ~3 s of imports here, for `iri` format checks the server never asks for (lean.py keeps
 it out of the hub's own processes the same way). Marked absent, jsonschema leaves that one checker out, as
-where the package is not installed. Only the server process is started so: the kernels it starts are
-processes of their own and import what they like.
+where the package is not installed. Only that module (not the rest of lean.UNUSED: a server's extensions
+are the image's business) and only in the server process: the kernels it starts are processes of their own and
+import what they like.
 
 The image's `python3` runs it; an image whose `python3` has no JupyterHub (its `jupyterhub-singleuser` lives in
 another environment on PATH) runs `jupyterhub-singleuser` as before.
@@ -14,9 +15,8 @@ another environment on PATH) runs `jupyterhub-singleuser` as before.
 
 from __future__ import annotations
 
-from ..lean import UNUSED
-
 ENTRY = "jupyterhub-singleuser"
+UNUSED = ("rfc3987_syntax",)
 MARK = "# " + ENTRY  # first line of the code: how the server's process reads in `ps` (server_watch.py)
 
 CODE = f"""{MARK}, started by localhub without modules it never uses (localhub/hub/server_command.py)

@@ -53,3 +53,4 @@ def test_the_servers_process_keeps_its_name_in_notices():
     assert Process(1, 80 * 2**20, ps_line).describe() == "jupyterhub-singleuser (pid 1, 80.0 MiB)"
     assert Process(7, 2**20, f"{sys.executable} -m ipykernel_launcher -f k.json").describe().startswith(
         "a notebook's kernel")
+
