@@ -157,8 +157,8 @@ class StartHandler(HubSideHandler):
             await self._send({"running": {"guest": away.guest, "address": address, "port": port,
                                           "peer": away.peer_name}})
         except iostream.StreamClosedError:
-            # the hub went away mid-start: the start still finishes, and the ledger has it (an orphan run is
-            # brought home when its server starts again, placement.py)
+            # JupyterHub gave up on this start (its start timeout) or went away: the start still finishes, then
+            # the server is stopped there and its home brought back, so it holds no share of the peer meanwhile
             starting.add_done_callback(self._orphan_done)
             return
         except LocalhubError as err:
@@ -169,8 +169,20 @@ class StartHandler(HubSideHandler):
         self.finish()
 
     def _orphan_done(self, task: asyncio.Task) -> None:
-        if not task.cancelled() and task.exception() is not None:
+        if task.cancelled():
+            return
+        if task.exception() is not None:
             self.daemon.log(f"a start on a peer whose hub went away failed: {task.exception()}")
+            return
+        asyncio.ensure_future(self._stop_orphan(task.result()))
+
+    async def _stop_orphan(self, away) -> None:
+        self.daemon.log(f"{away.server or 'the default server'} started on {away.peer_name} after JupyterHub had "
+                        "given up on it: stopping it there and bringing its home back.")
+        try:
+            await self.placement.stop(away.guest)
+        except Exception as err:  # the keeper retries a home left out; this is said, not raised
+            self.daemon.log(f"stopping {away.server or 'the default server'} on {away.peer_name} failed: {err}")
 
     async def _send(self, data: dict) -> None:
         self.write(json.dumps(data) + "\n")

@@ -4,6 +4,7 @@ server on a peer go through the daemon. The engine suite (tests/lan/test_pool_re
 
 from __future__ import annotations
 
+import asyncio
 from types import SimpleNamespace
 
 import pytest
@@ -159,3 +160,37 @@ async def test_the_daemon_answers_the_spawners_placement_calls(tmp_path):
                                                 "'bob'"):
             await link.choose("ana", "x", "bob", ask)
         assert await link.poll("0" * 16) == 1  # a server on a peer cannot be reached: it counts as stopped
+
+
+class HeldPlacement(FakePlacement):
+    """A start that takes as long as the test says: its first step is sent, then it waits for `go`."""
+
+    def __init__(self):
+        super().__init__(steps=("Sending the image…",))
+        self.go = asyncio.Event()
+
+    async def start(self, node, request, note):
+        note(self.steps[0])
+        await self.go.wait()
+        self.steps = ()
+        return await super().start(node, request, note)
+
+
+async def test_a_start_jupyterhub_gave_up_on_is_stopped_on_the_peer_once_it_is_there(tmp_path):
+    """JupyterHub's start timeout cancels the spawner's start mid-way; the peer's start still finishes, and the
+    server is then stopped there (its home comes back): before, it held the peer's share until it started again."""
+    request = {"node": "b" * 16, "user": "ana", "server": "x", "volume": "v", "image": "img", "ask": {},
+               "env": {}, "cmd": [], "hub": ["10.0.0.2", 8768]}
+    placement = HeldPlacement()
+    daemon = fake_daemon(tmp_path, placement=placement)
+    async with serving(daemon) as url:
+        events = DaemonLink(url, TOKEN).start(request)
+        assert await events.__anext__() == {"step": "Sending the image…"}
+        await events.aclose()  # as a cancelled spawner's start does: the connection closes
+        await asyncio.sleep(0.2)
+        placement.go.set()
+        deadline = asyncio.get_running_loop().time() + 5
+        while ("stop", "0" * 16) not in placement.calls and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+    assert [c[0] for c in placement.calls] == ["start", "stop"]
+    assert any("after JupyterHub had given up on it" in line for line in daemon.logged), daemon.logged
