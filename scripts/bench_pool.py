@@ -26,11 +26,13 @@ owner is away. Everything is measured in ONE run; only the same-run ratios mean 
    the peer's engine); then, BEFORE localhub moves it, a baseline copies the same home directory over the
    same veth link: `tar -cf - . | nc` from the peer's namespace into `nc -l | tar -xf -` in the hub's
    (a small Python socket relay stands in for nc when nc is missing, and the output says so); median of
-   --runs copies. Then `localhub servers stop` on the hub is timed: the peer stops the guest, archives the
-   home, sends it over HTTPS, the hub checks and restores it into the home volume (its SHA-256 is checked
-   here afterwards). Shown: the effective rate (archive MB / wall time of the stop) and the transfer-only
-   rate the hub's daemon logs ("home back from … (X MB at Y MB/s)"). RATIO localhub / baseline < 1 is the price of
-   the checked, signed, spooled transfer (and, for the effective rate, of stopping and restoring).
+   --runs copies. Then `localhub servers stop` on the hub is timed: the peer stops the guest, tar reads the
+   home while it is sent over HTTPS, the hub unpacks it while it arrives and swaps it in once the signed
+   trailer checks out (its SHA-256 is checked here afterwards). Shown: the effective rate (archive MB / wall
+   time of the stop), the transfer-only rate the hub's daemon logs ("home back from … (X MB at Y MB/s)":
+   from the request to the home swapped in), and the phases both daemons log. RATIO localhub / baseline < 1
+   is the price of the checked, signed transfer over TLS (and, for the effective rate, of stopping the guest).
+   --only-home runs this section alone.
 
 MB are 10^6 bytes, as in localhub's own log. Needs root (namespaces, engines); the main Docker engine is only
 read (the image is copied from it). Everything made is removed at the end; the engines' data roots under
@@ -391,12 +393,15 @@ def home_return(lab: Lab, size_mb: int, runs: int, tool, scratch: Path) -> dict:
     if not logged:
         raise BenchError("the hub's daemon logged no 'home back from …' line after `servers stop home`")
     archive_mb, log_rate = float(logged[-1][0]), float(logged[-1][1])
+    phases = [f"{desk.name}: {line.split(' INFO ', 1)[-1]}" for desk in (lab.hub, lab.peer)
+              for line in desk.log_text("daemon.log").splitlines()
+              if "home of guest" in line or "now stopped" in line]
     volumes = lab.hub.engine.client.volumes.list(filters={"label": "localhub.server=home"})
     if len(volumes) != 1 or sha256(Path(volumes[0].attrs["Mountpoint"]) / PAYLOAD) != digest:
         raise BenchError("the home that came back to the hub does not hold the bytes written on the peer")
     lab.hub.localhub("servers", "delete", "home", "--yes")
     return {"data_mb": data_bytes / 1e6, "baseline_s": seconds, "stop_s": stop_wall, "archive_mb": archive_mb,
-            "log_rate": log_rate}
+            "log_rate": log_rate, "phases": phases}
 
 
 # --- report --------------------------------------------------------------------------------------
@@ -413,9 +418,6 @@ def report(runs: int, found: dict, late: dict, local: list, remote: list, first:
     def row(label: str, value: str, samples: str = "") -> None:
         print(f"  {label:<56} {value:>10}  {samples}")
 
-    base_rate = [home["data_mb"] / s for s in home["baseline_s"]]
-    effective = home["archive_mb"] / home["stop_s"]
-    copier = f"tar | nc ({tool[0]})" if tool else "tar | python socket relay (no nc here)"
     print(f"\nSummary — one run, medians of {runs}; MB = 10^6 bytes")
     print("1. Discovery of a peer (until the hub daemon's view lists it idle)")
     row("new peer: from its 'Pool agent … listening' line", f"{med(found['from_listening']):.2f} s",
@@ -433,6 +435,19 @@ def report(runs: int, found: dict, late: dict, local: list, remote: list, first:
         f"took: {med([t for _, t in remote]) / med([t for _, t in local]):.2f} x")
     row("first local spawn", f"{first['local'][0]:.2f} s", f"took {first['local'][1]:.2f} s")
     row("first remote spawn, image transfer included", f"{first['remote'][0]:.2f} s", first["image"])
+    report_home(runs, home, tool)
+    if concurrent:
+        print(f"  NOTE: other simulated LANs ({', '.join(concurrent)}) ran at the same time on "
+              f"{os.cpu_count()} CPUs: timings are disturbed; run again on a quiet machine to compare.")
+
+
+def report_home(runs: int, home: dict, tool) -> None:
+    def row(label: str, value: str, samples: str = "") -> None:
+        print(f"  {label:<56} {value:>10}  {samples}")
+
+    base_rate = [home["data_mb"] / s for s in home["baseline_s"]]
+    effective = home["archive_mb"] / home["stop_s"]
+    copier = f"tar | nc ({tool[0]})" if tool else "tar | python socket relay (no nc here)"
     print(f"3. Home return ({home['data_mb']:.0f} MB of random bytes, peer to hub over the veth link)")
     row(f"baseline {copier}", f"{med(base_rate):.0f} MB/s",
         f"{med(home['baseline_s']):.2f} s  {fmt(home['baseline_s'])}")
@@ -441,12 +456,11 @@ def report(runs: int, found: dict, late: dict, local: list, remote: list, first:
     row("localhub transfer alone (daemon log 'home back from')", f"{home['log_rate']:.0f} MB/s")
     row("RATIO localhub stop / baseline", f"{effective / med(base_rate):.2f} x")
     row("RATIO localhub transfer (log) / baseline", f"{home['log_rate'] / med(base_rate):.2f} x")
+    for line in home["phases"]:
+        print(f"    {line}")
     if not tool:
         print("  (nc is not installed here — `apt-get install netcat-openbsd` — so the baseline used a Python "
               "socket relay between the two tars)")
-    if concurrent:
-        print(f"  NOTE: other simulated LANs ({', '.join(concurrent)}) ran at the same time on "
-              f"{os.cpu_count()} CPUs: timings are disturbed; run again on a quiet machine to compare.")
 
 
 def main() -> int:
@@ -454,6 +468,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3, help="runs of each measurement (default 3)")
     parser.add_argument("--size", type=int, default=200, help="MB written into the remote home (default 200)")
     parser.add_argument("--no-nc", action="store_true", help="use the Python socket relay even if nc is here")
+    parser.add_argument("--only-home", action="store_true", help="section 3 alone (home return), a quick look")
     args = parser.parse_args()
     runs = max(args.runs, 1)
     if why := netns_available():
@@ -478,6 +493,12 @@ def main() -> int:
         late = {"from_listening": [], "from_up": [], "cli": []}
         lab.hub.up()
         wait(lab.hub_sees_peer_idle, 90, "the hub lists the peer as idle")
+        if args.only_home:
+            say(f"home return alone; baseline with {'nc (' + tool[0] + ')' if tool else 'a Python socket relay'}…")
+            home = home_return(lab, args.size, runs, tool, root)
+            report_home(runs, home, tool)
+            ok = True
+            return 0
         for i in range(runs):
             got = discovery_cycle(lab, lab.hub)
             for key, value in got.items():

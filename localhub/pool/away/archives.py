@@ -1,14 +1,24 @@
-"""Moving a server between engines as files: images saved and loaded, homes archived and restored.
+"""Moving a server between engines: images saved and loaded, homes archived and restored.
 
-Whatever crosses the network is first a whole file on disk whose SHA-256 is known, so it is signed before
-it is sent and checked before it is used: a transfer cut half-way leaves a partial file that is thrown
-away, never a half-restored home. Homes are plain tar archives of /home/jovyan (owners and modes kept).
+Images, and homes going out to a peer, cross the network as a whole file on disk whose SHA-256 is known, so
+they are signed before they are sent and checked before they are used. A home coming back is streamed
+instead (stream.py: the hash is signed in a trailer) and unpacked while it arrives into a fresh directory
+inside its volume; only once the trailer checks out are the old files moved aside and the new ones moved in
+(renames, in a moment), so a transfer cut half-way or altered on the way leaves the old home as it was,
+never a half-restored one. Homes are plain tar archives of /home/jovyan, as `docker cp` makes them (owners,
+modes and times kept).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import hashlib
+import os
+import secrets
+import select
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +42,7 @@ def _patient(client: docker.DockerClient) -> contextlib.closing:
 
 @dataclass(frozen=True)
 class Archive:
-    path: Path
+    path: Path | None  # None: streamed, never a file
     size: int
     sha: str
     seconds: float
@@ -111,6 +121,176 @@ def archive_volume_home(client: docker.DockerClient, volume: str, image: str, de
         return archive_container_home(helper, dest)
     finally:
         helper.remove(force=True)
+
+
+# A home coming back or going out as a stream is read and written by GNU tar in a short-lived container of the
+# server's own image (as root, no network), through a FIFO in a directory of ours bound into it: the engine's
+# own archive API (`docker cp`) moves about a fifth as many bytes per second. Like restore_home, this needs
+# the engine to see this desktop's files (a local engine).
+F_SETPIPE_SZ = 1031
+PIPE_SIZE = 1 << 20  # larger pipe buffer: fewer, larger reads and writes than with the 64 KiB default
+
+
+def _exited(helper) -> bool:
+    helper.reload()
+    return helper.status in ("exited", "dead")
+
+
+def _read_fifo(path: Path, helper):
+    """What the helper writes into the FIFO at `path`, in pieces of about CHUNK, until it closes it (or
+    exits without ever opening it)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE)
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        opened, pending, held = False, [], 0
+        while True:
+            if not poller.poll(1000):  # no writer yet (Linux reports nothing on a FIFO never opened to write)
+                if _exited(helper):
+                    break
+                continue
+            try:
+                data = os.read(fd, PIPE_SIZE)
+            except BlockingIOError:
+                continue
+            if not data:  # the writer closed it
+                if opened or _exited(helper):
+                    break
+                time.sleep(0.005)
+                continue
+            opened = True
+            pending.append(data)
+            held += len(data)
+            if held >= CHUNK:
+                yield b"".join(pending)
+                pending, held = [], 0
+        if pending:
+            yield b"".join(pending)
+    finally:
+        os.close(fd)
+
+
+def _write_fifo(path: Path, helper, chunks) -> None:
+    """Write `chunks` into the FIFO the helper reads; LocalhubError if the helper ends before it opens it."""
+    while True:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+            break
+        except OSError as err:
+            if err.errno != errno.ENXIO:  # ENXIO: no reader yet
+                raise
+            if _exited(helper):
+                raise LocalhubError("the container restoring the home ended before it read it") from None
+            time.sleep(0.005)
+    try:
+        os.set_blocking(fd, True)
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE)
+        for chunk in chunks:
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def home_stream(client: docker.DockerClient, volume: str, image: str, labels: dict, work: Path):
+    """The chunks of the tar archive of a home volume (entries `jovyan/…`, as `docker cp` makes them), read
+    while they are sent; also while a server runs on it (a snapshot: files written meanwhile may be half
+    old). The chunks raise instead of ending if tar failed, so a receiver never takes a partial home for a
+    whole one. `work`: a directory of ours for the FIFO."""
+    with tempfile.TemporaryDirectory(dir=work, prefix="home-out-") as tmp:
+        fifo = Path(tmp) / "home.tar"
+        os.mkfifo(fifo, 0o600)
+        helper = client.containers.create(
+            image, entrypoint=["tar", "--numeric-owner", "-c", "-f", "/out/home.tar", "-C", "/home", "jovyan"],
+            user="0", network_mode="none", labels=labels,
+            volumes={volume: {"bind": HOME, "mode": "ro"}, tmp: {"bind": "/out", "mode": "rw"}})
+        try:
+            helper.start()
+
+            def chunks():
+                yield from _read_fifo(fifo, helper)
+                code = helper.wait(timeout=PATIENCE).get("StatusCode")
+                if code not in (0, 1):  # 1: a file changed while tar read it (a running server's snapshot)
+                    said = helper.logs(tail=3).decode(errors="replace").strip()
+                    raise LocalhubError(f"Archiving the home failed (tar exit {code}): {said}")
+
+            yield chunks()
+        finally:
+            helper.remove(force=True)
+
+
+# Run (as root, no network) in a container of the server's own image with the volume at /v: tar unpacks the
+# incoming home into /v/<staging>, then the script waits for the verdict on the stream (a file in /in). Only
+# with `ok` does it move the old files into /v/<previous>, the new ones up, and give /v the archived home's
+# own owner, mode and time; whatever happened, it then removes the staging places (also those a killed
+# daemon left behind). Nothing of the old home is removed before all new files are in place.
+SWAP = r"""
+cd /v || exit 2
+mkdir {staging} && tar -x -p -B --numeric-owner -f /in/home.tar -C {staging}
+unpacked=$?
+while [ ! -e /in/verdict ]; do sleep 0.01; done
+if [ $unpacked = 0 ] && [ "$(cat /in/verdict)" = ok ] && [ -d {staging}/jovyan ]; then
+    set -e
+    stamp=$(stat -c %y {staging}/jovyan)
+    mkdir {previous}
+    for f in * .[!.]* ..?*; do
+        case "$f" in .localhub-restore-*|.localhub-previous-*) continue;; esac
+        if [ -e "$f" ] || [ -L "$f" ]; then mv -- "$f" {previous}/; fi
+    done
+    for f in {staging}/jovyan/* {staging}/jovyan/.[!.]* {staging}/jovyan/..?*; do
+        if [ -e "$f" ] || [ -L "$f" ]; then mv -- "$f" ./; fi
+    done
+    chown --reference={staging}/jovyan /v && chmod --reference={staging}/jovyan /v
+    swapped=1
+fi
+rm -rf .localhub-restore-* .localhub-previous-*
+[ -n "$swapped" ] && touch -d "$stamp" /v
+[ -n "$swapped" ] && echo swapped
+[ $unpacked = 0 ] || echo "tar exited with $unpacked"
+"""
+
+
+def restore_home_stream(client: docker.DockerClient, volume: str, image: str, chunks, labels: dict,
+                        work: Path) -> float:
+    """Make `volume` hold exactly the home whose tar archive `chunks` yields, unpacked while it arrives.
+
+    `chunks` raises (and so never ends) unless the archive is whole and checked (stream.Unframer); then the
+    old home stays as it was and the partial copy is removed. Returns the seconds the swap took after the
+    last byte. `work`: a directory of ours for the FIFO.
+    """
+    staging, previous = (f".localhub-{what}-{secrets.token_hex(8)}" for what in ("restore", "previous"))
+    with tempfile.TemporaryDirectory(dir=work, prefix="home-in-") as tmp:
+        fifo, verdict = Path(tmp) / "home.tar", Path(tmp) / "verdict"
+        os.mkfifo(fifo, 0o600)
+        helper = client.containers.create(
+            image, entrypoint=["sh", "-c", SWAP.format(staging=staging, previous=previous)], user="0",
+            network_mode="none", labels=labels,
+            volumes={volume: {"bind": "/v", "mode": "rw"}, tmp: {"bind": "/in", "mode": "ro"}})
+        said, ok, broken = "", False, False
+        try:
+            helper.start()
+            _write_fifo(fifo, helper, chunks)
+            ok = True
+        except BrokenPipeError:  # tar stopped reading: its own words say why
+            broken = True
+        finally:
+            swapping = time.monotonic()
+            try:
+                (Path(tmp) / "verdict.part").write_text("ok" if ok else "no")
+                (Path(tmp) / "verdict.part").replace(verdict)
+                code = helper.wait(timeout=PATIENCE).get("StatusCode")
+                said = helper.logs(tail=5).decode(errors="replace").strip()
+            finally:
+                helper.remove(force=True)
+    if broken or code != 0 or not said.endswith("swapped"):
+        raise LocalhubError(f"Restoring the home into volume {volume} failed (exit {code}): "
+                            f"{said or 'the archive held no home'}")
+    return time.monotonic() - swapping
 
 
 def restore_home(client: docker.DockerClient, volume: str, image: str, archive: Path, labels: dict) -> None:

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import os
 import ssl
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +18,8 @@ import httpx
 
 from ...errors import LocalhubError
 from ..host.agent import API
-from .archives import CHUNK, Archive
+from .archives import CHUNK
+from .stream import StreamBroken, StreamRefused, Unframer
 from ..trust.members import Membership
 from ..trust.signing import H_NONCE, H_REVOKED, Refused, sign_member_request, verify_member_response
 from ..trust.tls import CertificateMismatch, pinned_context
@@ -106,31 +105,44 @@ class PeerClient:
             self._check(peer, response, nonce, response.content)
             return response.json()
 
-    async def download(self, peer: PeerAddress, path: str, dest: Path, progress=None) -> Archive:
-        """Stream a file from the agent to `dest`; kept only if it is whole and signed by the peer."""
-        began = time.monotonic()
-        async with self._exchange(peer, "GET", path, content=b"", sha=None, transfer=True) as (response, nonce):
-            if response.status_code != 200:
-                await response.aread()
-                self._check(peer, response, nonce, response.content)
-            total = int(response.headers.get("Content-Length") or 0)
-            digest, size = hashlib.sha256(), 0
-            try:
-                with open(dest, "wb") as f:
-                    async for chunk in response.aiter_bytes(CHUNK):
-                        f.write(chunk)
-                        digest.update(chunk)
-                        size += len(chunk)
-                        if progress:
-                            progress(size, total)
-                if total and size != total:
-                    raise PeerUnreachable(f"The transfer from peer {peer.node} ended after {size} of {total} "
-                                          "bytes.")
-                self._check(peer, response, nonce, b"", sha=digest.hexdigest())
-            except BaseException:
-                dest.unlink(missing_ok=True)
-                raise
-        return Archive(dest, size, digest.hexdigest(), time.monotonic() - began)
+    async def pinned(self, peer: PeerAddress) -> ssl.SSLContext:
+        """The TLS context that accepts only the certificate pinned for `peer` (made once per address)."""
+        key = (peer.address, peer.port, peer.cert)
+        if key not in self._contexts:
+            self._contexts[key] = await pinned_context(peer.address, peer.port, peer.cert, self.timeout)
+        return self._contexts[key]
+
+    @contextlib.contextmanager
+    def receive_home(self, peer: PeerAddress, path: str, context: ssl.SSLContext):
+        """(Unframer, the home's tar chunks) as they arrive from the agent (stream.py). Blocking: run it in a
+        worker thread (asyncio's TLS reads at a third of the rate of a plain socket's). The chunks end only
+        when the stream's trailer is signed by the peer for this request's nonce over what passed; else
+        PeerUnreachable (cut off) or PeerNotAuthentic (altered) is raised, here or where the chunks are
+        consumed."""
+        where = f"peer {peer.node} at {peer.address}:{peer.port}"
+        signed = sign_member_request(self.lab, "GET", path, b"", peer.node)
+        nonce = signed[H_NONCE]
+
+        def verify(sha: str, trailer: dict) -> None:
+            verify_member_response(self.lab, 200, trailer, b"", nonce, peer.node, sha=sha)
+
+        try:
+            with httpx.Client(verify=context, timeout=httpx.Timeout(60.0, connect=self.timeout)) as http, \
+                    http.stream("GET", f"https://{peer.address}:{peer.port}{path}", headers=signed) as response:
+                if response.status_code != 200:
+                    response.read()
+                    self._check(peer, response, nonce, response.content)
+                    raise PeerRefused(f"The agent of {where} answered {response.status_code} instead of a home.",
+                                      "error")
+                unframer = Unframer(verify)
+                yield unframer, unframer.unframe(response.iter_raw())
+        except StreamBroken as err:
+            raise PeerUnreachable(f"The home from {where} was cut off ({err}); it was not used.") from None
+        except StreamRefused as err:
+            raise PeerNotAuthentic(f"The home from {where} is not authentic ({err}); it was not used.",
+                                   err.refusal.code) from None
+        except (CertificateMismatch, httpx.TransportError, ssl.SSLError) as err:  # not the engine's errors
+            raise _transport_error(err, where, self.timeout) from None
 
     @contextlib.asynccontextmanager
     async def _exchange(self, peer: PeerAddress, method: str, path: str, content, sha: str | None,
@@ -139,14 +151,12 @@ class PeerClient:
         PeerUnreachable/PeerNotAuthentic with one sentence naming the peer."""
         where = f"peer {peer.node} at {peer.address}:{peer.port}"
         try:
-            key = (peer.address, peer.port, peer.cert)
-            if key not in self._contexts:
-                self._contexts[key] = await pinned_context(peer.address, peer.port, peer.cert, self.timeout)
+            context = await self.pinned(peer)
             signed = sign_member_request(self.lab, method, path, content if sha is None else b"", peer.node,
                                          sha=sha)
             # transfers may take minutes; only silence longer than a minute counts as a dead link
             timeout = httpx.Timeout(60.0, connect=self.timeout) if transfer else self.timeout
-            async with httpx.AsyncClient(verify=self._contexts[key], timeout=timeout) as http:
+            async with httpx.AsyncClient(verify=context, timeout=timeout) as http:
                 request = http.build_request(method, f"https://{peer.address}:{peer.port}{path}", content=content,
                                              headers={**signed, **(headers or {})})
                 response = await http.send(request, stream=True)

@@ -1,8 +1,9 @@
 """What travels between this hub and a peer's agent: the image out (unless the peer has it), the home out,
 and the home back into a local volume.
 
-Each move is a whole, hashed file on disk first (archives.py), streamed over the agent's HTTPS and used only
-once its hash checks out. One move of a guest's home at a time: a sync and a journey home of the same guest
+The image and a home going out are each a whole, hashed file on disk first (archives.py), streamed over the
+agent's HTTPS and used only once its hash checks out. A home coming back is unpacked while it arrives and
+swapped in only once the peer's signed trailer vouches for every byte (stream.py). One move of a guest's home at a time: a sync and a journey home of the same guest
 wait for each other.
 """
 
@@ -20,7 +21,7 @@ import docker.errors
 
 from ...errors import LocalhubError
 from ..trust.keys import pool_dir
-from .archives import Archive, archive_volume_home, image_id, restore_home, save_image
+from .archives import Archive, archive_volume_home, image_id, restore_home_stream, save_image
 from .client import PeerAddress, PeerClient
 
 log = logging.getLogger("localhub.pool.away.transfer")
@@ -73,17 +74,24 @@ class Transfer:
         return bool(await self._blocking(lambda: self.docker.containers.list(filters={"volume": volume})))
 
     async def fetch_home(self, peer: PeerAddress, guest: str, volume: str, image: str, labels: dict) -> Archive:
-        """The guest's home as the peer has it now, restored into `volume` (made with `labels` if missing).
+        """The guest's home as the peer has it now, restored into `volume` (made with `labels` if missing) while
+        it arrives; the volume is changed only if the whole home arrived and its signed trailer checks out.
         The caller holds `locks[guest]`."""
-        with tempfile.TemporaryDirectory(dir=self.work) as tmp:
-            archive = await self.client.download(peer, f"/pool/v1/guests/{guest}/home", Path(tmp) / "home.tar")
+        context = await self.client.pinned(peer)
 
-            def restore():
+        def receive() -> Archive:
+            began = time.monotonic()
+            with self.client.receive_home(peer, f"/pool/v1/guests/{guest}/home", context) as (unframer, chunks):
+                answered = time.monotonic()
                 try:
                     self.docker.volumes.get(volume)
                 except docker.errors.NotFound:
                     self.docker.volumes.create(volume, labels={**self.labels, **labels})
-                restore_home(self.docker, volume, image, archive.path, self.labels)
+                swap = restore_home_stream(self.docker, volume, image, chunks, self.labels, self.work)
+            took = time.monotonic() - began
+            log.info("home of guest %s from %s: %.1f MB in %.2f s (the peer answered after %.2f s; unpacked while "
+                     "it arrived; swapped in %.2f s)", guest, peer.node, unframer.size / 1e6, took,
+                     answered - began, swap)
+            return Archive(None, unframer.size, unframer.sha, took)
 
-            await self._blocking(restore)
-        return archive
+        return await self._blocking(receive)

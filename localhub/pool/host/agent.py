@@ -9,13 +9,13 @@ Verbs:
     POST   /pool/v1/guests                run a guest (guests.py says what a request may and may not ask)
     GET    /pool/v1/guests/<id>           the guest's state
     POST   /pool/v1/guests/<id>/pause|resume|stop
-    GET    /pool/v1/guests/<id>/home      the guest's home now (tar), signed over its hash
+    GET    /pool/v1/guests/<id>/home      the guest's home now (tar), streamed with a signed trailer (stream.py)
     DELETE /pool/v1/guests/<id>           forget the guest: its hub has taken the home back
     GET    /pool/v1/lab/revoked           the list of removed desktops this desktop holds (signed by the lab)
     POST   /pool/v1/lab/revoked           a newer list, passed on by the authority or another member
 
 Only the node that started a guest may act on it. Uploads go to a file first and are used only when their
-hash matches the signed one.
+hash matches the signed one; a home going back is sent while the engine reads it, its hash signed at the end.
 
 Every request is checked (trust/signing.py: the sender's member card, signed by the lab, and the request
 signed with the sender's own key) before anything else, so a stranger or a removed desktop learns nothing, not
@@ -37,11 +37,12 @@ from pathlib import Path
 
 import tornado.httpserver
 import tornado.httputil
+import tornado.iostream
 import tornado.netutil
 import tornado.web
 
 from ...profiles import parse_size
-from ..away.archives import CHUNK
+from ..away.stream import frame, trailer
 from ..trust.members import Membership, NotAMember
 from ..trust.signing import H_NODE, H_NONCE, MemberVerifier, Refused, body_hash, sign_member_response
 from .guests import GuestRefused, GuestRunner, parse_request
@@ -227,23 +228,41 @@ class HomeHandler(_Upload):
         self.reply(200, {"stored": True})
 
     async def get(self, guest_id: str) -> None:
+        """The home as the engine archives it, sent while it is read, then the signed trailer (stream.py)."""
         runner, guest = self.guest(guest_id)
-        fd, name = tempfile.mkstemp(prefix="home-", suffix=".tar", dir=self.agent.incoming)
-        os.close(fd)
-        path = Path(name)
+        loop = asyncio.get_running_loop()
+        began, digest, size = time.monotonic(), hashlib.sha256(), 0
+        opened = runner.home_stream(guest)
+        chunks = await self.blocking(opened.__enter__)
+        ahead = None
         try:
-            archive = await self.blocking(runner.archive_home, guest, path)
             self.set_status(200)
-            self.set_header("Content-Type", "application/x-tar")
-            self.set_header("Content-Length", str(archive.size))
-            self._sign(200, sha=archive.sha)
-            with open(path, "rb") as f:
-                while chunk := f.read(CHUNK):
+            self.set_header("Content-Type", "application/x-localhub-home-stream")
+            ahead = loop.run_in_executor(None, next, chunks, None)  # the engine reads on while a chunk is sent
+            while (chunk := await ahead) is not None:
+                ahead = loop.run_in_executor(None, next, chunks, None)
+                if chunk:
+                    digest.update(chunk)
+                    size += len(chunk)
+                    self.write(frame(chunk))
                     self.write(chunk)
                     await self.flush()
+            ahead = None
+            signed = sign_member_response(self.agent.lab, 200, b"", self.request.headers.get(H_NONCE, ""),
+                                          self.request.headers.get(H_NODE, ""), sha=digest.hexdigest())
+            self.write(trailer(size, signed))
+            await self.flush()
             self.finish()
+            log.info("sent the home of guest %s to node %s: %.1f MB in %.2f s", guest_id, self.sender, size / 1e6,
+                     time.monotonic() - began)
+        except tornado.iostream.StreamClosedError:
+            log.warning("node %s went away after %.1f MB of the home of guest %s; the guest keeps it", self.sender,
+                        size / 1e6, guest_id)
         finally:
-            path.unlink(missing_ok=True)
+            if ahead is not None:  # stopped mid-stream: let the engine's read finish before closing
+                await asyncio.wait([ahead])
+            await self.blocking(chunks.close)
+            await self.blocking(opened.__exit__, None, None, None)
 
 
 class GuestsHandler(_Signed):

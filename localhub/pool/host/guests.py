@@ -33,8 +33,7 @@ from ...hub.identity import is_root
 from ...state import write_atomic
 from . import isolation
 from .machine import CpuMeter
-from ..away.archives import (HOME, Archive, archive_container_home, archive_volume_home, ensure_volume, load_image,
-                       restore_home)
+from ..away.archives import HOME, ensure_volume, home_stream, load_image, restore_home
 from ..trust.keys import pool_dir
 from ..trust.tls import guest_certificate, pem_fingerprint
 
@@ -399,13 +398,11 @@ class GuestRunner:
         return guest
 
     # --- going home ----------------------------------------------------------------------------
-    def archive_home(self, guest: Guest, dest: Path) -> Archive:
-        """The guest's home now (a snapshot while it runs; the final copy once stopped)."""
-        container = self._container(guest)
-        if container is None:
-            # the container is gone (removed by hand, or the engine was reset): read the volume directly
-            return archive_volume_home(self.client, guest.volume, guest.image, dest, self.labels)
-        return archive_container_home(container, dest)
+    def home_stream(self, guest: Guest):
+        """The guest's home now, as tar chunks read while they are sent (a context manager, archives.py)."""
+        # its tar runs in a helper container of its own, which is no guest
+        return home_stream(self.client, guest.volume, guest.image, {**self.labels, "localhub.pool": "transfer"},
+                           self.incoming)
 
     def forget(self, guest: Guest) -> None:
         """The hub has the home: remove the container and the volume."""
