@@ -132,15 +132,17 @@ def _parse_time(text: str | None) -> dt.datetime | None:
         return None
 
 
-def _environment(image, name: str) -> Environment:
-    labels = image.labels or {}
+def _environment(summary: dict, name: str) -> Environment:
+    """An Environment from the engine's image summary (GET /images/json): everything the catalog needs is
+    in it, so listing costs one request however many images there are."""
+    labels = summary.get("Labels") or {}
     return Environment(
         image=name,
         spec=labels.get(LABEL_SPEC, ""),
         resolved=labels.get(LABEL_RESOLVED, ""),
-        size=int(image.attrs.get("Size") or 0),
+        size=int(summary.get("Size") or 0),
         built=_parse_time(labels.get(LABEL_BUILT)),
-        id=image.id,
+        id=summary.get("Id", ""),
         repo2docker=labels.get(LABEL_REPO2DOCKER, ""),
         environment=labels.get(LABEL_ENVIRONMENT, labels.get(LABEL_SPEC, "")),
     )
@@ -165,10 +167,12 @@ def list_environments(client: docker.DockerClient, labels: dict[str, str] | None
     """Every tagged environment image, newest first; `labels` narrows the list (e.g. to test images)."""
     filters = [LABEL_SPEC] + [f"{k}={v}" for k, v in (labels or {}).items()]
     found = []
-    for image in client.images.list(filters={"label": filters}):
-        for name in image.tags:
+    # the summaries, not docker-py's images.list(), which inspects every image (one request each): the
+    # environments tab and `servers ls` ask every few seconds, and a desktop keeps many environments
+    for summary in client.api.images(filters={"label": filters}):
+        for name in summary.get("RepoTags") or []:
             if name.startswith(REPOSITORY + "/"):
-                found.append(_environment(image, name))
+                found.append(_environment(summary, name))
     oldest = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
     return sorted(found, key=lambda e: (e.built or oldest, e.image), reverse=True)
 

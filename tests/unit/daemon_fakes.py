@@ -105,7 +105,7 @@ class FakeEngine:
         self.containers = SimpleNamespace(list=lambda all=False, filters=None, ignore_removed=False: [
             c for c in self.container_list if _matches(c.labels, filters) and (all or c.status == "running")])
         self.images = SimpleNamespace(list=self._list_images, get=self._get_image, remove=self._remove_image)
-        self.api = SimpleNamespace(logs=self._logs, df=lambda: {"Volumes": []})
+        self.api = SimpleNamespace(logs=self._logs, df=lambda: {"Volumes": []}, images=self._image_summaries)
 
     # helpers for tests
     def add_home(self, server: str, user: str = USER) -> FakeVolume:
@@ -130,6 +130,10 @@ class FakeEngine:
     # the SDK's calls
     def _list_images(self, filters=None):
         return [i for i in self.image_list if _matches(i.labels, filters)]
+
+    def _image_summaries(self, filters=None):  # GET /images/json
+        return [{"Id": i.id, "RepoTags": i.tags, "Labels": i.labels, "Size": i.attrs.get("Size", 0)}
+                for i in self._list_images(filters)]
 
     def _get_image(self, name):
         for image in self.image_list:
