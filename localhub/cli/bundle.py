@@ -21,7 +21,6 @@ from ..errors import LocalhubError, shown
 from ..profiles import format_size
 from ..workshop.progress import Progress, Throttled
 from .common import client_from, print_json
-from .render import LaunchDisplay
 
 
 class ProgressLine:
@@ -66,6 +65,8 @@ def cmd_create(args) -> int:
         raise LocalhubError(f"{shown(out)} is a folder; name the bundle file to write, e.g. {shown(out / 'course.lhb')}.")
     if not out.parent.exists():
         raise LocalhubError(f"The folder {shown(out.parent)} does not exist.")
+    from .render import LaunchDisplay  # on use: see render.py
+
     launches = [(link, parse_link(link)) for link in args.links]  # a bad link stops us before any build
     client = client_from(args)
     built = []

@@ -15,7 +15,6 @@ from ..profiles import format_size
 from ..workshop.progress import Progress
 from .bundle import ProgressLine
 from .common import client_from, print_json, settings_from
-from .render import LaunchDisplay
 
 
 def _reload(args) -> dict | None:
@@ -31,6 +30,8 @@ def _reload(args) -> dict | None:
 
 def _build(args, links: list[str]) -> list[dict]:
     """Have the hub build each link (once); [{"link", "spec", "image"}]."""
+    from .render import LaunchDisplay  # on use: see render.py
+
     launches = [(link, parse_link(link)) for link in links]
     client = client_from(args)
     built = []

@@ -10,7 +10,6 @@ from ..client import Client
 from ..errors import LocalhubError, shown
 from ..profiles import format_size
 from .common import WHERE_HELP, client_from, print_json, profile_name, where
-from .render import LaunchDisplay, environments_table
 
 
 def cmd_spec(args) -> int:
@@ -24,6 +23,8 @@ def cmd_spec(args) -> int:
 
 
 def cmd_launch(args) -> int:
+    from .render import LaunchDisplay  # on use: see render.py
+
     client = client_from(args)
     display = None if args.json else LaunchDisplay()
     ready = None
@@ -55,6 +56,8 @@ def cmd_builds_ls(args) -> int:
     if not envs:
         print("No environments built yet; `localhub launch LINK` builds one.")
         return 0
+    from .render import environments_table  # on use: see render.py
+
     environments_table(envs)
     return 0
 

@@ -9,7 +9,6 @@ import webbrowser
 from ..client import Client
 from ..errors import LocalhubError, shown
 from .common import WHERE_HELP, client_from, print_json, profile_name, where
-from .render import follow_spawn, servers_table
 
 
 def named(name: str) -> str:
@@ -22,6 +21,8 @@ def named(name: str) -> str:
 
 
 def cmd_new(args) -> int:
+    from .render import follow_spawn  # on use: see render.py
+
     named(args.name)
     client = client_from(args)
     follow_spawn(client.create_server(args.name, profile=args.profile, image=args.image, where=args.where),
@@ -30,6 +31,8 @@ def cmd_new(args) -> int:
 
 
 def cmd_start(args) -> int:
+    from .render import follow_spawn  # on use: see render.py
+
     named(args.name)
     client = client_from(args)
     follow_spawn(client.start_server(args.name, where=args.where, profile=args.profile), args.json)
@@ -81,6 +84,8 @@ def cmd_ls(args) -> int:
     if not servers:
         print("No servers yet; create one with `localhub servers new NAME`.")
         return 0
+    from .render import servers_table  # on use: see render.py
+
     servers_table(servers)
     return 0
 

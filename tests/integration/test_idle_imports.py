@@ -22,6 +22,7 @@ ON_DEMAND = {
     "localhub.pool.member": "the pool, run only in a lab",
     "localhub.workshop.classroom": "a class, run only while in one",
     "repo2docker": "builds",
+    "rich": "the CLI's displays (cli/render.py)",
     # lean.py marks these absent: Python still logs the attempt (a few µs), so what they would bring is checked
     "click": "httpx's command-line client, httpx._main (lean.py)",
     "lark": "jsonschema's IRI parser, rfc3987_syntax (lean.py)",

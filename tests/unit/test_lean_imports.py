@@ -94,7 +94,7 @@ def test_httpx_fetches_without_its_command_line_client():
 
 
 ON_DEMAND = ("repo2docker", "zeroconf", "cryptography", "localhub.pool.member", "localhub.pool.trust.members",
-             "localhub.workshop.classroom")
+             "localhub.workshop.classroom", "rich")
 DAEMON_IMPORTS = f"""
 import sys
 from localhub.cli import main
