@@ -41,6 +41,10 @@ from ..redact import hide_secrets
 
 # a long build streams its log for as long as it takes
 STREAM_TIMEOUT = 6 * 3600
+# requests forwarded at once. Each streaming answer (a build's log, a spawn's progress, any open event stream)
+# holds one for as long as it lasts; past them tornado queues a request and refuses it 20 s later (503 "Timeout
+# in request queue"). Tornado's default of 10 let 20 concurrent launches lock the hub's own API out.
+MAX_UPSTREAM = 500
 _NOT_FORWARDED = {"content-length", "transfer-encoding", "content-encoding", "connection"}
 
 
@@ -230,6 +234,7 @@ def main() -> None:
     # never outlives the JupyterHub that started it, however that one dies (hub/run.py names it)
     die_with_parent(int(os.environ.get("LOCALHUB_HUB_PID") or os.getppid()))
     hide_secrets()  # its access log names refused URLs whole, `?token=` included
+    AsyncHTTPClient.configure(None, max_clients=MAX_UPSTREAM)  # before the library makes its client
     # PythonProxy builds its application from this module-level name
     configproxy.ProxyHandler = LocalhubProxyHandler
     configproxy.APIHandler = LocalhubAPIHandler

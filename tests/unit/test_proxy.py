@@ -53,6 +53,22 @@ class SlowEvents(web.RequestHandler):
         self.finish()
 
 
+RELEASED = threading.Event()
+
+
+class HeldEvents(web.RequestHandler):
+    """An event stream that stays open (as a build's log or a spawn's progress does) until the test releases it."""
+
+    async def get(self, _):
+        self.set_header("Content-Type", "text/event-stream")
+        self.write("data: {}\n\n")
+        await self.flush()
+        deadline = time.monotonic() + 60
+        while not RELEASED.is_set() and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        self.finish()
+
+
 def serve(handlers: list) -> str:
     """The URL of a tornado app with these handlers, served from a thread of its own."""
     port = free_port_block(1, start=24000)
@@ -72,7 +88,8 @@ def serve(handlers: list) -> str:
 
 @pytest.fixture(scope="module")
 def upstream():
-    return serve([(r"/echo/(.*)", Echo), (r"/events", SlowEvents), (r"/user/(.*)", Counter), (r"/hub/(.*)", Counter)])
+    return serve([(r"/echo/(.*)", Echo), (r"/events", SlowEvents), (r"/user/(.*)", Counter), (r"/hub/(.*)", Counter),
+                  (r"/held/(.*)", HeldEvents)])
 
 
 class ProxyURL(str):
@@ -121,6 +138,39 @@ def test_events_stream_live_and_outlast_short_timeouts(proxy):
     assert len(arrivals) == 3
     # the first event arrived about two seconds before the last: not buffered until the end
     assert arrivals[-1] - arrivals[0] > 1.5
+
+
+def test_many_open_event_streams_leave_room_for_other_requests(proxy):
+    """20 concurrent launches each hold a build stream and a progress stream open: the proxy's HTTP client
+    queued every request past its 10th (tornado's default) and refused it 20 s later (503 "Timeout in request
+    queue"), so launches failed and the hub's own API stopped answering."""
+    first_events: list[int] = []
+
+    def hold(i: int) -> None:
+        with httpx.stream("GET", f"{proxy}/held/{i}", timeout=40) as r:
+            if r.status_code == 200:
+                for line in r.iter_lines():
+                    if line.startswith("data:"):
+                        first_events.append(i)
+                        break
+            for _ in r.iter_bytes():
+                pass
+
+    RELEASED.clear()
+    threads = [threading.Thread(target=hold, args=(i,), daemon=True) for i in range(30)]
+    try:
+        for t in threads:
+            t.start()
+        other = httpx.get(proxy + "/echo/while-streams-are-open", timeout=40)
+        deadline = time.monotonic() + 40
+        while len(first_events) < 30 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert other.status_code == 200 and other.json()["path"] == "/echo/while-streams-are-open"
+        assert sorted(first_events) == list(range(30))  # every stream answered while the others stayed open
+    finally:
+        RELEASED.set()
+        for t in threads:
+            t.join(45)
 
 
 def rss(pid: int) -> int:
