@@ -160,3 +160,44 @@ def test_a_checked_stream_is_restored_through_the_unframer(engine, tmp_path):
     framed = _framed(_stream(client, source, labels, tmp_path))
     restore_home_stream(client, target, IMAGE, _unframed(framed), labels, tmp_path)
     assert _in_volume(client, target, LISTING, labels) == _in_volume(client, source, LISTING, labels)
+
+
+KILLED = """
+import sys, time, docker
+from pathlib import Path
+from localhub.pool.away.archives import restore_home_stream
+
+def slowly():
+    yield Path(sys.argv[5]).read_bytes()  # the first half of a home, then the daemon dies before the rest
+    print("streaming", flush=True)
+    time.sleep(600)
+
+restore_home_stream(docker.from_env(), sys.argv[1], sys.argv[2], slowly(), {"localhub.test": "1",
+                    "localhub.test-run": sys.argv[3]}, Path(sys.argv[4]))
+"""
+
+
+def test_a_daemon_killed_mid_stream_leaves_no_container_waiting_and_the_old_home(engine, tmp_path):
+    client, labels, run = engine
+    source, target = _two_homes(client, labels, run)
+    chunks = _stream(client, source, labels, tmp_path)
+    (tmp_path / "half").write_bytes(b"".join(chunks)[:sum(map(len, chunks)) // 2])
+    before = _in_volume(client, target, "cd /home/jovyan && find . -mindepth 1 | sort && cat work/old.txt", labels)
+    import subprocess
+    import sys
+    import time
+    daemon = subprocess.Popen([sys.executable, "-c", KILLED, target, IMAGE, run, str(tmp_path),
+                               str(tmp_path / "half")],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert daemon.stdout.readline().strip() == "streaming"
+    finally:
+        daemon.kill()
+        daemon.wait()
+    helper = {"label": f"localhub.test-run={run}", "status": "running"}
+    deadline = time.monotonic() + 30
+    while client.containers.list(filters=helper) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert client.containers.list(filters=helper) == []  # tar saw the end of its input and the helper ended
+    assert _in_volume(client, target, "cd /home/jovyan && find . -mindepth 1 | sort && cat work/old.txt",
+                      labels) == before

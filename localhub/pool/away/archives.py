@@ -233,8 +233,11 @@ SWAP = r"""
 cd /v || exit 2
 mkdir {staging} && tar -x -p -B --numeric-owner -f /in/home.tar -C {staging}
 unpacked=$?
-while [ ! -e /in/verdict ]; do sleep 0.01; done
-if [ $unpacked = 0 ] && [ "$(cat /in/verdict)" = ok ] && [ -d {staging}/jovyan ]; then
+# the verdict follows the last byte at once; none after a failed tar (its input ended early: the daemon may
+# be gone), nor for more than a minute
+waited=0
+while [ $unpacked = 0 ] && [ ! -e /in/verdict ] && [ $waited -lt 6000 ]; do sleep 0.01; waited=$((waited+1)); done
+if [ $unpacked = 0 ] && [ "$(cat /in/verdict 2>/dev/null)" = ok ] && [ -d {staging}/jovyan ]; then
     set -e
     stamp=$(stat -c %y {staging}/jovyan)
     mkdir {previous}
