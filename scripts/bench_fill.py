@@ -21,6 +21,7 @@ In each phase, --runs rounds, interleaved (launch, servers ls, TUI refresh, laun
                 and client.environments()), then handing the data to the app (`_fresh`: servers table updated
                 by key, environments tab, hub bar) and composing the next frame (headless Textual, Pilot,
                 the frame composed at once as bench_tui.py does). `info` is left out: asked once in ten polls.
+                Its three parts are printed too (servers(), environments(), display), to say where it grows.
 
 Last, every environment's server stopped, all 20 environments are launched at once (one thread each):
 how many reached `ready`, and the time until the last did.
@@ -62,6 +63,7 @@ from localhub_tui.app import LocalhubApp
 
 T0 = time.monotonic()
 GIB = 2**30
+TUI_PARTS = ("  of which servers()", "  of which environments()", "  of which display")
 
 # Writes argv[2] MB in files of argv[3] KiB under argv[1], 200 files a directory (a home's many small files).
 FILL_SCRIPT = r"""
@@ -131,6 +133,7 @@ class TuiRefresh:
         self.app = LocalhubApp(state_dir, refresh_interval=3600)
         self.loop = asyncio.new_event_loop()
         self.requests: list = []
+        self.parts: list[tuple[float, float, float]] = []  # each refresh: servers(), environments(), display
         self.ready = threading.Event()
         self.thread = threading.Thread(target=self.loop.run_until_complete, args=(self._run(),), daemon=True)
         self.thread.start()
@@ -155,10 +158,14 @@ class TuiRefresh:
                 t0 = time.perf_counter()
                 client = app.connection.client
                 servers = client.servers()
+                t1 = time.perf_counter()
                 environments = client.environments() if app.connection.offers("environments") else None
+                t2 = time.perf_counter()
                 app._fresh(app.poll_number, None, servers, environments, None)
                 app.screen._on_timer_update()  # compose the frame now
-                done.append((time.perf_counter() - t0, len(servers)))
+                t3 = time.perf_counter()
+                self.parts.append((t1 - t0, t2 - t1, t3 - t2))
+                done.append((t3 - t0, len(servers)))
 
     def refresh(self) -> tuple[float, int]:
         """Seconds of one refresh and how many servers it showed."""
@@ -190,6 +197,8 @@ def measure(phase: str, client: Client, env: dict, state_dir: Path, link: str, s
             found["servers ls"].append(servers_ls(env, state_dir))
             seconds, shown = tui.refresh()
             found["TUI refresh"].append(seconds)
+            for key, part in zip(TUI_PARTS, tui.parts[-1]):
+                found.setdefault(key, []).append(part)
             say(f"  {phase} {i + 1}/{runs}: launch {found['launch'][-1]:.2f} s, servers ls "
                 f"{found['servers ls'][-1]:.2f} s, TUI refresh {seconds * 1000:.0f} ms ({shown} servers)")
     finally:
@@ -288,11 +297,9 @@ def main() -> int:
         print(f"\nSummary (one run; medians of {runs}; {args.servers} servers × {args.home_mb} MB in "
               f"{args.file_kib} KiB files, {n_envs} environments)")
         print(f"  {'':<34} {'empty hub':>10} {'filled':>10} {'ratio':>7}   goal ≤ 1.10 x")
-        worst = 0.0
         for key in empty:
             e, f = statistics.median(empty[key]), statistics.median(filled[key])
-            worst = max(worst, f / e)
-            unit = 1000 if key == "TUI refresh" else 1
+            unit = 1000 if key == "TUI refresh" or key in TUI_PARTS else 1
             suffix = "ms" if unit == 1000 else "s"
             print(f"  {key + ' (' + suffix + ')':<34} {e * unit:10.3f} {f * unit:10.3f} {f / e:7.2f} x"
                   f"   empty [{fmt([v * unit for v in empty[key]])}] filled [{fmt([v * unit for v in filled[key]])}]")
