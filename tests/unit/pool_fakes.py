@@ -32,7 +32,7 @@ class FakeAgents:
             raise answer
         return answer
 
-    async def request(self, peer, method, path, data=None):
+    async def request(self, peer, method, path, data=None, patience=None):
         self.calls.append((peer.node, method, path, data))
         for (m, prefix), answer in self.answers.items():
             if m == method and path.startswith(prefix):

@@ -201,3 +201,35 @@ async def test_streamed_uploads_are_checked_against_their_signed_hash(agent, tmp
     with pytest.raises(PeerRefused, match="runs no guests"):  # checked, then handed to the (missing) engine
         await PeerClient(caller).upload(peer, "POST", path, good, file_sha(good))
     assert list(server.incoming.iterdir()) == []
+
+
+class SlowToStop:
+    """The agent's runner with one guest of the caller's, whose server takes `seconds` to shut down."""
+
+    def __init__(self, hub_node: str, seconds: float):
+        self.seconds, self.stopped = seconds, False
+        self.guest = type("Guest", (), {"hub_node": hub_node, "to_dict": lambda g: {"state": "stopped"}})()
+
+    def get(self, guest_id):
+        return self.guest
+
+    def stop(self, guest):
+        import time
+        time.sleep(self.seconds)
+        self.stopped = True
+
+
+async def test_a_guest_slower_to_stop_than_the_liveness_timeout_is_still_stopped_and_said_so(agent):
+    """The hub's stop request waited only the client's liveness timeout (5 s for the daemon) while the agent
+    gives a guest's server 10 s to shut down: a slow one was reported as a peer that did not answer, and its
+    home 'fetched later'."""
+    from localhub.pool.away.peer import STOP_PATIENCE
+
+    server, peer, caller = agent
+    runner = SlowToStop(caller.node, seconds=1.0)
+    server.runner = lambda: runner
+    client = PeerClient(caller, timeout=0.5)  # liveness much shorter than the stop
+    with pytest.raises(PeerUnreachable):
+        await client.request(peer, "POST", "/pool/v1/guests/" + "0" * 16 + "/stop")
+    answer = await client.request(peer, "POST", "/pool/v1/guests/" + "0" * 16 + "/stop", patience=STOP_PATIENCE)
+    assert answer == {"state": "stopped"} and runner.stopped

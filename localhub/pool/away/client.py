@@ -76,9 +76,12 @@ class PeerClient:
         """Give `peer` this desktop's list of removed desktops."""
         await self.request(peer, "POST", f"{API}/lab/revoked", self.lab.revocations.signed)
 
-    async def request(self, peer: PeerAddress, method: str, path: str, data: dict | None = None) -> dict:
+    async def request(self, peer: PeerAddress, method: str, path: str, data: dict | None = None,
+                      patience: float | None = None) -> dict:
+        """A signed JSON request; `patience`: seconds the answer may take when the agent has work to do first
+        (stopping a guest waits for its server to shut down), instead of the client's liveness timeout."""
         body = json.dumps(data).encode() if data is not None else b""
-        async with self._exchange(peer, method, path, content=body, sha=None,
+        async with self._exchange(peer, method, path, content=body, sha=None, patience=patience,
                                   headers={"Content-Type": "application/json"}) as (response, nonce):
             await response.aread()
             self._check(peer, response, nonce, response.content)
@@ -146,7 +149,7 @@ class PeerClient:
 
     @contextlib.asynccontextmanager
     async def _exchange(self, peer: PeerAddress, method: str, path: str, content, sha: str | None,
-                        headers: dict | None = None, transfer: bool = False):
+                        headers: dict | None = None, transfer: bool = False, patience: float | None = None):
         """(streamed response, the request's nonce); transport failures, also while the body streams, become
         PeerUnreachable/PeerNotAuthentic with one sentence naming the peer."""
         where = f"peer {peer.node} at {peer.address}:{peer.port}"
@@ -155,7 +158,7 @@ class PeerClient:
             signed = sign_member_request(self.lab, method, path, content if sha is None else b"", peer.node,
                                          sha=sha)
             # transfers may take minutes; only silence longer than a minute counts as a dead link
-            timeout = httpx.Timeout(60.0, connect=self.timeout) if transfer else self.timeout
+            timeout = httpx.Timeout(60.0 if transfer else patience or self.timeout, connect=self.timeout)
             async with httpx.AsyncClient(verify=context, timeout=timeout) as http:
                 request = http.build_request(method, f"https://{peer.address}:{peer.port}{path}", content=content,
                                              headers={**signed, **(headers or {})})

@@ -26,6 +26,8 @@ from .transfer import Transfer
 from .tunnel import Tunnels
 
 log = logging.getLogger("localhub.pool.away.peer")
+# a guest's stop waits for its server to shut down (the agent gives it 10 s, then the engine kills it)
+STOP_PATIENCE = 30.0
 
 
 def peer_name(view: dict) -> str:
@@ -157,7 +159,8 @@ class LabPeer(Target):
         if away is None:
             return
         try:
-            await self.crew.client.request(self.address, "POST", f"/pool/v1/guests/{guest}/stop")
+            await self.crew.client.request(self.address, "POST", f"/pool/v1/guests/{guest}/stop",
+                                           patience=STOP_PATIENCE)
             await self.bring_home(guest)
         except PeerError as err:
             self.crew.say(f"{away.server}: could not bring the home back from {away.peer_name} now ({err}); it "
