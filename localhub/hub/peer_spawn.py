@@ -14,6 +14,7 @@ from tornado import web
 
 from ..errors import LocalhubError
 from . import readiness
+from .daemon_link import DaemonUnreachable
 
 
 class OnLabPeers:
@@ -73,7 +74,7 @@ class OnLabPeers:
         path = (self.server.base_url if self.server else "/") + "api"
         try:
             await readiness.wait_until_answers(f"http://{running['address']}:{running['port']}{path}",
-                                               lambda: self.daemon.poll(self.guest), self.http_timeout,
+                                               self._guest_exit, self.http_timeout,
                                                answers=self._answers)
         except readiness.Stopped:
             raise self._spawn_error(f"Server '{server}' did not start on {peer}: its container stopped while "
@@ -83,3 +84,11 @@ class OnLabPeers:
             raise self._spawn_error(f"Server '{server}' did not answer within {self.http_timeout:g} s of starting "
                                     f"on {peer}, so it was stopped (is the image's command a Jupyter server on "
                                     "port 8888?).", None, "timeout") from None
+
+    async def _guest_exit(self) -> int | None:
+        """The guest's exit status, None while it runs; a daemon restarting meanwhile says nothing yet (as the
+        spawner's own poll takes it)."""
+        try:
+            return await self.daemon.poll(self.guest)
+        except DaemonUnreachable:
+            return None

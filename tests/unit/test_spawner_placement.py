@@ -13,7 +13,7 @@ from jupyterhub.spawner import SpawnException
 from tornado import web
 
 from localhub.errors import LocalhubError
-from localhub.hub.daemon_link import DaemonLink, DaemonRefused
+from localhub.hub.daemon_link import DaemonLink, DaemonRefused, DaemonUnreachable
 from localhub.hub.spawner import LocalhubSpawner
 from localhub.profiles import Profile
 from tests.unit.hub_fakes import TOKEN, FakeLink, FakePlacement, fake_daemon, serving
@@ -194,3 +194,19 @@ async def test_a_start_jupyterhub_gave_up_on_is_stopped_on_the_peer_once_it_is_t
             await asyncio.sleep(0.05)
     assert [c[0] for c in placement.calls] == ["start", "stop"]
     assert any("after JupyterHub had given up on it" in line for line in daemon.logged), daemon.logged
+
+
+async def test_a_daemon_restarting_while_a_guest_starts_does_not_fail_the_start():
+    link = FakeLink(poll=None)
+    server = spawner(link)
+    calls = {"n": 0}
+
+    async def unreachable_poll(guest):
+        calls["n"] += 1
+        raise DaemonUnreachable("The localhub daemon did not answer (ConnectError).")
+
+    link.poll = unreachable_poll
+    # probes answer only after the first exit check (about a second in), which finds the daemon away
+    server.silent_probes = 25
+    assert await server._start_remote({"where": "b" * 16, "name": "bob"}, PROFILE) == ("10.0.0.3", 49153)
+    assert calls["n"] >= 1
