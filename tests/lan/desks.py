@@ -26,11 +26,12 @@ class CommandFailed(Exception):
 
 
 class Desk:
-    def __init__(self, lan: Lan, name: str, root: Path, role: str | None = None, sync_every: float = 8):
+    def __init__(self, lan: Lan, name: str, root: Path, role: str | None = None, sync_every: float = 8,
+                 grace: int = 4):
         self.name, self.lan, self.host = name, lan, lan.add_host(name)
         self.engine = NamespaceEngine(self.host, root, role=role or name)
         lan.engines.append(self.engine)  # Lan.close() stops it before the namespaces go
-        self.sync_every = sync_every
+        self.sync_every, self.grace = sync_every, grace
         self.config = root / f"{name}-config"
         self.config.mkdir(exist_ok=True)
         self.logs = self.host.state_dir / "logs"
@@ -42,7 +43,8 @@ class Desk:
                 "LOCALHUB_STATE_DIR": str(self.host.state_dir), "LOCALHUB_CONFIG_DIR": str(self.config),
                 "LOCALHUB_IMAGE": IMAGE, "LOCALHUB_POOL_ADDRESS": self.host.address,
                 "LOCALHUB_POOL_IDLE_AFTER": "1", "LOCALHUB_POOL_START_LOAD": "1000",
-                "LOCALHUB_POOL_BUSY_LOAD": "1000", "LOCALHUB_POOL_GRACE": "4", "LOCALHUB_POOL_LOST_AFTER": "30",
+                "LOCALHUB_POOL_BUSY_LOAD": "1000", "LOCALHUB_POOL_GRACE": str(self.grace),
+                "LOCALHUB_POOL_LOST_AFTER": "30",
                 "LOCALHUB_POOL_SYNC_EVERY": str(self.sync_every)}
 
     def run(self, *args: str, timeout: float = 240, check: bool = True) -> subprocess.CompletedProcess:

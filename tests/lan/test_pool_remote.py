@@ -48,7 +48,9 @@ def lab(tmp_path_factory):
     lan = Lan(root)
     desks = []
     try:
-        hub, peer = Desk(lan, "hub", root), Desk(lan, "peer", root)
+        # the peer keeps a guest paused 20 s before it evicts it: long enough that the hub's look at its guests
+        # (every 5 s, a home sync in between) sees the pause, as it would in the minutes a real grace lasts
+        hub, peer = Desk(lan, "hub", root), Desk(lan, "peer", root, grace=20)
         desks = [hub, peer]
         for desk in desks:
             desk.engine.start()
