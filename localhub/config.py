@@ -108,7 +108,8 @@ class Settings:
     )
     labels: dict = field(
         default_factory=dict,
-        metadata={"help": "Extra Docker labels on everything localhub creates (tests use this)."},
+        metadata={"help": "Extra Docker labels on everything localhub creates (tests use this); in the "
+                         "environment written key=value,key=value."},
     )
 
     @property
@@ -161,6 +162,21 @@ def _coerce(name: str, value, target_type, source: str):
         raise LocalhubError(f"{source}: '{name}' must be {target_type.__name__}, not {value!r}.") from None
 
 
+LABEL_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]*")
+
+
+def labels_from_text(text: str, source: str) -> dict[str, str]:
+    """`key=value,key=value` (the environment's form of a table of labels), each key once."""
+    labels: dict[str, str] = {}
+    for pair in text.split(","):
+        key, equals, value = (part.strip() for part in pair.partition("="))
+        if not (equals and LABEL_KEY.fullmatch(key) and value.isprintable()) or key in labels:
+            raise LocalhubError(f"{source}: labels are written key=value,key=value (each key once, letters, digits "
+                                f"and ._/- only), not {shown(text)}.")
+        labels[key] = value
+    return labels
+
+
 def field_types() -> dict[str, type]:
     """Each setting's type (int, float, str, Path or dict)."""
     mapping = {"Path": Path, "int": int, "float": float, "str": str, "dict": dict}
@@ -195,8 +211,11 @@ def load_settings(**overrides) -> Settings:
 
     for name, target_type in types.items():
         env_value = os.environ.get(_ENV_PREFIX + name.upper())
-        if env_value is not None and target_type is not dict:
-            values[name] = _coerce(name, env_value, target_type, f"${_ENV_PREFIX}{name.upper()}")
+        if env_value is None:
+            continue
+        source = f"${_ENV_PREFIX}{name.upper()}"
+        values[name] = labels_from_text(env_value, source) if target_type is dict else _coerce(
+            name, env_value, target_type, source)
 
     for name, value in overrides.items():
         if value is not None:

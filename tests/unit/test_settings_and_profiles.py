@@ -138,3 +138,18 @@ def test_a_bad_user_profile_is_skipped_with_a_warning_and_the_others_work(tmp_pa
 def test_a_shipped_profile_too_big_for_this_machine_is_skipped():
     profiles = load_profiles(None, host_cpus=1)
     assert "large" not in profiles and "2 CPUs is more than this machine has (1)" in profiles.skipped["large"]
+
+
+def test_labels_from_the_environment_as_key_value_pairs(config_dir, monkeypatch):
+    (config_dir / "config.toml").write_text('labels = {team = "a", site = "lab"}\n')
+    monkeypatch.setenv("LOCALHUB_LABELS", "team=b, course=ml-101 ,empty=")
+    assert load_settings().labels == {"team": "b", "course": "ml-101", "empty": ""}  # the environment wins whole
+
+
+@pytest.mark.parametrize("value", ["team", "=x", "a=1,,b=2", "a=1,a=2", "x\x1b[2J=1"])
+def test_malformed_labels_in_the_environment_are_one_sentence(config_dir, monkeypatch, value):
+    monkeypatch.setenv("LOCALHUB_LABELS", value)
+    with pytest.raises(LocalhubError) as err:
+        load_settings()
+    message = str(err.value)
+    assert message.startswith("$LOCALHUB_LABELS:") and "key=value" in message and "\x1b" not in message
