@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from .errors import BadLink, echo
 from .quoting import encode_query_value
@@ -40,12 +43,16 @@ class LaunchSpec:
         return f"{self.provider}:{self.repo}"
 
     @property
-    def on_this_machine(self) -> bool:
-        """True when the link names a folder of this machine (`local/…`, `git/<a path or file:// URL>`): a web
-        page of another site must not be able to make a signed-in browser build it (binder_web.py asks)."""
+    def reaches_inside(self) -> bool:
+        """True when the link names what only this machine can reach: a folder of it (`local/…`, `git/<a path or
+        file:// URL>`) or a repository on it or its local network (`git/http://127.0.0.1:…`, `ssh://gitserver/…`,
+        a CKAN site at 192.168.…). A web page of another site must not be able to make a signed-in browser
+        build it (binder_web.py asks first)."""
         if self.provider == "local":
             return True
-        return self.provider == "git" and (self.repo.startswith("/") or self.repo.lower().startswith("file:"))
+        if self.repo.startswith("/") or self.repo.lower().startswith("file:"):
+            return True
+        return is_inside_host(host_of(self.repo))
 
     @property
     def spec(self) -> str:
@@ -83,3 +90,39 @@ class LaunchSpec:
             "urlpath": self.urlpath,
             "spec": self.spec,
         }
+
+
+# Names that only a local network resolves (RFC 6761/6762/8375 and common practice)
+INSIDE_SUFFIXES = (".localhost", ".local", ".lan", ".internal", ".intranet", ".home", ".home.arpa", ".corp")
+
+
+def host_of(repo: str) -> str | None:
+    """The host a repository address names: `scheme://[user@]host[:port]/…` or git's `user@host:path`."""
+    if "://" in repo:
+        try:
+            return urlsplit(repo).hostname
+        except ValueError:  # an unbalanced [ in the host part
+            return None
+    if "@" in repo and ":" in repo.split("@", 1)[1]:
+        return repo.split("@", 1)[1].split(":", 1)[0].lower()
+    return None
+
+
+def is_inside_host(host: str | None) -> bool:
+    """Whether `host` is this machine or its local network: a loopback, private, link-local or unspecified
+    address in any spelling git and curl accept (127.1, 2130706433, 0x7f.0.0.1, ::ffff:10.0.0.1), `localhost`,
+    a local-only name (….local, ….lan, …) or a single label (`gitserver`: a name the local resolver completes).
+    A public-looking name that resolves to such an address is not caught here."""
+    if not host:
+        return False
+    host = host.strip("[]").rstrip(".").lower()
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        try:
+            address = ipaddress.ip_address(socket.inet_aton(host))  # the legacy forms inet_aton reads
+        except OSError:
+            return host == "localhost" or "." not in host or host.endswith(INSIDE_SUFFIXES)
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return address.is_private or address.is_loopback or address.is_link_local or address.is_unspecified

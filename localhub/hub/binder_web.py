@@ -31,6 +31,7 @@ from tornado.iostream import StreamClosedError
 from ..binder import DEFAULT_PROVIDERS, BadLink, parse_link, parse_spec
 from ..errors import shown
 from ..binder.providers import find_provider
+from ..binder.spec import host_of
 from ..profiles import load_profiles
 from ..redact import redact
 
@@ -169,11 +170,12 @@ class BuildStreamHandler(BinderHandler):
             await self._emit({"phase": "failed", "message": f"{err}\n"})
             self.finish()
             return
-        if launch.on_this_machine and from_another_site(self.request) and "Authorization" not in self.request.headers:
+        if launch.reaches_inside and from_another_site(self.request) and "Authorization" not in self.request.headers:
             self.set_status(403)
             await self._emit({"phase": "failed", "status_code": 403,
-                              "message": "A folder of this machine is launched only from this hub's own pages, not "
-                                         "by another web site: open the link yourself.\n"})
+                              "message": "A folder of this machine, or a repository on it or its network, is "
+                                         "launched only from this hub's own pages, not by another web site: open "
+                                         "the link yourself.\n"})
             self.finish()
             return
         keepalive = asyncio.create_task(self._keepalive())
@@ -236,12 +238,13 @@ class ProgressPageHandler(BinderHandler):
         query = self.request.query
         build_only = self.get_argument("launch", "1") in ("0", "false", "no")  # the environments page's builds
         title = launch.title.replace("Starting", "Building", 1) if build_only else launch.title
-        if launch.on_this_machine and from_another_site(self.request):
+        if launch.reaches_inside and from_another_site(self.request):
             # another site sent a signed-in browser here: build this machine's folder only once its user says so
             # (the button is a link of this page, so following it is a same-origin navigation)
             self.set_header("Content-Security-Policy", "frame-ancestors 'none'")  # its button is not to be framed
             self.set_header("X-Frame-Options", "DENY")
-            self.render("confirm_local.html", title=title, folder=launch.repo, here=self.request.uri)
+            folder = launch.provider == "local" or not host_of(launch.repo)
+            self.render("confirm_local.html", title=title, what=launch.repo, folder=folder, here=self.request.uri)
             return
         self.render("progress.html", title=title, spec=unquote(launch.spec), build_only=build_only,
                     build_url=f"{SERVICE}/build/{spec}" + (f"?{query}" if query else ""))

@@ -547,6 +547,12 @@ def test_another_site_cannot_make_a_signed_in_browser_build_a_folder_of_this_mac
         assert f'"/services/localhub/build/{spec}"' in own.text and 'id="confirm"' not in own.text
         remote = browser.get(f"{bhub.url}/v2/gh/org/repo/HEAD", headers={"Sec-Fetch-Site": "cross-site"})
         assert '"/services/localhub/build/gh/org/repo/HEAD"' in remote.text  # a Binder link from anywhere: as designed
+        # a repository on this machine or its network is asked first too: a page must not make the hub reach it
+        inside = "git/" + quote("http://127.0.0.1:9/admin.git", safe="") + "/HEAD"
+        asked = browser.get(f"{bhub.url}/v2/{inside}", headers={"Sec-Fetch-Site": "cross-site"})
+        assert 'id="confirm"' in asked.text and "this machine's network" in asked.text, asked.text[:300]
+        stream = browser.get(f"{bhub.url}/services/localhub/build/{inside}", headers={"Sec-Fetch-Site": "cross-site"})
+        assert stream.status_code == 403 and "only from this hub's own pages" in stream.text
 
 
 def test_sign_in_link_reaches_the_launch_page(bhub):

@@ -93,3 +93,22 @@ def test_unknown_provider_lists_the_known_ones() -> None:
         "Unknown provider 'svn'; known providers are bb, ckan, dataverse, figshare, gh, gist, git, gl, hydroshare, "
         "local, swh, zenodo, as in gh/org/repo/HEAD."
     )
+
+
+@pytest.mark.parametrize("repo, inside", [
+    ("/home/me/thesis", True), ("file:///srv/course", True),
+    ("http://127.0.0.1:3000/admin.git", True), ("https://localhost/x.git", True), ("git://[::1]/x", True),
+    ("http://2130706433/x.git", True), ("http://0x7f.1/x.git", True), ("http://127.1/x", True),
+    ("http://[::ffff:10.0.0.1]/x", True), ("ssh://git@192.168.1.20/lab/code.git", True),
+    ("git@gitserver:lab/code.git", True), ("https://gitlab.lab.internal/a/b", True), ("http://nas.local/r", True),
+    ("http://169.254.169.254/latest", True), ("http://0.0.0.0:8080/r.git", True),
+    ("https://github.com/org/repo", False), ("git@github.com:org/repo.git", False), ("http://8.8.8.8/r", False),
+    ("10.5281/zenodo.3242074", False), ("https://[oops/x", False),
+])
+def test_a_link_that_reaches_this_machine_or_its_network(repo, inside) -> None:
+    assert LaunchSpec("git", repo, "HEAD").reaches_inside is inside
+
+
+def test_a_local_folder_link_reaches_inside() -> None:
+    assert parse_link("local/%2Fhome%2Fme%2Fthesis/HEAD").reaches_inside
+    assert not parse_link("gh/org/repo/HEAD").reaches_inside
