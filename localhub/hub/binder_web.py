@@ -243,7 +243,7 @@ class ProgressPageHandler(BinderHandler):
             # (the button is a link of this page, so following it is a same-origin navigation)
             self.set_header("Content-Security-Policy", "frame-ancestors 'none'")  # its button is not to be framed
             self.set_header("X-Frame-Options", "DENY")
-            folder = launch.provider == "local" or not host_of(launch.repo)
+            folder = not host_of(launch.repo)  # a path or file:// URL, else a host on this network
             self.render("confirm_local.html", title=title, what=launch.repo, folder=folder, here=self.request.uri)
             return
         self.render("progress.html", title=title, spec=unquote(launch.spec), build_only=build_only,
