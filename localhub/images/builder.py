@@ -253,7 +253,6 @@ class Builder:
             seconds = time.monotonic() - started
             if reason is None:
                 logfile.write(f"# built {job.image} in {seconds:.1f} s\n")
-                await asyncio.to_thread(self.times.record, job.environment, seconds)
                 final = BuildEvent("built", f"Built {job.image} in {seconds:.1f} s", 1.0, job.image)
             else:
                 logfile.write(f"# failed after {seconds:.1f} s (exit code {code}): {reason}\n")
@@ -267,15 +266,19 @@ class Builder:
                 logfile.write(traceback.format_exc())
             final = BuildEvent("failed", one_line(f"the build could not run: {e}"))
         finally:
-            if final.phase == "failed":
+            if final.phase == "failed":  # no image is left behind by the time a caller hears of the failure
                 await asyncio.shield(asyncio.to_thread(self._discard, target))
-            if job.checkout:
-                await asyncio.shield(asyncio.to_thread(shutil.rmtree, job.checkout, True))
             if logfile is not None:
                 logfile.close()
             self._jobs.pop(job.image, None)
             await job.log.publish(final)
             await job.log.close()
+            # Housekeeping after the followers have their answer, so a launch starts its server meanwhile: the
+            # clone's removal grows with the repository, and the estimate for the next build can wait too.
+            if final.phase == "built":
+                await asyncio.shield(asyncio.to_thread(self.times.record, job.environment, seconds))
+            if job.checkout:
+                await asyncio.shield(asyncio.to_thread(shutil.rmtree, job.checkout, True))
 
     async def _execute(self, job: _Job, target: str, logfile) -> tuple[int | None, str | None]:
         """Run repo2docker, relaying its log; (exit code, None) when the image is built, else a reason."""

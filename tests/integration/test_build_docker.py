@@ -14,6 +14,7 @@ import shutil
 import uuid
 import subprocess
 import sys
+import threading
 import time
 import tomllib
 from pathlib import Path
@@ -191,6 +192,35 @@ async def test_a_new_commit_builds_a_new_image(client, builder, repo):
     assert builder.builds_started == 2
     assert "notes.md" in ls_home(client, second)
     assert "notes.md" not in ls_home(client, first)  # the old commit's image is still there, unchanged
+
+
+async def test_a_built_image_is_announced_before_the_clone_is_removed(client, builder, repo, monkeypatch):
+    """The launch waiting for `built` starts its server while the build's clone is removed (a removal that grows
+    with the repository), and the clone still goes."""
+    r = repo("dockerfile-basic")
+    r.commit("clone removal", **{"clone.txt": "a commit of its own\n"})
+    announced = threading.Event()
+    real_rmtree = shutil.rmtree
+    removal_waited = []
+
+    def slow_rmtree(path, *args, **kwargs):  # a removal that takes until the build is announced, or 20 s
+        if Path(path).parent == builder.checkouts:
+            removal_waited.append(announced.wait(20))
+        return real_rmtree(path, *args, **kwargs)
+
+    monkeypatch.setattr("localhub.images.builder.shutil.rmtree", slow_rmtree)
+    events = []
+    async for event in builder.build(r.spec, r.url, r.sha):
+        events.append(event)
+        if event.phase == "built":
+            announced.set()
+    assert_built(builder, events)
+    for _ in range(100):  # the builder removes the clone after it has announced the image
+        if removal_waited and not any(builder.checkouts.iterdir()):
+            break
+        await asyncio.sleep(0.1)
+    assert removal_waited == [True], "`built` came only once the clone was removed"
+    assert not any(builder.checkouts.iterdir())
 
 
 async def test_rebuild_builds_again_and_replaces_the_image(client, builder, repo):
