@@ -24,7 +24,7 @@ from .docker_engine import hub_containers
 from .errors import LocalhubError, shown
 from .images.catalog import list_environments
 from .hub import binder_web
-from .hub.network import not_isolated_warning
+from .hub.network import exposed_warning, not_isolated_warning
 from .hubapi import HubError
 from .profiles import load_profiles
 from .redact import redact
@@ -119,8 +119,9 @@ class InfoHandler(APIHandler):
             "profiles": [p.to_dict() for p in profiles.values()],
             "profile_warnings": list(profiles.skipped.values()),
             # what a user starting or checking the hub must be told
-            "warnings": list(profiles.skipped.values()) + (
-                [not_isolated_warning(d.network_isolation)] if d.network_isolation else []),
+            "warnings": list(profiles.skipped.values()) + [warning for warning in (
+                not_isolated_warning(d.network_isolation) if d.network_isolation else None,
+                exposed_warning(d.settings.ip)) if warning],
             "default_profile": d.settings.default_profile,
             "pool": await self.in_thread(d.lab_member.status) if d.lab_member else None,
             "builds_started": d.builder.builds_started,

@@ -25,7 +25,7 @@ from .config import Settings, settings_to_dict
 from .errors import LocalhubError
 from .hub import login_tokens
 from .hub.hub_config import hub_api_port
-from .hub.network import ensure_network, isolate, not_isolated_warning, remove_network
+from .hub.network import ensure_network, exposed_warning, isolate, not_isolated_warning, remove_network
 from .hub import limits
 from .hub.culler import cull_forever
 from . import pausing
@@ -197,6 +197,8 @@ class Daemon:
                                                          (gateway, hub_port))
         if self.network_isolation:
             announce(f"localhub: warning: {not_isolated_warning(self.network_isolation)}")
+        if exposed_warning(self.settings.ip):
+            announce(f"localhub: warning: {exposed_warning(self.settings.ip)}")
         pool_address = await self._join_pool(announce, (gateway, hub_port))
         self.state.write_runtime({
             "settings": settings_to_dict(self.settings),

@@ -55,6 +55,15 @@ def not_isolated_warning(why: str) -> str:
             "(`localhub doctor` says more).")
 
 
+def exposed_warning(ip: str) -> str | None:
+    """What a user is told when the hub's pages listen beyond this machine (`--ip`); None on loopback."""
+    if ip in ("127.0.0.1", "localhost", "::1") or ip.startswith("127."):
+        return None
+    where = "every address of this machine" if ip in ("", "0.0.0.0", "::") else ip
+    return (f"the hub listens on {where} (setting ip): anyone on your network can open its pages; only a sign-in "
+            "link or a token lets them in.")
+
+
 def remove_network(client: docker.DockerClient, instance: str) -> None:
     """Remove the hub's network when no container uses it any more (it is made again at the next start),
     and its bridge's rules with it."""

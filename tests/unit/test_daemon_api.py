@@ -3,6 +3,8 @@ fake engine (daemon_fakes.py): what a server listing says, what is refused and h
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from tests.unit.daemon_fakes import FakeDaemon, serve
@@ -54,6 +56,18 @@ async def test_a_bad_profile_file_is_a_warning_not_a_500(daemon, monkeypatch):
     assert info.status_code == 200 and listing.status_code == 200
     (warning,) = info.json()["profile_warnings"]
     assert "gpu.toml" in warning and "'cpu'" in warning
+
+
+@pytest.mark.parametrize("ip, exposed", [("127.0.0.1", False), ("localhost", False), ("::1", False),
+                                         ("0.0.0.0", True), ("", True), ("::", True), ("192.168.1.20", True)])
+async def test_a_hub_listening_beyond_this_machine_says_so(daemon, monkeypatch, ip, exposed):
+    daemon.settings = dataclasses.replace(daemon.settings, ip=ip)
+    async with serve(daemon, monkeypatch) as http:
+        warnings = (await http.get("/info")).json()["warnings"]
+    said = [w for w in warnings if "your network can open" in w]
+    assert bool(said) is exposed, warnings
+    if ip == "0.0.0.0":
+        assert "every address of this machine" in said[0]
 
 
 @pytest.mark.parametrize("body, status, fragment", [
