@@ -3,16 +3,19 @@ in many small files and 20 built environments, a cached launch, `localhub server
 take ≤ 1.1× their time on an empty hub; and 20 concurrent launches of 20 different built environments all
 succeed.
 
-One throw-away hub (tmp state and config dirs, max_named_servers raised), measured twice in ONE run:
+Two throw-away hubs (tmp state and config dirs, max_named_servers raised) on the same engine, measured in
+turn in ONE run, so that whatever else the machine does (other benchmarks, writeback of the fill) weighs on both:
 
   empty    one environment built (tests/cases/dockerfile-basic committed into a tmp git repository), its
            server stopped, nothing else.
-  filled   then 19 more environments (the same case, each repository differing by a file, so each builds its
-           own image), each launched once and its server stopped; and --servers named servers (default 30),
-           each created, filled through `docker exec` as its user with --home-mb MB (default 500) of
-           --file-kib KiB files (default 4: many small files, as a home holds), then stopped.
+  filled   the same environment (the same image: a cached launch), 19 more (the same case, each repository
+           differing by a file, so each builds its own image), each launched once and its server stopped; and
+           --servers named servers (default 30), each created, filled through `docker exec` as its user with
+           --home-mb MB (default 500) of --file-kib KiB files (default 4: many small files, as a home holds),
+           then stopped.
 
-In each phase, --runs rounds, interleaved (launch, servers ls, TUI refresh, launch, …), medians compared:
+Both hubs are built first, then --runs rounds, interleaved hub by hub and measure by measure (empty then
+filled in even rounds, filled then empty in odd ones), medians compared:
 
   launch        Client.launch(<Binder link>) of the first environment while its server is stopped (stopped
                 untimed first), timed from the call to the `ready` event (bench_launch.py's measure).
@@ -21,7 +24,9 @@ In each phase, --runs rounds, interleaved (launch, servers ls, TUI refresh, laun
                 and client.environments()), then handing the data to the app (`_fresh`: servers table updated
                 by key, environments tab, hub bar) and composing the next frame (headless Textual, Pilot,
                 the frame composed at once as bench_tui.py does). `info` is left out: asked once in ten polls.
-                Its three parts are printed too (servers(), environments(), display), to say where it grows.
+                Each hub has its own TUI, in a process of its own (this script with --tui-worker), started
+                once both hubs are built. Its three parts are printed too (servers(), environments(),
+                display), to say where it grows.
 
 Last, every environment's server stopped, all 20 environments are launched at once (one thread each):
 how many reached `ready`, and the time until the last did.
@@ -29,16 +34,17 @@ how many reached `ready`, and the time until the last did.
 Disk: the homes need --servers × --home-mb (15 GB by default) plus the images; the script checks the engine's
 free space first and refuses with a sentence if it is short. A quick run: --servers 5 --home-mb 50 --envs 5.
 
-Cleanup always, even on failure or Ctrl-C: `localhub down`, then every container, volume and network labelled
-with the hub's instance, and every container and image labelled with this run's `localhub.bench=<run id>`
+Cleanup always, even on failure or Ctrl-C: `localhub down` of each hub, then every container, volume and
+network labelled with its instance, and every container and image labelled with this run's `localhub.bench=<run id>`
 (bench_launch.cleanup).
 
     .venv/bin/python scripts/bench_fill.py [--runs N] [--servers N] [--home-mb MB] [--file-kib KiB]
-                                           [--envs N] [--port P]
+                                           [--envs N] [--parallel N] [--port P]
 """
 
 import argparse
 import asyncio
+import json
 import os
 import shutil
 import statistics
@@ -182,28 +188,108 @@ class TuiRefresh:
         self.thread.join(30)
 
 
-def measure(phase: str, client: Client, env: dict, state_dir: Path, link: str, server: str, runs: int) -> dict:
-    say(f"{phase}: {runs} rounds of launch (server stopped), servers ls, TUI refresh")
+def tui_worker(state_dir: Path) -> int:
+    """--tui-worker: a TUI on the hub of `state_dir`; each line on stdin asks one refresh, answered by a JSON
+    line on stdout: {"total", "servers", "environments", "display" (seconds), "shown" (servers)}."""
+    answers = os.fdopen(os.dup(1), "w")  # the answers' own channel: whatever else prints goes to stderr
+    os.dup2(2, 1)
     tui = TuiRefresh(state_dir)
-    found: dict[str, list[float]] = {"launch": [], "servers ls": [], "TUI refresh": []}
+    print(json.dumps({"ready": True}), file=answers, flush=True)
     try:
-        client.stop_server(server)  # untimed warm-up of each: page cache, the engine's and the hub's first calls
-        launch(client, link)
-        servers_ls(env, state_dir)
-        tui.refresh()
-        for i in range(runs):
-            client.stop_server(server)
-            found["launch"].append(launch(client, link)[0])
-            found["servers ls"].append(servers_ls(env, state_dir))
-            seconds, shown = tui.refresh()
-            found["TUI refresh"].append(seconds)
-            for key, part in zip(TUI_PARTS, tui.parts[-1]):
-                found.setdefault(key, []).append(part)
-            say(f"  {phase} {i + 1}/{runs}: launch {found['launch'][-1]:.2f} s, servers ls "
-                f"{found['servers ls'][-1]:.2f} s, TUI refresh {seconds * 1000:.0f} ms ({shown} servers)")
+        for _line in sys.stdin:
+            total, shown = tui.refresh()
+            servers, environments, display = tui.parts[-1]
+            print(json.dumps({"total": total, "servers": servers, "environments": environments,
+                              "display": display, "shown": shown}), file=answers, flush=True)
     finally:
         tui.close()
-    return found
+    return 0
+
+
+class Hub:
+    """One throw-away hub of this run: its dirs, client, first environment's link and server, and its TUI."""
+
+    def __init__(self, name: str, tmp: Path, port: int, max_servers: int):
+        self.name = name
+        self.state_dir, config_dir = tmp / name / "state", tmp / name / "config"
+        config_dir.mkdir(parents=True)
+        (config_dir / "config.toml").write_text(
+            f'labels = {{"localhub.test" = "1", "localhub.bench" = "{RUN_ID}"}}\n'
+            f"max_named_servers = {max_servers}\n")
+        self.env = {**os.environ, "LOCALHUB_CONFIG_DIR": str(config_dir)}
+        self.port = port
+        self.instance: str | None = None
+        self.tui: subprocess.Popen | None = None
+        self.found: dict[str, list[float]] = {"launch": [], "servers ls": [], "TUI refresh": []}
+
+    def up(self) -> None:
+        subprocess.run(LOCALHUB + ["up", "--detach", "--state-dir", str(self.state_dir), "--port", str(self.port)],
+                       env=self.env, check=True, capture_output=True, text=True)
+        self.client = Client(self.state_dir, timeout=120)
+        self.instance = self.client.info()["instance"]
+
+    def start_tui(self) -> None:
+        self.tui = subprocess.Popen([sys.executable, __file__, "--tui-worker", str(self.state_dir)], env=self.env,
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        if not json.loads(self.tui.stdout.readline() or "{}").get("ready"):
+            raise RuntimeError(f"the {self.name} hub's TUI did not start")
+
+    def tui_refresh(self) -> dict:
+        self.tui.stdin.write("refresh\n")
+        self.tui.stdin.flush()
+        line = self.tui.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the {self.name} hub's TUI stopped")
+        return json.loads(line)
+
+    def stop_tui(self) -> None:
+        if self.tui is not None:
+            self.tui.stdin.close()
+            try:
+                self.tui.wait(30)
+            except subprocess.TimeoutExpired:
+                self.tui.kill()
+
+    def cleanup(self) -> None:
+        self.stop_tui()
+        cleanup(self.env, self.state_dir, self.instance or Settings(state_dir=self.state_dir).instance)
+
+    # --- the three measures ---------------------------------------------------------------------------
+    def launch(self) -> float:
+        self.client.stop_server(self.server)
+        return launch(self.client, self.link)[0]
+
+    def servers_ls(self) -> float:
+        return servers_ls(self.env, self.state_dir)
+
+
+def measure(hubs: list[Hub], runs: int) -> None:
+    """`runs` rounds; in each, every measure taken on every hub in turn (the hubs' order alternating)."""
+    say(f"warm-up (untimed), then {runs} rounds of launch (server stopped), servers ls, TUI refresh on "
+        f"{' and '.join(h.name for h in hubs)} hubs in turn")
+    for hub in hubs:  # page cache, the engine's and the hub's first calls
+        hub.launch()
+        hub.servers_ls()
+        hub.tui_refresh()
+    for i in range(runs):
+        order = hubs if i % 2 == 0 else hubs[::-1]
+        for hub in order:
+            hub.found["launch"].append(hub.launch())
+        for hub in order:
+            hub.found["servers ls"].append(hub.servers_ls())
+        for hub in order:
+            parts = hub.tui_refresh()
+            hub.found["TUI refresh"].append(parts["total"])
+            for key, part in zip(TUI_PARTS, ("servers", "environments", "display")):
+                hub.found.setdefault(key, []).append(parts[part])
+            hub.shown = parts["shown"]
+        say(f"  round {i + 1}/{runs} (load {load()}): " + "; ".join(
+            f"{h.name}: launch {h.found['launch'][-1]:.2f} s, servers ls {h.found['servers ls'][-1]:.2f} s, "
+            f"TUI refresh {h.found['TUI refresh'][-1] * 1000:.0f} ms ({h.shown} servers)" for h in hubs))
+
+
+def load() -> str:
+    return " ".join(f"{v:.1f}" for v in os.getloadavg())
 
 
 def concurrent_launches(state_dir: Path, links: list[str]) -> tuple[int, float, list[str]]:
@@ -226,14 +312,16 @@ def concurrent_launches(state_dir: Path, links: list[str]) -> tuple[int, float, 
 
 
 def main() -> int:
+    if sys.argv[1:2] == ["--tui-worker"]:
+        return tui_worker(Path(sys.argv[2]))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5, help="rounds in each phase (default 5)")
+    parser.add_argument("--runs", type=int, default=5, help="rounds (default 5)")
     parser.add_argument("--servers", type=int, default=30, help="stopped servers to fill (default 30)")
     parser.add_argument("--home-mb", type=int, default=500, help="MB written into each server's home (default 500)")
     parser.add_argument("--file-kib", type=int, default=4, help="size of each file written, KiB (default 4)")
     parser.add_argument("--envs", type=int, default=20, help="built environments (default 20)")
     parser.add_argument("--parallel", type=int, default=2, help="servers filled / environments built at once")
-    parser.add_argument("--port", type=int, default=30900, help="first hub port to try (uses P, P+1, P+2)")
+    parser.add_argument("--port", type=int, default=30900, help="first hub port to try (uses 6 from P on)")
     args = parser.parse_args()
     runs, n_envs = max(args.runs, 2), max(args.envs, 1)
 
@@ -247,72 +335,82 @@ def main() -> int:
         return 2
 
     tmp = Path(tempfile.mkdtemp(prefix="localhub-bench-fill-"))
-    state_dir, config_dir = tmp / "state", tmp / "config"
-    config_dir.mkdir()
-    (config_dir / "config.toml").write_text(
-        f'labels = {{"localhub.test" = "1", "localhub.bench" = "{RUN_ID}"}}\n'
-        f"max_named_servers = {args.servers + n_envs + 10}\n")
-    env = {**os.environ, "LOCALHUB_CONFIG_DIR": str(config_dir)}
-    instance, ok = None, False
+    hubs: list[Hub] = []
+    ok = False
     try:
         port = pick_hub_port(args.port)
-        say(f"localhub fill benchmark — run {RUN_ID}, hub port {port}, state {state_dir}; {runs} rounds a phase; "
-            f"fill: {args.servers} servers × {args.home_mb} MB in {args.file_kib} KiB files, {n_envs} environments; "
-            f"{free / GIB:.1f} GiB free")
-        subprocess.run(LOCALHUB + ["up", "--detach", "--state-dir", str(state_dir), "--port", str(port)],
-                       env=env, check=True, capture_output=True, text=True)
-        client = Client(state_dir, timeout=120)
-        instance = client.info()["instance"]
+        empty = Hub("empty", tmp, port, args.servers + n_envs + 10)
+        hubs.append(empty)
+        filled = Hub("filled", tmp, pick_hub_port(port + 3), args.servers + n_envs + 10)
+        hubs.append(filled)
+        say(f"localhub fill benchmark — run {RUN_ID}, hubs on ports {empty.port} (empty) and {filled.port} "
+            f"(filled), in {tmp}; {runs} rounds; fill: {args.servers} servers × {args.home_mb} MB in "
+            f"{args.file_kib} KiB files, {n_envs} environments; {free / GIB:.1f} GiB free; load {load()}")
+        for hub in hubs:
+            hub.up()
         repos = [env_repo(tmp, i) for i in range(n_envs)]
-        links = [link_for(port, repo) for repo in repos]
 
-        say("building environment 1 (the one launched in both phases)")
-        first = build_env(client, links[0])
-        empty = measure("empty", client, env, state_dir, links[0], first, runs)
-        client.stop_server(first)
+        say("empty hub: building environment 1 (the one launched on both hubs)")
+        empty.link = link_for(empty.port, repos[0])
+        empty.server = build_env(empty.client, empty.link)
+        links = [link_for(filled.port, repo) for repo in repos]
+        filled.link = links[0]
 
-        say(f"filling: {n_envs - 1} more environments, {args.parallel} at a time")
+        client = filled.client
+        say(f"filled hub: environment 1 (cached) and {n_envs - 1} more, {args.parallel} at a time")
         with ThreadPoolExecutor(args.parallel) as pool:
-            for i, name in enumerate(pool.map(lambda link: build_env(client, link), links[1:]), start=2):
-                say(f"  environment {i}/{n_envs} built, server '{name}' stopped")
-        say(f"filling: {args.servers} servers × {args.home_mb} MB, {args.parallel} at a time")
+            names = list(pool.map(lambda link: build_env(client, link), links))
+            filled.server = names[0]
+            for i, name in enumerate(names, start=1):
+                say(f"  environment {i}/{n_envs} ready, server '{name}' stopped")
+        say(f"filled hub: {args.servers} servers × {args.home_mb} MB, {args.parallel} at a time")
         with ThreadPoolExecutor(args.parallel) as pool:
             names = [f"fill-{i:02d}" for i in range(args.servers)]
-            for name in pool.map(lambda n: (fill_server(client, engine, instance, n, args.home_mb,
+            for name in pool.map(lambda n: (fill_server(client, engine, filled.instance, n, args.home_mb,
                                                         args.file_kib), n)[1], names):
                 say(f"  server '{name}' filled and stopped")
-        listed = client.servers()
-        say(f"filled: {len(listed)} servers ({sum(s.status != 'stopped' for s in listed)} not stopped), "
-            f"{len(client.environments())} environments")
-        filled = measure("filled", client, env, state_dir, links[0], first, runs)
-        client.stop_server(first)
+        for hub in hubs:
+            listed = hub.client.servers()
+            say(f"{hub.name} hub: {len(listed)} servers ({sum(s.status != 'stopped' for s in listed)} not stopped), "
+                f"{len(hub.client.environments())} environments")
+        subprocess.run(["sync"], check=False)  # the fill's writeback done before anything is timed
+        for hub in hubs:
+            hub.start_tui()
+        load_before = load()
+        measure(hubs, runs)
+        load_after = load()
 
-        say(f"{n_envs} concurrent launches of {n_envs} built environments (servers stopped)")
+        say(f"filled hub: {n_envs} concurrent launches of {n_envs} built environments (servers stopped)")
+        client.stop_server(filled.server)
         builds0 = client.info()["builds_started"]
-        launched, seconds, failures = concurrent_launches(state_dir, links)
+        launched, seconds, failures = concurrent_launches(filled.state_dir, links)
         builds = client.info()["builds_started"] - builds0
         for failure in failures:
             say(f"  a launch failed: {failure}")
 
-        print(f"\nSummary (one run; medians of {runs}; {args.servers} servers × {args.home_mb} MB in "
-              f"{args.file_kib} KiB files, {n_envs} environments)")
+        print(f"\nSummary (one run; medians of {runs} interleaved rounds; filled: {args.servers} servers × "
+              f"{args.home_mb} MB in {args.file_kib} KiB files, {n_envs} environments; load average "
+              f"{load_before} before the rounds, {load_after} after)")
         print(f"  {'':<34} {'empty hub':>10} {'filled':>10} {'ratio':>7}   goal ≤ 1.10 x")
-        for key in empty:
-            e, f = statistics.median(empty[key]), statistics.median(filled[key])
+        for key in empty.found:
+            e, f = statistics.median(empty.found[key]), statistics.median(filled.found[key])
             unit = 1000 if key == "TUI refresh" or key in TUI_PARTS else 1
             suffix = "ms" if unit == 1000 else "s"
             print(f"  {key + ' (' + suffix + ')':<34} {e * unit:10.3f} {f * unit:10.3f} {f / e:7.2f} x"
-                  f"   empty [{fmt([v * unit for v in empty[key]])}] filled [{fmt([v * unit for v in filled[key]])}]")
+                  f"   empty [{fmt([v * unit for v in empty.found[key]])}] "
+                  f"filled [{fmt([v * unit for v in filled.found[key]])}]")
         print(f"  {n_envs} concurrent launches: {launched}/{n_envs} ready in {seconds:.1f} s, {builds} build(s)")
         ok = launched == n_envs and builds == 0
         return 0 if ok else 1
     except BaseException as err:  # Ctrl-C too: say so, then clean up
         print(f"\nbenchmark failed: {err!r} {getattr(err, 'stderr', '') or ''}".strip(), file=sys.stderr)
-        print(f"hub log kept: {state_dir / 'logs' / 'hub.log'}", file=sys.stderr)
+        for hub in hubs:
+            print(f"{hub.name} hub's log kept: {hub.state_dir / 'logs' / 'hub.log'}", file=sys.stderr)
         return 1
     finally:
-        say("cleaning up (hub down, containers, volumes, images of this run)")
-        cleanup(env, state_dir, instance or Settings(state_dir=state_dir).instance)
+        say("cleaning up (hubs down, containers, volumes, images of this run)")
+        for hub in hubs:
+            hub.cleanup()
         if ok:
             shutil.rmtree(tmp, ignore_errors=True)
         say("done")
