@@ -58,17 +58,22 @@ async def inventory(daemon) -> dict:
     servers using it and when it was last used; the builds running now; and the disk they all take together."""
     d = daemon
     loop = asyncio.get_running_loop()
-    everything = await loop.run_in_executor(None, list_environments, d.docker)
-    built_here = {e.image for e in await loop.run_in_executor(
-        None, list_environments, d.docker, {"localhub.instance": d.settings.instance})}
-    servers = (await d.hub_api.user(d.settings.user)).get("servers") or {}
+    # one listing of the engine's images serves everything below (environments, ours, layer holders), asked
+    # side by side with the hub: the environments tab asks every few seconds
+    summaries, user = await asyncio.gather(loop.run_in_executor(None, d.docker.api.images),
+                                           d.hub_api.user(d.settings.user))
+    everything = list_environments(d.docker, summaries=summaries)
+    built_here = {e.image for e in list_environments(d.docker, {"localhub.instance": d.settings.instance},
+                                                     summaries=summaries)}
+    servers = user.get("servers") or {}
     users_of: dict[str, list[tuple[str, dict]]] = {}
     for name, server in servers.items():
         image = (server.get("user_options") or {}).get("image")
         if image:
             users_of.setdefault(image, []).append((name, server))
     ours = [e for e in everything if e.image in built_here or e.image in users_of]
-    usage, together = await loop.run_in_executor(None, d.builder.layers.usage, [e.id for e in ours])
+    usage, together = await loop.run_in_executor(None, d.builder.layers.usage, [e.id for e in ours],
+                                                 [summary["Id"] for summary in summaries])
     launched: dict[str, float] = {}
     for entry in d.launcher.recent.list():
         launched[entry["spec"]] = max(launched.get(entry["spec"], 0), entry.get("at") or 0)

@@ -163,13 +163,20 @@ def find_image(client: docker.DockerClient, environment: str, resolved_id: str):
     return image
 
 
-def list_environments(client: docker.DockerClient, labels: dict[str, str] | None = None) -> list[Environment]:
-    """Every tagged environment image, newest first; `labels` narrows the list (e.g. to test images)."""
-    filters = [LABEL_SPEC] + [f"{k}={v}" for k, v in (labels or {}).items()]
+def list_environments(client: docker.DockerClient, labels: dict[str, str] | None = None,
+                      summaries: list[dict] | None = None) -> list[Environment]:
+    """Every tagged environment image, newest first; `labels` narrows the list (e.g. to test images).
+    `summaries`: the engine's image summaries (GET /images/json) when the caller has read them already."""
+    labels = labels or {}
+    if summaries is None:
+        # the summaries, not docker-py's images.list(), which inspects every image (one request each): the
+        # environments tab and `servers ls` ask every few seconds, and a desktop keeps many environments
+        summaries = client.api.images(filters={"label": [LABEL_SPEC] + [f"{k}={v}" for k, v in labels.items()]})
     found = []
-    # the summaries, not docker-py's images.list(), which inspects every image (one request each): the
-    # environments tab and `servers ls` ask every few seconds, and a desktop keeps many environments
-    for summary in client.api.images(filters={"label": filters}):
+    for summary in summaries:
+        tags = summary.get("Labels") or {}
+        if LABEL_SPEC not in tags or any(tags.get(k) != v for k, v in labels.items()):
+            continue
         for name in summary.get("RepoTags") or []:
             if name.startswith(REPOSITORY + "/"):
                 found.append(_environment(summary, name))

@@ -80,11 +80,13 @@ class LayerBook:
             self._layers[image_id] = list(zip(chains(diff_ids), layer_sizes(history, len(diff_ids))))
         return self._layers[image_id]
 
-    def _holders(self) -> tuple[dict[str, set[str]], dict[str, int]]:
-        """Per layer (chain key): the images on the engine holding it, and its size."""
+    def _holders(self, present: list[str] | None = None) -> tuple[dict[str, set[str]], dict[str, int]]:
+        """Per layer (chain key): the images on the engine holding it (`present`: their ids, when the caller
+        has listed them already), and its size."""
         holders: dict[str, set[str]] = {}
         sizes: dict[str, int] = {}
-        present = [summary["Id"] for summary in self.client.api.images()]  # tagged or not, each holds layers
+        if present is None:
+            present = [summary["Id"] for summary in self.client.api.images()]  # tagged or not, each holds layers
         for gone in set(self._layers) - set(present):  # images removed since: forgotten
             del self._layers[gone]
         for image_id in present:
@@ -97,10 +99,11 @@ class LayerBook:
                 sizes[chain] = size
         return holders, sizes
 
-    def usage(self, of: list[str]) -> tuple[dict[str, Usage], int]:
-        """What each image of `of` (ids) costs, counting the other images on the engine, and what they take
-        together with every layer counted once."""
-        holders, sizes = self._holders()
+    def usage(self, of: list[str], present: list[str] | None = None) -> tuple[dict[str, Usage], int]:
+        """What each image of `of` (ids) costs, counting the other images on the engine (`present`: the ids
+        of the engine's images, when the caller has listed them already), and what they take together with
+        every layer counted once."""
+        holders, sizes = self._holders(present)
         found: dict[str, Usage] = {}
         together: set[str] = set()
         for image_id in of:

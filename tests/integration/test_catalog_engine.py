@@ -2,19 +2,25 @@
 engine however many environments a desktop keeps (the environments tab and `servers ls` ask every few
 seconds; scripts/bench_fill.py measures the time)."""
 
+import asyncio
 import io
+import threading
 import uuid
+from types import SimpleNamespace
 
 import docker
 import pytest
 
+from localhub.hub.environments_web import inventory
 from localhub.images.catalog import list_environments
+from localhub.images.inventory import LayerBook
 
 pytestmark = pytest.mark.docker
 
 BASE = "localhub/base:test"
 RUN = uuid.uuid4().hex[:12]
-LABELS = {"localhub.test": "1", "localhub.test-run": RUN}
+INSTANCE = f"test-catalog-{RUN}"
+LABELS = {"localhub.test": "1", "localhub.test-run": RUN, "localhub.instance": INSTANCE}
 
 
 @pytest.fixture(scope="module")
@@ -67,3 +73,57 @@ def test_listing_is_one_request_however_many_environments(engine, environments):
         engine.api.hooks["response"].clear()
     assert len(found) == len(environments) == 3
     assert len(requests) == 1, requests  # not one inspect per image
+
+
+class HubSide:
+    """The hub's answer to the inventory's question (the desktop user's servers): one server uses `image`."""
+
+    def __init__(self, image: str):
+        self.image = image
+        self.asked = threading.Event()
+
+    async def user(self, name):
+        self.asked.set()
+        return {"name": name, "servers": {"s1": {"user_options": {"image": self.image}, "ready": False}}}
+
+
+def hub_daemon(engine, hub: HubSide) -> SimpleNamespace:
+    """What inventory() reads of the daemon: the real engine and layer book, the hub's side faked."""
+    return SimpleNamespace(docker=engine, settings=SimpleNamespace(instance=INSTANCE, user="u"), hub_api=hub,
+                           builder=SimpleNamespace(layers=LayerBook(engine), status=lambda: []),
+                           launcher=SimpleNamespace(recent=SimpleNamespace(list=lambda: []), image_traces={}))
+
+
+def test_inventory_asks_the_engine_once_a_poll(engine, environments):
+    first = sorted(environments)[0]
+    daemon = hub_daemon(engine, HubSide(first))
+    asyncio.run(inventory(daemon))  # the layers of every image are read once, then kept
+    requests = []
+    engine.api.hooks["response"].append(lambda response, *args, **kwargs: requests.append(response.url))
+    try:
+        found = asyncio.run(inventory(daemon))
+    finally:
+        engine.api.hooks["response"].clear()
+    rows = {e["image"]: e for e in found["environments"]}
+    assert set(rows) == set(environments)  # built by this instance: ours
+    assert rows[first]["servers"] == ["s1"] and all(not rows[i]["servers"] for i in rows if i != first)
+    assert len(requests) == 1 and "/images/json" in requests[0], requests  # not three listings
+
+
+def test_inventory_asks_the_engine_and_the_hub_side_by_side(engine, environments):
+    hub = HubSide(sorted(environments)[0])
+    daemon = hub_daemon(engine, hub)
+    listing = engine.api.images
+    seen: list[bool] = []
+
+    def images(*args, **kwargs):  # the engine's listing finds the hub asked already, unless made one after the other
+        seen.append(hub.asked.wait(5))
+        return listing(*args, **kwargs)
+
+    engine.api.images = images
+    try:
+        found = asyncio.run(inventory(daemon))
+    finally:
+        del engine.api.images
+    assert len(found["environments"]) == len(environments)
+    assert seen and seen[0], seen

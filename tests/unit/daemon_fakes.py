@@ -166,7 +166,7 @@ class FakeBuilder:
         return []
 
     # what images cost on disk (images/inventory.LayerBook): unknown here, so each counts its engine size
-    layers = SimpleNamespace(usage=lambda ids: ({}, 0), freed_by=lambda ids: 0)
+    layers = SimpleNamespace(usage=lambda ids, present=None: ({}, 0), freed_by=lambda ids: 0)
 
     def read_log(self, image: str) -> str | None:
         if len(image) > 255:
