@@ -72,6 +72,7 @@ class _Job:
     cancelled: bool = False
     checkout: str | None = None  # where repo2docker clones; ours to remove, even after a kill
     phase: str = "fetching"
+    rebuild: bool = False  # replaces an image of the same name (which its promotion then removes)
     progress: BuildProgress = field(default_factory=BuildProgress)
 
     def event(self, message: str, tick: bool = False) -> BuildEvent:
@@ -143,7 +144,8 @@ class Builder:
                 return
             job = self._jobs.get(name)  # someone may have started it while we looked
         if job is None:
-            job = _Job(name, spec, repo, resolved_ref, resolved, base_image, tuple(content_providers), environment)
+            job = _Job(name, spec, repo, resolved_ref, resolved, base_image, tuple(content_providers), environment,
+                       rebuild=rebuild)
             self._jobs[name] = job
             job.task = asyncio.create_task(self._run(job), name=f"build {name}")
         else:
@@ -328,24 +330,30 @@ class Builder:
             return code, "the build was cancelled"
         if code != 0:
             return code, failure_reason(tail, code)
-        return code, await asyncio.to_thread(self._promote, target, job.image)
+        return code, await asyncio.to_thread(self._promote, target, job.image, job.rebuild)
 
-    def _promote(self, target: str, name: str) -> str | None:
-        """Tag a finished build with its real name; drop the image it replaces. A reason on failure."""
-        try:
-            built = self.client.images.get(target)
-        except docker.errors.ImageNotFound:
-            return "repo2docker finished without producing an image"
-        try:
-            previous = self.client.images.get(name).id
-        except docker.errors.ImageNotFound:
-            previous = None
-        repository, tag = name.rsplit(":", 1)
-        built.tag(repository, tag)
-        self.client.images.remove(target)  # only untags: the image keeps its real name
-        if previous and previous != built.id:
+    def _promote(self, target: str, name: str, rebuild: bool) -> str | None:
+        """Tag a finished build with its real name; drop the image it replaces. A reason on failure.
+
+        On the launch path between the build and the server's start: a new build (its name was looked up and
+        not found before it started) costs the engine two requests, tag and untag; only a rebuild looks up the
+        image it replaces."""
+        api = self.client.api
+        previous = None
+        if rebuild:
             try:
-                self.client.images.remove(previous)
+                previous = api.inspect_image(name)["Id"]
+            except docker.errors.ImageNotFound:
+                pass
+        repository, tag = name.rsplit(":", 1)
+        try:
+            api.tag(target, repository, tag, force=True)
+        except docker.errors.NotFound:
+            return "repo2docker finished without producing an image"
+        api.remove_image(target)  # only untags: the image keeps its real name
+        if previous and previous != api.inspect_image(name)["Id"]:  # an identical build is the same image
+            try:
+                api.remove_image(previous)
             except docker.errors.APIError:
                 pass  # a container still uses it; `docker image prune` can take it later
         return None
