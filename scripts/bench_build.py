@@ -7,7 +7,7 @@ no image is reused, while the base layers (localhub/singleuser:test) are shared 
   (a) baseline   `repo2docker --no-run` of the new commit with the engine plugin localhub uses (`--engine
                  localhub`, localhub's own repo2docker config, user 1000/jovyan, `--ref COMMIT file://REPO`),
                  timed from the call until it exits; then a bare `docker run` of the image it built running
-                 `jupyter server`, timed until GET /api/status answers 200. Baseline = build + bare start.
+                 `jupyter server`, timed until GET /api/status answers 200 (polled every 20 ms). Baseline = build + bare start.
   (b) localhub   `localhub launch --json <Binder link of the repo at HEAD>` (HEAD is the new commit), timed from
                  the call until the launched server answers GET …/api/status with 200 through the hub's proxy
                  (the `ready` event comes once it does; the poll after it confirms). The launch's own trace
@@ -16,10 +16,11 @@ no image is reused, while the base layers (localhub/singleuser:test) are shared 
   Goal: (b) <= (a) + 0.2 s. Printed: the ratio (b)/(a) and (b) - (a) against the +0.2 s.
 
   (c) five concurrent `localhub launch --json` of ONE new commit: how many builds the daemon ran (must be 1) and
-      the median time to ready. BinderHub's local mode cannot run on this machine (see NOTES in the closing note
-      of issue 11 and `--binderhub` below); the same-run baseline is instead five single launches of new
-      commits run one after another ((b)'s runs): the median of (c) over the median of (b) says what concurrency
-      costs a user who launches together with four others.
+      the median time to HTTP 200 through the hub. BinderHub's local mode cannot be the baseline on this machine:
+      the package index has only `binderhub` 0.1.0 (2017), which builds in Kubernetes pods (it imports the
+      `kubernetes` client and has no local build class; the local mode came later and is not published as a
+      package). The same-run baseline is instead (b): single launches of new commits run one after another. The
+      ratio median (c) / median (b) says what launching together with four others costs each user.
 
 The load average (1 min) is printed with every figure: five people share two cores.
 
@@ -33,6 +34,7 @@ import argparse
 import json
 import os
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -46,7 +48,7 @@ from urllib.parse import quote
 import httpx
 
 import bench_launch  # same directory: shared helpers
-from bench_spawn import bare_run, fmt, pick_hub_port
+from bench_spawn import fmt, pick_hub_port
 from localhub.client import Client
 from localhub.config import Settings
 from localhub.images.builder import REPO2DOCKER_CONFIG, USER_ID, USER_NAME
@@ -98,6 +100,31 @@ def repo2docker_build(repo: Path, commit: str, n: int) -> tuple[float, str]:
     if done.returncode != 0:
         raise RuntimeError(f"repo2docker failed: {done.stderr[-2000:]}")
     return seconds, image
+
+
+def bare_start(http: httpx.Client, image: str) -> tuple[float, float]:
+    """A bare container of `image` running `jupyter server`: seconds from `docker run -d` until it returned (the
+    container created and started), and until GET /api/status answers 200."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = ["docker", "run", "-d", "--label", "localhub.test=1", "--label", BENCH_LABEL,
+           "-p", f"127.0.0.1:{port}:8888", image,
+           "jupyter", "server", "--ServerApp.token=", "--ip=0.0.0.0", "--port=8888", "--no-browser"]
+    t0 = time.perf_counter()
+    cid = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip()
+    started = time.perf_counter() - t0
+    try:
+        while time.perf_counter() - t0 < 120:
+            try:
+                if http.get(f"http://127.0.0.1:{port}/api/status").status_code == 200:
+                    return started, time.perf_counter() - t0
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.02)
+        raise RuntimeError(f"bare container {cid[:12]} did not answer within 120 s")
+    finally:
+        subprocess.run(["docker", "rm", "-f", "-v", cid], capture_output=True)
 
 
 def cli_launch(link: str, env: dict, state_dir: Path) -> dict:
@@ -169,12 +196,13 @@ def main() -> int:
         warm = cli_launch(link, env, state_dir)
         client.delete_server(warm["ready"]["server"])
 
-        base, build, start, hub, traces, loads = [], [], [], [], [], []
+        base, build, start, bare_created, hub, traces, loads = [], [], [], [], [], [], []
         print(f"\n{'run':>4}  {'r2d build s':>11}  {'+ bare start s':>14}  {'= baseline s':>12}  {'localhub s':>10}"
               f"  {'of which build s':>16}  {'diff s':>7}  {'load':>5}")
         for i in range(runs):
             seconds, image = repo2docker_build(repo, new_commit(repo, f"run {i} a"), i + 1)
-            started = bare_run(http, image, BENCH_LABEL)
+            created, started = bare_start(http, image)
+            bare_created.append(created)
             build.append(seconds)
             start.append(started)
             base.append(seconds + started)
@@ -193,6 +221,8 @@ def main() -> int:
         for step in dict.fromkeys(s["step"] for t in traces for s in t["steps"]):
             values = [s["seconds"] for t in traces for s in t["steps"] if s["step"] == step]
             print(f"  {step:<20} {statistics.median(values):7.3f} s   [{fmt(values)}]")
+        print(f"  {'(bare: docker run -d returned)':<20} {statistics.median(bare_created):7.3f} s   [{fmt(bare_created)}]"
+              "   <- compare with 'start container'")
         cli_gap = [h - t["total"] for h, t in zip(hub, traces)]
         print(f"  {'(CLI + HTTP, outside the trace)':<20} {statistics.median(cli_gap):7.3f} s   [{fmt(cli_gap)}]")
 
