@@ -142,8 +142,8 @@ class ServersHandler(APIHandler):
     @web.authenticated
     async def get(self):
         d = self.daemon
-        user = await d.hub_api.user(d.settings.user)
-        details = await self.in_thread(d.container_details)
+        # the hub and the engine asked side by side: the TUI and `servers ls` ask every few seconds
+        user, details = await asyncio.gather(d.hub_api.user(d.settings.user), self.in_thread(d.container_details))
         profiles = load_profiles(d.settings.config_dir)
         away = d.servers_away()
         servers = []
@@ -392,14 +392,16 @@ def make_app(daemon: "Daemon") -> web.Application:
 
 def container_details(client, instance: str, usage: dict[str, int]) -> dict:
     """Per home volume: its storage use (as the storage watch measured it) and the state of the container
-    using it."""
+    using it. One request to the engine however many containers the hub has: their summaries, not docker-py's
+    containers.list(), which inspects every container one request at a time."""
     details: dict = {name: {"storage_used": used} for name, used in usage.items()}
     try:
-        containers = hub_containers(client, instance)
+        containers = client.api.containers(all=True, filters={"label": f"localhub.instance={instance}"})
     except docker.errors.DockerException:
         containers = []
     for container in containers:
-        volume = storage.home_volume_name(instance, container.labels.get("localhub.user", ""),
-                                          container.labels.get("localhub.server", ""))
-        details.setdefault(volume, {}).update(container=container.name, state=container.status)
+        labels = container.get("Labels") or {}
+        volume = storage.home_volume_name(instance, labels.get("localhub.user", ""), labels.get("localhub.server", ""))
+        name = (container.get("Names") or [""])[0].lstrip("/")
+        details.setdefault(volume, {}).update(container=name, state=container.get("State"))
     return details

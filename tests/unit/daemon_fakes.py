@@ -105,7 +105,8 @@ class FakeEngine:
         self.containers = SimpleNamespace(list=lambda all=False, filters=None, ignore_removed=False: [
             c for c in self.container_list if _matches(c.labels, filters) and (all or c.status == "running")])
         self.images = SimpleNamespace(list=self._list_images, get=self._get_image, remove=self._remove_image)
-        self.api = SimpleNamespace(logs=self._logs, df=lambda: {"Volumes": []}, images=self._image_summaries)
+        self.api = SimpleNamespace(logs=self._logs, df=lambda: {"Volumes": []}, images=self._image_summaries,
+                                   containers=self._container_summaries)
 
     # helpers for tests
     def add_home(self, server: str, user: str = USER) -> FakeVolume:
@@ -130,6 +131,10 @@ class FakeEngine:
     # the SDK's calls
     def _list_images(self, filters=None):
         return [i for i in self.image_list if _matches(i.labels, filters)]
+
+    def _container_summaries(self, all=False, filters=None):  # GET /containers/json
+        return [{"Id": c.name, "Names": ["/" + c.name], "State": c.status, "Labels": c.labels}
+                for c in self.containers.list(all=all, filters=filters)]
 
     def _image_summaries(self, filters=None):  # GET /images/json
         return [{"Id": i.id, "RepoTags": i.tags, "Labels": i.labels, "Size": i.attrs.get("Size", 0)}

@@ -3,7 +3,10 @@ fake engine (daemon_fakes.py): what a server listing says, what is refused and h
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import threading
+import time
 
 import pytest
 
@@ -168,3 +171,29 @@ async def test_recover_adopts_the_homes_the_hub_forgot(daemon, monkeypatch):
     assert refused["server"] == "thesis" and "maximum of 2 named servers" in refused["reason"]
     assert not daemon.hub.servers["climate"].ready  # adopted stopped: nothing starts by itself
 
+
+
+async def test_the_listing_asks_the_hub_and_the_engine_side_by_side(daemon, monkeypatch):
+    """The TUI and `servers ls` ask every few seconds: the hub's answer and the engine's are awaited together."""
+    daemon.hub.add("thesis", ready=True)
+    daemon.docker.add_container("thesis")
+    engine_asked, seen = threading.Event(), []
+    containers, user = daemon.docker.api.containers, daemon.hub_api.user
+
+    def engine_listing(*args, **kwargs):
+        engine_asked.set()
+        return containers(*args, **kwargs)
+
+    async def hub_user(name):  # answers once the engine has been asked too, unless made one after the other
+        deadline = time.monotonic() + 5
+        while not engine_asked.is_set() and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        seen.append(engine_asked.is_set())
+        return await user(name)
+
+    monkeypatch.setattr(daemon.docker.api, "containers", engine_listing)
+    monkeypatch.setattr(daemon.hub_api, "user", hub_user)
+    async with serve(daemon, monkeypatch) as http:
+        (thesis,) = (await http.get("/servers")).json()["servers"]
+    assert thesis["container_state"] == "running"
+    assert seen == [True]
