@@ -32,7 +32,7 @@ from . import pausing
 from .logcap import CappedLog
 from .hubapi import HubAPI
 from .readers import Readers
-from .lean import skip_unused
+from .lean import HUB, skip_unused
 from .lifecycle import DaemonLock, daemon_identity, pid_alive, read_pid, runs_in, stop_leftover
 from .preflight import port_in_use, preflight
 from .profiles import load_profiles
@@ -374,7 +374,7 @@ def last_error_line(log: Path) -> str:
 
 
 def run_foreground(settings: Settings) -> int:
-    skip_unused()  # imports this long-running process does without (lean.py)
+    skip_unused(HUB)  # imports this long-running process does without (lean.py)
     os.umask(PRIVATE_UMASK)  # every file this process and JupyterHub create in the state dir is private
     hide_secrets()
     # the pool's modules log what they do (peers found, guests paused, homes sent) under "localhub.*"

@@ -19,6 +19,18 @@ quickly) leave unimported.
   is installed without its `cli` extra. httpx as a library is unchanged.
 - `curses`: tornado's log formatter imports it (0.5 MiB) to learn whether a terminal shows colours; the daemon,
   JupyterHub and its proxy write their logs to files and pipes, where tornado shows none anyway.
+
+Only in the hub's long-running processes (`HUB`: the daemon and JupyterHub; a command may draw with rich, which
+highlights code with pygments):
+- `pygments`: mako, which alembic (JupyterHub's database migrations) imports, highlights the code in its own
+  error pages with pygments whenever it is installed (rich brings it, for the TUI): about 5 MiB resident in each of
+  the daemon (through JupyterHub's HubOAuth) and JupyterHub. Marked absent, mako shows those pages unhighlighted,
+  its own fallback where pygments is not installed; no localhub process renders one.
+
+Only in JupyterHub (`JUPYTERHUB`; the daemon needs it in a lab, for the lab's keys and TLS):
+- `cryptography`: JupyterHub imports it whenever it is installed (about 6.6 MiB resident), to encrypt users'
+  `auth_state`, which localhub never enables (its sign-in link keeps no state). Marked absent, JupyterHub runs as
+  where it is not installed: a hub configured with `auth_state` would refuse to start, never store it unencrypted.
 """
 
 from __future__ import annotations
@@ -27,9 +39,12 @@ import sys
 
 UNUSED = ("rfc3987_syntax", "fqdn", "rfc3339_validator", "webcolors", "jsonpointer", "uri_template", "isoduration",
           "httpx._main", "curses")
+HUB = ("pygments",)
+JUPYTERHUB = HUB + ("cryptography",)
 
 
-def skip_unused() -> None:
-    """Call before anything imports jsonschema, httpx or tornado (a module already imported stays)."""
-    for name in UNUSED:
+def skip_unused(also: tuple[str, ...] = ()) -> None:
+    """Call before anything imports jsonschema, httpx or tornado (a module already imported stays); `also`: HUB in
+    the daemon (before its modules are imported), JUPYTERHUB in JupyterHub."""
+    for name in UNUSED + also:
         sys.modules.setdefault(name, None)

@@ -4,7 +4,7 @@ dies, however it dies; and its proxy stops when it dies."""
 
 import os
 
-from localhub.lean import skip_unused
+from localhub.lean import JUPYTERHUB, skip_unused
 from localhub.lifecycle import die_with_parent
 
 
@@ -12,7 +12,7 @@ def main() -> None:
     if os.environ.get("LOCALHUB_DAEMON_PID", "").isdigit():
         die_with_parent(int(os.environ["LOCALHUB_DAEMON_PID"]))
     os.environ["LOCALHUB_HUB_PID"] = str(os.getpid())  # its proxy dies with it in turn (hub/proxy.py)
-    skip_unused()
+    skip_unused(JUPYTERHUB)
     from jupyterhub.app import main as jupyterhub  # after skip_unused, by design
 
     jupyterhub()
