@@ -7,7 +7,6 @@ passes every such option its value from the daemon's settings — no second defa
 
 from __future__ import annotations
 
-import sys
 from dataclasses import MISSING, fields
 from pathlib import Path
 
@@ -89,12 +88,12 @@ def configure(c, state_dir: str) -> None:
     c.Authenticator.allowed_users = {settings.user}
     c.Authenticator.admin_users = {settings.user}
 
-    c.JupyterHub.proxy_class = "configurable-http-proxy"
-    # PyPI's pure-Python configurable-http-proxy (no Node.js), with localhub's fixes (see proxy.py)
-    c.ConfigurableHTTPProxy.command = [sys.executable, "-m", "localhub.hub.proxy"]
+    # PyPI's pure-Python configurable-http-proxy (no Node.js), with localhub's fixes (proxy.py), served from
+    # JupyterHub's own process (hub_proxy.py); its API on the next port, for JupyterHub and the daemon
+    c.JupyterHub.proxy_class = "localhub.hub.hub_proxy.InProcessProxy"
     c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{settings.port + 1}"
     c.ConfigurableHTTPProxy.auth_token = state.secret("proxy-token")
-    c.ConfigurableHTTPProxy.pid_file = str(state.proxy_pid_file)
+    c.ConfigurableHTTPProxy.pid_file = str(state.proxy_pid_file)  # an older localhub's proxy process, if one is left
     # Binder links with the host swapped reach the daemon's Binder service
     service_url = f"http://127.0.0.1:{runtime['service_port']}"
     c.Proxy.extra_routes = {"/v2/": service_url, "/build/": service_url}

@@ -1,5 +1,6 @@
-"""The hub's proxy: the pure-Python configurable-http-proxy from PyPI (no Node.js), with two fixes that
-Binder clients need, run as `python -m localhub.hub.proxy` with the same options.
+"""The hub's proxy: the pure-Python configurable-http-proxy from PyPI (no Node.js), with the fixes below. localhub
+runs it inside JupyterHub's process (hub_proxy.py); `python -m localhub.hub.proxy` runs it as a process of its own,
+with configurable-http-proxy's options (its tests do).
 
 1. Paths are forwarded exactly as they arrived. Tornado hands the proxy handler a percent-decoded path,
    and the proxy re-quotes it leaving '/' bare, so an encoded slash in a Binder spec
@@ -32,7 +33,8 @@ from configurable_http_proxy import cli, configproxy  # noqa: E402 (after skip_u
 from configurable_http_proxy.handlers import APIHandler, ProxyHandler
 from tornado.httpclient import AsyncHTTPClient
 from tornado.httputil import HTTPHeaders, parse_response_start_line
-from tornado.web import stream_request_body
+from tornado.log import access_log
+from tornado.web import Application, stream_request_body
 
 from . import limits, page_notice, resume
 
@@ -160,7 +162,7 @@ class LocalhubProxyHandler(ProxyHandler):
         self._upstream_status = None
         self._upstream_headers = HTTPHeaders()
         try:
-            await AsyncHTTPClient().fetch(request, raise_error=False)
+            await self.proxy.upstream.fetch(request, raise_error=False)
         except Exception as err:
             if self._upstream_status is None:
                 await self.handle_proxy_error(503, err)
@@ -207,6 +209,27 @@ class LocalhubProxyHandler(ProxyHandler):
 RESUMER = resume.Resumer()
 
 
+def log_refused(handler) -> None:
+    """The access log of the proxy's requests: those refused or failed only (every request a server's page makes
+    would be a line of JupyterHub's log). The proxy's own handlers say what it refused and why."""
+    status = handler.get_status()
+    if status >= 400:
+        (access_log.warning if status < 500 else access_log.error)(
+            "%d %s %.2fms", status, handler._request_summary(), 1000.0 * handler.request.request_time())
+
+
+class LocalhubProxy(configproxy.PythonProxy):
+    """configurable-http-proxy's proxy (its route table, its options) with localhub's handlers, and an HTTP client
+    of its own for the upstream requests (MAX_UPSTREAM at once; the process's shared client stays as it was)."""
+
+    def __init__(self, options=()):
+        super().__init__(options)
+        self.api_app = Application([(r"^\/api\/routes(\/.*)?$", LocalhubAPIHandler, {"proxy": self})],
+                                   log_function=log_refused)
+        self.proxy_app = Application([(r"/(.*)", LocalhubProxyHandler, {"proxy": self})], log_function=log_refused)
+        self.upstream = AsyncHTTPClient(force_instance=True, max_clients=MAX_UPSTREAM)
+
+
 class LocalhubAPIHandler(APIHandler):
     """The proxy's REST API, plus PATCH: set or clear a route's paused mark, keeping its last activity."""
 
@@ -234,10 +257,7 @@ def main() -> None:
     # never outlives the JupyterHub that started it, however that one dies (hub/run.py names it)
     die_with_parent(int(os.environ.get("LOCALHUB_HUB_PID") or os.getppid()))
     hide_secrets()  # its access log names refused URLs whole, `?token=` included
-    AsyncHTTPClient.configure(None, max_clients=MAX_UPSTREAM)  # before the library makes its client
-    # PythonProxy builds its application from this module-level name
-    configproxy.ProxyHandler = LocalhubProxyHandler
-    configproxy.APIHandler = LocalhubAPIHandler
+    cli.PythonProxy = LocalhubProxy  # the library's command builds its proxy from this module-level name
     # its servers (the proxy's and its API's) are built by the library: make them guarded ones (routes to
     # single-user servers raise the body cap per request, in prepare)
     limits.guard_http_servers(max_body_size=limits.HUB_BODY_LIMIT)

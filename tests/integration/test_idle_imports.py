@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 
+import psutil
 import pytest
 
 from tests.support.hubs import localhub
@@ -28,6 +30,7 @@ ON_DEMAND = {
     "lark": "jsonschema's IRI parser, rfc3987_syntax (lean.py)",
     "arrow": "jsonschema's duration checker, isoduration (lean.py)",
     "_curses": "tornado's terminal colours, curses (lean.py)",
+    "pygments.util": "mako's highlighting of its error pages, pygments (lean.HUB)",
 }
 
 
@@ -36,7 +39,7 @@ def imported(log: str) -> set[str]:
     return {m.group(1) for m in re.finditer(r"^import time:\s+\d+ \|\s+\d+ \|\s+(\S+)\s*$", log, re.M)}
 
 
-def test_an_idle_daemon_has_not_imported_what_only_a_lab_a_class_or_a_build_needs(hub_factory):
+def test_an_idle_hub_has_not_imported_what_only_a_lab_a_class_or_a_build_needs(hub_factory):
     hub = hub_factory.create("idle-imports")
     localhub("up", "--detach", "--port", str(hub.port), env={**hub.env, "PYTHONPROFILEIMPORTTIME": "1"})
     info = hub.client.info()  # an authenticated request, as the CLI and the TUI make
@@ -48,3 +51,11 @@ def test_an_idle_daemon_has_not_imported_what_only_a_lab_a_class_or_a_build_need
     loaded = {name: why for name, why in ON_DEMAND.items()
               if any(m == name or m.startswith(name + ".") for m in modules)}
     assert not loaded, f"an idle daemon imported {loaded}"
+    # the proxy runs inside JupyterHub (hub_proxy.py): no process of its own
+    hub_pid = hub.client.runtime["hub_pid"]
+    processes = {p.pid: " ".join(p.cmdline()) for p in psutil.Process(hub.client.runtime["daemon_pid"]).children(True)}
+    assert hub_pid in processes and not [c for c in processes.values() if "localhub.hub.proxy" in c], processes
+    # JupyterHub leaves cryptography out too (lean.JUPYTERHUB): its compiled part is no file it has mapped
+    maps = Path(f"/proc/{hub_pid}/maps").read_text()
+    assert "_sqlite3" in maps, "not JupyterHub's map (it has its database open)"
+    assert "cryptography/hazmat/bindings" not in maps, "JupyterHub loaded cryptography"

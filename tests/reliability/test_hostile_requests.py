@@ -42,8 +42,7 @@ def processes(hub) -> dict[str, psutil.Process]:
     state = hub.state_dir
     runtime = json.loads((state / "runtime.json").read_text())
     found = {"daemon": psutil.Process(runtime["daemon_pid"])}
-    for name, pid_file in (("jupyterhub", "hub.pid"), ("proxy", "proxy.pid")):
-        found[name] = psutil.Process(int((state / pid_file).read_text()))
+    found["jupyterhub"] = psutil.Process(int((state / "hub.pid").read_text()))  # the proxy runs inside it
     return found
 
 

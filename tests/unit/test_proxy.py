@@ -1,11 +1,14 @@
 """The hub's proxy forwards encoded slashes untouched, streams Server-Sent Events live, and streams request
 bodies upstream under a cap set by route (never holding a body whole).
 
-Runs the real proxy process (python -m localhub.hub.proxy) in front of a real upstream server."""
+Runs the real proxy in front of a real upstream server both ways it runs: inside JupyterHub's process, its routes
+added by JupyterHub's own proxy code (hub_proxy.py, as localhub runs it), and as a process of its own
+(python -m localhub.hub.proxy)."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import subprocess
 import sys
@@ -99,8 +102,11 @@ class ProxyURL(str):
         return made
 
 
-@pytest.fixture(scope="module")
-def proxy(upstream):
+@pytest.fixture(scope="module", params=["in JupyterHub", "process"])
+def proxy(upstream, request):
+    if request.param == "in JupyterHub":
+        yield from in_jupyterhub(upstream)
+        return
     port = free_port_block(2, start=24100)
     token = "test-token"
     proc = subprocess.Popen([sys.executable, "-m", "localhub.hub.proxy", "--ip", "127.0.0.1", "--port", str(port),
@@ -119,6 +125,42 @@ def proxy(upstream):
     yield ProxyURL(f"http://127.0.0.1:{port}", proc.pid)
     proc.terminate()
     proc.wait(10)
+
+
+JUPYTERHUB_THREAD = "jupyterhub's event loop"
+
+
+def in_jupyterhub(upstream: str):
+    """JupyterHub's proxy object as localhub configures it (hub_proxy.InProcessProxy), started on an event loop of
+    its own thread, standing in for JupyterHub's; routes are added by JupyterHub's own Proxy code, through the API."""
+    from types import SimpleNamespace
+
+    from localhub.hub.hub_proxy import InProcessProxy
+
+    port = free_port_block(2, start=24200)
+    loop = ioloop.IOLoop(make_current=False)
+    threading.Thread(target=loop.start, name=JUPYTERHUB_THREAD, daemon=True).start()
+
+    def run(coroutine_function, *args):
+        return asyncio.run_coroutine_threadsafe(coroutine_function(*args), loop.asyncio_loop).result(30)
+
+    async def start():
+        made = InProcessProxy(public_url=f"http://127.0.0.1:{port}/", api_url=f"http://127.0.0.1:{port + 1}",
+                              auth_token="test-token", hub=SimpleNamespace(url=f"{upstream}/hub/"),
+                              app=SimpleNamespace(subdomain_host="", internal_ssl=False))
+        await made.start()
+        await made.add_route("/", upstream, {})
+        await made.add_route("/user/ada/", upstream, {"user": "ada"})
+        return made
+
+    made = run(start)
+    yield ProxyURL(f"http://127.0.0.1:{port}", os.getpid())
+
+    async def stop():
+        made.stop()
+
+    run(stop)
+    loop.add_callback(loop.stop)
 
 
 def test_encoded_slashes_arrive_encoded(proxy):
@@ -192,3 +234,18 @@ def test_a_large_body_to_the_hub_is_refused_before_it_is_read(proxy):
     assert r.status_code == 413 and "at most 16 MiB" in r.text
     small = httpx.post(proxy + "/hub/api/users", content=b"x" * 1000, timeout=60)
     assert small.status_code == 200 and small.json() == {"received": 1000}
+
+
+def test_inside_jupyterhub_its_log_names_refused_requests_only(proxy, caplog):
+    """Inside JupyterHub, tornado's access log is JupyterHub's log: a line for every request a server's page makes
+    would bury what it says. Refused and failed ones are still named."""
+    if proxy.pid != os.getpid():
+        pytest.skip("the proxy's own process logs to its own output")
+    caplog.set_level(logging.INFO, logger="tornado.access")
+    assert httpx.get(proxy + "/echo/fine").status_code == 200
+    assert httpx.post(proxy + "/hub/api/users", content=b"x" * (17 * 2**20), timeout=60).status_code == 413
+    time.sleep(0.2)  # the log line is written by the proxy's thread once it has answered
+    lines = [r.getMessage() for r in caplog.records  # the upstream's own log is in the same process
+             if r.name == "tornado.access" and r.threadName == JUPYTERHUB_THREAD]
+    assert not [line for line in lines if "/echo/fine" in line], lines
+    assert [line for line in lines if line.startswith("413 POST /hub/api/users")], lines
