@@ -6,11 +6,12 @@ no server running is left to settle, then measured from /proc; `--servers N` fir
 servers of the default image, so the figures include what a used hub keeps. Containers (servers, storage
 meters) are not counted: they are the servers' own.
 
-`--runs N` starts N hubs one after another and prints each process's median. To compare with another version,
-measure both in the same session: run this script from the other checkout's directory with
-`PYTHONPATH=<that checkout>` (the daemon is started with `python -m`, which puts the working directory first).
+`--runs N` starts N hubs one after another and prints each process's median. `--baseline DIR` compares with
+another version of localhub (a checkout, e.g. `git worktree add /tmp/base main`): hubs of the baseline and of this
+checkout are started in turn (baseline, this, baseline, this…: the machine's load falls on both alike), N of each,
+and the medians of both are printed with their ratio, and the load average they ran under.
 
-    .venv/bin/python scripts/bench_memory.py [--settle SECONDS] [--servers N] [--runs N] [--port P]
+    .venv/bin/python scripts/bench_memory.py [--settle SECONDS] [--servers N] [--runs N] [--baseline DIR] [--port P]
 """
 
 import argparse
@@ -43,44 +44,59 @@ def main() -> int:
     parser.add_argument("--settle", type=float, default=20, help="seconds to wait once the hub answers")
     parser.add_argument("--servers", type=int, default=0, help="servers to start and stop first")
     parser.add_argument("--runs", type=int, default=1, help="hubs to start one after another (medians)")
+    parser.add_argument("--baseline", type=Path, help="a checkout of another localhub version to compare with")
     parser.add_argument("--port", type=int, default=30600, help="first hub port to try (uses P..P+3)")
     args = parser.parse_args()
 
-    runs = []
+    versions = ([("baseline", args.baseline.resolve())] if args.baseline else []) + [("this checkout", None)]
+    runs: dict[str, list] = {name: [] for name, _ in versions}
+    loads = []
     for _ in range(max(args.runs, 1)):
-        rows = measure(args)
-        if rows is None:
-            return 1
-        runs.append(rows)
-    if len(runs) > 1:
-        print(f"\nMedians of {len(runs)} runs:")
-        print(f"  {'RSS MiB':>8}  {'PSS MiB':>8}  PROCESS")
-        names = [role(r[3]) for r in runs[0]]
-        for name in names:
-            mine = [[r for r in rows if role(r[3]) == name] for rows in runs]
-            rss = statistics.median(sum(r[1] for r in m) / MIB for m in mine)
-            pss = statistics.median(sum(r[2] for r in m) / MIB for m in mine)
-            print(f"  {rss:8.1f}  {pss:8.1f}  {name}")
-        total = statistics.median(sum(r[1] for r in rows) / MIB for rows in runs)
-        print(f"  {total:8.1f}  {statistics.median(sum(r[2] for r in rows) / MIB for rows in runs):8.1f}  total")
-    else:
-        total = sum(r[1] for r in runs[0]) / MIB
-    print(f"\n  RATIO idle hub RSS / goal ({GOAL_MIB} MiB)  {total / GOAL_MIB:5.2f} x")
+        for name, checkout in versions:  # interleaved
+            loads.append(os.getloadavg()[0])
+            print(f"\n--- {name}{f' ({checkout})' if checkout else ''}, load average {loads[-1]:.1f}")
+            rows = measure(args, checkout)
+            if rows is None:
+                return 1
+            runs[name].append(rows)
+    totals = {name: medians(name, rows) for name, rows in runs.items()}
+    print(f"\n  load average (1 min) during the runs: {min(loads):.1f}-{max(loads):.1f}")
+    if args.baseline:
+        print(f"  RATIO idle hub RSS, this checkout / baseline  {totals['this checkout'] / totals['baseline']:5.2f} x")
+    print(f"  RATIO idle hub RSS / goal ({GOAL_MIB} MiB)  {totals['this checkout'] / GOAL_MIB:5.2f} x")
     return 0
 
 
-def measure(args) -> list | None:
+def medians(version: str, runs: list) -> float:
+    """Print each process's median RSS and PSS over the runs of one version; returns the median total RSS."""
+    print(f"\n{version}: medians of {len(runs)} run(s)")
+    print(f"  {'RSS MiB':>8}  {'PSS MiB':>8}  PROCESS")
+    order = ("daemon", "JupyterHub", "proxy")  # the proxy: a process of its own before it ran inside JupyterHub
+    names = sorted({role(r[3]) for rows in runs for r in rows}, key=lambda n: (order.index(n) if n in order else 3, n))
+    for name in names:
+        mine = [[r for r in rows if role(r[3]) == name] for rows in runs]
+        rss = statistics.median(sum(r[1] for r in m) / MIB for m in mine)
+        pss = statistics.median(sum(r[2] for r in m) / MIB for m in mine)
+        print(f"  {rss:8.1f}  {pss:8.1f}  {name}")
+    total = statistics.median(sum(r[1] for r in rows) / MIB for rows in runs)
+    print(f"  {total:8.1f}  {statistics.median(sum(r[2] for r in rows) / MIB for rows in runs):8.1f}  total")
+    return total
+
+
+def measure(args, checkout: Path | None = None) -> list | None:
     """Start a throw-away hub, let it settle, return its processes' (pid, rss, pss, command); None if it failed."""
     tmp = Path(tempfile.mkdtemp(prefix="localhub-bench-memory-"))
     state_dir, config_dir = tmp / "state", tmp / "config"
     config_dir.mkdir()
     (config_dir / "config.toml").write_text('labels = {"localhub.test" = "1"}\n')
     env = {**os.environ, "LOCALHUB_CONFIG_DIR": str(config_dir)}
+    if checkout:  # the daemon and JupyterHub import localhub from that checkout (python -m: its directory first)
+        env["PYTHONPATH"] = str(checkout)
     instance = None
     try:
         port = pick_hub_port(args.port)
         subprocess.run(LOCALHUB + ["up", "--detach", "--state-dir", str(state_dir), "--port", str(port)],
-                       env=env, check=True, capture_output=True, text=True)
+                       env=env, check=True, capture_output=True, text=True, cwd=checkout)
         client = Client(state_dir, timeout=60)
         instance = client.info()["instance"]
         for i in range(args.servers):
