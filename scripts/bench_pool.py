@@ -23,15 +23,18 @@ owner is away. Everything is measured in ONE run; only the same-run ratios mean 
    and time are shown) and is reported on its own. Servers are stopped and deleted between runs.
    RATIO remote / local > 1 is what running on a colleague's desktop costs in start-up time.
 3. Home return. A server on the peer gets --size MB of random bytes written into its home (`docker exec` on
-   the peer's engine); then, BEFORE localhub moves it, a baseline copies the same home directory over the
-   same veth link: `tar -cf - . | nc` from the peer's namespace into `nc -l | tar -xf -` in the hub's
-   (a small Python socket relay stands in for nc when nc is missing, and the output says so); median of
-   --runs copies. Then `localhub servers stop` on the hub is timed: the peer stops the guest, tar reads the
-   home while it is sent over HTTPS, the hub unpacks it while it arrives and swaps it in once the signed
-   trailer checks out (its SHA-256 is checked here afterwards). Shown: the effective rate (archive MB / wall
-   time of the stop), the transfer-only rate the hub's daemon logs ("home back from … (X MB at Y MB/s)":
-   from the request to the home swapped in), and the phases both daemons log. RATIO localhub / baseline < 1
-   is the price of the checked, signed transfer over TLS (and, for the effective rate, of stopping the guest).
+   the peer's engine). Then --runs times, interleaved: a baseline copies the same home directory over the
+   same veth link — `tar -cf - . | nc` from the peer's namespace into `nc -l | tar -xf -` in the hub's (a
+   small Python socket relay stands in for nc when nc is missing, and the output says so) — and
+   `localhub servers stop home` on the hub is timed (the peer stops the guest, tar reads the home while it is
+   sent, the hub unpacks it while it arrives and swaps it in once the signed trailer checks out; its SHA-256
+   is checked here afterwards); between runs the server is started on the peer again (its home goes out with
+   it). Two figures against the baseline of the same run: the transfer itself, as the hub's daemon logs it
+   ("… MB in N s from the peer's answer to swapped in": the peer answers once its tar reads the home, so
+   from the first byte read there until the home is swapped in here), and the wall time of the whole `servers stop` (the
+   guest's shutdown and the CLI included). Ratios are baseline time / localhub time of each run (same
+   bytes), their median shown; RATIO < 1 is the price of the checked, signed, encrypted transfer. The load
+   average before and after is printed: other work on the machine disturbs both sides alike only roughly.
    --only-home runs this section alone.
 
 MB are 10^6 bytes, as in localhub's own log. Needs root (namespaces, engines); the main Docker engine is only
@@ -363,45 +366,70 @@ def baseline_copy(lab: Lab, source: Path, dest: Path, tool) -> float:
     return took
 
 
+TRANSFER = re.compile(r"home of guest \S+ from \S+: ([0-9.]+) MB in ([0-9.]+) s from the peer's answer to swapped in")
+
+
+def guest_home(lab: Lab) -> Path:
+    """The directory of the running guest's home volume on the peer's engine (<data root>/volumes/…/_data)."""
+    running = [g for g in lab.peer.guests() if g.status == "running"]
+    if len(running) != 1:
+        raise BenchError(f"the peer runs {len(running)} guests, not the one server `home`")
+    return Path(next(m for m in running[0].attrs["Mounts"] if m["Destination"] == HOME)["Source"])
+
+
 def home_return(lab: Lab, size_mb: int, runs: int, tool, scratch: Path) -> dict:
+    """Interleaved: (baseline copy of the guest's home, `servers stop home`) × runs, the server started on the
+    peer again between runs (its home goes out with it)."""
     lab.hub.localhub("servers", "new", "home", "--where", lab.peer.node, timeout=900)
     guest = lab.peer.guests()[0]
     say(f"writing {size_mb} MB of random bytes into the guest's home…")
     done = guest.exec_run(["sh", "-c", f"head -c {size_mb * 1_000_000} /dev/urandom > {HOME}/{PAYLOAD}"])
     if done.exit_code != 0:
         raise BenchError(f"writing into the guest's home failed: {done.output.decode(errors='replace').strip()}")
-    mount = next(m for m in guest.attrs["Mounts"] if m["Destination"] == HOME)
-    source = Path(mount["Source"])  # <the peer's data root>/volumes/<guest volume>/_data
+    source = guest_home(lab)
     data_bytes, digest = tree_bytes(source), sha256(source / PAYLOAD)
 
-    seconds = []
+    load = [os.getloadavg()]
+    baseline, stops, transfers, archive_mb = [], [], [], 0.0
     for i in range(runs):
+        if i:
+            lab.hub.localhub("servers", "start", "home", "--where", lab.peer.node, timeout=900)
+            source = guest_home(lab)
+            if sha256(source / PAYLOAD) != digest:
+                raise BenchError("the home sent back out to the peer does not hold the bytes written there")
         dest = scratch / f"copy-{i}"
-        seconds.append(baseline_copy(lab, source, dest, tool))
+        baseline.append(baseline_copy(lab, source, dest, tool))
         if (copied := tree_bytes(dest)) != data_bytes:
             raise BenchError(f"the baseline copy has {copied} bytes, the guest's home {data_bytes}")
         shutil.rmtree(dest)
-        say(f"baseline copy {i + 1}: {data_bytes / 1e6:.0f} MB in {seconds[-1]:.2f} s "
-            f"({data_bytes / 1e6 / seconds[-1]:.0f} MB/s)")
 
-    say("timing `localhub servers stop home` (guest stopped, home archived, sent, restored)…")
-    began = time.perf_counter()
-    lab.hub.localhub("servers", "stop", "home", timeout=900)
-    stop_wall = time.perf_counter() - began
-    # the daemon brings homes back (the pool is its alone), so the line is in its log
-    logged = re.findall(r"home back from .+? \(([0-9.]+) MB at ([0-9.]+) MB/s\)", lab.hub.log_text("daemon.log"))
-    if not logged:
-        raise BenchError("the hub's daemon logged no 'home back from …' line after `servers stop home`")
-    archive_mb, log_rate = float(logged[-1][0]), float(logged[-1][1])
-    phases = [f"{desk.name}: {line.split(' INFO ', 1)[-1]}" for desk in (lab.hub, lab.peer)
-              for line in desk.log_text("daemon.log").splitlines()
-              if "home of guest" in line or "now stopped" in line]
-    volumes = lab.hub.engine.client.volumes.list(filters={"label": "localhub.server=home"})
-    if len(volumes) != 1 or sha256(Path(volumes[0].attrs["Mountpoint"]) / PAYLOAD) != digest:
-        raise BenchError("the home that came back to the hub does not hold the bytes written on the peer")
+        logged = len(TRANSFER.findall(lab.hub.log_text("daemon.log")))
+        began = time.perf_counter()
+        lab.hub.localhub("servers", "stop", "home", timeout=900)
+        stops.append(time.perf_counter() - began)
+        # the daemon brings homes back (the pool is its alone), so the line is in its log
+        found = TRANSFER.findall(lab.hub.log_text("daemon.log"))
+        if len(found) <= logged:
+            raise BenchError("the hub's daemon logged no 'home of guest … from the peer's answer' line after "
+                             "`servers stop home`")
+        archive_mb, seconds = float(found[-1][0]), float(found[-1][1])
+        transfers.append(seconds)
+        volumes = lab.hub.engine.client.volumes.list(filters={"label": "localhub.server=home"})
+        if len(volumes) != 1 or sha256(Path(volumes[0].attrs["Mountpoint"]) / PAYLOAD) != digest:
+            raise BenchError("the home that came back to the hub does not hold the bytes written on the peer")
+        say(f"run {i + 1}: baseline {baseline[-1]:.2f} s, localhub transfer {seconds:.2f} s "
+            f"({baseline[-1] / seconds:.2f}x), `servers stop` {stops[-1]:.2f} s ({baseline[-1] / stops[-1]:.2f}x); "
+            f"load {os.getloadavg()[0]:.2f}")
+    load.append(os.getloadavg())
+    phases = []
+    for desk in (lab.hub, lab.peer):  # what each daemon logged about the last run
+        lines = desk.log_text("daemon.log").splitlines()
+        for marker in ("home of guest", "now stopped"):
+            last = [line for line in lines if marker in line][-1:]
+            phases += [f"{desk.name}: {line.split(' INFO ', 1)[-1]}" for line in last]
     lab.hub.localhub("servers", "delete", "home", "--yes")
-    return {"data_mb": data_bytes / 1e6, "baseline_s": seconds, "stop_s": stop_wall, "archive_mb": archive_mb,
-            "log_rate": log_rate, "phases": phases}
+    return {"data_mb": data_bytes / 1e6, "baseline_s": baseline, "stop_s": stops, "transfer_s": transfers,
+            "archive_mb": archive_mb, "phases": phases, "load": load}
 
 
 # --- report --------------------------------------------------------------------------------------
@@ -445,17 +473,26 @@ def report_home(runs: int, home: dict, tool) -> None:
     def row(label: str, value: str, samples: str = "") -> None:
         print(f"  {label:<56} {value:>10}  {samples}")
 
-    base_rate = [home["data_mb"] / s for s in home["baseline_s"]]
-    effective = home["archive_mb"] / home["stop_s"]
+    def ratios(seconds: list[float]) -> list[float]:  # run by run: baseline time / localhub time, same bytes
+        return [b / s for b, s in zip(home["baseline_s"], seconds)]
+
+    mb = home["data_mb"]
     copier = f"tar | nc ({tool[0]})" if tool else "tar | python socket relay (no nc here)"
-    print(f"3. Home return ({home['data_mb']:.0f} MB of random bytes, peer to hub over the veth link)")
-    row(f"baseline {copier}", f"{med(base_rate):.0f} MB/s",
+    print(f"3. Home return ({mb:.0f} MB of random bytes in the home, {home['archive_mb']:.0f} MB of tar archive; "
+          f"peer to hub over the veth link; {runs} interleaved runs)")
+    row(f"baseline {copier}", f"{mb / med(home['baseline_s']):.0f} MB/s",
         f"{med(home['baseline_s']):.2f} s  {fmt(home['baseline_s'])}")
-    row("localhub `servers stop`: archive MB / wall time", f"{effective:.0f} MB/s",
-        f"{home['archive_mb']:.0f} MB in {home['stop_s']:.2f} s")
-    row("localhub transfer alone (daemon log 'home back from')", f"{home['log_rate']:.0f} MB/s")
-    row("RATIO localhub stop / baseline", f"{effective / med(base_rate):.2f} x")
-    row("RATIO localhub transfer (log) / baseline", f"{home['log_rate'] / med(base_rate):.2f} x")
+    row("localhub transfer: peer's first byte -> home swapped in", f"{mb / med(home['transfer_s']):.0f} MB/s",
+        f"{med(home['transfer_s']):.2f} s  {fmt(home['transfer_s'])}")
+    row("localhub `servers stop` (guest stop + CLI + transfer), wall", f"{mb / med(home['stop_s']):.0f} MB/s",
+        f"{med(home['stop_s']):.2f} s  {fmt(home['stop_s'])}")
+    row("RATIO transfer rate / baseline rate (run by run)", f"{med(ratios(home['transfer_s'])):.2f} x",
+        fmt(ratios(home["transfer_s"])))
+    row("RATIO `servers stop` rate / baseline rate (run by run)", f"{med(ratios(home['stop_s'])):.2f} x",
+        fmt(ratios(home["stop_s"])))
+    before, after = home["load"]
+    row("load average (1, 5, 15 min) before / after", "",
+        " ".join(f"{v:.2f}" for v in before) + " / " + " ".join(f"{v:.2f}" for v in after))
     for line in home["phases"]:
         print(f"    {line}")
     if not tool:
