@@ -23,6 +23,7 @@ import struct
 
 from ..trust.signing import Refused
 
+PROTOCOL = "localhub-home-stream"  # what a hub asks the agent's connection to switch to (HTTP Upgrade)
 HEAD = struct.Struct(">I")
 MAX_FRAME = 16 << 20
 MAX_TRAILER = 64 << 10

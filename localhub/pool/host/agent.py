@@ -42,7 +42,7 @@ import tornado.netutil
 import tornado.web
 
 from ...profiles import parse_size
-from ..away.stream import frame, trailer
+from ..away.stream import PROTOCOL, frame, trailer
 from ..trust.members import Membership, NotAMember
 from ..trust.signing import H_NODE, H_NONCE, MemberVerifier, Refused, body_hash, sign_member_response
 from .guests import GuestRefused, GuestRunner, parse_request
@@ -228,41 +228,58 @@ class HomeHandler(_Upload):
         self.reply(200, {"stored": True})
 
     async def get(self, guest_id: str) -> None:
-        """The home as the engine archives it, sent while it is read, then the signed trailer (stream.py)."""
+        """The home as the engine archives it, sent while it is read, then the signed trailer (stream.py).
+
+        A hub that asks for it (Upgrade: localhub-home-stream) gets the stream straight on the connection,
+        switched away from HTTP (101), as large writes; else as the answer's chunked body."""
         runner, guest = self.guest(guest_id)
         loop = asyncio.get_running_loop()
         began, digest, size = time.monotonic(), hashlib.sha256(), 0
         opened = runner.home_stream(guest)
         chunks = await self.blocking(opened.__enter__)
-        ahead = None
+        ahead, switched = None, None
         try:
-            self.set_status(200)
-            self.set_header("Content-Type", "application/x-localhub-home-stream")
+            if self.request.headers.get("Upgrade", "").lower() == PROTOCOL:
+                self.set_status(101)
+                self.set_header("Upgrade", PROTOCOL)
+                self.set_header("Connection", "Upgrade")
+                self.finish()
+                switched = self.detach()
+                send = switched.write
+            else:
+                self.set_status(200)
+                self.set_header("Content-Type", "application/x-localhub-home-stream")
+
+                async def send(data: bytes) -> None:
+                    self.write(data)
+                    await self.flush()
             ahead = loop.run_in_executor(None, next, chunks, None)  # the engine reads on while a chunk is sent
             while (chunk := await ahead) is not None:
                 ahead = loop.run_in_executor(None, next, chunks, None)
                 if chunk:
                     digest.update(chunk)
                     size += len(chunk)
-                    self.write(frame(chunk))
-                    self.write(chunk)
-                    await self.flush()
+                    await send(frame(chunk) + chunk)
             ahead = None
             signed = sign_member_response(self.agent.lab, 200, b"", self.request.headers.get(H_NONCE, ""),
                                           self.request.headers.get(H_NODE, ""), sha=digest.hexdigest())
-            self.write(trailer(size, signed))
-            await self.flush()
-            self.finish()
+            await send(trailer(size, signed))
+            if switched is None:
+                self.finish()
             log.info("sent the home of guest %s to node %s: %.1f MB in %.2f s", guest_id, self.sender, size / 1e6,
                      time.monotonic() - began)
         except tornado.iostream.StreamClosedError:
             log.warning("node %s went away after %.1f MB of the home of guest %s; the guest keeps it", self.sender,
                         size / 1e6, guest_id)
         finally:
-            if ahead is not None:  # stopped mid-stream: let the engine's read finish before closing
-                await asyncio.wait([ahead])
-            await self.blocking(chunks.close)
-            await self.blocking(opened.__exit__, None, None, None)
+            try:
+                if ahead is not None:  # stopped mid-stream: let the engine's read finish before closing
+                    await asyncio.wait([ahead])
+                await self.blocking(chunks.close)
+                await self.blocking(opened.__exit__, None, None, None)
+            finally:
+                if switched is not None:  # after the trailer or cut short (a cut stream is never taken for a home)
+                    switched.close()
 
 
 class GuestsHandler(_Signed):
