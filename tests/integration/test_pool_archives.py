@@ -12,8 +12,12 @@ import pytest
 
 from localhub.pool.away.archives import (archive_volume_home, file_sha, home_stream, image_id, restore_home,
                                         restore_home_stream, save_image)
+from localhub.pool.away.client import PeerClient, PeerRefused, PeerUnreachable
 from localhub.pool.away.stream import StreamRefused, Unframer, frame, trailer
+from localhub.pool.away.transfer import Transfer
 from localhub.pool.trust.signing import Refused
+from tests.unit.test_pool_agent import agent  # noqa: F401 - the fixture
+from tests.unit.test_pool_stream import GUEST, Runner
 
 pytestmark = pytest.mark.docker
 
@@ -201,3 +205,31 @@ def test_a_daemon_killed_mid_stream_leaves_no_container_waiting_and_the_old_home
     assert client.containers.list(filters=helper) == []  # tar saw the end of its input and the helper ended
     assert _in_volume(client, target, "cd /home/jovyan && find . -mindepth 1 | sort && cat work/old.txt",
                       labels) == before
+
+
+async def test_a_home_fetched_from_a_peer_agent_is_swapped_in_only_when_whole(engine, agent, tmp_path):  # noqa: F811
+    """Transfer.fetch_home against the real agent (HTTPS on loopback, the connection switched to the home
+    stream) and the real engine: the unpacking container starts while the request goes out."""
+    client, labels, run = engine
+    server, peer, caller = agent
+    source, target = _two_homes(client, labels, run)
+    chunks = _stream(client, source, labels, tmp_path)
+    transfer = Transfer(tmp_path / "hub", client, PeerClient(caller), labels)
+    listing = "cd /home/jovyan && find . -mindepth 1 -printf '%p %U %m %y %s %Ts\\n' | sort && cat work/old.txt"
+    before = _in_volume(client, target, listing, labels)
+
+    server.node.guests = Runner(caller.node, chunks, fail_after=len(chunks) // 2)  # the peer's engine fails
+    with pytest.raises(PeerUnreachable, match="was cut off"):
+        await transfer.fetch_home(peer, GUEST, target, IMAGE, {})
+    assert _in_volume(client, target, listing, labels) == before
+
+    server.node.guests = Runner(server.third.node, chunks)  # not this hub's guest: refused, no volume made
+    with pytest.raises(PeerRefused, match="belongs to another hub"):
+        await transfer.fetch_home(peer, GUEST, f"{run}-new", IMAGE, {})
+    assert [v.name for v in client.volumes.list(filters={"name": f"{run}-new"})] == []
+
+    server.node.guests = Runner(caller.node, chunks)
+    got = await transfer.fetch_home(peer, GUEST, target, IMAGE, {})
+    assert got.size == sum(len(c) for c in chunks)
+    assert _in_volume(client, target, LISTING, labels) == _in_volume(client, source, LISTING, labels)
+    assert client.containers.list(all=True, filters={"label": f"localhub.test-run={run}"}) == []

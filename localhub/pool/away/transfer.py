@@ -10,10 +10,13 @@ wait for each other.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import tempfile
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 
 import docker
@@ -76,18 +79,45 @@ class Transfer:
     async def fetch_home(self, peer: PeerAddress, guest: str, volume: str, image: str, labels: dict) -> Archive:
         """The guest's home as the peer has it now, restored into `volume` (made with `labels` if missing) while
         it arrives; the volume is changed only if the whole home arrived and its signed trailer checks out.
-        The caller holds `locks[guest]`."""
+        The caller holds `locks[guest]`.
+
+        The request goes out while this engine starts the container that unpacks the home, so neither waits
+        for the other (each side's container takes 0.2-0.6 s to start here)."""
         context = await self.client.pinned(peer)
 
         def receive() -> Archive:
             began = time.monotonic()
-            with self.client.receive_home(peer, f"/pool/v1/guests/{guest}/home", context) as (unframer, chunks):
-                answered = time.monotonic()  # the peer answers once its tar reads the home: the bytes follow
-                try:
-                    self.docker.volumes.get(volume)
-                except docker.errors.NotFound:
-                    self.docker.volumes.create(volume, labels={**self.labels, **labels})
-                swap = restore_home_stream(self.docker, volume, image, chunks, self.labels, self.work)
+            made = False
+            try:
+                self.docker.volumes.get(volume)
+            except docker.errors.NotFound:
+                self.docker.volumes.create(volume, labels={**self.labels, **labels})
+                made = True
+            asked = self.client.receive_home(peer, f"/pool/v1/guests/{guest}/home", context)
+
+            def ask():
+                return asked.__enter__(), time.monotonic()  # the peer answers once its tar reads the home
+
+            def chunks():
+                (unframer, pieces), _ = opening.result()
+                yield from pieces
+
+            def end_request(*exc_info) -> bool:
+                if opening.exception() is not None:  # never answered: nothing to close
+                    return False
+                return asked.__exit__(*exc_info)  # also turns a cut or altered stream into the peer's error
+
+            try:
+                with ThreadPoolExecutor(1, thread_name_prefix="home-request") as pool, ExitStack() as stack:
+                    opening = pool.submit(ask)
+                    stack.push(end_request)
+                    swap = restore_home_stream(self.docker, volume, image, chunks(), self.labels, self.work)
+            except BaseException:
+                if made:  # a volume made for this home and never filled
+                    with contextlib.suppress(docker.errors.APIError):
+                        self.docker.volumes.get(volume).remove()
+                raise
+            (unframer, _), answered = opening.result()
             done = time.monotonic()
             log.info("home of guest %s from %s: %.1f MB in %.2f s from the peer's answer to swapped in (%.0f MB/s); "
                      "%.2f s in all (the peer answered after %.2f s; swapped in %.2f s after the last byte)", guest,
