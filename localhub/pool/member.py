@@ -9,6 +9,7 @@ without a LAN address the pool stays off and the daemon says why.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 
@@ -104,6 +105,7 @@ class LabMember:
         return [v.to_dict() for v in self.monitor.views.values()]
 
     async def start(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self.crew.transfer.sweep)  # before any transfer
         if self.door:
             await self.door.start()
         await self.service.start()

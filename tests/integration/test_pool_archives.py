@@ -233,3 +233,56 @@ async def test_a_home_fetched_from_a_peer_agent_is_swapped_in_only_when_whole(en
     assert got.size == sum(len(c) for c in chunks)
     assert _in_volume(client, target, LISTING, labels) == _in_volume(client, source, LISTING, labels)
     assert client.containers.list(all=True, filters={"label": f"localhub.test-run={run}"}) == []
+
+
+KILLED_TRANSFER = """
+import sys, time, docker
+from pathlib import Path
+from localhub.pool.away.archives import restore_home_stream
+from localhub.pool.away.transfer import Transfer
+
+labels = {"localhub.test": "1", "localhub.test-run": sys.argv[3]}
+transfer = Transfer(Path(sys.argv[4]), docker.from_env(), None, labels)
+(transfer.work / "tmpspooled").mkdir()  # a home that was going out, spooled
+(transfer.work / "tmpspooled" / "home.tar").write_bytes(b"x" * 1000)
+
+def slowly():
+    yield Path(sys.argv[5]).read_bytes()  # the first half of a home, then the daemon is killed
+    print("streaming", flush=True)
+    time.sleep(600)
+
+restore_home_stream(transfer.docker, sys.argv[1], sys.argv[2], slowly(), transfer.labels, transfer.work)
+"""
+
+
+def test_a_daemon_started_after_a_kill_mid_transfer_sweeps_what_it_left(engine, tmp_path):
+    """kill -9 while a home streams in: the helper container (ended, never removed) and the transfer's folders
+    stay behind; the next start of the pool's transfers removes them, and nothing of another localhub."""
+    import subprocess
+    import sys
+
+    client, labels, run = engine
+    source, target = _two_homes(client, labels, run)
+    chunks = _stream(client, source, labels, tmp_path)
+    (tmp_path / "half").write_bytes(b"".join(chunks)[:sum(map(len, chunks)) // 2])
+    state = tmp_path / "state"
+    daemon = subprocess.Popen([sys.executable, "-c", KILLED_TRANSFER, target, IMAGE, run, str(state),
+                               str(tmp_path / "half")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert daemon.stdout.readline().strip() == "streaming"
+    finally:
+        daemon.kill()
+        daemon.wait()
+    other = client.containers.create(IMAGE, entrypoint=["true"], labels={**labels, "localhub.pool": "transfer",
+                                                                        "localhub.transfer-work": "/elsewhere"})
+    ours = {"label": f"localhub.test-run={run}"}
+    transfer = Transfer(state, client, None, labels)
+    left = {c.id for c in client.containers.list(all=True, filters=ours)} - {other.id}
+    assert left and sorted(p.name.split("-")[0] for p in transfer.work.iterdir()) == ["home", "tmpspooled"]
+
+    transfer.sweep()  # what PoolMember.start does first
+
+    assert [c.id for c in client.containers.list(all=True, filters=ours)] == [other.id]
+    assert list(transfer.work.iterdir()) == []
+    # the old home is as it was (the half-unpacked staging folder in it goes with the next restore)
+    assert _in_volume(client, target, "cat /home/jovyan/work/old.txt", labels).strip() == "old"

@@ -18,6 +18,7 @@ import hashlib
 import os
 import secrets
 import select
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -127,6 +128,7 @@ def archive_volume_home(client: docker.DockerClient, volume: str, image: str, de
 # server's own image (as root, no network), through a FIFO in a directory of ours bound into it: the engine's
 # own archive API (`docker cp`) moves about a fifth as many bytes per second. Like restore_home, this needs
 # the engine to see this desktop's files (a local engine).
+WORK = "localhub.transfer-work"  # label: the directory of ours a helper container's transfer used (see sweep)
 F_SETPIPE_SZ = 1031
 PIPE_SIZE = 1 << 20  # larger pipe buffer: fewer, larger reads and writes than with the 64 KiB default
 
@@ -207,7 +209,7 @@ def home_stream(client: docker.DockerClient, volume: str, image: str, labels: di
         os.mkfifo(fifo, 0o600)
         helper = client.containers.create(
             image, entrypoint=["tar", "--numeric-owner", "-c", "-f", "/out/home.tar", "-C", "/home", "jovyan"],
-            user="0", network_mode="none", labels=labels,
+            user="0", network_mode="none", labels={**labels, WORK: str(work)},
             volumes={volume: {"bind": HOME, "mode": "ro"}, tmp: {"bind": "/out", "mode": "rw"}})
         try:
             helper.start()
@@ -272,7 +274,7 @@ def restore_home_stream(client: docker.DockerClient, volume: str, image: str, ch
         os.mkfifo(fifo, 0o600)
         helper = client.containers.create(
             image, entrypoint=["sh", "-c", SWAP.format(staging=staging, previous=previous)], user="0",
-            network_mode="none", labels=labels,
+            network_mode="none", labels={**labels, WORK: str(work)},
             volumes={volume: {"bind": "/v", "mode": "rw"}, tmp: {"bind": "/in", "mode": "ro"}})
         said, ok, broken = "", False, False
         try:
@@ -294,6 +296,23 @@ def restore_home_stream(client: docker.DockerClient, volume: str, image: str, ch
         raise LocalhubError(f"Restoring the home into volume {volume} failed (exit {code}): "
                             f"{said or 'the archive held no home'}")
     return time.monotonic() - swapping
+
+
+def sweep(client: docker.DockerClient, work: Path) -> int:
+    """Remove what transfers through `work` left behind when their process was killed (kill -9, a power cut):
+    their helper containers (labelled with `work`; a killed daemon never removes them) and their FIFO
+    directories. Only when no transfer through `work` can be running: when the daemon starts. A half-unpacked
+    home inside a volume goes with the next restore into that volume (SWAP). Returns what was removed."""
+    removed = 0
+    for helper in client.containers.list(all=True, filters={"label": f"{WORK}={work}"}):
+        with contextlib.suppress(docker.errors.NotFound):
+            helper.remove(force=True)
+            removed += 1
+    for left in [*work.glob("home-in-*"), *work.glob("home-out-*"), *work.glob("tmp*")]:
+        if left.is_dir():
+            shutil.rmtree(left, ignore_errors=True)
+            removed += 1
+    return removed
 
 
 def restore_home(client: docker.DockerClient, volume: str, image: str, archive: Path, labels: dict) -> None:

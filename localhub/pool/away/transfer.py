@@ -3,8 +3,10 @@ and the home back into a local volume.
 
 The image and a home going out are each a whole, hashed file on disk first (archives.py), streamed over the
 agent's HTTPS and used only once its hash checks out. A home coming back is unpacked while it arrives and
-swapped in only once the peer's signed trailer vouches for every byte (stream.py). One move of a guest's home at a time: a sync and a journey home of the same guest
-wait for each other.
+swapped in only once the peer's signed trailer vouches for every byte (stream.py); the connection it comes on
+is switched from HTTP to the stream itself (client.receive_home). One move of a guest's home at a time: a
+sync and a journey home of the same guest wait for each other. What a killed daemon's transfers left behind
+is swept when the daemon starts again (`sweep`).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import docker.errors
 
 from ...errors import LocalhubError
 from ..trust.keys import pool_dir
-from .archives import Archive, archive_volume_home, image_id, restore_home_stream, save_image
+from .archives import WORK, Archive, archive_volume_home, image_id, restore_home_stream, save_image, sweep
 from .client import PeerAddress, PeerClient
 
 log = logging.getLogger("localhub.pool.away.transfer")
@@ -34,10 +36,16 @@ class Transfer:
     def __init__(self, state_dir: Path, docker_client: docker.DockerClient, client: PeerClient,
                  labels: dict | None = None):
         self.docker, self.client = docker_client, client
-        self.labels = {**(labels or {}), "localhub.pool": "transfer"}
         self.work = pool_dir(state_dir) / "transfers"
         self.work.mkdir(exist_ok=True)
+        self.labels = {**(labels or {}), "localhub.pool": "transfer", WORK: str(self.work)}
         self.locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)  # guest id -> its home's lock
+
+    def sweep(self) -> None:
+        """At the daemon's start: what transfers of a killed daemon left behind (archives.sweep)."""
+        if self.docker is not None and (removed := sweep(self.docker, self.work)):
+            log.info("removed %d helper containers and folders left by transfers of an earlier run that was "
+                     "stopped abruptly", removed)
 
     async def _blocking(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(None, fn, *args)

@@ -33,7 +33,7 @@ from ...hub.identity import is_root
 from ...state import write_atomic
 from . import isolation
 from .machine import CpuMeter
-from ..away.archives import HOME, ensure_volume, home_stream, load_image, restore_home
+from ..away.archives import HOME, ensure_volume, home_stream, load_image, restore_home, sweep
 from ..trust.keys import pool_dir
 from ..trust.tls import guest_certificate, pem_fingerprint
 
@@ -398,6 +398,12 @@ class GuestRunner:
         return guest
 
     # --- going home ----------------------------------------------------------------------------
+    def sweep(self) -> None:
+        """When the agent starts (no home is on its way out yet): what homes sent by a killed daemon left."""
+        if removed := sweep(self.client, self.incoming):
+            log.info("removed %d helper containers and folders left by homes sent from an earlier run that was "
+                     "stopped abruptly", removed)
+
     def home_stream(self, guest: Guest):
         """The guest's home now, as tar chunks read while they are sent (a context manager, archives.py)."""
         # its tar runs in a helper container of its own, which is no guest

@@ -58,6 +58,7 @@ class PoolService:
             self.address = found[0]
         if self.docker is not None:
             self.node.guests = GuestRunner(self.docker, self.state_dir, self.address, self.labels)
+            await asyncio.get_running_loop().run_in_executor(None, self.node.guests.sweep)
             if self.node.guests.isolation_problem:
                 log.warning("this desktop takes no guests: %s", self.node.guests.isolation_problem)
         cert_path, key_path, self.cert = ensure_certificate(self.state_dir, self.lab.node)
