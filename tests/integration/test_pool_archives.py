@@ -101,6 +101,7 @@ def test_a_streamed_home_is_restored_exactly(engine, tmp_path):
     restore_home_stream(client, target, IMAGE, iter(chunks), labels, tmp_path)
 
     assert _in_volume(client, target, LISTING, labels) == _in_volume(client, source, LISTING, labels)
+    assert client.containers.list(all=True, filters={"label": f"localhub.test-run={run}"}) == []
     assert "./by-root 0 0 " in _in_volume(client, target, LISTING, labels)
     left = _in_volume(client, target, "ls -A /home/jovyan", labels).split()
     assert "stale.txt" not in left and not [name for name in left if name.startswith(".localhub-")]

@@ -128,7 +128,17 @@ async def test_the_agent_streams_a_home_its_hub_can_check(agent):  # noqa: F811
     chunks = [os.urandom(1 << 20), os.urandom(12345)]
     server.node.guests = Runner(caller.node, chunks)
     data, unframer = await _fetch(caller, peer)
-    assert data == b"".join(chunks) and unframer.size == len(data) and server.node.guests.closed == 1
+    assert data == b"".join(chunks) and unframer.size == len(data)
+    await _closed(server.node.guests)  # the agent closes the engine's read after the hub has it all
+
+
+async def _closed(runner, patience: float = 10) -> None:
+    import asyncio
+    for _ in range(int(patience / 0.05)):
+        if runner.closed == 1:
+            return
+        await asyncio.sleep(0.05)
+    assert runner.closed == 1
 
 
 async def test_an_engine_failing_half_way_reaches_the_hub_as_a_cut_stream(agent):  # noqa: F811

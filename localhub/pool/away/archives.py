@@ -198,6 +198,28 @@ def _write_fifo(path: Path, helper, chunks) -> None:
         os.close(fd)
 
 
+def _outcome(path: Path, helper) -> str | None:
+    """What the helper's script writes at `path` once its work is done (a rename, so never half), or None if
+    the helper ends without writing it. Read as soon as it is there: the container's own end (the engine's
+    teardown) comes 0.1-0.5 s later here; removing it at once (force) spares that wait."""
+    deadline, polls = time.monotonic() + PATIENCE, 0
+    while time.monotonic() < deadline:
+        with contextlib.suppress(FileNotFoundError):
+            return path.read_text()
+        polls += 1
+        if polls % 100 == 0 and _exited(helper):  # about every half second
+            with contextlib.suppress(FileNotFoundError):
+                return path.read_text()
+            return None
+        time.sleep(0.005)
+    return None
+
+
+# The home going out: tar writes the archive into the FIFO, then its exit status is left in /out/status.
+ARCHIVE = ("tar --numeric-owner -c -f /out/home.tar -C /home jovyan; "
+           "echo $? > /out/status.part && mv /out/status.part /out/status")
+
+
 @contextlib.contextmanager
 def home_stream(client: docker.DockerClient, volume: str, image: str, labels: dict, work: Path):
     """The chunks of the tar archive of a home volume (entries `jovyan/…`, as `docker cp` makes them), read
@@ -208,15 +230,16 @@ def home_stream(client: docker.DockerClient, volume: str, image: str, labels: di
         fifo = Path(tmp) / "home.tar"
         os.mkfifo(fifo, 0o600)
         helper = client.containers.create(
-            image, entrypoint=["tar", "--numeric-owner", "-c", "-f", "/out/home.tar", "-C", "/home", "jovyan"],
-            user="0", network_mode="none", labels={**labels, WORK: str(work)},
+            image, entrypoint=["sh", "-c", ARCHIVE], user="0", network_mode="none", labels={**labels, WORK: str(work)},
             volumes={volume: {"bind": HOME, "mode": "ro"}, tmp: {"bind": "/out", "mode": "rw"}})
         try:
             helper.start()
 
             def chunks():
                 yield from _read_fifo(fifo, helper)
-                code = helper.wait(timeout=PATIENCE).get("StatusCode")
+                status = _outcome(Path(tmp) / "status", helper)
+                code = int(status) if status and status.strip().isdigit() else \
+                    helper.wait(timeout=PATIENCE).get("StatusCode")
                 if code not in (0, 1):  # 1: a file changed while tar read it (a running server's snapshot)
                     said = helper.logs(tail=3).decode(errors="replace").strip()
                     raise LocalhubError(f"Archiving the home failed (tar exit {code}): {said}")
@@ -255,8 +278,8 @@ if [ $unpacked = 0 ] && [ "$(cat /in/verdict 2>/dev/null)" = ok ] && [ -d {stagi
 fi
 rm -rf .localhub-restore-* .localhub-previous-*
 [ -n "$swapped" ] && touch -d "$stamp" /v
-[ -n "$swapped" ] && echo swapped
-[ $unpacked = 0 ] || echo "tar exited with $unpacked"
+{{ [ -n "$swapped" ] && echo swapped; [ $unpacked = 0 ] || echo "tar exited with $unpacked"; }} | tee /in/outcome.part
+mv /in/outcome.part /in/outcome
 """
 
 
@@ -275,8 +298,8 @@ def restore_home_stream(client: docker.DockerClient, volume: str, image: str, ch
         helper = client.containers.create(
             image, entrypoint=["sh", "-c", SWAP.format(staging=staging, previous=previous)], user="0",
             network_mode="none", labels={**labels, WORK: str(work)},
-            volumes={volume: {"bind": "/v", "mode": "rw"}, tmp: {"bind": "/in", "mode": "ro"}})
-        said, ok, broken = "", False, False
+            volumes={volume: {"bind": "/v", "mode": "rw"}, tmp: {"bind": "/in", "mode": "rw"}})
+        said, code, ok, broken = "", None, False, False
         try:
             helper.start()
             _write_fifo(fifo, helper, chunks)
@@ -288,10 +311,13 @@ def restore_home_stream(client: docker.DockerClient, volume: str, image: str, ch
             try:
                 (Path(tmp) / "verdict.part").write_text("ok" if ok else "no")
                 (Path(tmp) / "verdict.part").replace(verdict)
-                code = helper.wait(timeout=PATIENCE).get("StatusCode")
-                said = helper.logs(tail=5).decode(errors="replace").strip()
+                if ok and (_outcome(Path(tmp) / "outcome", helper) or "").strip() == "swapped":
+                    said, code = "swapped", 0
+                else:
+                    code = helper.wait(timeout=PATIENCE).get("StatusCode")
+                    said = helper.logs(tail=5).decode(errors="replace").strip()
             finally:
-                helper.remove(force=True)
+                helper.remove(force=True)  # once done, its shell only has to exit: no need to wait for that
     if broken or code != 0 or not said.endswith("swapped"):
         raise LocalhubError(f"Restoring the home into volume {volume} failed (exit {code}): "
                             f"{said or 'the archive held no home'}")

@@ -266,6 +266,8 @@ class HomeHandler(_Upload):
             await send(trailer(size, signed))
             if switched is None:
                 self.finish()
+            else:
+                switched.close()  # the hub has all of it: it goes on while the engine here cleans up
             log.info("sent the home of guest %s to node %s: %.1f MB in %.2f s", guest_id, self.sender, size / 1e6,
                      time.monotonic() - began)
         except tornado.iostream.StreamClosedError:
