@@ -306,6 +306,15 @@ class LocalhubSpawner(OnLabPeers, DockerSpawner):
         await self.resume()
         await super().stop_object()
 
+    async def remove_object(self):
+        # a container still running when its hub lost track of it (a database recovered after `down
+        # --keep-servers`) refuses removal with 409, which DockerSpawner takes for "already removing" before it
+        # creates one of the same name (409 again: the start failed); stopped first, it goes
+        found = await self._inspect(self.object_id) if self.object_id else None
+        if found and found["State"].get("Running"):  # paused ones too: Docker says Running and Paused
+            await self.stop_object()
+        await super().remove_object()
+
     async def get_url(self):
         # a hub that restarts checks each running server over HTTP and stops those that do not answer
         await self.resume()

@@ -86,6 +86,19 @@ def test_a_missing_database_is_refused_while_named_homes_exist_and_recover_bring
     assert read_back(dhub, "notes", "notes.txt") == "kept"
 
 
+def test_a_server_still_running_when_its_database_was_lost_starts_at_the_first_try_after_recover(dhub):
+    """`down --keep-servers`, then the database is lost: recover lists the server stopped while its container still
+    runs, and the first start was an Internal Server Error (DockerSpawner takes Docker's 409 for a running
+    container's removal as 'already removing', then cannot create a container of the same name)."""
+    new_server_holding(dhub, "kept-running", "live.txt", "still-here")
+    dhub.cli("down", "--keep-servers")
+    assert [c for c in dhub.containers(all=False) if c.name.endswith("--kept-running")]
+    database = dhub.state_dir / "jupyterhub.sqlite"
+    database.write_bytes(b"")
+    assert "Server 'kept-running' is back" in dhub.cli("recover", "--port", str(dhub.port)).stdout
+    assert read_back(dhub, "kept-running", "live.txt") == "still-here"
+
+
 def test_an_empty_api_token_is_one_sentence_and_restart_makes_a_new_one(dhub):
     (dhub.state_dir / "secrets" / "api-token").write_text("")
     err = one_sentence(dhub.cli("servers", "ls", check=False))
