@@ -20,13 +20,14 @@ filled in even rounds, filled then empty in odd ones), medians compared:
   launch        Client.launch(<Binder link>) of the first environment while its server is stopped (stopped
                 untimed first), timed from the call to the `ready` event (bench_launch.py's measure).
   servers ls    `localhub servers ls` as a user types it (a new process: its start-up is in the figure).
-  TUI refresh   one poll of the real TUI against the real hub, as its poll worker makes it (client.servers()
-                and client.environments()), then handing the data to the app (`_fresh`: servers table updated
-                by key, environments tab, hub bar) and composing the next frame (headless Textual, Pilot,
-                the frame composed at once as bench_tui.py does). `info` is left out: asked once in ten polls.
+  TUI refresh   one poll of the real TUI against the real hub, as its poll worker makes it (LocalhubApp.fetch:
+                client.servers() with client.environments() beside it), then handing the data to the app
+                (`_fresh`: servers table updated by key, environments tab, hub bar) and composing the next frame
+                (headless Textual, Pilot, the frame composed at once as bench_tui.py does). `info` is left out:
+                asked once in five polls.
                 Each hub has its own TUI, in a process of its own (this script with --tui-worker), started
-                once both hubs are built. Its three parts are printed too (servers(), environments(),
-                display), to say where it grows.
+                once both hubs are built. Its two parts are printed too (the data, its display), to say where
+                it grows.
 
 Last, every environment's server stopped, all 20 environments are launched at once (one thread each):
 how many reached `ready`, and the time until the last did.
@@ -69,7 +70,7 @@ from localhub_tui.app import LocalhubApp
 
 T0 = time.monotonic()
 GIB = 2**30
-TUI_PARTS = ("  of which servers()", "  of which environments()", "  of which display")
+TUI_PARTS = ("  of which data", "  of which display")
 
 # Writes argv[2] MB in files of argv[3] KiB under argv[1], 200 files a directory (a home's many small files).
 FILL_SCRIPT = r"""
@@ -139,7 +140,7 @@ class TuiRefresh:
         self.app = LocalhubApp(state_dir, refresh_interval=3600)
         self.loop = asyncio.new_event_loop()
         self.requests: list = []
-        self.parts: list[tuple[float, float, float]] = []  # each refresh: servers(), environments(), display
+        self.parts: list[tuple[float, float]] = []  # each refresh: its data, its display
         self.ready = threading.Event()
         self.thread = threading.Thread(target=self.loop.run_until_complete, args=(self._run(),), daemon=True)
         self.thread.start()
@@ -162,16 +163,13 @@ class TuiRefresh:
                 await pilot.pause()
                 app = self.app
                 t0 = time.perf_counter()
-                client = app.connection.client
-                servers = client.servers()
+                _, servers, environments, _ = app.fetch(app.connection.client, with_info=False)
                 t1 = time.perf_counter()
-                environments = client.environments() if app.connection.offers("environments") else None
-                t2 = time.perf_counter()
                 app._fresh(app.poll_number, None, servers, environments, None)
                 app.screen._on_timer_update()  # compose the frame now
-                t3 = time.perf_counter()
-                self.parts.append((t1 - t0, t2 - t1, t3 - t2))
-                done.append((t3 - t0, len(servers)))
+                t2 = time.perf_counter()
+                self.parts.append((t1 - t0, t2 - t1))
+                done.append((t2 - t0, len(servers)))
 
     def refresh(self) -> tuple[float, int]:
         """Seconds of one refresh and how many servers it showed."""
@@ -190,7 +188,7 @@ class TuiRefresh:
 
 def tui_worker(state_dir: Path) -> int:
     """--tui-worker: a TUI on the hub of `state_dir`; each line on stdin asks one refresh, answered by a JSON
-    line on stdout: {"total", "servers", "environments", "display" (seconds), "shown" (servers)}."""
+    line on stdout: {"total", "data", "display" (seconds), "shown" (servers)}."""
     answers = os.fdopen(os.dup(1), "w")  # the answers' own channel: whatever else prints goes to stderr
     os.dup2(2, 1)
     tui = TuiRefresh(state_dir)
@@ -198,9 +196,9 @@ def tui_worker(state_dir: Path) -> int:
     try:
         for _line in sys.stdin:
             total, shown = tui.refresh()
-            servers, environments, display = tui.parts[-1]
-            print(json.dumps({"total": total, "servers": servers, "environments": environments,
-                              "display": display, "shown": shown}), file=answers, flush=True)
+            data, display = tui.parts[-1]
+            print(json.dumps({"total": total, "data": data, "display": display, "shown": shown}), file=answers,
+                  flush=True)
     finally:
         tui.close()
     return 0
@@ -280,7 +278,7 @@ def measure(hubs: list[Hub], runs: int) -> None:
         for hub in order:
             parts = hub.tui_refresh()
             hub.found["TUI refresh"].append(parts["total"])
-            for key, part in zip(TUI_PARTS, ("servers", "environments", "display")):
+            for key, part in zip(TUI_PARTS, ("data", "display")):
                 hub.found.setdefault(key, []).append(parts[part])
             hub.shown = parts["shown"]
         say(f"  round {i + 1}/{runs} (load {load()}): " + "; ".join(

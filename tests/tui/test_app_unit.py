@@ -412,3 +412,26 @@ def test_formatting():
     assert fmt.short_spec("local/%2Fhome%2Fada%2Fmy-analysis/HEAD") == "local:my-analysis@HEAD"
     assert fmt.short_spec("git/https%3A%2F%2Fgitlab.com%2Fa%2Fb.git/main") == "git:b@main"
     assert fmt.short_spec("gh/a/b/HEAD") == "gh/a/b/HEAD"
+
+
+async def test_a_poll_asks_for_servers_and_environments_side_by_side(fake):
+    """Each is a request to the daemon, which asks the hub and the engine: a poll waits for the slower one
+    only. The fake's servers() answers once environments() has been asked too, unless asked one after the
+    other (then it gives up waiting after 5 s)."""
+    environments_asked, seen = threading.Event(), []
+    servers, environments = fake.servers, fake.environments
+
+    def slow_servers():
+        seen.append(environments_asked.wait(5))
+        return servers()
+
+    def asked_environments():
+        environments_asked.set()
+        return environments()
+
+    fake.servers, fake.environments = slow_servers, asked_environments
+    app = make_app(fake, refresh_interval=3600)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.ever_connected, what="the first poll", timeout=15)
+        assert app.environments_view.environments  # the environments arrived with the servers
+    assert seen[:1] == [True]
