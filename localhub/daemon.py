@@ -209,6 +209,7 @@ class Daemon:
             "gateway": gateway,
             "service_port": service_port,
             "pool_address": pool_address,
+            "network_isolation": self.network_isolation,  # why servers are not isolated (None: they are)
             "started": self.started,
             "ready": False,
         })

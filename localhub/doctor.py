@@ -97,7 +97,9 @@ def run_checks(settings: Settings) -> list[Check]:
         if not quotas and not any(_present(client, image) for image in storage_watch.METER_IMAGES):
             checks.append(Check("storage meter", False, "no localhub base image to measure homes with, so storage "
                                 "caps are checked only when a server starts", "run scripts/build-images.sh"))
-    problem = isolation.why_unavailable()
+    # a running hub's own verdict (it tried to apply the rules) over what this shell could do
+    problem = runtime["network_isolation"] if runtime and "network_isolation" in runtime else \
+        isolation.why_unavailable()
     checks.append(Check("network isolation", problem is None,
                         "servers reach their hub's API, DNS and the internet only (iptables rules on each hub's "
                         "bridge)" if problem is None else f"servers are not isolated: {problem}",

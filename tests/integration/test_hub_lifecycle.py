@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from contextlib import closing
 
+import json
 import os
 import signal
 import stat
@@ -57,6 +58,10 @@ def test_a_restart_ends_unused_sign_in_links_and_says_when_servers_are_not_isola
         assert restarted.returncode == 0, restarted.stderr
         assert "servers are NOT isolated on the network: iptables cannot be changed here" in restarted.stderr
         assert "NOT isolated" in hub.cli("status").stdout
+        # doctor, run where iptables works, says what the running hub found, not what this shell could do
+        doctor = {c["check"]: c for c in json.loads(hub.cli("doctor", "--json", check=False).stdout)}
+        isolation = doctor["network isolation"]
+        assert not isolation["ok"] and "iptables cannot be changed here" in isolation["detail"], isolation
         with httpx.Client(follow_redirects=True) as browser:
             assert browser.get(unused).status_code == 403  # issued by the run before
             fresh = restarted.stdout.split("sign in: ")[1].split()[0]
