@@ -209,6 +209,8 @@ def main() -> int:
                   f"  {built:16.2f}  {hub[-1] - base[-1]:+7.2f}  {loads[-1]:5.2f}", flush=True)
             client.delete_server(got["ready"]["server"])  # untimed: the next launch is a first launch too
 
+        built_s = [sum(s["seconds"] for s in t["steps"] if s["step"] in ("resolve", "build")) for t in traces]
+        started_s = [sum(s["seconds"] for s in t["steps"] if s["step"] not in ("resolve", "build")) for t in traces]
         print("\nWhere a first launch of a new commit spends its time (median of each step, launch trace)")
         for step in dict.fromkeys(s["step"] for t in traces for s in t["steps"]):
             values = [s["seconds"] for t in traces for s in t["steps"] if s["step"] == step]
@@ -261,6 +263,9 @@ def main() -> int:
             ("RATIO (b) / (a)", f"{med(hub) / med(base):7.2f} x"),
             ("DIFF (b) - (a)  (goal <= +0.20 s)", f"{med(hub) - med(base):+7.2f} s   "
                                                   f"[{fmt([h - b for h, b in zip(hub, base)])}]"),
+            ("  of which in the build step", f"{med(built_s) - med(build):+7.2f} s   (trace 'build' - repo2docker)"),
+            ("  of which in the start", f"{med(started_s) - med(start):+7.2f} s   (trace after 'build' - bare start)"),
+            ("  of which outside the trace", f"{med(cli_gap):+7.2f} s   (CLI, its request, the HTTP check)"),
             ("(c) five concurrent: builds (goal 1)", f"{builds_c:7d}"),
             ("(c) five concurrent: median to ready", f"{med(conc) if conc else float('nan'):7.2f} s   (load {load_c})"),
             ("RATIO (c) / (b) one launch alone", f"{med(conc) / med(hub) if conc else float('nan'):7.2f} x"),
