@@ -18,7 +18,9 @@ each) and writes them into one bundle.
 3. N laptops ready ÷ one transfer. With the class served, one laptop fetches both environments alone
    (`localhub class fetch --wait`, timed from the command's start to its end: fetched from the class and
    loaded); its environments and blobs are then removed, and all N laptops fetch at once; the time until the
-   last one is ready, over the lone laptop's. Target ≤ 1.5 (laptops re-serve what they fetched).
+   last one is ready, over the lone laptop's. --runs times, interleaved (every laptop back to having fetched
+   nothing before each); the ratio of the medians, each run's ratio and the load average printed. Target ≤ 1.5
+   (laptops re-serve what they fetched). `--only room` runs this section alone.
 4. Offline launch ÷ local launch. `localhub launch <the mybinder.org link>` on a laptop that imported the
    bundle (resolved from it, no network) against the same launch on the teacher's laptop, which built the
    environment (resolved over the network, its image found); the server deleted after each; medians of
@@ -28,13 +30,14 @@ Needs root (namespaces, engines); the main engine is only read (the single-user 
 Everything made is removed at the end; the engines' data roots under /var/lib/localhub-test/engines/bench-*
 stay as an image cache.
 
-    sudo .venv/bin/python scripts/bench_workshop.py [--laptops N] [--runs R] [--mbit M] [--json]
+    sudo .venv/bin/python scripts/bench_workshop.py [--laptops N] [--runs R] [--mbit M] [--only room] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -94,11 +97,25 @@ def forget_class_environments(laptop: Laptop) -> None:
         record.unlink()
 
 
+def rejoin(laptop: Laptop, code: str, first: bool = False) -> None:
+    """The laptop in the class and seeing both environments; unless `first`, back to having fetched nothing."""
+    if not first:
+        laptop.down()
+        forget_class_environments(laptop)
+        laptop.up()
+    laptop.json("class", "join", code, "--name", laptop.name, "--wait", "30")
+    deadline = time.monotonic() + 300
+    while len(laptop.klass().get("environments") or []) < 2 and time.monotonic() < deadline:
+        time.sleep(0.5)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--laptops", type=int, default=4)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--mbit", type=int, default=64)
+    parser.add_argument("--only", choices=("all", "room"), default="all",
+                        help="room: only section 3 (one laptop alone, then all of them), --runs times interleaved")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON document")
     args = parser.parse_args()
     why_not = netns_available()
@@ -109,7 +126,9 @@ def main() -> int:
     root = Path(tempfile.mkdtemp(prefix="bench-workshop-"))
     lan = Lan(root)
     everyone: list[Laptop] = []
-    figures: dict = {"laptops": args.laptops, "mbit": args.mbit, "runs": args.runs}
+    everything = args.only == "all"
+    figures: dict = {"laptops": args.laptops, "mbit": args.mbit, "runs": args.runs,
+                     "load_average_before": os.getloadavg()}
     ok = False
     try:
         github = FakeGitHub(root / "github")
@@ -118,8 +137,8 @@ def main() -> int:
         teacher = Laptop(lan, "bench-teacher", root, cache=TEACHER_CACHE / "bench-teacher", extra_env=github.env)
         laptops = [Laptop(lan, f"bench-laptop{i}", root, extra_env={"LOCALHUB_CLASS_PREFETCH": "0"})
                    for i in range(1, args.laptops + 1)]
-        bare = Laptop(lan, "bench-bare", root)
-        everyone = [teacher, *laptops, bare]
+        bare = Laptop(lan, "bench-bare", root) if everything else None
+        everyone = [teacher, *laptops, *([bare] if bare else [])]
         say(f"Starting {len(everyone)} laptops (engines, hubs), {args.mbit} Mbit/s links…")
 
         def prepare(laptop: Laptop) -> None:
@@ -135,86 +154,11 @@ def main() -> int:
 
         each(prepare, everyone)
         links = [github.link("course", urlpath="lab/tree/index.ipynb"), github.link("lab2")]
-        stick = root / "stick"
-        stick.mkdir()
-        bundle = stick / "course.lhb"
-        say("The teacher builds two environments and writes the bundle…")
-        created = json.loads(teacher.localhub("bundle", "create", str(bundle), *links, "--json",
-                                              timeout=1800).stdout.splitlines()[-1])
-        images = [link["image"] for link in created["links"]]
-
-        # 2. size
-        each_saved = [saved_size(teacher.engine, [name]) for name in images]
-        figures["bundle_bytes"], figures["saved_bytes_each"] = bundle.stat().st_size, each_saved
-        figures["bundle_vs_save"] = bundle.stat().st_size / sum(each_saved)
-
-        # 1. import vs docker load, on the bare engine
-        together = stick / "saved.tar"
-        with open(together, "wb") as out:
-            response = teacher.engine.client.api.get(teacher.engine.client.api._url("/images/get"),
-                                                     params={"names": images}, stream=True)
-            for chunk in response.iter_content(1 << 20):
-                out.write(chunk)
-        loads, imports = [], []
-        for run in range(args.runs):
-            empty_engine(bare)
-            # both timed as their commands, client start-up included: `docker load -i` against `localhub bundle import`
-            loads.append(timed(lambda: subprocess.run(["docker", "-H", bare.engine.docker_host, "load", "-q", "-i",
-                                                       str(together)], check=True, capture_output=True)))
-            empty_engine(bare)
-            imports.append(timed(lambda: bare.localhub("bundle", "import", str(bundle), timeout=1800)))
-            say(f"  run {run + 1}: docker load {loads[-1]:.1f} s, bundle import {imports[-1]:.1f} s")
-        figures["docker_load_s"], figures["bundle_import_s"] = loads, imports
-        figures["import_vs_load"] = statistics.median(imports) / statistics.median(loads)
-
-        # 3. the room
-        code = teacher.json("class", "serve", *links, timeout=1800)["code"]
-        say("The class is served; waiting for every laptop to see the teacher's environments…")
-        for laptop in laptops:
-            laptop.json("class", "join", code, "--name", laptop.name, "--wait", "30")
-        for laptop in laptops:
-            deadline = time.monotonic() + 300
-            while len(laptop.klass().get("environments") or []) < 2 and time.monotonic() < deadline:
-                time.sleep(0.5)
-        one = timed(lambda: laptops[0].localhub("class", "fetch", "--wait", timeout=1800))
-        say(f"  one laptop alone: {one:.1f} s")
-        laptops[0].down()
-        forget_class_environments(laptops[0])
-        laptops[0].up()
-        laptops[0].json("class", "join", code, "--name", laptops[0].name, "--wait", "30")
-        deadline = time.monotonic() + 300
-        while len(laptops[0].klass().get("environments") or []) < 2 and time.monotonic() < deadline:
-            time.sleep(0.5)
-        sent_before = teacher.klass().get("uploaded", 0)
-        began = time.monotonic()
-        finished = each(lambda laptop: (laptop.localhub("class", "fetch", "--wait", timeout=1800),
-                                        time.monotonic() - began)[1], laptops)
-        states = {laptop.name: laptop.klass()["environments"] for laptop in laptops}
-        sources = {name: [e["sources"] for e in envs] for name, envs in states.items()}
-        say(f"  {len(laptops)} laptops at once: {', '.join(f'{t:.1f}' for t in finished)} s")
-        figures["one_laptop_s"], figures["room_s"], figures["sources"] = one, finished, sources
-        # how often the teacher's uplink carried what one laptop needed (1.0: each chunk once)
-        figures["room_teacher_sent_bytes"] = teacher.klass().get("uploaded", 0) - sent_before
-        figures["room_fetched_bytes_each"] = [sum((e.get("last") or {}).get("done", 0) for e in envs)
-                                              for envs in states.values()]
-        figures["room_vs_one"] = max(finished) / one
-
-        # 4. launches
-        laptop = laptops[0]
-        laptop.localhub("bundle", "import", str(bundle), timeout=1800)
-        local, offline = [], []
-        for run in range(args.runs):
-            for who, times in ((teacher, local), (laptop, offline)):
-                done = []
-                times.append(timed(lambda: done.append(who.json_lines("launch", links[0], timeout=600)[0])))
-                server = done[0][-1]["server"]
-                said = " ".join(e.get("message", "") for e in done[0])
-                if who is laptop and "no network needed" not in said:
-                    raise AssertionError(f"the laptop's launch did not come from the bundle: {said[:300]}")
-                who.localhub("servers", "delete", server, "--yes", timeout=300)
-            say(f"  run {run + 1}: local {local[-1]:.1f} s, offline {offline[-1]:.1f} s")
-        figures["launch_local_s"], figures["launch_offline_s"] = local, offline
-        figures["offline_vs_local_launch"] = statistics.median(offline) / statistics.median(local)
+        if everything:
+            bundle = bundle_figures(teacher, bare, links, root, args, figures)
+        room_figures(teacher, laptops, links, args, figures)
+        if everything:
+            launch_figures(teacher, laptops[0], links, bundle, args, figures)
         ok = True
     finally:
         each(lambda laptop: laptop.down(), [d for d in everyone if d.engine.running])
@@ -223,23 +167,124 @@ def main() -> int:
             shutil.rmtree(root, ignore_errors=True)
         else:
             say(f"bench_workshop: logs kept in {root}")
+    figures["load_average_after"] = os.getloadavg()
+    return report(figures, args)
 
+
+def bundle_figures(teacher: Laptop, bare: Laptop, links: list[str], root: Path, args, figures: dict) -> Path:
+    """1. and 2.: the bundle's size against `docker save`; its import against `docker load`, on the bare laptop."""
+    stick = root / "stick"
+    stick.mkdir()
+    bundle = stick / "course.lhb"
+    say("The teacher builds two environments and writes the bundle…")
+    created = json.loads(teacher.localhub("bundle", "create", str(bundle), *links, "--json",
+                                          timeout=1800).stdout.splitlines()[-1])
+    images = [link["image"] for link in created["links"]]
+
+    # 2. size
+    each_saved = [saved_size(teacher.engine, [name]) for name in images]
+    figures["bundle_bytes"], figures["saved_bytes_each"] = bundle.stat().st_size, each_saved
+    figures["bundle_vs_save"] = bundle.stat().st_size / sum(each_saved)
+
+    # 1. import vs docker load, on the bare engine
+    together = stick / "saved.tar"
+    with open(together, "wb") as out:
+        response = teacher.engine.client.api.get(teacher.engine.client.api._url("/images/get"),
+                                                 params={"names": images}, stream=True)
+        for chunk in response.iter_content(1 << 20):
+            out.write(chunk)
+    loads, imports = [], []
+    for run in range(args.runs):
+        empty_engine(bare)
+        # both timed as their commands, client start-up included: `docker load -i` against `localhub bundle import`
+        loads.append(timed(lambda: subprocess.run(["docker", "-H", bare.engine.docker_host, "load", "-q", "-i",
+                                                   str(together)], check=True, capture_output=True)))
+        empty_engine(bare)
+        imports.append(timed(lambda: bare.localhub("bundle", "import", str(bundle), timeout=1800)))
+        say(f"  run {run + 1}: docker load {loads[-1]:.1f} s, bundle import {imports[-1]:.1f} s")
+    figures["docker_load_s"], figures["bundle_import_s"] = loads, imports
+    figures["import_vs_load"] = statistics.median(imports) / statistics.median(loads)
+    return bundle
+
+
+def room_figures(teacher: Laptop, laptops: list[Laptop], links: list[str], args, figures: dict) -> None:
+    """3. One laptop alone, then all of them at once, --runs times interleaved (each run from laptops that have
+    fetched nothing); the ratio of the medians, and each run's."""
+    code = teacher.json("class", "serve", *links, timeout=1800)["code"]
+    say("The class is served; waiting for every laptop to see the teacher's environments…")
+    each(lambda laptop: rejoin(laptop, code, first=True), laptops)
+    ones, rooms, teacher_sent, fetched_each, sources, loads = [], [], [], [], [], []
+    for run in range(args.runs):
+        ones.append(timed(lambda: laptops[0].localhub("class", "fetch", "--wait", timeout=1800)))
+        rejoin(laptops[0], code)
+        sent_before = teacher.klass().get("uploaded", 0)
+        began = time.monotonic()
+        finished = each(lambda laptop: (laptop.localhub("class", "fetch", "--wait", timeout=1800),
+                                        time.monotonic() - began)[1], laptops)
+        loads.append(os.getloadavg()[0])
+        states = {laptop.name: laptop.klass()["environments"] for laptop in laptops}
+        sources.append({name: [e["sources"] for e in envs] for name, envs in states.items()})
+        rooms.append(finished)
+        teacher_sent.append(teacher.klass().get("uploaded", 0) - sent_before)
+        fetched_each.append([sum((e.get("last") or {}).get("done", 0) for e in envs) for envs in states.values()])
+        # how often the teacher's uplink carried what one laptop needed (1.0: each chunk once)
+        said_sent = teacher_sent[-1] / max(1, max(fetched_each[-1]))
+        say(f"  run {run + 1}: one laptop alone {ones[-1]:.1f} s; {len(laptops)} at once "
+            f"{', '.join(f'{t:.1f}' for t in finished)} s: ratio {max(finished) / ones[-1]:.2f}; the teacher sent "
+            f"{said_sent:.2f}x what each laptop needed; load average {loads[-1]:.1f}")
+        if run + 1 < args.runs:
+            each(lambda laptop: rejoin(laptop, code), laptops)
+    figures["one_laptop_s"], figures["room_s"], figures["room_sources"] = ones, rooms, sources
+    figures["room_teacher_sent_bytes"], figures["room_fetched_bytes_each"] = teacher_sent, fetched_each
+    figures["room_load_average"] = loads
+    figures["room_vs_one_each_run"] = [max(r) / o for r, o in zip(rooms, ones)]
+    figures["room_vs_one"] = statistics.median(max(r) for r in rooms) / statistics.median(ones)
+
+
+def launch_figures(teacher: Laptop, laptop: Laptop, links: list[str], bundle: Path, args, figures: dict) -> None:
+    """4. The bundled link launched offline on a laptop that imported the bundle, against the teacher's launch
+    of its own build."""
+    laptop.localhub("bundle", "import", str(bundle), timeout=1800)
+    local, offline = [], []
+    for run in range(args.runs):
+        for who, times in ((teacher, local), (laptop, offline)):
+            done = []
+            times.append(timed(lambda: done.append(who.json_lines("launch", links[0], timeout=600)[0])))
+            server = done[0][-1]["server"]
+            said = " ".join(e.get("message", "") for e in done[0])
+            if who is laptop and "no network needed" not in said:
+                raise AssertionError(f"the laptop's launch did not come from the bundle: {said[:300]}")
+            who.localhub("servers", "delete", server, "--yes", timeout=300)
+        say(f"  run {run + 1}: local {local[-1]:.1f} s, offline {offline[-1]:.1f} s")
+    figures["launch_local_s"], figures["launch_offline_s"] = local, offline
+    figures["offline_vs_local_launch"] = statistics.median(offline) / statistics.median(local)
+
+
+def report(figures: dict, args) -> int:
     figures["targets"] = TARGETS
     if args.json:
         print(json.dumps(figures, indent=1))
         return 0
     mib = 1 << 20
-    print(f"Bundle: {figures['bundle_bytes'] / mib:.0f} MiB; docker save of each image: "
-          f"{', '.join(f'{b / mib:.0f}' for b in figures['saved_bytes_each'])} MiB")
-    print(f"Import {statistics.median(imports):.1f} s vs docker load {statistics.median(loads):.1f} s (medians)")
-    print(f"One laptop {one:.1f} s; {len(laptops)} laptops at once, the last after {max(finished):.1f} s; the "
-          f"teacher sent {figures['room_teacher_sent_bytes'] / mib:.0f} MiB, each laptop fetched "
-          f"{max(figures['room_fetched_bytes_each']) / mib:.0f} MiB")
-    print(f"Launch offline {statistics.median(offline):.2f} s vs built here {statistics.median(local):.2f} s")
+    if "bundle_bytes" in figures:
+        print(f"Bundle: {figures['bundle_bytes'] / mib:.0f} MiB; docker save of each image: "
+              f"{', '.join(f'{b / mib:.0f}' for b in figures['saved_bytes_each'])} MiB")
+        print(f"Import {statistics.median(figures['bundle_import_s']):.1f} s vs docker load "
+              f"{statistics.median(figures['docker_load_s']):.1f} s (medians)")
+    for run, (one, room) in enumerate(zip(figures["one_laptop_s"], figures["room_s"])):
+        print(f"Run {run + 1}: one laptop {one:.1f} s; {len(room)} laptops at once, the last after {max(room):.1f} s "
+              f"(ratio {max(room) / one:.2f}); the teacher sent {figures['room_teacher_sent_bytes'][run] / mib:.0f} "
+              f"MiB, each laptop fetched {max(figures['room_fetched_bytes_each'][run]) / mib:.0f} MiB; load average "
+              f"{figures['room_load_average'][run]:.1f}")
+    if "launch_local_s" in figures:
+        print(f"Launch offline {statistics.median(figures['launch_offline_s']):.2f} s vs built here "
+              f"{statistics.median(figures['launch_local_s']):.2f} s")
+    print(f"Load average (1, 5, 15 min) before: {figures['load_average_before']}, after: {figures['load_average_after']}")
     print()
     for name, target in TARGETS.items():
-        value = figures[name]
-        print(f"RATIO {name:<24} {value:5.2f}   (target ≤ {target}{'' if value <= target else '  — MISSED'})")
+        if name in figures:
+            value = figures[name]
+            print(f"RATIO {name:<24} {value:5.2f}   (target ≤ {target}{'' if value <= target else '  — MISSED'})")
     return 0
 
 
