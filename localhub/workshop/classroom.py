@@ -305,12 +305,11 @@ class Member:
 
     def _prefetch(self) -> None:
         if any(f.task and not f.task.done() for f in self.fetches.values()):
-            return  # one environment at a time: the whole room then shares the same layers at once
-        for spec in sorted(self.envs):
-            fetch = self.fetches.get(spec)
-            if spec not in self.ready and (fetch is None or fetch.error is None):
-                self.start_fetch(spec)
-                return
+            return  # what is missing is fetched in one pass; what the class offers later, after it
+        missing = [spec for spec in sorted(self.envs) if spec not in self.ready
+                   and (spec not in self.fetches or self.fetches[spec].error is None)]
+        if missing:
+            self.start_fetches(missing)
 
     def holders(self) -> list[Holder]:
         return [Holder(node, s.peer, s.have.get("blobs") or {}, int(s.have.get("uploads") or 0),
@@ -321,51 +320,83 @@ class Member:
         return await self.net.get_bytes(peer, f"/chunk/{sha}/{index}", timeout=120)
 
     def start_fetch(self, spec: str) -> Fetch:
-        fetch = self.fetches.get(spec)
-        if fetch is not None and fetch.task is not None and not fetch.task.done():
-            return fetch
-        fetch = Fetch(spec, Progress(f"Fetching {spec} from the class", total=0))
-        fetch.task = asyncio.ensure_future(self._fetch(fetch))
-        self.fetches[spec] = fetch
-        return fetch
+        return self.start_fetches([spec])[0]
 
-    async def _fetch(self, fetch: Fetch) -> None:
+    def start_fetches(self, specs: list[str]) -> list[Fetch]:
+        """Fetch these environments in one pass: the chunks of all their layers in one swarm (a layer they share
+        once), then each loaded into the engine. One pass, not one environment after the other: the room's
+        laptops pass each other chunks of every environment at once, and the fetch has one end, not one per
+        environment (at each end the last chunks are the ones every laptop waits for)."""
+        new = []
+        for spec in dict.fromkeys(specs):
+            fetch = self.fetches.get(spec)
+            if fetch is not None and fetch.task is not None and not fetch.task.done():
+                continue
+            self.fetches[spec] = fetch = Fetch(spec, Progress(f"Fetching {spec} from the class", total=0))
+            new.append(fetch)
+        if new:
+            task = asyncio.ensure_future(self._fetch(new))
+            for fetch in new:
+                fetch.task = task
+        return [self.fetches[spec] for spec in specs]
+
+    async def _fetch(self, fetches: list[Fetch]) -> None:
         if self._one_fetch.locked():
-            fetch.progress.stage = "waiting for the fetch before it"
+            for fetch in fetches:
+                fetch.progress.stage = "waiting for the fetch before it"
         async with self._one_fetch:
-            fetch.progress.started = time.monotonic()
-            fetch.progress.stage = ""
-            await self._fetch_now(fetch)
+            for fetch in fetches:
+                fetch.progress.started = time.monotonic()
+                fetch.progress.stage = ""
+            await self._fetch_now(fetches)
 
-    async def _fetch_now(self, fetch: Fetch) -> None:
-        record = self.envs[fetch.spec]
+    async def _fetch_now(self, fetches: list[Fetch]) -> None:
+        records = {fetch.spec: self.envs[fetch.spec] for fetch in fetches}
         try:
-            blobs = [Blob.from_dict(b) for b in record["layers"]]
+            blobs = {spec: [Blob.from_dict(b) for b in record["layers"]] for spec, record in records.items()}
             present = await asyncio.to_thread(layers.present_chains, self.client)
-            chains = layers.chain_ids([b.diff_id for b in blobs])
-            needed = [b for b, chain in zip(blobs, chains) if chain not in present]
-            swarm = fetch.swarm = Swarm(self.partials, self.holders, self._get_chunk, seed=self.lab.node,
-                                        lost_after=LOST_AFTER)
-            fetch.progress.skipped = sum(b.size for b in blobs if b not in needed)
-            await swarm.fetch(needed, fetch.progress)
-            fetch.sources = {self._peer_name(n): c for n, c in swarm.sources.items()}
-            fetch.progress.stage = "loading into the engine"
-            config = base64.b64decode(record["config"])
-            item = layers.ToLoad(record["image_id"], (record["image"],), config, [
-                (b.diff_id, b.size, b.raw_size, (lambda b=b: open(self.store.path(self.store.get(b.diff_id)), "rb")))
-                for b in blobs])
-            await asyncio.to_thread(layers.load, self.client, [item])
-            self._remember_record(record)
-            self.offline.add_fetched({k: record[k] for k in ("spec", "link", "resolved", "image", "image_id")},
-                                     ", ".join(sorted(fetch.sources)) or "this laptop's own layers")
-            self.ready.add(fetch.spec)
-            self.advertiser.set(slots=len(self.ready))
-            fetch.progress.finish()
-            log.info("fetched %s from the class (%s)", fetch.spec, fetch.sources)
+            needed: dict[str, list[Blob]] = {}
+            for fetch in fetches:
+                chains = layers.chain_ids([b.diff_id for b in blobs[fetch.spec]])
+                needed[fetch.spec] = [b for b, chain in zip(blobs[fetch.spec], chains) if chain not in present]
+                fetch.progress.skipped = sum(b.size for b in blobs[fetch.spec] if b not in needed[fetch.spec])
+            swarm = Swarm(self.partials, self.holders, self._get_chunk, seed=self.lab.node, lost_after=LOST_AFTER)
+            for fetch in fetches:
+                fetch.swarm = swarm
+            await swarm.fetch([b for spec in needed for b in needed[spec]], progress_of=lambda blob: [
+                fetch.progress for fetch in fetches if blob in needed[fetch.spec]])
         except (LocalhubError, OSError) as err:
-            fetch.error = str(err)
-            fetch.progress.finish()
-            log.warning("fetching %s from the class failed: %s", fetch.spec, err)
+            for fetch in fetches:
+                self._failed(fetch, err)
+            return
+        sources = {self._peer_name(n): c for n, c in swarm.sources.items()}
+        for fetch in fetches:
+            # the sources of the pass: the chunks of the environments fetched together are not told apart
+            fetch.sources = sources
+            try:
+                await self._load(fetch, records[fetch.spec], blobs[fetch.spec])
+            except (LocalhubError, OSError) as err:
+                self._failed(fetch, err)
+
+    async def _load(self, fetch: Fetch, record: dict, blobs: list[Blob]) -> None:
+        fetch.progress.stage = "loading into the engine"
+        config = base64.b64decode(record["config"])
+        item = layers.ToLoad(record["image_id"], (record["image"],), config, [
+            (b.diff_id, b.size, b.raw_size, (lambda b=b: open(self.store.path(self.store.get(b.diff_id)), "rb")))
+            for b in blobs])
+        await asyncio.to_thread(layers.load, self.client, [item])
+        self._remember_record(record)
+        self.offline.add_fetched({k: record[k] for k in ("spec", "link", "resolved", "image", "image_id")},
+                                 ", ".join(sorted(fetch.sources)) or "this laptop's own layers")
+        self.ready.add(fetch.spec)
+        self.advertiser.set(slots=len(self.ready))
+        fetch.progress.finish()
+        log.info("fetched %s from the class (%s)", fetch.spec, fetch.sources)
+
+    def _failed(self, fetch: Fetch, err: Exception) -> None:
+        fetch.error = str(err)
+        fetch.progress.finish()
+        log.warning("fetching %s from the class failed: %s", fetch.spec, err)
 
     def _peer_name(self, node: str) -> str:
         state = self.peers.get(node)

@@ -178,19 +178,23 @@ class Swarm:
         self._resting: dict[str, float] = {}  # node -> until when it is set aside
 
     async def fetch(self, blobs: list[Blob], progress: Progress | None = None,
-                    on_progress: Callable[[Progress], None] | None = None) -> list[Blob]:
+                    on_progress: Callable[[Progress], None] | None = None,
+                    progress_of: Callable[[Blob], list[Progress]] | None = None) -> list[Blob]:
+        """Every blob, in one pass (the chunks of all of them in one choice). Bytes are counted in `progress`,
+        or in each Progress `progress_of(blob)` names (several environments fetched together)."""
+        counts = progress_of or (lambda blob: [progress] if progress is not None else [])
         blobs = list({b.sha256: b for b in blobs}.values())  # a layer may come twice in one image
         todo = [b for b in blobs if self.partials.store.get(b.diff_id) is None]
         for blob in todo:
             await asyncio.to_thread(self.partials.begin, blob)
-        if progress is not None:
-            progress.total = sum(b.size for b in todo)
-            progress.skipped += sum(b.size for b in blobs if b not in todo)
-            for blob in todo:
-                progress.skipped += sum(blob.chunk_range(i)[1] for i in range(blob.chunk_count)
-                                        if self.partials.has(blob, i))  # resumed
-                progress.total -= sum(blob.chunk_range(i)[1] for i in range(blob.chunk_count)
-                                      if self.partials.has(blob, i))
+        for blob in blobs:
+            resumed = sum(blob.chunk_range(i)[1] for i in range(blob.chunk_count) if self.partials.has(blob, i))
+            for counted in counts(blob):
+                if blob in todo:
+                    counted.total += blob.size - resumed
+                    counted.skipped += resumed
+                else:
+                    counted.skipped += blob.size
         need = [(b, i) for b in todo for i in range(b.chunk_count) if not self.partials.has(b, i)]
         self.random.shuffle(need)
         out: dict[tuple[str, int], _Slot] = {}
@@ -232,10 +236,10 @@ class Swarm:
                     if data is not None and await asyncio.to_thread(self.partials.write, slot.blob, slot.index, data):
                         last_arrival = time.monotonic()
                         self.sources[slot.holder.key] = self.sources.get(slot.holder.key, 0) + 1
-                        if progress is not None:
-                            progress.add(len(data))
+                        for counted in counts(slot.blob):
+                            counted.add(len(data))
                             if on_progress:
-                                on_progress(progress)
+                                on_progress(counted)
                     else:
                         if data is not None:
                             self._resting[slot.holder.key] = time.monotonic() + 3.0  # sent wrong bytes

@@ -180,3 +180,76 @@ def test_the_teacher_is_not_asked_again_for_what_a_laptop_is_getting_while_a_lap
     for need in ([(blob, 0), (blob, 1)], [(blob, 1), (blob, 0)]):
         slot = Swarm(None, lambda: [], None, seed="x")._pick(need, {}, [teacher, neighbour], 0.0)
         assert (slot.index, slot.holder.key) == (1, "n")  # a busy neighbour rather than a second copy
+
+
+# --- a laptop fetching the class's environments ---------------------------------------------------
+
+class _Engine:
+    """An engine with no image at all; what is loaded into it is only noted (tests/lan loads for real)."""
+
+    class api:
+        @staticmethod
+        def images(all=False):
+            return []
+
+
+def _record(blob, spec: str) -> dict:
+    import base64
+    import json
+
+    config = json.dumps({"rootfs": {"type": "layers", "diff_ids": [blob.diff_id]}}).encode()
+    return {"spec": spec, "link": f"https://mybinder.org/v2/{spec}", "resolved": "0" * 40, "image": f"img/{spec}",
+            "image_id": "sha256:" + hashlib.sha256(config).hexdigest(), "config": base64.b64encode(config).decode(),
+            "layers": [blob.to_dict()]}
+
+
+def test_the_class_environments_are_fetched_in_one_pass(store, tmp_path, monkeypatch):
+    """Asked for two environments at once, a laptop asks for the second's chunks while the first's are still
+    coming (one pass over every layer), rather than after the first is fetched and loaded: the room's laptops
+    then pass each other chunks of both, and the fetch has one end, not two."""
+    from types import SimpleNamespace
+
+    from localhub.workshop import classroom
+    from localhub.workshop.classcode import Membership
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    first, first_data = make_blob(store, tmp_path, CHUNK // 2, 5)
+    second, second_data = make_blob(store, tmp_path, CHUNK // 2, 6)
+    loaded = []
+    monkeypatch.setattr(classroom.layers, "load", lambda client, items: loaded.extend(items))
+    membership = Membership(key="ab" * 32, code="K7Q4-M2PX-9DRT-H8WC", role="participant", name="ada")
+    settings = SimpleNamespace(state_dir=tmp_path / "state", class_port=0)
+    member = classroom.Member(settings, _Engine(), membership, "127.0.0.1")
+    member.advertiser = SimpleNamespace(set=lambda **kw: None)
+    member.envs = {"gh/a/one/main": _record(first, "gh/a/one/main"), "gh/a/two/main": _record(second, "gh/a/two/main")}
+    teacher = Peer("t", {first.sha256: first_data, second.sha256: second_data},
+                   {first.sha256: "all", second.sha256: "all"}, teacher=True)
+    member.holders = lambda: [teacher.holder()]
+    asked, release = [], asyncio.Event()
+
+    async def get_chunk(peer, sha, index):
+        asked.append(sha)
+        await release.wait()  # the teacher is slow: nothing arrives until the test says so
+        return await peer.chunk(sha, index)
+
+    member._get_chunk = get_chunk
+
+    async def scenario():
+        fetches = member.start_fetches(sorted(member.envs))
+        for _ in range(100):
+            if len(asked) == 2:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)
+        both_asked = set(asked)
+        release.set()
+        await asyncio.wait({f.task for f in fetches}, timeout=30)
+        return fetches, both_asked
+
+    fetches, both_asked = asyncio.run(scenario())
+    assert both_asked == {first.sha256, second.sha256}  # the second environment did not wait for the first
+    assert [f.error for f in fetches] == [None, None] and member.ready == set(member.envs)
+    assert sorted(item.names[0] for item in loaded) == ["img/gh/a/one/main", "img/gh/a/two/main"]
+    assert [f.progress.done for f in fetches] == [first.size, second.size]  # each counts its own layer
+    kept = member.store  # the user's blob store (in XDG_CACHE_HOME), each blob checked by hash as it came
+    assert kept.path(kept.get(second.diff_id)).read_bytes() == second_data
