@@ -11,8 +11,9 @@ laptops that hold it and those fetching it right now (every laptop tells the oth
 fetching), so that the teacher sends each chunk to one laptop and the laptops pass it on; ties broken at
 random (laptops start in different places). It comes from the holder with the least load (its own uploads,
 ours to it, an extra for the teacher); a chunk that another laptop holds or is fetching is asked of the
-teacher only when nothing else can be asked (at the end of a fetch, or while the laptops that have it are
-busy). A busy or failing peer is set aside for a moment; when no chunk has arrived for `lost_after` seconds
+teacher only when nothing else can be asked and this laptop has nothing else coming (at the end of a fetch,
+or while the laptops that have it are busy): a second copy on the teacher's uplink slows every chunk nobody
+has yet. A busy or failing peer is set aside for a moment; when no chunk has arrived for `lost_after` seconds
 and no peer holds what is missing, the fetch fails in one sentence and can be run again.
 """
 
@@ -265,8 +266,12 @@ class Swarm:
             holder = min(usable, key=lambda h: (h.uploads + 2 * ours.get(h.key, 0) + (3 if h.teacher else 0),
                                                 self.random.random()))
             spread = [h for h in holders if h.holds(blob, index) or h.is_fetching(blob, index)]
-            # the teacher again for a chunk a laptop has or is getting: only when nothing better is left
+            # the teacher again for a chunk a laptop has or is getting: only when nothing better is left, and
+            # only to a laptop that has nothing else coming (it would wait idle): the teacher's uplink is the one
+            # the whole room waits on, and a second copy there slows the chunks nobody has yet
             again = holder.teacher and any(not h.teacher for h in spread)
+            if again and out:
+                continue
             rank = (again, len(spread))
             if best is None or rank < best[0]:
                 best = (rank, blob, index, holder)

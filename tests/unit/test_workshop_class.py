@@ -253,3 +253,21 @@ def test_the_class_environments_are_fetched_in_one_pass(store, tmp_path, monkeyp
     assert [f.progress.done for f in fetches] == [first.size, second.size]  # each counts its own layer
     kept = member.store  # the user's blob store (in XDG_CACHE_HOME), each blob checked by hash as it came
     assert kept.path(kept.get(second.diff_id)).read_bytes() == second_data
+
+
+def test_a_laptop_with_a_chunk_coming_waits_rather_than_ask_the_teacher_for_a_second_copy():
+    from localhub.workshop.blobs import Blob
+    from localhub.workshop.swarm import _Slot
+
+    blob = Blob("sha256:" + "a" * 64, "b" * 64, 2 * CHUNK, 2 * CHUNK, ("1" * 64, "2" * 64))
+    teacher = Holder("t", None, {blob.sha256: "all"}, teacher=True)
+    neighbour = Holder("n", None, {}, fetching={blob.sha256: {0}})  # getting chunk 0 (from the teacher)
+    swarm = Swarm(None, lambda: [], None, seed="x")
+    coming = {(blob.sha256, 1): _Slot(blob, 1, teacher)}  # this laptop is getting chunk 1 from the teacher
+    assert swarm._pick([(blob, 0)], coming, [teacher, neighbour], 0.0) is None  # chunk 0 is left to the neighbour
+    # held by a busy neighbour: not from the teacher either while something is coming
+    neighbour = Holder("n", None, {blob.sha256: "10"}, uploads=9)
+    assert swarm._pick([(blob, 0)], coming, [teacher, neighbour], 0.0) is None
+    # with nothing coming, this laptop would wait idle: the teacher is asked
+    slot = swarm._pick([(blob, 0)], {}, [teacher, neighbour], 0.0)
+    assert (slot.index, slot.holder.key) == (0, "t")
