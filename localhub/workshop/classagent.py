@@ -44,18 +44,22 @@ class _Signed(tornado.web.RequestHandler):
                         self.request.remote_ip, refusal.code)
             self.reply(refusal.status, {"error": refusal.reason, "reason": refusal.code})
 
-    def _sign(self, status: int, body: bytes) -> None:
+    def _sign(self, status: int, body: bytes, sha: str | None = None) -> None:
         for name, value in sign_response(self.member.lab.key, status, body, self.request.headers.get(H_NONCE, ""),
-                                         self.member.lab.node, self.request.headers.get(H_NODE, "")).items():
+                                         self.member.lab.node, self.request.headers.get(H_NODE, ""),
+                                         sha=sha).items():
             self.set_header(name, value)
 
     def reply(self, status: int, data: dict) -> None:
         self.send(status, json.dumps(data).encode(), "application/json")
 
-    def send(self, status: int, body: bytes, content_type: str = "application/octet-stream") -> None:
+    def send(self, status: int, body: bytes, content_type: str = "application/octet-stream",
+             sha: str | None = None) -> None:
+        """`sha`: the body's SHA-256 when it is known (a chunk's, from the class's record), to sign without
+        hashing the body again."""
         self.set_status(status)
         self.set_header("Content-Type", content_type)
-        self._sign(status, body)
+        self._sign(status, body, sha)
         self.finish(body)
 
     def write_error(self, status_code: int, **kwargs) -> None:
@@ -74,14 +78,17 @@ class ChunkHandler(_Signed):
             return
         self.member.uploads += 1
         try:
-            data = await asyncio.to_thread(self.member.read_chunk, sha, int(index))
+            found = await asyncio.to_thread(self.member.read_chunk, sha, int(index))
         finally:
             self.member.uploads -= 1
-        if data is None:
+        if found is None:
             self.reply(404, {"error": "this laptop does not have that chunk", "reason": "missing"})
             return
+        data, chunk_sha = found
         self.member.uploaded += len(data)
-        self.send(200, data)
+        # signed as the chunk the record names: the laptop that asked checks the bytes against that hash
+        # before it keeps them (swarm.PartialStore.write), so they are hashed once, there
+        self.send(200, data, sha=chunk_sha)
 
 
 class MaterialHandler(_Signed):

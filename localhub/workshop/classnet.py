@@ -60,7 +60,11 @@ class ClassClient:
         return self._clients[key]
 
     async def request(self, peer: Peer, method: str, path: str, body: bytes = b"",
-                      timeout: float | None = None, headers: dict | None = None) -> httpx.Response:
+                      timeout: float | None = None, headers: dict | None = None,
+                      sha: str | None = None) -> httpx.Response:
+        """The peer's answer, its signature checked. `sha`: the SHA-256 the answer's body must have, which the
+        caller checks against the body itself (a chunk: the swarm hashes it once, as it keeps it); the answer
+        is refused unless the peer signed it for that hash."""
         signed = signing.sign_request(self.lab.key, method, path, body, self.lab.node, peer.node)
         who = peer.name.split(".")[0]
         try:
@@ -73,7 +77,7 @@ class ClassClient:
             raise PeerUnavailable(f"{who} did not answer ({err.__class__.__name__})") from None
         try:
             signing.verify_response(self.lab.key, r.status_code, r.headers, r.content, signed[signing.H_NONCE],
-                                    peer.node, self.lab.node)
+                                    peer.node, self.lab.node, sha=sha if r.status_code == 200 else None)
         except signing.Refused as refusal:
             raise PeerUnavailable(f"{who}'s answer was refused: {refusal}", r.status_code) from None
         if r.status_code >= 400:
@@ -87,8 +91,8 @@ class ClassClient:
     async def get_json(self, peer: Peer, path: str) -> dict:
         return json.loads((await self.request(peer, "GET", API + path)).content)
 
-    async def get_bytes(self, peer: Peer, path: str, timeout: float | None = None) -> bytes:
-        return (await self.request(peer, "GET", API + path, timeout=timeout)).content
+    async def get_bytes(self, peer: Peer, path: str, timeout: float | None = None, sha: str | None = None) -> bytes:
+        return (await self.request(peer, "GET", API + path, timeout=timeout, sha=sha)).content
 
     async def post(self, peer: Peer, path: str, body: bytes, headers: dict | None = None,
                    timeout: float | None = None) -> dict:

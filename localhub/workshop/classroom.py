@@ -209,7 +209,8 @@ class Member:
                              for sha, chunks in f.swarm.inflight.items() if chunks},
                 "material": self.work.material_summary()}
 
-    def read_chunk(self, sha: str, index: int) -> bytes | None:
+    def read_chunk(self, sha: str, index: int) -> tuple[bytes, str] | None:
+        """(chunk `index` of blob `sha`, the SHA-256 the class's record gives it), if this laptop has it."""
         blob = self._class_blobs().get(sha)
         if blob is not None:
             stored = self.store.get(blob.diff_id)
@@ -217,7 +218,7 @@ class Member:
                 offset, length = blob.chunk_range(index)
                 with open(self.store.path(stored), "rb") as f:
                     f.seek(offset)
-                    return f.read(length)
+                    return f.read(length), blob.chunks[index]
         return self.partials.read_chunk(sha, index)
 
     # --- teacher ------------------------------------------------------------------------------------
@@ -317,7 +318,11 @@ class Member:
                 for node, s in self.peers.items() if s.reachable]
 
     async def _get_chunk(self, peer, sha: str, index: int) -> bytes:
-        return await self.net.get_bytes(peer, f"/chunk/{sha}/{index}", timeout=120)
+        """The chunk as `peer` sent it, its answer signed for the chunk's hash in the class's record: the swarm
+        checks the bytes against that hash before it keeps them."""
+        blob = self._class_blobs().get(sha)
+        expected = blob.chunks[index] if blob is not None and 0 <= index < blob.chunk_count else None
+        return await self.net.get_bytes(peer, f"/chunk/{sha}/{index}", timeout=120, sha=expected)
 
     def start_fetch(self, spec: str) -> Fetch:
         return self.start_fetches([spec])[0]

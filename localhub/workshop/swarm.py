@@ -128,14 +128,15 @@ class PartialStore:
         """sha -> "1010…": the chunks of each blob being received that this laptop can already serve."""
         return {sha: "".join("1" if h else "0" for h in have) for sha, have in self._have.items() if any(have)}
 
-    def read_chunk(self, sha: str, index: int) -> bytes | None:
+    def read_chunk(self, sha: str, index: int) -> tuple[bytes, str] | None:
+        """(chunk `index` of a blob being received, its SHA-256), if it is here (it was checked as it came)."""
         blob, have = self._blobs.get(sha), self._have.get(sha)
         if blob is None or not have or not 0 <= index < len(have) or not have[index]:
             return None
         offset, length = blob.chunk_range(index)
         with open(self._paths(blob)[0], "rb") as f:
             f.seek(offset)
-            return f.read(length)
+            return f.read(length), blob.chunks[index]
 
 
 @dataclass

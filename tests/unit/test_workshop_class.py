@@ -271,3 +271,58 @@ def test_a_laptop_with_a_chunk_coming_waits_rather_than_ask_the_teacher_for_a_se
     # with nothing coming, this laptop would wait idle: the teacher is asked
     slot = swarm._pick([(blob, 0)], {}, [teacher, neighbour], 0.0)
     assert (slot.index, slot.holder.key) == (0, "t")
+
+
+def test_a_chunk_comes_over_the_class_agent_signed_for_its_hash_and_other_bytes_are_not_kept(tmp_path, store):
+    """The real agent and client on loopback (TLS, signatures): the chunk's bytes are hashed once, by the laptop
+    that keeps them; a laptop sending other bytes for the chunk, or signing another hash, gets nothing kept."""
+    from types import SimpleNamespace
+
+    from tornado.httpserver import HTTPServer
+    from tornado.netutil import bind_sockets
+
+    from localhub.pool.discovery import Peer as Record
+    from localhub.pool.trust.keys import Lab
+    from localhub.pool.trust.tls import ensure_certificate, server_context
+    from localhub.workshop import classagent
+    from localhub.workshop.classnet import ClassClient
+
+    blob, data = make_blob(store, tmp_path, 2 * CHUNK, 7)
+    key = os.urandom(32)
+    sent = {"bytes": data, "sha": None}
+
+    def read_chunk(sha, index):
+        chunk = sent["bytes"][index * CHUNK:(index + 1) * CHUNK]
+        return chunk, sent["sha"] or blob.chunks[index]
+
+    laptop = SimpleNamespace(lab=Lab(key=key, node="a" * 16), uploads=0, uploaded=0, read_chunk=read_chunk)
+    cert, private, fingerprint = ensure_certificate(tmp_path / "laptop", "a" * 16)
+
+    async def scenario():
+        sockets = bind_sockets(0, "127.0.0.1")
+        server = HTTPServer(classagent.make_app(laptop), ssl_options=server_context(cert, private))
+        server.add_sockets(sockets)
+        record = Record("laptop._localhub", "a" * 16, "127.0.0.1", sockets[0].getsockname()[1], "participant", 0,
+                        False, "0", fingerprint)
+        client = ClassClient(Lab(key=key, node="b" * 16))
+        partials = PartialStore(store)
+        swarm = Swarm(partials, lambda: [Holder("a" * 16, record, {blob.sha256: "all"})],
+                      lambda peer, sha, i: client.get_bytes(peer, f"/chunk/{sha}/{i}", sha=blob.chunks[i]),
+                      lost_after=1.0)
+        outcomes = []
+        try:
+            for bytes_sent, sha_signed in ((b"x" * len(data), None), (data, "f" * 64), (data, None)):
+                sent["bytes"], sent["sha"] = bytes_sent, sha_signed
+                try:
+                    outcomes.append(("kept", await swarm.fetch([blob])))
+                except FetchFailed:
+                    outcomes.append(("refused", [i for i in range(blob.chunk_count) if partials.has(blob, i)]))
+                swarm._resting.clear()
+        finally:
+            await client.aclose()
+            server.stop()
+        return outcomes
+
+    other_bytes, other_hash, right = asyncio.run(scenario())
+    assert other_bytes == ("refused", []) and other_hash == ("refused", [])  # nothing of theirs kept
+    assert right[0] == "kept" and store.path(store.get(blob.diff_id)).read_bytes() == data
