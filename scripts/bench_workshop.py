@@ -216,6 +216,9 @@ def room_figures(teacher: Laptop, laptops: list[Laptop], links: list[str], args,
     ones, rooms, teacher_sent, fetched_each, sources, loads = [], [], [], [], [], []
     for run in range(args.runs):
         ones.append(timed(lambda: laptops[0].localhub("class", "fetch", "--wait", timeout=1800)))
+        alone = [e.get("took") for e in laptops[0].klass()["environments"]]
+        figures.setdefault("one_laptop_took", []).append(alone)
+        say(f"    alone, seconds fetching / loading each environment: {alone}")
         rejoin(laptops[0], code)
         sent_before = teacher.klass().get("uploaded", 0)
         began = time.monotonic()
@@ -224,6 +227,8 @@ def room_figures(teacher: Laptop, laptops: list[Laptop], links: list[str], args,
         loads.append(os.getloadavg()[0])
         states = {laptop.name: laptop.klass()["environments"] for laptop in laptops}
         sources.append({name: [e["sources"] for e in envs] for name, envs in states.items()})
+        took = {name: [e.get("took") for e in envs] for name, envs in states.items()}
+        figures.setdefault("room_took", []).append(took)
         rooms.append(finished)
         teacher_sent.append(teacher.klass().get("uploaded", 0) - sent_before)
         fetched_each.append([sum((e.get("last") or {}).get("done", 0) for e in envs) for envs in states.values()])
@@ -232,6 +237,7 @@ def room_figures(teacher: Laptop, laptops: list[Laptop], links: list[str], args,
         say(f"  run {run + 1}: one laptop alone {ones[-1]:.1f} s; {len(laptops)} at once "
             f"{', '.join(f'{t:.1f}' for t in finished)} s: ratio {max(finished) / ones[-1]:.2f}; the teacher sent "
             f"{said_sent:.2f}x what each laptop needed; load average {loads[-1]:.1f}")
+        say(f"    seconds fetching / loading each environment: {took}")
         if run + 1 < args.runs:
             each(lambda laptop: rejoin(laptop, code), laptops)
     figures["one_laptop_s"], figures["room_s"], figures["room_sources"] = ones, rooms, sources

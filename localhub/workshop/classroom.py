@@ -65,6 +65,7 @@ class Fetch:
     error: str | None = None
     sources: dict = field(default_factory=dict)
     swarm: Swarm | None = None
+    took: dict = field(default_factory=dict)  # seconds each step took: "fetch" (the chunks), "load" (the engine)
 
 
 def valid_record(record: dict) -> bool:
@@ -370,6 +371,8 @@ class Member:
                 fetch.swarm = swarm
             await swarm.fetch([b for spec in needed for b in needed[spec]], progress_of=lambda blob: [
                 fetch.progress for fetch in fetches if blob in needed[fetch.spec]])
+            for fetch in fetches:
+                fetch.took["fetch"] = round(fetch.progress.seconds, 2)
         except (LocalhubError, OSError) as err:
             for fetch in fetches:
                 self._failed(fetch, err)
@@ -385,11 +388,13 @@ class Member:
 
     async def _load(self, fetch: Fetch, record: dict, blobs: list[Blob]) -> None:
         fetch.progress.stage = "loading into the engine"
+        began = time.monotonic()
         config = base64.b64decode(record["config"])
         item = layers.ToLoad(record["image_id"], (record["image"],), config, [
             (b.diff_id, b.size, b.raw_size, (lambda b=b: open(self.store.path(self.store.get(b.diff_id)), "rb")))
             for b in blobs])
         await asyncio.to_thread(layers.load, self.client, [item])
+        fetch.took["load"] = round(time.monotonic() - began, 2)
         self._remember_record(record)
         self.offline.add_fetched({k: record[k] for k in ("spec", "link", "resolved", "image", "image_id")},
                                  ", ".join(sorted(fetch.sources)) or "this laptop's own layers")
@@ -445,6 +450,7 @@ class Member:
                          else None,
                          "error": fetch.error if fetch else None,
                          "sources": fetch.sources if fetch else {},
+                         "took": fetch.took if fetch else {},
                          "last": fetch.progress.to_dict() if fetch and fetch.task and fetch.task.done() else None})
         return {"role": self.role, "name": self.name, "class": self.lab.fingerprint, "node": self.lab.node,
                 "code": self.membership.code if self.role == "teacher" else None,
