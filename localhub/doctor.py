@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import docker.errors
 
-from . import docker_engine, isolation, storage_watch
+from . import docker_engine, isolation, storage_caps, storage_watch
 from .config import Settings
 from .preflight import port_in_use
 from .errors import LocalhubError
@@ -92,8 +92,8 @@ def run_checks(settings: Settings) -> list[Check]:
                 checks.append(Check("image", False, f"{image} is not on this machine",
                                     "run scripts/build-images.sh (localhub never pulls images)"))
     if client is not None:
-        quotas = storage_watch.engine_has_quotas(client.api, settings.labels)
-        checks.append(Check("storage caps", True, storage_watch.mode_text(quotas)))
+        quotas = storage_caps.engine_has_quotas(client.api, settings.labels)
+        checks.append(Check("storage caps", True, storage_caps.mode_text(quotas)))
         if not quotas and not any(_present(client, image) for image in storage_watch.METER_IMAGES):
             checks.append(Check("storage meter", False, "no localhub base image to measure homes with, so storage "
                                 "caps are checked only when a server starts", "run scripts/build-images.sh"))

@@ -24,7 +24,6 @@ import asyncio
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -33,11 +32,11 @@ import docker.errors
 import requests
 
 from .profiles import format_size
+from .storage_caps import MiB, engine_has_quotas, low_disk_notice, margin, mode_text, over_cap_notice
 
 log = logging.getLogger("localhub.storage_watch")
 
 METER_IMAGES = ("localhub/base:latest", "localhub/base:test")
-MiB = 2**20
 MIN_FREE = 1024 * MiB  # below this much free disk, the fastest-growing server is stopped
 ROLE = "meter"
 
@@ -62,51 +61,6 @@ while True:
     while time.monotonic() < deadline and left - free() < 16384:
         time.sleep(0.02)
 """
-
-ENFORCED_TEXT = ("storage caps are enforced by the engine: home volumes are created with their cap as an XFS "
-                 "project quota, and writes past it fail")
-WATCHED_TEXT = ("storage caps are watched: the engine's filesystem has no volume quotas, so each running "
-                "server's home is measured every 2 s (at once when the disk fills fast, five times a second near "
-                "its cap), and a server past its cap plus a margin is frozen and stopped with a notice; a server "
-                "over its cap is refused at start")
-
-
-def margin(cap: int) -> int:
-    """How far past its cap a home may grow before its server is stopped (writes in flight, a measurement's
-    delay): a tenth of the cap, between 64 MiB and 512 MiB."""
-    return min(512 * MiB, max(64 * MiB, cap // 10))
-
-
-def engine_has_quotas(api, labels: dict) -> bool:
-    """Whether the engine's local volume driver can cap a volume's size here (a probe volume is made and
-    removed). `api` is a low-level docker.APIClient."""
-    name = f"localhub-quota-probe-{uuid.uuid4().hex[:8]}"
-    try:
-        api.create_volume(name, driver="local", driver_opts={"size": str(64 * MiB)},
-                          labels={**labels, "localhub.role": "probe"})
-    except docker.errors.APIError:
-        return False  # "quota size requested but no quota support"
-    try:
-        api.remove_volume(name, force=True)
-    except docker.errors.APIError:
-        pass
-    return True
-
-
-def mode_text(quotas: bool) -> str:
-    return ENFORCED_TEXT if quotas else WATCHED_TEXT
-
-
-def over_cap_notice(used: int, cap: int, when: float) -> str:
-    return (f"stopped at {time.strftime('%H:%M', time.localtime(when))}: its home held {format_size(used)}, past "
-            f"its {format_size(cap)} storage cap — delete files to start it again (start it with a larger profile, "
-            "e.g. --profile large, to reach them), or delete the server")
-
-
-def low_disk_notice(free: int, when: float) -> str:
-    return (f"stopped at {time.strftime('%H:%M', time.localtime(when))}: its home was growing fastest while this "
-            f"desktop's disk had only {format_size(free)} left — free disk space or delete files before starting it")
-
 
 @dataclass
 class Reading:
@@ -164,7 +118,7 @@ class StorageWatch:
             return {volume: r.used for volume, r in self._usage.items()}
 
     def mode(self) -> tuple[str, str]:
-        return ("enforced", ENFORCED_TEXT) if self.quotas else ("watched", WATCHED_TEXT)
+        return ("enforced" if self.quotas else "watched", mode_text(self.quotas))
 
     # --- life ---------------------------------------------------------------------------------------
     def start(self) -> None:

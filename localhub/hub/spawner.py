@@ -34,7 +34,7 @@ from ..errors import LocalhubError
 from .daemon_link import DaemonLink
 from ..profiles import format_size, get_profile, load_profiles
 from ..storage import container_name, home_volume_name
-from ..storage_watch import engine_has_quotas
+from ..storage_caps import engine_has_quotas
 from . import identity, readiness
 from .resume import nothing_to_unpause
 from .hub_config import from_setting

@@ -10,7 +10,7 @@ import json
 import time
 from pathlib import Path
 
-from localhub.storage_watch import margin
+from localhub.storage_caps import margin
 
 import httpx
 import pytest

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from localhub.storage_watch import engine_has_quotas
+from localhub.storage_caps import engine_has_quotas
 from tests.lan.engines import CACHE, NamespaceEngine
 from tests.lan.netns import Host
 from tests.unit.fake_engine import make_spawner

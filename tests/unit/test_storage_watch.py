@@ -8,7 +8,8 @@ from __future__ import annotations
 import pytest
 from tornado import web
 
-from localhub.storage_watch import MIN_FREE, MiB, StorageWatch, margin
+from localhub.storage_caps import MiB, margin
+from localhub.storage_watch import MIN_FREE, StorageWatch
 from tests.unit.fake_engine import FakeEngine, Script, make_spawner
 
 pytestmark = pytest.mark.unit
