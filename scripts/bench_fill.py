@@ -248,9 +248,25 @@ class Hub:
             except subprocess.TimeoutExpired:
                 self.tui.kill()
 
-    def cleanup(self) -> None:
+    def down(self) -> None:
         self.stop_tui()
-        cleanup(self.env, self.state_dir, self.instance or Settings(state_dir=self.state_dir).instance)
+        subprocess.run(LOCALHUB + ["down", "--state-dir", str(self.state_dir)], env=self.env, capture_output=True,
+                       timeout=120)
+
+    def cleanup(self) -> bool:
+        """Stop its TUI, `localhub down`, remove what it made; a few tries (a container still stopping holds
+        its volume). False, saying so, if something is left."""
+        self.stop_tui()
+        for attempt in range(3):
+            try:
+                cleanup(self.env, self.state_dir, self.instance or Settings(state_dir=self.state_dir).instance)
+                return True
+            except Exception as err:  # noqa: BLE001 - said, then tried again; the other hub is cleaned anyway
+                say(f"  cleaning up the {self.name} hub failed ({err.__class__.__name__}: {err}); "
+                    + ("trying again" if attempt < 2 else "giving up: remove what is labelled "
+                       f"localhub.bench={RUN_ID} by hand"))
+                time.sleep(5)
+        return False
 
     # --- the three measures ---------------------------------------------------------------------------
     def launch(self) -> float:
@@ -407,9 +423,10 @@ def main() -> int:
         return 1
     finally:
         say("cleaning up (hubs down, containers, volumes, images of this run)")
-        for hub in hubs:
-            hub.cleanup()
-        if ok:
+        for hub in hubs:  # every hub down first: the run's label is on both hubs' containers and volumes
+            hub.down()
+        cleaned = [hub.cleanup() for hub in hubs]
+        if ok and all(cleaned):
             shutil.rmtree(tmp, ignore_errors=True)
         say("done")
 
