@@ -215,7 +215,7 @@ async def test_a_home_fetched_from_a_peer_agent_is_swapped_in_only_when_whole(en
     server, peer, caller = agent
     source, target = _two_homes(client, labels, run)
     chunks = _stream(client, source, labels, tmp_path)
-    transfer = Transfer(tmp_path / "hub", client, PeerClient(caller), labels)
+    transfer = Transfer(tmp_path / "hub", client, PeerClient(caller, timeout=30), labels)  # patient when busy
     listing = "cd /home/jovyan && find . -mindepth 1 -printf '%p %U %m %y %s %Ts\\n' | sort && cat work/old.txt"
     before = _in_volume(client, target, listing, labels)
 

@@ -266,13 +266,18 @@ if [ $unpacked = 0 ] && [ "$(cat /in/verdict 2>/dev/null)" = ok ] && [ -d {stagi
     set -e
     stamp=$(stat -c %y {staging}/jovyan)
     mkdir {previous}
+    # one mv each way ([ is the shell's own): a home has dozens of entries, and every process costs here
+    set --
     for f in * .[!.]* ..?*; do
         case "$f" in .localhub-restore-*|.localhub-previous-*) continue;; esac
-        if [ -e "$f" ] || [ -L "$f" ]; then mv -- "$f" {previous}/; fi
+        if [ -e "$f" ] || [ -L "$f" ]; then set -- "$@" "$f"; fi
     done
+    [ $# = 0 ] || mv -- "$@" {previous}/
+    set --
     for f in {staging}/jovyan/* {staging}/jovyan/.[!.]* {staging}/jovyan/..?*; do
-        if [ -e "$f" ] || [ -L "$f" ]; then mv -- "$f" ./; fi
+        if [ -e "$f" ] || [ -L "$f" ]; then set -- "$@" "$f"; fi
     done
+    [ $# = 0 ] || mv -- "$@" ./
     chown --reference={staging}/jovyan /v && chmod --reference={staging}/jovyan /v
     swapped=1
 fi
