@@ -156,6 +156,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="runs of (a) and (b) each (default 5)")
     parser.add_argument("--port", type=int, default=30400, help="first hub port to try (uses P, P+1, P+2)")
+    parser.add_argument("--keep", action="store_true", help="keep the hub's state dir (its logs) after a good run")
     args = parser.parse_args()
     runs = max(args.runs, 2)
 
@@ -280,8 +281,10 @@ def main() -> int:
     finally:
         bench_launch.BENCH_LABEL = BENCH_LABEL  # its cleanup removes what carries this run's label
         bench_launch.cleanup(env, state_dir, instance or Settings(state_dir=state_dir).instance)
-        if ok:
+        if ok and not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            print(f"hub state and logs kept: {state_dir}")
 
 
 if __name__ == "__main__":
