@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import queue
 import tarfile
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -226,6 +228,48 @@ def _expanded(diff_id: str, size: int, raw_size: int, opener, on_bytes) -> Itera
             close()
 
 
+def _read_ahead(chunks: Iterator[bytes], depth: int = 8) -> Iterator[bytes]:
+    """`chunks`, made on a thread of their own up to `depth` ahead: reading, hashing and decompressing the next
+    layer bytes (which let go of the GIL) go on while the socket sends the last ones, instead of taking turns
+    with it. An error there is raised here, in order; stopping early stops the maker."""
+    made: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                made.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def make() -> None:
+        try:
+            for chunk in chunks:
+                if not put(chunk):
+                    return
+            put(end)
+        except BaseException as err:  # raised where the chunks are read
+            put(err)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close:
+                close()
+
+    maker = threading.Thread(target=make, name="layers-read-ahead", daemon=True)
+    maker.start()
+    try:
+        while (item := made.get()) is not end:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        maker.join()
+
+
 def load(client: docker.DockerClient, images: list[ToLoad], on_bytes: Callable[[int], None] | None = None,
          on_plan: Callable[[int, int], None] | None = None) -> Loaded:
     """Load `images` into the engine, sending only what it lacks. `on_plan(bytes to send, bytes skipped)` is
@@ -243,7 +287,7 @@ def load(client: docker.DockerClient, images: list[ToLoad], on_bytes: Callable[[
     before = {name: _image_id(client, name) for image in images for name in image.names}
     try:
         if todo:
-            for line in client.api.load_image(_archive(todo, send, on_bytes)):
+            for line in client.api.load_image(_read_ahead(_archive(todo, send, on_bytes))):
                 if isinstance(line, dict) and line.get("error"):
                     raise EngineRefused(f"The Docker engine refused the images: {line['error'].strip()}")
         for image in images:
