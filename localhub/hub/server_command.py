@@ -1,35 +1,39 @@
 """The command a server's container runs: JupyterHub's single-user server, started without importing what it
-never uses.
+never uses (server_start.py says what, and why).
 
-Every Jupyter Server imports jsonschema (through jupyter_events), and jsonschema imports `rfc3987_syntax`
-whenever it is installed (Jupyter's own packages bring it in), which builds an IRI parser as it is imported:
-1.1–1.9 s of a server's ~3 s of imports here, for `iri` format checks the server never asks for (lean.py keeps
-it out of the hub's own processes the same way). Marked absent, jsonschema leaves that one checker out, as
-where the package is not installed. Only that module (not the rest of lean.UNUSED: a server's extensions
-are the image's business) and only in the server process: the kernels it starts are processes of their own and
-import what they like.
-
-The image's `python3` runs it; an image whose `python3` has no JupyterHub (its `jupyterhub-singleuser` lives in
-another environment on PATH) runs `jupyterhub-singleuser` as before.
+The command is `python3 -c <code>`: the code of server_start.py without its docstrings, run by the image's
+own Python (a user's image need not have localhub). Its first line names the server, so that a process list
+shows which process it is (server_watch.py).
 """
 
 from __future__ import annotations
 
-ENTRY = "jupyterhub-singleuser"
-UNUSED = ("rfc3987_syntax",)
-MARK = "# " + ENTRY  # first line of the code: how the server's process reads in `ps` (server_watch.py)
+import ast
+from functools import lru_cache
+from pathlib import Path
 
-CODE = f"""{MARK}, started by localhub without modules it never uses (localhub/hub/server_command.py)
-import os, sys
-for name in {UNUSED!r}:
-    sys.modules.setdefault(name, None)
-try:
-    from jupyterhub.singleuser import main
-except ImportError:
-    os.execvp({ENTRY!r}, [{ENTRY!r}, *sys.argv[1:]])
-sys.argv[0] = {ENTRY!r}
-sys.exit(main())
-"""
+from .server_start import ENTRY
+
+MARK = "# " + ENTRY  # first line of the code: how the server's process reads in `ps` (server_watch.py)
+SOURCE = Path(__file__).with_name("server_start.py")
+
+
+def _without_docstrings(source: str) -> str:
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
+                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.unparse(tree)
+
+
+@lru_cache(maxsize=1)
+def code() -> str:
+    return f"{MARK}, started by localhub (localhub/hub/server_start.py)\n{_without_docstrings(SOURCE.read_text())}\n"
+
+
+CODE = code()
 
 
 def server_command() -> list[str]:
