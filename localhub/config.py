@@ -6,6 +6,7 @@ file named by LOCALHUB_CONFIG) < LOCALHUB_* environment variables < command-line
 
 from __future__ import annotations
 
+import functools
 import getpass
 import json
 import math
@@ -112,9 +113,12 @@ class Settings:
                          "environment written key=value,key=value."},
     )
 
-    @property
+    @functools.cached_property
     def instance(self) -> str:
-        """A short id of this hub, derived from its state dir, so several hubs can run side by side."""
+        """A short id of this hub, derived from its state dir, so several hubs can run side by side. Worked out
+        once (the settings are frozen): listing servers names each one's volume and container with it, and
+        resolving the path (a system call per component) and hashing it each time made the list's cost grow
+        with every server."""
         import hashlib
 
         return hashlib.sha256(str(self.state_dir.resolve()).encode()).hexdigest()[:8]
