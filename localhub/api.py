@@ -18,6 +18,7 @@ from pathlib import Path
 
 from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
 from tornado import web
+from tornado.log import app_log
 
 from . import __version__, api_hub, recovery, storage
 from .docker_engine import hub_containers
@@ -137,54 +138,83 @@ class InfoHandler(APIHandler):
 
 
 class ServersHandler(APIHandler):
-    """The desktop user's servers with what the engine knows of them (container state, storage use)."""
+    """The desktop user's servers with what the engine knows of them (container state, storage use).
+    `?environments=1` adds the environments (environments_web.inventory) made from the same answer of the hub:
+    the TUI shows both on every poll, and JupyterHub's answer grows with every server, so it is asked once."""
 
     @web.authenticated
     async def get(self):
         d = self.daemon
         # the hub and the engine asked side by side: the TUI and `servers ls` ask every few seconds
-        user, details = await asyncio.gather(d.hub_api.user(d.settings.user), self.in_thread(d.container_details))
-        profiles = load_profiles(d.settings.config_dir)
-        away = d.servers_away()
-        servers = []
-        for name, server in sorted((user.get("servers") or {}).items()):
-            if not name and not (server.get("ready") or server.get("pending")):
-                continue  # the default server is listed only while it runs
-            options = server.get("user_options") or {}
-            profile = profiles.get(options.get("profile") or d.settings.default_profile)
-            volume = storage.home_volume_name(d.settings.instance, d.settings.user, name)
-            detail = details.get(volume, {})
-            container = detail.get("container")
-            usage = d.usage.latest.get(container, {})
-            servers.append({
-                "name": name,
-                "ready": bool(server.get("ready")),
-                "pending": server.get("pending"),
-                # paused: frozen with its memory kept, resumed by the next request (pausing.py)
-                "status": ("paused" if detail.get("state") == "paused" else "running") if server.get("ready")
-                else (server.get("pending") or "stopped"),
-                "url": d.settings.url + server["url"] if server.get("url") else None,
-                "profile": profile.name if profile else options.get("profile"),
-                "image": options.get("image") or (profile.image if profile else None) or d.settings.image,
-                "environment": options.get("spec"),
-                "storage_used": detail.get("storage_used"),
-                "storage_cap": profile.storage if profile else None,
-                "volume": volume,
-                "container": container,
-                "cpu_percent": usage.get("cpu_percent"),
-                "memory_used": usage.get("memory"),
-                "cpu_limit": profile.cpu if profile else None,
-                "memory_limit": profile.memory if profile else None,
-                # [unix time, CPU % of one core, memory bytes] every few seconds, oldest first (bounded)
-                "usage_history": [list(sample) for sample in d.usage.history(container)],
-                "container_state": detail.get("state"),
-                "last_activity": server.get("last_activity"),
-                "started": server.get("started"),
-                "last_launch": d.launcher.traces.get(name),  # where its last launch's time went (launch_trace.py)
-                **placement(away.get(name), bool(server.get("ready") or server.get("pending")),
-                            d.watch.notice(storage.container_name(d.settings.instance, d.settings.user, name))),
-            })
-        self.write_json({"user": d.settings.user, "servers": servers})
+        user = asyncio.ensure_future(d.hub_api.user(d.settings.user))
+        environments = None
+        if self.get_argument("environments", "") == "1":
+            from .hub.environments_web import inventory  # that module builds on this one's handlers
+
+            environments = asyncio.ensure_future(inventory(d, user))
+        try:
+            user, details = await asyncio.gather(user, self.in_thread(d.container_details))
+        except BaseException:
+            if environments is not None:  # it needs the hub's answer too: nothing more to say than this failure
+                environments.cancel()
+                environments.add_done_callback(lambda task: task.cancelled() or task.exception())
+            raise
+        body = {"user": d.settings.user, "servers": server_rows(d, user, details)}
+        if environments is not None:
+            try:
+                body.update(await environments)
+            except Exception as err:  # noqa: BLE001 - the servers are still worth showing; the daemon's log says why
+                app_log.error("Listing the environments failed", exc_info=True)
+                body["environments_error"] = (f"The environments could not be listed ({err.__class__.__name__}); "
+                                              "the daemon's log says why.")
+        self.write_json(body)
+
+
+def server_rows(d: "Daemon", user: dict, details: dict) -> list[dict]:
+    """What the listing says of each server: JupyterHub's model of the user (`user`) joined with the engine's
+    (`details`: api.container_details), the profiles, the usage sampled, the lab's ledger and the watch."""
+    profiles = load_profiles(d.settings.config_dir)
+    away = d.servers_away()
+    instance = d.settings.instance
+    servers = []
+    for name, server in sorted((user.get("servers") or {}).items()):
+        if not name and not (server.get("ready") or server.get("pending")):
+            continue  # the default server is listed only while it runs
+        options = server.get("user_options") or {}
+        profile = profiles.get(options.get("profile") or d.settings.default_profile)
+        volume = storage.home_volume_name(instance, d.settings.user, name)
+        detail = details.get(volume, {})
+        container = detail.get("container")
+        usage = d.usage.latest.get(container, {})
+        servers.append({
+            "name": name,
+            "ready": bool(server.get("ready")),
+            "pending": server.get("pending"),
+            # paused: frozen with its memory kept, resumed by the next request (pausing.py)
+            "status": ("paused" if detail.get("state") == "paused" else "running") if server.get("ready")
+            else (server.get("pending") or "stopped"),
+            "url": d.settings.url + server["url"] if server.get("url") else None,
+            "profile": profile.name if profile else options.get("profile"),
+            "image": options.get("image") or (profile.image if profile else None) or d.settings.image,
+            "environment": options.get("spec"),
+            "storage_used": detail.get("storage_used"),
+            "storage_cap": profile.storage if profile else None,
+            "volume": volume,
+            "container": container,
+            "cpu_percent": usage.get("cpu_percent"),
+            "memory_used": usage.get("memory"),
+            "cpu_limit": profile.cpu if profile else None,
+            "memory_limit": profile.memory if profile else None,
+            # [unix time, CPU % of one core, memory bytes] every few seconds, oldest first (bounded)
+            "usage_history": [list(sample) for sample in d.usage.history(container)],
+            "container_state": detail.get("state"),
+            "last_activity": server.get("last_activity"),
+            "started": server.get("started"),
+            "last_launch": d.launcher.traces.get(name),  # where its last launch's time went (launch_trace.py)
+            **placement(away.get(name), bool(server.get("ready") or server.get("pending")),
+                        d.watch.notice(storage.container_name(instance, d.settings.user, name))),
+        })
+    return servers
 
 
 def placement(away, running: bool, local_notice: str | None = None) -> dict:

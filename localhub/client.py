@@ -148,6 +148,18 @@ class Client:
         data = self._json("GET", "/services/localhub/api/servers")
         return [Server.from_api(s) for s in data["servers"]]
 
+    def listing(self) -> tuple[list[Server], list[dict] | None, str | None]:
+        """The servers and the environments in one request, made from one answer of JupyterHub (the TUI's poll):
+        (servers, environments or None, why the environments could not be listed or None)."""
+        data = self._json("GET", "/services/localhub/api/servers", params={"environments": "1"})
+        servers = [Server.from_api(s) for s in data["servers"]]
+        if "environments" not in data and "environments_error" not in data:  # a daemon older than this client
+            try:
+                return servers, self.environments(), None
+            except LocalhubError as err:
+                return servers, None, str(err)
+        return servers, data.get("environments"), data.get("environments_error")
+
     def server(self, name: str) -> Server:
         for server in self.servers():
             if server.name == name:

@@ -156,10 +156,15 @@ class LocalhubApp(App):
         self._from_thread(self._fresh, number, info, servers, environments, env_error)
 
     def fetch(self, client, with_info: bool) -> tuple[dict | None, list, list | None, str | None]:
-        """One poll's data: (the hub's info when asked, servers, environments or None, why they failed). The
-        environments are asked beside the servers, on a thread of their own: each is a request to the daemon,
-        which asks the hub and the engine, so a poll takes the slower of the two instead of their sum. Raises
-        what asking for the servers raises."""
+        """One poll's data: (the hub's info when asked, servers, environments or None, why they failed). Raises
+        what asking for the servers raises. Both come in one request (Client.listing): the daemon makes them
+        from one answer of JupyterHub, whose cost grows with every server. A client without it (the tests'
+        stand-ins) is asked for the environments beside the servers, on a thread of their own, so a poll takes
+        the slower of the two requests instead of their sum."""
+        listing = getattr(client, "listing", None)
+        if callable(listing):
+            info = client.info() if with_info else None
+            return info, *listing()
         beside: Future | None = None
         if self.connection.offers("environments"):
             beside = threads.DaemonThreadExecutor().submit(client.environments)

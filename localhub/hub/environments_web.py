@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import re
+from collections.abc import Awaitable
 from urllib.parse import unquote
 
 import docker.errors
@@ -53,15 +54,17 @@ def _latest(*times: str | None) -> str | None:
     return max(parsed).isoformat(timespec="seconds") if parsed else None
 
 
-async def inventory(daemon) -> dict:
+async def inventory(daemon, user: Awaitable[dict] | None = None) -> dict:
     """Every environment of this hub (newest build first) with its size counting shared layers once, the
-    servers using it and when it was last used; the builds running now; and the disk they all take together."""
+    servers using it and when it was last used; the builds running now; and the disk they all take together.
+    `user`: JupyterHub's model of the desktop user when the caller has asked for it already (the servers
+    listing, which the TUI asks with the environments beside it)."""
     d = daemon
     loop = asyncio.get_running_loop()
     # one listing of the engine's images serves everything below (environments, ours, layer holders), asked
     # side by side with the hub: the environments tab asks every few seconds
     summaries, user = await asyncio.gather(loop.run_in_executor(None, d.docker.api.images),
-                                           d.hub_api.user(d.settings.user))
+                                           user if user is not None else d.hub_api.user(d.settings.user))
     everything = list_environments(d.docker, summaries=summaries)
     built_here = {e.image for e in list_environments(d.docker, {"localhub.instance": d.settings.instance},
                                                      summaries=summaries)}

@@ -435,3 +435,32 @@ async def test_a_poll_asks_for_servers_and_environments_side_by_side(fake):
         await until(pilot, lambda: app.ever_connected, what="the first poll", timeout=15)
         assert app.environments_view.environments  # the environments arrived with the servers
     assert seen[:1] == [True]
+
+
+async def test_a_poll_asks_once_when_the_client_lists_both(fake):
+    """A client with `listing` (the real one) gets the servers and the environments in one request: the daemon
+    makes both from one answer of JupyterHub, whose cost grows with every server. Neither is asked apart."""
+    asked = []
+
+    def listing():
+        asked.append("listing")
+        return fake.servers(), fake.environments(), None
+
+    fake.listing = listing
+    app = make_app(fake, refresh_interval=3600)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.ever_connected, what="the first poll", timeout=15)
+        assert app.environments_view.environments and app.servers_view.servers
+    polls = [call[0] for call in fake.calls if call[0] in ("servers", "environments")]
+    assert asked == ["listing"] and polls == ["servers", "environments"]  # both asked inside the one listing()
+
+
+async def test_environments_a_listing_could_not_list_are_said_beside_the_servers(fake):
+    fake.listing = lambda: (fake.servers(), None, "The environments could not be listed (APIError).")
+    app = make_app(fake, refresh_interval=3600)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.ever_connected, what="the first poll", timeout=15)
+        assert app.servers_view.servers
+        await pilot.pause()
+        shown = app.environments_view.query_one("#environments-empty").render()
+    assert "could not be listed" in str(shown)

@@ -8,6 +8,7 @@ import dataclasses
 import threading
 import time
 
+import docker.errors
 import pytest
 
 from tests.unit.daemon_fakes import FakeDaemon, serve
@@ -197,3 +198,37 @@ async def test_the_listing_asks_the_hub_and_the_engine_side_by_side(daemon, monk
         (thesis,) = (await http.get("/servers")).json()["servers"]
     assert thesis["container_state"] == "running"
     assert seen == [True]
+
+
+async def test_the_servers_with_their_environments_ask_the_hub_once(daemon, monkeypatch):
+    """The TUI shows servers and environments on every poll; JupyterHub's model of the user grows with every
+    server, so `?environments=1` makes both from one answer: the same as the two listings, one request."""
+    daemon.hub.add("thesis", ready=True)
+    daemon.hub.add("climate", spec="gh/org/climate/HEAD", image="localhub-env/climate:1")
+    daemon.docker.add_container("thesis")
+    daemon.docker.add_environment("localhub-env/climate:1", "gh/org/climate/HEAD")
+    async with serve(daemon, monkeypatch) as http:
+        servers = (await http.get("/servers")).json()
+        environments = (await http.get("/environments")).json()
+        asked_before = len(daemon.hub.requests)
+        both = (await http.get("/servers", params={"environments": "1"})).json()
+    asked = daemon.hub.requests[asked_before:]
+    assert asked == [("GET", "/hub/api/users/me")]
+    assert both == {**servers, **environments}
+    (climate,) = both["environments"]
+    assert climate["servers"] == ["climate"] and not climate["running"]
+
+
+async def test_environments_that_cannot_be_listed_leave_the_servers_listed(daemon, monkeypatch):
+    daemon.hub.add("thesis", ready=True)
+
+    def engine_down(*args, **kwargs):
+        raise docker.errors.APIError("the engine is restarting")
+
+    monkeypatch.setattr(daemon.docker.api, "images", engine_down)
+    async with serve(daemon, monkeypatch) as http:
+        r = await http.get("/servers", params={"environments": "1"})
+    assert r.status_code == 200 and [s["name"] for s in r.json()["servers"]] == ["thesis"]
+    assert "environments" not in r.json()
+    assert r.json()["environments_error"] == ("The environments could not be listed (APIError); the daemon's log "
+                                              "says why.")
