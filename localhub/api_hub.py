@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import secrets
 from typing import TYPE_CHECKING
 
 import docker.errors
@@ -145,11 +146,13 @@ class StartHandler(HubSideHandler):
             raise web.HTTPError(400, "This desktop's pool is off, so no server can start on a lab peer.")
         self.set_header("Content-Type", "application/x-ndjson")
         lines: asyncio.Queue = asyncio.Queue()
+        guest = secrets.token_hex(8)
         request = {k: self.body.get(k) for k in ("user", "server", "volume", "image", "ask", "env", "cmd", "hub")}
-        starting = asyncio.ensure_future(
-            self.placement.start(str(self.body.get("node")), request, lambda step: lines.put_nowait({"step": step})))
+        starting = asyncio.ensure_future(self.placement.start(
+            str(self.body.get("node")), {**request, "guest": guest}, lambda step: lines.put_nowait({"step": step})))
         starting.add_done_callback(lambda _: lines.put_nowait(None))
         try:
+            await self._send({"guest": guest})
             while (line := await lines.get()) is not None:
                 await self._send(line)
             away = starting.result()
@@ -157,9 +160,10 @@ class StartHandler(HubSideHandler):
             await self._send({"running": {"guest": away.guest, "address": address, "port": port,
                                           "peer": away.peer_name}})
         except iostream.StreamClosedError:
-            # JupyterHub gave up on this start (its start timeout) or went away: the start still finishes, then
-            # the server is stopped there and its home brought back, so it holds no share of the peer meanwhile
-            starting.add_done_callback(self._orphan_done)
+            # the spawner gave up on this start (its deadline) or JupyterHub went away: the start still finishes,
+            # then the server is stopped there and its home brought back, so it holds no share of the peer
+            starting.add_done_callback(lambda task: task.cancelled() or task.exception())  # said by placement
+            await self.placement.stop(guest)
             return
         except LocalhubError as err:
             await self._send({"error": str(err)})
@@ -167,22 +171,6 @@ class StartHandler(HubSideHandler):
             self.daemon.log(f"starting a server on a peer failed: {err.__class__.__name__}: {err}")
             await self._send({"error": f"{err.__class__.__name__}: {err}"})
         self.finish()
-
-    def _orphan_done(self, task: asyncio.Task) -> None:
-        if task.cancelled():
-            return
-        if task.exception() is not None:
-            self.daemon.log(f"a start on a peer whose hub went away failed: {task.exception()}")
-            return
-        asyncio.ensure_future(self._stop_orphan(task.result()))
-
-    async def _stop_orphan(self, away) -> None:
-        self.daemon.log(f"{away.server or 'the default server'} started on {away.peer_name} after JupyterHub had "
-                        "given up on it: stopping it there and bringing its home back.")
-        try:
-            await self.placement.stop(away.guest)
-        except Exception as err:  # the keeper retries a home left out; this is said, not raised
-            self.daemon.log(f"stopping {away.server or 'the default server'} on {away.peer_name} failed: {err}")
 
     async def _send(self, data: dict) -> None:
         self.write(json.dumps(data) + "\n")

@@ -68,6 +68,15 @@ class Settings:
                                         "server paused longest ago is stopped (its files kept)."}
     )
     pids_limit: int = field(default=1024, metadata={"help": "Most processes a server container may run."})
+    start_timeout: int = field(
+        default=120, metadata={"help": "Seconds a server may take to start on this desktop before the hub gives up "
+                                       "(its files kept)."}
+    )
+    pool_start_timeout: int = field(
+        default=900, metadata={"help": "Seconds a server asked to run on a lab peer (or `auto`) may take to start, "
+                                       "its image and home travelling first, before the hub gives up (it is then "
+                                       "stopped there and its home comes back)."}
+    )
     pool_address: str = field(
         default="", metadata={"help": "LAN address the pool agent serves and announces on (empty: found "
                                       "automatically; the pool runs only once `localhub pool init|join` was run)."}

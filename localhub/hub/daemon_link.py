@@ -50,8 +50,9 @@ class DaemonLink:
         return await self.call("choose", {"user": user, "server": server, "where": where, "ask": ask})
 
     async def start(self, request: dict) -> AsyncIterator[dict]:
-        """Yields {"step": message} while the server travels, then {"running": {...}}; a failure raises
-        DaemonRefused with the daemon's sentence."""
+        """Yields {"guest": id} first (the handle that stops the server even before it runs), {"step": message}
+        while the server travels, then {"running": {...}}; a failure raises DaemonRefused with the daemon's
+        sentence."""
         try:
             async with self._client(httpx.Timeout(None, connect=10)) as http:
                 async with http.stream("POST", f"{self.url}/start", json=request) as response:

@@ -114,7 +114,6 @@ def configure(c, state_dir: str) -> None:
     # repo2docker images default to `jupyter notebook`; DockerSpawner would append its args to that
     c.LocalhubSpawner.cmd = server_command()
     c.LocalhubSpawner.http_timeout = 60
-    c.LocalhubSpawner.start_timeout = 120
 
     # the idle culler is no service of its own: the daemon runs it with its token (culler.py)
     c.JupyterHub.services = [

@@ -51,13 +51,14 @@ class OnLabPeers:
         running = None
         try:
             async for event in self.daemon.start(request):
+                if "guest" in event:  # known before it runs: a stop meanwhile (the start's deadline) reaches it
+                    self.guest = event["guest"]
                 if "step" in event:
                     self.log.info("%s: %s", self._log_name, event["step"])
                     self._pool_steps.append(event["step"])
                 running = event.get("running", running)
         except LocalhubError as err:
             raise web.HTTPError(500, f"The server could not start on {peer['name']}: {err}") from None
-        self.guest = running["guest"]
         self.object_id = ""
         await self._wait_for_guest(running)
         if hasattr(self, "_trace"):

@@ -44,6 +44,7 @@ from .spawn_form import options_from_form, profile_form
 
 HOME = "/home/jovyan"
 _IDLE_ARG = "--ServerApp.shutdown_no_activity_timeout"
+_DEADLINE_MARGIN = 2  # seconds: the spawner's own start deadline comes this much before JupyterHub's
 _ORIGIN_ARGS = ("--ServerApp.allow_origin=", "--ServerApp.allow_origin_pat=")
 
 
@@ -65,6 +66,8 @@ class LocalhubSpawner(OnLabPeers, DockerSpawner):
     fallback_image = from_setting("image")
     extra_labels = from_setting("labels")
     pids_limit = from_setting("pids_limit")
+    local_start_timeout = from_setting("start_timeout")
+    peer_start_timeout = from_setting("pool_start_timeout")
     pool_address = Unicode("", help="This hub's LAN address when it is in a lab (empty: no pool).").tag(config=True)
     hub_api_port = Integer(help="Port of this hub's API (on its gateway, and in a lab on its LAN address)."
                            ).tag(config=True)
@@ -136,7 +139,32 @@ class LocalhubSpawner(OnLabPeers, DockerSpawner):
             "auto_remove": False,
         }
 
+    def run_pre_spawn_hook(self):
+        # JupyterHub reads start_timeout right after this hook: a server that may travel to a lab peer (its image
+        # and home first) gets the pool's longer time
+        where = (self.user_options or {}).get("where") or "local"
+        self.start_timeout = self.local_start_timeout if where == "local" else self.peer_start_timeout
+        return super().run_pre_spawn_hook()
+
     async def start(self):
+        # the spawner gives up a moment before JupyterHub does, to say what the start was doing: JupyterHub's own
+        # timeout reaches the user as "Spawn failed: " and nothing more
+        try:
+            return await asyncio.wait_for(self._start(), max(1, self.start_timeout - _DEADLINE_MARGIN))
+        except TimeoutError:
+            raise self._spawn_error(self._too_slow(), None, "timeout") from None
+
+    def _too_slow(self) -> str:
+        steps = getattr(self, "_pool_steps", [])
+        text = f"Server '{self.name or 'default'}' did not start within {self.start_timeout:g} s"
+        if steps:
+            text += f" (it was at: {steps[-1].rstrip('…')})"
+        if self.guest:
+            return text + ("; once it runs on the lab peer it is stopped there and its home comes back. Setting "
+                           "pool_start_timeout (`localhub config set pool_start_timeout SECONDS`) gives it longer.")
+        return text + ". Setting start_timeout (`localhub config set start_timeout SECONDS`) gives it longer."
+
+    async def _start(self):
         options = self.user_options or {}
         self._pool_steps: list[str] = []  # what progress() shows while a server is sent to a peer
         self._trace: dict[str, float] = {}  # unix times of this start's steps (launch_trace.py)

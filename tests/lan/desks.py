@@ -36,6 +36,7 @@ class Desk:
         self.config.mkdir(exist_ok=True)
         self.logs = self.host.state_dir / "logs"
         self.node = ""
+        self.settings: dict[str, str] = {}  # more LOCALHUB_* settings, read at the next `up`
 
     @property
     def env(self) -> dict:
@@ -45,7 +46,7 @@ class Desk:
                 "LOCALHUB_POOL_IDLE_AFTER": "1", "LOCALHUB_POOL_START_LOAD": "1000",
                 "LOCALHUB_POOL_BUSY_LOAD": "1000", "LOCALHUB_POOL_GRACE": str(self.grace),
                 "LOCALHUB_POOL_LOST_AFTER": "30",
-                "LOCALHUB_POOL_SYNC_EVERY": str(self.sync_every)}
+                "LOCALHUB_POOL_SYNC_EVERY": str(self.sync_every), **self.settings}
 
     def run(self, *args: str, timeout: float = 240, check: bool = True) -> subprocess.CompletedProcess:
         """`python ARGS` inside the desk's namespace."""

@@ -354,6 +354,42 @@ def test_a_vanished_peer_leaves_the_last_synced_home_and_its_own_copy_returns_be
     assert hub.kernel("lost", "print(open('at-home.txt').read())")[0]["stdout"].strip() == "mine"
 
 
+def test_a_start_past_its_deadline_says_where_it_was_and_leaves_nothing_on_the_peer(lab):
+    """Seen in CI on a busy machine: packing the image took longer than JupyterHub's start timeout, the user read
+    "Spawn failed: " and nothing more, and the start, which went on, left the server running on the peer, holding
+    its share for every later test. Now the spawner gives up first and says the step it was at, and the server
+    is stopped on the peer as soon as it gets there."""
+    hub, peer, tools = lab
+    image_id = hub.engine.client.images.get(IMAGE).id
+    peer.engine.client.images.remove(image_id, force=True)  # it must travel again: packing it takes seconds
+    hub.settings["LOCALHUB_POOL_START_TIMEOUT"] = "6"
+    try:
+        hub.down()
+        hub.up()
+        late = hub.localhub("servers", "new", "late", "--where", peer.node, check=False)
+        said = late.stderr.strip()
+        assert late.returncode == 1 and "Traceback" not in said, said
+        assert "Server 'late' did not start within 6 s (it was at: Packing image" in said, said
+        assert "once it runs on the lab peer it is stopped there and its home comes back" in said, said
+        wait(lambda: "late started on vm-" in hub.log_text("daemon.log")
+             and "after its start was given up: stopping it there" in hub.log_text("daemon.log"), 300,
+             "the start finishes on the peer, which is then told to stop it")
+        wait(lambda: "late: home back from" in hub.log_text("daemon.log"), 120, "its home comes back")
+        wait(lambda: peer.guests() == [], 60, "the guest is gone from the peer")
+        ledger = json.loads((hub.host.state_dir / "pool" / "remote.json").read_text())
+        assert not [a for a in ledger if a["server"] == "late"]
+        assert hub.servers()["late"]["status"] == "stopped"
+    finally:
+        hub.settings.clear()
+        hub.down()
+        hub.up()
+    wait(lambda: any(p["node"] == peer.node and (p.get("live") or {}).get("state") == "idle"
+                     for p in json.loads(hub.localhub("pool", "status", "--json").stdout)["peers"]),
+         30, "the hub sees the peer idle again")
+    hub.localhub("servers", "start", "late", "--where", peer.node)  # the peer's whole share is free again
+    assert [g.name for g in peer.guests()]
+
+
 def test_a_third_desktop_joins_with_a_short_code_cannot_pose_as_another_and_once_removed_is_refused_by_all(lab):
     hub, peer, tools = lab
     third = hub.lan.add_host("third")  # no engine: it only joins, asks and is removed

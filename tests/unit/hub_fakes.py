@@ -53,7 +53,7 @@ class FakePlacement:
             note(step)
         if self.fail:
             raise self.fail
-        return Away(guest="0" * 16, user=request["user"], server=request["server"], volume=request["volume"],
+        return Away(guest=request["guest"], user=request["user"], server=request["server"], volume=request["volume"],
                     image=request["image"], peer={"node": node, "address": "10.0.0.3", "port": 8470, "cert": "c",
                                                   "name": "bob"}, state="running", address="10.0.0.3", port=49153)
 
@@ -100,7 +100,7 @@ class FakeLink:
     def __init__(self, choice=None, start_events=None, poll=None, refuse: str | None = None,
                  unreachable: bool = False):
         self.choice = choice or {"where": "local"}
-        self.start_events = start_events or [{"step": "Sending the home (1.0 MB)…"},
+        self.start_events = start_events or [{"guest": "0" * 16}, {"step": "Sending the home (1.0 MB)…"},
                                              {"running": {"guest": "0" * 16, "address": "10.0.0.3", "port": 49153,
                                                           "peer": "bob"}}]
         self.poll_answer, self.refuse, self.unreachable = poll, refuse, unreachable

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from localhub.errors import LocalhubError
@@ -10,6 +12,7 @@ from localhub.pool.away.ledger import Away, Ledger
 from localhub.pool.away.placement import Placement, candidates, choose
 from localhub.pool.away.target import Offer, Target, local_fits
 from tests.unit.pool_fakes import FakeAgents, away, crew
+from tests.unit.pool_fakes import view as pool_view
 
 pytestmark = pytest.mark.unit
 
@@ -120,3 +123,38 @@ async def test_starting_again_puts_a_returning_home_beside_the_new_one(tmp_path)
     with pytest.raises(LocalhubError, match="no longer on the LAN"):
         await placement.start("e" * 16, {}, print)
     assert await placement.poll("9" * 16) == 0  # a guest the ledger does not know is not running
+
+
+async def test_a_server_stopped_while_it_travels_is_stopped_there_once_it_runs_and_its_start_fails(tmp_path):
+    """The spawner's start deadline passed while the image was still being packed (seen in CI on a busy machine):
+    JupyterHub's stop came before the guest existed, the start finished anyway, and the server ran on the peer,
+    holding its share, until the end of the run."""
+    guest = "0" * 16
+    agents = FakeAgents({("POST", f"/pool/v1/guests/{guest}/stop"): {"stopped": True},
+                         ("POST", "/pool/v1/guests"): {"address": "10.0.0.3", "port": 49153, "state": "running"},
+                         ("DELETE", f"/pool/v1/guests/{guest}"): {}})
+    team = crew(tmp_path, agents)
+    packed = asyncio.Event()
+    send_image = team.transfer.send_image
+
+    async def slow_send_image(peer, image, note):
+        await packed.wait()
+        return await send_image(peer, image, note)
+
+    team.transfer.send_image = slow_send_image
+    placement = Placement(team, lambda: [pool_view("bob", node="b" * 16)])
+    request = {"guest": guest, "user": "ana", "server": "x", "volume": "vol-x", "image": "img", "ask": ASK,
+               "env": {}, "cmd": [], "hub": ["10.0.0.2", 8081]}
+    starting = asyncio.ensure_future(placement.start("b" * 16, request, lambda step: None))
+    await asyncio.sleep(0.05)
+    await placement.stop(guest)  # returns at once: nothing runs there yet
+    assert agents.calls == [] and not starting.done()
+    packed.set()
+    with pytest.raises(LocalhubError, match="given up while the server travelled; it was stopped there"):
+        await starting
+    assert [(c[1], c[2]) for c in agents.calls] == [
+        ("POST", "/pool/v1/guests"), ("POST", f"/pool/v1/guests/{guest}/stop"), ("DELETE", f"/pool/v1/guests/{guest}")]
+    assert ("home back", "b" * 16, "vol-x") in team.transfer.moves and team.ledger.get(guest) is None
+    assert any("after its start was given up: stopping it there" in line for line in team.said), team.said
+    await placement.stop(guest)  # a second stop (JupyterHub's, after the spawner's own) asks nothing more
+    assert len(agents.calls) == 3

@@ -5,6 +5,7 @@ server on a peer go through the daemon. The engine suite (tests/lan/test_pool_re
 from __future__ import annotations
 
 import asyncio
+import re
 from types import SimpleNamespace
 
 import pytest
@@ -143,11 +144,13 @@ async def test_the_daemon_answers_the_spawners_placement_calls(tmp_path):
     async with serving(fake_daemon(tmp_path, placement=placement)) as url:
         link = DaemonLink(url, TOKEN)
         assert await link.choose("ana", "x", "auto", ask) == {"where": "b" * 16, "name": "bob"}
-        assert [e async for e in link.start(request)] == [
+        events = [e async for e in link.start(request)]
+        guest = events[0]["guest"]  # the daemon names the guest before anything travels
+        assert re.fullmatch("[0-9a-f]{16}", guest) and events[1:] == [
             {"step": "Image sent and loaded in 0.1 s."},
-            {"running": {"guest": "0" * 16, "address": "10.0.0.3", "port": 49153, "peer": "bob"}}]
-        assert await link.poll("0" * 16) is None
-        await link.stop("0" * 16)
+            {"running": {"guest": guest, "address": "10.0.0.3", "port": 49153, "peer": "bob"}}]
+        assert await link.poll(guest) is None
+        await link.stop(guest)
         await link.forget("ana", "x")
         assert [c[0] for c in placement.calls] == ["choose", "start", "poll", "stop", "forget"]
         placement.fail = LocalhubError("The agent of peer bbbb at 10.0.0.3:8470 refused: no room.")
@@ -176,24 +179,55 @@ class HeldPlacement(FakePlacement):
         return await super().start(node, request, note)
 
 
-async def test_a_start_jupyterhub_gave_up_on_is_stopped_on_the_peer_once_it_is_there(tmp_path):
-    """JupyterHub's start timeout cancels the spawner's start mid-way; the peer's start still finishes, and the
-    server is then stopped there (its home comes back): before, it held the peer's share until it started again."""
+async def test_a_start_the_spawner_gave_up_on_is_handed_to_the_placement_to_stop(tmp_path):
+    """The start's deadline cancels the spawner's start mid-way and its connection closes: the daemon asks the
+    placement to stop that guest (which it does once the guest runs: tests/unit/test_pool_placement.py)."""
     request = {"node": "b" * 16, "user": "ana", "server": "x", "volume": "v", "image": "img", "ask": {},
                "env": {}, "cmd": [], "hub": ["10.0.0.2", 8768]}
     placement = HeldPlacement()
     daemon = fake_daemon(tmp_path, placement=placement)
     async with serving(daemon) as url:
         events = DaemonLink(url, TOKEN).start(request)
+        guest = (await events.__anext__())["guest"]
         assert await events.__anext__() == {"step": "Sending the image…"}
         await events.aclose()  # as a cancelled spawner's start does: the connection closes
         await asyncio.sleep(0.2)
         placement.go.set()
         deadline = asyncio.get_running_loop().time() + 5
-        while ("stop", "0" * 16) not in placement.calls and asyncio.get_running_loop().time() < deadline:
+        while ("stop", guest) not in placement.calls and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.05)
-    assert [c[0] for c in placement.calls] == ["start", "stop"]
-    assert any("after JupyterHub had given up on it" in line for line in daemon.logged), daemon.logged
+    assert placement.calls == [("start", "b" * 16, "x"), ("stop", guest)]
+
+
+async def test_a_start_past_its_deadline_says_where_it_was_and_stops_the_guest_it_had_named():
+    """JupyterHub's own start timeout reaches the user as "Spawn failed: " and nothing more, and (before) left a
+    server still travelling to a peer running there: the spawner now gives up first, says the step, and its stop
+    reaches the guest named at the start's first event."""
+
+    class Slow(FakeLink):
+        async def start(self, request):
+            self.calls.append(("start", request))
+            yield {"guest": "0" * 16}
+            yield {"step": "Packing image img for the peer…"}
+            await asyncio.sleep(30)
+
+    link = Slow(choice={"where": "b" * 16, "name": "bob"})
+    server = spawner(link)
+    server.user_options = {"where": "bob"}
+    server.local_start_timeout, server.peer_start_timeout = 1, 3
+    server.run_pre_spawn_hook()
+    assert server.start_timeout == 3  # JupyterHub waits the pool's time for a server that may travel
+    server._start = lambda: server._start_remote({"where": "b" * 16, "name": "bob"}, PROFILE)
+    with pytest.raises(SpawnException) as caught:
+        await server.start()
+    assert caught.value.jupyterhub_message.startswith(
+        "Server 'thesis' did not start within 3 s (it was at: Packing image img for the peer); once it runs on the "
+        "lab peer it is stopped there and its home comes back.")
+    await server.stop()  # as JupyterHub does after a failed start
+    assert link.calls[-1] == ("stop", "0" * 16) and server.guest == ""
+    server.user_options = {}
+    server.run_pre_spawn_hook()
+    assert server.start_timeout == 1
 
 
 async def test_a_daemon_restarting_while_a_guest_starts_does_not_fail_the_start():

@@ -13,7 +13,6 @@ daemon's API (api_hub.py): choose, start, poll, stop, forget.
 from __future__ import annotations
 
 import logging
-import secrets
 from typing import Callable
 
 from ...errors import LocalhubError
@@ -67,6 +66,8 @@ class Placement:
     def __init__(self, crew: Crew, peers: Callable[[], list[dict]], here: Target | None = None):
         self.crew, self.peers = crew, peers  # peers(): the monitor's live views, as dicts
         self.here = here or ThisDesktop()
+        self.travelling: set[str] = set()  # guests whose start is under way
+        self.given_up: set[str] = set()  # ... and among them those to stop as soon as they run
 
     @property
     def ledger(self) -> Ledger:
@@ -96,12 +97,28 @@ class Placement:
                           "comes back.")
 
     async def start(self, node: str, request: dict, note) -> Away:
-        """Run the server on peer `node` (as `choose` named it). `request` holds user, server, volume, image,
-        ask, env, cmd and hub [address, port]; `note(message)` hears each step."""
+        """Run the server on peer `node` (as `choose` named it). `request` holds guest (its id, made by the caller,
+        which can stop it before it runs), user, server, volume, image, ask, env, cmd and hub [address, port];
+        `note(message)` hears each step. A server stopped while it travelled is stopped once it runs there (its
+        home comes back), and its start fails."""
         view = next((v for v in self.peers() if v.get("node") == node), None)
         if view is None:
             raise LocalhubError(f"Peer {node} is no longer on the LAN.")
-        return await LabPeer(view, self.crew).run({**request, "guest": secrets.token_hex(8)}, note)
+        guest = request["guest"]
+        self.travelling.add(guest)
+        try:
+            away = await LabPeer(view, self.crew).run(request, note)
+        finally:
+            self.travelling.discard(guest)
+            given_up = guest in self.given_up
+            self.given_up.discard(guest)
+        if given_up:
+            self.crew.say(f"{away.server or 'the default server'} started on {away.peer_name} after its start was "
+                          "given up: stopping it there and bringing its home back.")
+            await self.stop(guest)
+            raise LocalhubError(f"The start on {away.peer_name} was given up while the server travelled; it was "
+                                "stopped there and its home brought back.")
+        return away
 
     def _peer_of(self, guest: str) -> LabPeer | None:
         away = self.ledger.get(guest)
@@ -112,6 +129,9 @@ class Placement:
         return 0 if peer is None else await peer.poll(guest)
 
     async def stop(self, guest: str) -> None:
+        if guest in self.travelling:  # the start's deadline passed while it travelled: it is stopped on arrival
+            self.given_up.add(guest)
+            return
         peer = self._peer_of(guest)
         if peer is not None:
             await peer.stop(guest)
