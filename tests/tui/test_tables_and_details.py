@@ -269,3 +269,34 @@ async def test_environments_newest_build_first_and_prune_removes_only_unused():
         await until(pilot, lambda: view.table.row_count == 1, what="the unused ones to go")
         assert {c[1] for c in fake.calls if c[0] == "remove_environment"} == {newest["image"], ENVIRONMENTS[1]["image"]}
         assert view.table.shown_keys == [ENVIRONMENTS[0]["image"]]  # used by 'workshop': kept
+
+
+# --- a desktop that fills up ----------------------------------------------------------------------
+
+async def test_a_refresh_passes_over_stopped_servers_that_did_not_change(monkeypatch):
+    """A full desktop holds mostly stopped servers: a poll that finds them as they were makes no cells for them
+    (a running server's row shows the clock's idle time: it is made anew), and one that finds a stopped server
+    changed shows the change."""
+    from localhub_tui.screens import servers as view
+
+    made = []
+    cells = view.server_cells
+    monkeypatch.setattr(view, "server_cells", lambda s, *args: made.append(s.name) or cells(s, *args))
+    fake = FakeClient(servers=[server("busy"), server("old", status="stopped"), server("older", status="stopped")])
+    app = make_app(fake, refresh_interval=3600)
+    async with app.run_test(size=WIDE) as pilot:
+        table = app.servers_view.table
+        await until(pilot, lambda: table.row_count == 3, what="three rows")
+        assert sorted(made) == ["busy", "old", "older"]
+        made.clear()
+        app.poll()
+        await until(pilot, lambda: made, what="the second poll")
+        assert made == ["busy"]
+        made.clear()
+        fake._servers["old"] = server("old", status="stopped", storage_used=2**30)
+        app.poll()
+        await until(pilot, lambda: made, what="the third poll")
+        await pilot.pause()
+        assert sorted(made) == ["busy", "old"]
+        assert table.value("old", "storage").plain.startswith("1.0 GiB")
+        assert table.get_row("old")[table.shown_columns.index("storage")].plain.startswith("1.0 GiB")

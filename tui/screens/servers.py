@@ -125,6 +125,7 @@ class ServersView(HubMixin, Vertical):
         self.pending: dict[str, str] = {}  # name -> what we are doing to it ("stopping", "starting 50%")
         self._settled: dict[str, int] = {}  # name -> poll number after which its action had finished
         self._select_when_seen: str | None = None
+        self._stopped_rows: dict[str, tuple] = {}  # name -> (server, its row): see _row
         self.table = KeyedTable(COLUMNS, id="servers-table")
         self.details = ServerDetails(id="server-details")
         self.details_wanted = False
@@ -160,14 +161,31 @@ class ServersView(HubMixin, Vertical):
 
     def _redraw(self) -> None:
         now = self.app.clock()
-        self.table.sync((name, server_cells(s, now, self.pending.get(name)), sort_values(s, now))
-                        for name, s in self.servers.items())
+        self.table.sync((name, *self._row(name, s, now)) for name, s in self.servers.items())
+        for name in set(self._stopped_rows).difference(self.servers):
+            del self._stopped_rows[name]
         empty = self.query_one("#servers-empty", Static)
         empty.update("No servers yet — press n to create one, or launch a Binder link on the Launch tab.")
         empty.display = not self.servers
         if self._select_when_seen and self.table.select_key(self._select_when_seen):
             self._select_when_seen = None
         self._show_details()
+
+    def _row(self, name: str, server, now) -> tuple:
+        """(cells, sort values) of a server's row. A stopped server's row does not depend on the clock, so while
+        its server is equal to the last poll's, the same row (the same objects) is given again and the table
+        passes over it: a desktop that fills up holds mostly stopped servers, and a refresh need not cost more
+        for each of them."""
+        pending = self.pending.get(name)
+        kept = self._stopped_rows.get(name)
+        if kept is not None and not pending and kept[0] == server:
+            return kept[1]
+        row = server_cells(server, now, pending), sort_values(server, now)
+        if server.status == "stopped" and not pending:
+            self._stopped_rows[name] = (server, row)
+        else:
+            self._stopped_rows.pop(name, None)
+        return row
 
     @on(DataTable.RowHighlighted, "#servers-table")
     def _show_details(self) -> None:

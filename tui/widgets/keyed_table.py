@@ -77,6 +77,10 @@ class KeyedTable(DataTable):
         self.column_keys = [c.key for c in self.spec]
         self._source: dict[str, tuple] = {}
         self._sort_values: dict[str, tuple] = {}
+        # per row key: the cells (the very tuple) the table shows now, and a tuple's natural widths: a view that
+        # gives the same tuple again for an unchanged row (ServersView's stopped servers) costs nothing more
+        self._shown: dict[str, tuple] = {}
+        self._widths: dict[str, tuple[tuple, tuple[int, ...]]] = {}
         self._filter = ""
         self.sort_column: str | None = None
         self.sort_reverse = False
@@ -89,12 +93,15 @@ class KeyedTable(DataTable):
     def sync(self, rows: Iterable[tuple]) -> None:
         """Show exactly these rows, touching only what changed. A row is (key, cells) or (key, cells,
         sort values): one value per column to sort by (numbers, times; None for unknown); without them
-        a column sorts by its text. New rows come in data order unless a sort says otherwise."""
+        a column sorts by its text. New rows come in data order unless a sort says otherwise. Rows given as the
+        same tuple as last time are taken as unchanged, without looking at their cells."""
         self._source, self._sort_values = {}, {}
         for key, cells, *sort_values in rows:
-            self._source[key] = tuple(cells)
+            self._source[key] = cells if isinstance(cells, tuple) else tuple(cells)
             if sort_values:
                 self._sort_values[key] = tuple(sort_values[0])
+        for key in set(self._widths).difference(self._source):
+            del self._widths[key]
         self._apply()
 
     @property
@@ -206,9 +213,10 @@ class KeyedTable(DataTable):
         if available <= 0:
             return list(self.column_keys)
         widths = {}
+        rows = [self._natural_widths(key, cells) for key, cells in self._source.items()]
         for i, c in enumerate(self.spec):
             label = len(self._label(c))
-            natural = max([label] + [_width(cells[i]) for cells in self._source.values()])
+            natural = max([label] + [row[i] for row in rows])
             widths[c.key] = (min(natural, c.width) if c.width else natural) + 2 * self.cell_padding
         chosen, used = set(), 0
         for c in sorted(self.spec, key=lambda c: c.priority):  # stable: equal priorities keep their order
@@ -216,6 +224,12 @@ class KeyedTable(DataTable):
                 chosen.add(c.key)
                 used += widths[c.key]
         return [k for k in self.column_keys if k in chosen]
+
+    def _natural_widths(self, key: str, cells: tuple) -> tuple[int, ...]:
+        kept = self._widths.get(key)
+        if kept is None or kept[0] is not cells:
+            kept = self._widths[key] = (cells, tuple(_width(cell) for cell in cells))
+        return kept[1]
 
     def _label(self, column: Column) -> Text:
         arrow = ARROWS[self.sort_reverse] if column.key == self.sort_column else ""
@@ -234,8 +248,13 @@ class KeyedTable(DataTable):
         shown = set(self.shown_keys)
         for key in shown.difference(wanted):
             self.remove_row(key)
+            self._shown.pop(key, None)
         for key in wanted:
-            cells = [self._source[key][i] for i in index]
+            source = self._source[key]
+            if key in shown and self._shown.get(key) is source:
+                continue  # the very cells on screen
+            self._shown[key] = source
+            cells = [source[i] for i in index]
             if key not in shown:
                 self.add_row(*cells, key=key)
                 continue
@@ -266,6 +285,7 @@ class KeyedTable(DataTable):
         """New columns (a resize, a sort arrow): the one place the table is refilled; the cursor's row stays."""
         self.shown_columns = columns
         self.clear(columns=True)
+        self._shown = {key: self._source[key] for key in wanted}
         by_key = {c.key: c for c in self.spec}
         for key in columns:
             self.add_column(self._label(by_key[key]), key=key, width=by_key[key].width)
