@@ -31,6 +31,14 @@ Only in JupyterHub (`JUPYTERHUB`; the daemon needs it in a lab, for the lab's ke
 - `cryptography`: JupyterHub imports it whenever it is installed (about 6.6 MiB resident), to encrypt users'
   `auth_state`, which localhub never enables (its sign-in link keeps no state). Marked absent, JupyterHub runs as
   where it is not installed: a hub configured with `auth_state` would refuse to start, never store it unencrypted.
+
+Only in the daemon (`DAEMON_LATER`: imported on first use instead of at once):
+- `jupyterhub.orm`: JupyterHub's database layer (SQLAlchemy's ORM, alembic and mako: about 13 MiB resident and
+  0.3 s of the daemon's start), which the daemon's sign-in (JupyterHub's HubOAuth) imports through
+  jupyterhub.scopes for names it reads only with a database in hand, which a service never has: it checks tokens
+  through the hub's API. A stand-in module takes its place and imports the real one the first time any of its
+  names is read (hub/server_start.py, which a server's start uses the same way), so whatever does use it gets
+  the real thing, and the daemon's log says so.
 """
 
 from __future__ import annotations
@@ -48,3 +56,16 @@ def skip_unused(also: tuple[str, ...] = ()) -> None:
     the daemon (before its modules are imported), JUPYTERHUB in JupyterHub."""
     for name in UNUSED + also:
         sys.modules.setdefault(name, None)
+
+
+DAEMON_LATER = ("jupyterhub.orm",)
+
+
+def import_later(names: tuple[str, ...]) -> None:
+    """Call before anything imports the modules `names` (in the daemon: DAEMON_LATER, before its own modules)."""
+    from .hub.server_start import import_on_first_use
+
+    for name in names:
+        if name not in sys.modules:
+            __import__(name.rpartition(".")[0])  # the parent package, which holds the stand-in as an attribute
+            import_on_first_use(name)

@@ -36,9 +36,10 @@ def cmd_up(args) -> int:
         if args.json:
             raise LocalhubError("`localhub up --json` reports once the hub is ready, so it needs --detach (in the "
                                 "foreground the hub's log is the output).")
-        from ..lean import HUB, skip_unused
+        from ..lean import DAEMON_LATER, HUB, import_later, skip_unused
 
         skip_unused(HUB)  # before the daemon's modules import what it leaves out (lean.py)
+        import_later(DAEMON_LATER)
         from ..daemon import run_foreground
 
         return run_foreground(settings)

@@ -31,6 +31,8 @@ ON_DEMAND = {
     "arrow": "jsonschema's duration checker, isoduration (lean.py)",
     "_curses": "tornado's terminal colours, curses (lean.py)",
     "pygments.util": "mako's highlighting of its error pages, pygments (lean.HUB)",
+    "alembic": "JupyterHub's database layer, jupyterhub.orm, imported on first use (lean.DAEMON_LATER)",
+    "sqlalchemy.orm": "JupyterHub's database layer, jupyterhub.orm, imported on first use (lean.DAEMON_LATER)",
 }
 
 
