@@ -506,6 +506,7 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=200, help="MB written into the remote home (default 200)")
     parser.add_argument("--no-nc", action="store_true", help="use the Python socket relay even if nc is here")
     parser.add_argument("--only-home", action="store_true", help="section 3 alone (home return), a quick look")
+    parser.add_argument("--keep", action="store_true", help="keep the desks' state and logs after a good run")
     args = parser.parse_args()
     runs = max(args.runs, 1)
     if why := netns_available():
@@ -592,8 +593,10 @@ def main() -> int:
             except Exception as err:
                 print(f"bench_pool: cleanup incomplete: {err}", file=sys.stderr)
                 ok = False
-        if ok:
+        if ok and not args.keep:
             shutil.rmtree(root, ignore_errors=True)
+        elif ok:
+            say(f"logs kept in {root} (each desk's state dir has logs/daemon.log and logs/hub.log)")
         say("done")
 
 

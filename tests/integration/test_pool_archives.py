@@ -98,17 +98,19 @@ def test_a_streamed_home_is_restored_exactly(engine, tmp_path):
     source, target = _two_homes(client, labels, run)
     chunks = _stream(client, source, labels, tmp_path)
 
-    restore_home_stream(client, target, IMAGE, iter(chunks), labels, tmp_path)
+    restored = restore_home_stream(client, target, IMAGE, iter(chunks), labels, tmp_path)
 
     assert _in_volume(client, target, LISTING, labels) == _in_volume(client, source, LISTING, labels)
+    restored.cleaned.result(timeout=60)  # the old files and the helper go after the swap
     assert client.containers.list(all=True, filters={"label": f"localhub.test-run={run}"}) == []
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("home-in-")] == []
     assert "./by-root 0 0 " in _in_volume(client, target, LISTING, labels)
     left = _in_volume(client, target, "ls -A /home/jovyan", labels).split()
     assert "stale.txt" not in left and not [name for name in left if name.startswith(".localhub-")]
 
     # into a volume never used before, the home itself is the server user's, as it was at the peer
     fresh = client.volumes.create(f"{run}-c", labels=labels).name
-    restore_home_stream(client, fresh, IMAGE, iter(chunks), labels, tmp_path)
+    restore_home_stream(client, fresh, IMAGE, iter(chunks), labels, tmp_path).cleaned.result(timeout=60)
     own = "stat -c '%u %g %a %Y' /home/jovyan && touch /home/jovyan/writable && echo yes"
     assert _in_volume(client, fresh, own, labels) == _in_volume(client, source, own, labels)
 
@@ -163,7 +165,7 @@ def test_a_checked_stream_is_restored_through_the_unframer(engine, tmp_path):
     client, labels, run = engine
     source, target = _two_homes(client, labels, run)
     framed = _framed(_stream(client, source, labels, tmp_path))
-    restore_home_stream(client, target, IMAGE, _unframed(framed), labels, tmp_path)
+    restore_home_stream(client, target, IMAGE, _unframed(framed), labels, tmp_path).cleaned.result(timeout=60)
     assert _in_volume(client, target, LISTING, labels) == _in_volume(client, source, LISTING, labels)
 
 
@@ -232,8 +234,27 @@ async def test_a_home_fetched_from_a_peer_agent_is_swapped_in_only_when_whole(en
     server.node.guests = Runner(caller.node, chunks)
     got = await transfer.fetch_home(peer, GUEST, target, IMAGE, {})
     assert got.size == sum(len(c) for c in chunks)
+    assert not await transfer.in_use(target)  # whether or not the helper still removes the old files
     assert _in_volume(client, target, LISTING, labels) == _in_volume(client, source, LISTING, labels)
+    await transfer.settled()
     assert client.containers.list(all=True, filters={"label": f"localhub.test-run={run}"}) == []
+
+
+async def test_a_volume_is_in_use_by_a_server_but_not_by_a_transfers_helper(engine, tmp_path):
+    """The helper of a finished restore may still mount the home while it removes the old files: a server
+    may start on it, and a sync may go into it."""
+    client, labels, run = engine
+    volume = client.volumes.create(f"{run}-a", labels=labels).name
+    transfer = Transfer(tmp_path / "hub", client, None, labels)
+    mounts = {volume: {"bind": "/home/jovyan", "mode": "rw"}}
+    helper = client.containers.run(IMAGE, entrypoint=["sleep", "60"], network_mode="none", detach=True,
+                                   labels=transfer.labels, volumes=mounts)
+    assert not await transfer.in_use(volume)
+    server = client.containers.run(IMAGE, entrypoint=["sleep", "60"], network_mode="none", detach=True,
+                                   labels=labels, volumes=mounts)
+    assert await transfer.in_use(volume)
+    for container in (helper, server):
+        container.remove(force=True)
 
 
 KILLED_TRANSFER = """
@@ -287,3 +308,24 @@ def test_a_daemon_started_after_a_kill_mid_transfer_sweeps_what_it_left(engine, 
     assert list(transfer.work.iterdir()) == []
     # the old home is as it was (the half-unpacked staging folder in it goes with the next restore)
     assert _in_volume(client, target, "cat /home/jovyan/work/old.txt", labels).strip() == "old"
+
+
+def test_a_peer_forgets_a_guest_whose_home_was_just_sent_while_the_reading_helper_is_still_there(engine, tmp_path):
+    """The hub asks the peer to forget the guest as soon as it has the home; the peer's helper that read it
+    may not be removed yet (its removal follows the stream's end). The home volume goes all the same."""
+    from localhub.pool.host.guests import Guest, GuestRunner
+
+    client, labels, run = engine
+    runner = GuestRunner(client, tmp_path, "127.0.0.1", labels)
+    runner.isolation_problem = "not in this test"  # the guests' network rules are the LAN tests' business
+    guest = Guest(id=uuid.uuid4().hex[:16], hub_node="a" * 16, server="ana/x", image=IMAGE, cpus=1, memory=1 << 30,
+                  storage=1 << 30, hub=("127.0.0.1", 1))
+    runner.guests[guest.id] = guest
+    client.volumes.create(guest.volume, labels=labels)
+    client.containers.run(IMAGE, entrypoint=["sleep", "60"], network_mode="none", detach=True,
+                          labels={**labels, "localhub.pool": "transfer"},
+                          volumes={guest.volume: {"bind": "/home/jovyan", "mode": "ro"}})
+
+    runner.forget(guest)
+
+    assert client.volumes.list(filters={"name": guest.volume}) == [] and guest.id not in runner.guests

@@ -15,12 +15,14 @@ import contextlib
 import errno
 import fcntl
 import hashlib
+import logging
 import os
 import secrets
 import select
 import shutil
 import tempfile
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +30,8 @@ import docker
 import docker.errors
 
 from ...errors import LocalhubError
+
+log = logging.getLogger("localhub.pool.away.archives")
 
 HOME = "/home/jovyan"
 CHUNK = 1 << 20
@@ -133,6 +137,17 @@ F_SETPIPE_SZ = 1031
 PIPE_SIZE = 1 << 20  # larger pipe buffer: fewer, larger reads and writes than with the 64 KiB default
 
 
+def _remove(helper) -> None:
+    """Remove a helper container, unless something else (a guest's forget) removes it already."""
+    try:
+        helper.remove(force=True)
+    except docker.errors.NotFound:
+        pass
+    except docker.errors.APIError as err:
+        if err.status_code != 409:  # 409: its removal is already in progress
+            raise
+
+
 def _exited(helper) -> bool:
     helper.reload()
     return helper.status in ("exited", "dead")
@@ -199,13 +214,14 @@ def _write_fifo(path: Path, helper, chunks) -> None:
 
 
 def _outcome(path: Path, helper) -> str | None:
-    """What the helper's script writes at `path` once its work is done (a rename, so never half), or None if
-    the helper ends without writing it. Read as soon as it is there: the container's own end (the engine's
-    teardown) comes 0.1-0.5 s later here; removing it at once (force) spares that wait."""
+    """What the helper's script writes at `path` once its work is done (one line, ending in a newline: read
+    only once whole), or None if the helper ends without writing it. Read as soon as it is there: the
+    container's own end (the engine's teardown) comes 0.1-0.5 s later here."""
     deadline, polls = time.monotonic() + PATIENCE, 0
     while time.monotonic() < deadline:
         with contextlib.suppress(FileNotFoundError):
-            return path.read_text()
+            if (said := path.read_text()).endswith("\n"):
+                return said
         polls += 1
         if polls % 100 == 0 and _exited(helper):  # about every half second
             with contextlib.suppress(FileNotFoundError):
@@ -246,27 +262,32 @@ def home_stream(client: docker.DockerClient, volume: str, image: str, labels: di
 
             yield chunks()
         finally:
-            helper.remove(force=True)
+            _remove(helper)
 
 
 # Run (as root, no network) in a container of the server's own image with the volume at /v: tar unpacks the
 # incoming home into /v/<staging>, then the script waits for the verdict on the stream (a file in /in). Only
-# with `ok` does it move the old files into /v/<previous>, the new ones up, and give /v the archived home's
-# own owner, mode and time; whatever happened, it then removes the staging places (also those a killed
-# daemon left behind). Nothing of the old home is removed before all new files are in place.
+# with `ok` does it move the old files into /v/<previous>, the new ones up, give /v the archived home's own
+# owner, mode and time, and say `swapped` (in /in/outcome); whatever happened, it then removes the staging
+# places (also those a killed daemon left behind). Nothing of the old home is removed before all new files
+# are in place, and the old files' removal comes after the home is reported swapped in: the caller does not
+# wait for it (restore_home_stream's `cleaned`; a server may start meanwhile). Every process started here costs 5-20 ms on a busy desktop,
+# so between the last byte and `swapped` only the moves and the attributes start one ([, read, echo are the
+# shell's own).
 SWAP = r"""
 cd /v || exit 2
-mkdir {staging} && tar -x -p -B --numeric-owner -f /in/home.tar -C {staging}
+mkdir {staging} {previous} && tar -x -p -B --numeric-owner -f /in/home.tar -C {staging}
 unpacked=$?
 # the verdict follows the last byte at once; none after a failed tar (its input ended early: the daemon may
 # be gone), nor for more than a minute
 waited=0
 while [ $unpacked = 0 ] && [ ! -e /in/verdict ] && [ $waited -lt 6000 ]; do sleep 0.01; waited=$((waited+1)); done
-if [ $unpacked = 0 ] && [ "$(cat /in/verdict 2>/dev/null)" = ok ] && [ -d {staging}/jovyan ]; then
+verdict=
+[ $unpacked = 0 ] && read -r verdict < /in/verdict
+if [ "$verdict" = ok ] && [ -d {staging}/jovyan ]; then
     set -e
     stamp=$(stat -c %y {staging}/jovyan)
-    mkdir {previous}
-    # one mv each way ([ is the shell's own): a home has dozens of entries, and every process costs here
+    # one mv each way: a home has dozens of entries
     set --
     for f in * .[!.]* ..?*; do
         case "$f" in .localhub-restore-*|.localhub-previous-*) continue;; esac
@@ -278,55 +299,89 @@ if [ $unpacked = 0 ] && [ "$(cat /in/verdict 2>/dev/null)" = ok ] && [ -d {stagi
         if [ -e "$f" ] || [ -L "$f" ]; then set -- "$@" "$f"; fi
     done
     [ $# = 0 ] || mv -- "$@" ./
-    chown --reference={staging}/jovyan /v && chmod --reference={staging}/jovyan /v
-    swapped=1
+    chown --reference={staging}/jovyan /v && chmod --reference={staging}/jovyan /v && touch -d "$stamp" /v
+    set +e
+    echo swapped > /in/outcome
+elif [ $unpacked != 0 ]; then
+    echo "tar exited with $unpacked"
+elif [ "$verdict" = ok ]; then
+    echo "the archive held no home"
 fi
 rm -rf .localhub-restore-* .localhub-previous-*
-[ -n "$swapped" ] && touch -d "$stamp" /v
-{{ [ -n "$swapped" ] && echo swapped; [ $unpacked = 0 ] || echo "tar exited with $unpacked"; }} | tee /in/outcome.part
-mv /in/outcome.part /in/outcome
+# removing them changed the home's time again
+[ -e /in/outcome ] && touch -d "$stamp" /v
 """
 
 
+@dataclass(frozen=True)
+class Restored:
+    swap: float  # seconds from the last byte to the home swapped in
+    cleaned: Future  # the old files' removal and the helper's, which go on after the swap (never raises)
+
+
+_cleaners = ThreadPoolExecutor(2, thread_name_prefix="home-cleanup")
+
+
+def _clean_up(helper, folder: str) -> None:
+    """After a swap: let the helper remove the old files and end, then remove it and its folder. Whatever
+    fails here is left to the next restore into the volume and to `sweep`."""
+    try:
+        try:
+            helper.wait(timeout=PATIENCE)
+        finally:
+            helper.remove(force=True)
+    except Exception as err:  # noqa: BLE001 - a thread of its own: nobody else would hear of it
+        log.warning("could not remove the container that restored a home (%s); it goes when localhub starts "
+                    "again", err)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def restore_home_stream(client: docker.DockerClient, volume: str, image: str, chunks, labels: dict,
-                        work: Path) -> float:
+                        work: Path) -> Restored:
     """Make `volume` hold exactly the home whose tar archive `chunks` yields, unpacked while it arrives.
 
     `chunks` raises (and so never ends) unless the archive is whole and checked (stream.Unframer); then the
-    old home stays as it was and the partial copy is removed. Returns the seconds the swap took after the
-    last byte. `work`: a directory of ours for the FIFO.
+    old home stays as it was and the partial copy is removed before this returns. Once the home is swapped in
+    this returns at once; the old files and the helper go meanwhile (`Restored.cleaned`; the helper, labelled
+    as a transfer's, still mounts the volume for that moment). `work`: a directory of ours for the FIFO.
     """
     staging, previous = (f".localhub-{what}-{secrets.token_hex(8)}" for what in ("restore", "previous"))
-    with tempfile.TemporaryDirectory(dir=work, prefix="home-in-") as tmp:
+    tmp = tempfile.mkdtemp(dir=work, prefix="home-in-")
+    helper, ok, handed_over = None, False, False
+    try:
         fifo, verdict = Path(tmp) / "home.tar", Path(tmp) / "verdict"
         os.mkfifo(fifo, 0o600)
         helper = client.containers.create(
             image, entrypoint=["sh", "-c", SWAP.format(staging=staging, previous=previous)], user="0",
             network_mode="none", labels={**labels, WORK: str(work)},
             volumes={volume: {"bind": "/v", "mode": "rw"}, tmp: {"bind": "/in", "mode": "rw"}})
-        said, code, ok, broken = "", None, False, False
+        helper.start()
         try:
-            helper.start()
             _write_fifo(fifo, helper, chunks)
             ok = True
         except BrokenPipeError:  # tar stopped reading: its own words say why
-            broken = True
-        finally:
+            pass
+        finally:  # also when `chunks` raised: the helper then ends without swapping
             swapping = time.monotonic()
-            try:
-                (Path(tmp) / "verdict.part").write_text("ok" if ok else "no")
-                (Path(tmp) / "verdict.part").replace(verdict)
-                if ok and (_outcome(Path(tmp) / "outcome", helper) or "").strip() == "swapped":
-                    said, code = "swapped", 0
-                else:
-                    code = helper.wait(timeout=PATIENCE).get("StatusCode")
-                    said = helper.logs(tail=5).decode(errors="replace").strip()
-            finally:
-                helper.remove(force=True)  # once done, its shell only has to exit: no need to wait for that
-    if broken or code != 0 or not said.endswith("swapped"):
+            (Path(tmp) / "verdict.part").write_text("ok\n" if ok else "no\n")
+            (Path(tmp) / "verdict.part").replace(verdict)
+        if _outcome(Path(tmp) / "outcome", helper) == "swapped\n":
+            handed_over = True
+            return Restored(time.monotonic() - swapping, _cleaners.submit(_clean_up, helper, tmp))
+        code = helper.wait(timeout=PATIENCE).get("StatusCode")
+        said = helper.logs(tail=5).decode(errors="replace").strip()
         raise LocalhubError(f"Restoring the home into volume {volume} failed (exit {code}): "
                             f"{said or 'the archive held no home'}")
-    return time.monotonic() - swapping
+    finally:
+        if not handed_over:  # not swapped: once the helper has removed what it unpacked, it goes
+            try:
+                if helper is not None:
+                    with contextlib.suppress(docker.errors.APIError):
+                        helper.wait(timeout=PATIENCE)
+                    helper.remove(force=True)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
 
 
 def sweep(client: docker.DockerClient, work: Path) -> int:

@@ -17,7 +17,7 @@ import logging
 import tempfile
 import time
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -40,6 +40,7 @@ class Transfer:
         self.work.mkdir(exist_ok=True)
         self.labels = {**(labels or {}), "localhub.pool": "transfer", WORK: str(self.work)}
         self.locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)  # guest id -> its home's lock
+        self.cleanups: dict[str, Future] = {}  # volume -> the last restore's cleanup, going on after its swap
 
     def sweep(self) -> None:
         """At the daemon's start: what transfers of a killed daemon left behind (archives.sweep)."""
@@ -81,8 +82,16 @@ class Transfer:
             await self.client.upload(peer, "PUT", f"/pool/v1/guests/{guest}/home", archive.path, archive.sha)
 
     async def in_use(self, volume: str) -> bool:
-        """Does a container of this engine use the volume (a server running here on that home)?"""
-        return bool(await self._blocking(lambda: self.docker.containers.list(filters={"volume": volume})))
+        """Does a container of this engine use the volume (a server running here on that home)? The helper of
+        a finished restore may still mount it while it removes the old files: that is no use."""
+        users = await self._blocking(lambda: self.docker.containers.list(filters={"volume": volume}))
+        return any(c.labels.get("localhub.pool") != "transfer" for c in users)
+
+    async def settled(self) -> None:
+        """Wait until what finished transfers left to do after their swap (cleanups) is done."""
+        pending, self.cleanups = list(self.cleanups.values()), {}
+        if pending:
+            await asyncio.gather(*map(asyncio.wrap_future, pending))
 
     async def fetch_home(self, peer: PeerAddress, guest: str, volume: str, image: str, labels: dict) -> Archive:
         """The guest's home as the peer has it now, restored into `volume` (made with `labels` if missing) while
@@ -94,7 +103,9 @@ class Transfer:
         context = await self.client.pinned(peer)
 
         def receive() -> Archive:
-            began = time.monotonic()
+            began, cpu = time.monotonic(), time.thread_time()
+            if (earlier := self.cleanups.pop(volume, None)) is not None:
+                earlier.result()  # the last restore into this volume has removed its old files (a moment)
             made = False
             try:
                 self.docker.volumes.get(volume)
@@ -102,13 +113,16 @@ class Transfer:
                 self.docker.volumes.create(volume, labels={**self.labels, **labels})
                 made = True
             asked = self.client.receive_home(peer, f"/pool/v1/guests/{guest}/home", context)
+            last = [0.0]  # when the last archive byte came
 
             def ask():
                 return asked.__enter__(), time.monotonic()  # the peer answers once its tar reads the home
 
             def chunks():
                 (unframer, pieces), _ = opening.result()
-                yield from pieces
+                for piece in pieces:
+                    yield piece
+                    last[0] = time.monotonic()
 
             def end_request(*exc_info) -> bool:
                 if opening.exception() is not None:  # never answered: nothing to close
@@ -119,18 +133,20 @@ class Transfer:
                 with ThreadPoolExecutor(1, thread_name_prefix="home-request") as pool, ExitStack() as stack:
                     opening = pool.submit(ask)
                     stack.push(end_request)
-                    swap = restore_home_stream(self.docker, volume, image, chunks(), self.labels, self.work)
+                    restored = restore_home_stream(self.docker, volume, image, chunks(), self.labels, self.work)
             except BaseException:
                 if made:  # a volume made for this home and never filled
                     with contextlib.suppress(docker.errors.APIError):
                         self.docker.volumes.get(volume).remove()
                 raise
+            self.cleanups[volume] = restored.cleaned
             (unframer, _), answered = opening.result()
             done = time.monotonic()
             log.info("home of guest %s from %s: %.1f MB in %.2f s from the peer's answer to swapped in (%.0f MB/s); "
-                     "%.2f s in all (the peer answered after %.2f s; swapped in %.2f s after the last byte)", guest,
-                     peer.node, unframer.size / 1e6, done - answered, unframer.size / 1e6 / max(done - answered, 1e-6),
-                     done - began, answered - began, swap)
+                     "%.2f s in all (the peer answered after %.2f s; its last byte came %.2f s after the answer; "
+                     "swapped in %.2f s after the last byte; %.2f s of CPU here)", guest, peer.node,
+                     unframer.size / 1e6, done - answered, unframer.size / 1e6 / max(done - answered, 1e-6),
+                     done - began, answered - began, last[0] - answered, restored.swap, time.thread_time() - cpu)
             return Archive(None, unframer.size, unframer.sha, done - began)
 
         return await self._blocking(receive)

@@ -410,15 +410,33 @@ class GuestRunner:
         return home_stream(self.client, guest.volume, guest.image, {**self.labels, "localhub.pool": "transfer"},
                            self.incoming)
 
+    def _remove_home(self, volume: str) -> None:
+        """The helper that read the home for its hub may still mount the volume: the stream's end does not
+        wait for its removal (archives.home_stream), so a hub that has its home asks to forget it at once.
+        That helper's work is done: it goes with the volume."""
+        for attempt in range(50):
+            try:
+                self.client.volumes.get(volume).remove(force=True)
+                return
+            except docker.errors.NotFound:
+                return
+            except docker.errors.APIError as err:
+                if err.status_code != 409 or attempt == 49:
+                    raise
+            for helper in self.client.containers.list(
+                    all=True, filters={"volume": volume, "label": "localhub.pool=transfer"}):
+                try:
+                    helper.remove(force=True)
+                except docker.errors.APIError:
+                    pass  # gone, or being removed already
+            time.sleep(0.1)
+
     def forget(self, guest: Guest) -> None:
         """The hub has the home: remove the container and the volume."""
         container = self._container(guest)
         if container is not None:
             container.remove(force=True)
-        try:
-            self.client.volumes.get(guest.volume).remove(force=True)
-        except docker.errors.NotFound:
-            pass
+        self._remove_home(guest.volume)
         with self._lock:
             self.guests.pop(guest.id, None)
             self._save()
