@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import queue
 import tarfile
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -26,6 +24,7 @@ import docker.errors
 import zstandard
 
 from ..errors import LocalhubError, shown
+from ..read_ahead import read_ahead
 from .blobs import BUFFER, Blob, BlobStore
 
 
@@ -231,43 +230,8 @@ def _expanded(diff_id: str, size: int, raw_size: int, opener, on_bytes) -> Itera
 def _read_ahead(chunks: Iterator[bytes], depth: int = 8) -> Iterator[bytes]:
     """`chunks`, made on a thread of their own up to `depth` ahead: reading, hashing and decompressing the next
     layer bytes (which let go of the GIL) go on while the socket sends the last ones, instead of taking turns
-    with it. An error there is raised here, in order; stopping early stops the maker."""
-    made: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    end = object()
-
-    def put(item) -> bool:
-        while not stop.is_set():
-            try:
-                made.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def make() -> None:
-        try:
-            for chunk in chunks:
-                if not put(chunk):
-                    return
-            put(end)
-        except BaseException as err:  # raised where the chunks are read
-            put(err)
-        finally:
-            close = getattr(chunks, "close", None)
-            if close:
-                close()
-
-    maker = threading.Thread(target=make, name="layers-read-ahead", daemon=True)
-    maker.start()
-    try:
-        while (item := made.get()) is not end:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        maker.join()
+    with it (read_ahead.py)."""
+    return read_ahead(chunks, depth, "layers-read-ahead")
 
 
 def load(client: docker.DockerClient, images: list[ToLoad], on_bytes: Callable[[int], None] | None = None,

@@ -19,6 +19,7 @@ import h11
 import httpx
 
 from ...errors import LocalhubError
+from ...read_ahead import read_ahead
 from ..host.agent import API
 from .archives import CHUNK
 from .stream import PROTOCOL, StreamBroken, StreamRefused, Unframer
@@ -148,7 +149,7 @@ class PeerClient:
                     *signed.items()])) + conn.send(h11.EndOfMessage()))
                 answer, body = _answer(conn, tls)
                 if answer.status_code == 101:
-                    raw = _raw(tls, conn.trailing_data[0])
+                    raw = _received(tls, conn.trailing_data[0])
                 elif answer.status_code == 200:
                     raw = body
                 else:
@@ -157,7 +158,10 @@ class PeerClient:
                     raise PeerRefused(f"The agent of {where} answered {answer.status_code} instead of a home.",
                                       "error")
                 unframer = Unframer(verify)
-                yield unframer, unframer.unframe(raw)
+                try:
+                    yield unframer, unframer.unframe(raw)
+                finally:
+                    raw.close()  # its reading thread ends before the socket closes
         except StreamBroken as err:
             raise PeerUnreachable(f"The home from {where} was cut off ({err}); it was not used.") from None
         except StreamRefused as err:
@@ -230,6 +234,20 @@ def _body(conn: h11.Connection, tls: ssl.SSLSocket):
             yield event.data
         elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
             return
+
+
+def _received(tls: ssl.SSLSocket, ahead: bytes):
+    """`_raw`, read and decrypted on a thread of its own up to 8 pieces ahead (read_ahead.py): TLS decrypts
+    the next pieces while the last ones are hashed and unpacked, on the desktop's other core. Closed early
+    (the home is refused, or tar stopped), it shuts the connection, so that thread is not left waiting on
+    the peer."""
+    pieces = read_ahead(_raw(tls, ahead), depth=8, name="home-receive")
+    try:
+        yield from pieces
+    finally:
+        with contextlib.suppress(OSError):
+            socket.socket.shutdown(tls, socket.SHUT_RDWR)  # the TCP connection under TLS: unblocks a read
+        pieces.close()
 
 
 def _raw(tls: ssl.SSLSocket, ahead: bytes):

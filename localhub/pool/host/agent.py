@@ -234,7 +234,7 @@ class HomeHandler(_Upload):
         switched away from HTTP (101), as large writes; else as the answer's chunked body."""
         runner, guest = self.guest(guest_id)
         loop = asyncio.get_running_loop()
-        began, digest, size = time.monotonic(), hashlib.sha256(), 0
+        began, cpu, digest, size = time.monotonic(), time.process_time(), hashlib.sha256(), 0
         opened = runner.home_stream(guest)
         chunks = await self.blocking(opened.__enter__)
         ahead, switched = None, None
@@ -253,11 +253,16 @@ class HomeHandler(_Upload):
                 async def send(data: bytes) -> None:
                     self.write(data)
                     await self.flush()
-            ahead = loop.run_in_executor(None, next, chunks, None)  # the engine reads on while a chunk is sent
-            while (chunk := await ahead) is not None:
-                ahead = loop.run_in_executor(None, next, chunks, None)
+            def read() -> bytes | None:  # on a worker thread: reading and hashing go on while a chunk is sent
+                chunk = next(chunks, None)
                 if chunk:
                     digest.update(chunk)
+                return chunk
+
+            ahead = loop.run_in_executor(None, read)
+            while (chunk := await ahead) is not None:
+                ahead = loop.run_in_executor(None, read)
+                if chunk:
                     size += len(chunk)
                     await send(frame(chunk) + chunk)
             ahead = None
@@ -268,8 +273,8 @@ class HomeHandler(_Upload):
                 self.finish()
             else:
                 switched.close()  # the hub has all of it: it goes on while the engine here cleans up
-            log.info("sent the home of guest %s to node %s: %.1f MB in %.2f s", guest_id, self.sender, size / 1e6,
-                     time.monotonic() - began)
+            log.info("sent the home of guest %s to node %s: %.1f MB in %.2f s (%.2f s of CPU in this process)",
+                     guest_id, self.sender, size / 1e6, time.monotonic() - began, time.process_time() - cpu)
         except tornado.iostream.StreamClosedError:
             log.warning("node %s went away after %.1f MB of the home of guest %s; the guest keeps it", self.sender,
                         size / 1e6, guest_id)
