@@ -42,6 +42,7 @@ import tornado.netutil
 import tornado.web
 
 from ...profiles import parse_size
+from ...read_ahead import read_ahead
 from ..away.stream import PROTOCOL, frame, trailer
 from ..trust.members import Membership, NotAMember
 from ..trust.signing import H_NODE, H_NONCE, MemberVerifier, Refused, body_hash, sign_member_response
@@ -237,7 +238,7 @@ class HomeHandler(_Upload):
         began, cpu, digest, size = time.monotonic(), time.process_time(), hashlib.sha256(), 0
         opened = runner.home_stream(guest)
         chunks = await self.blocking(opened.__enter__)
-        ahead, switched = None, None
+        ahead, switched, pieces = None, None, None
         try:
             if self.request.headers.get("Upgrade", "").lower() == PROTOCOL:
                 self.set_status(101)
@@ -253,15 +254,17 @@ class HomeHandler(_Upload):
                 async def send(data: bytes) -> None:
                     self.write(data)
                     await self.flush()
-            def read() -> bytes | None:  # on a worker thread: reading and hashing go on while a chunk is sent
-                chunk = next(chunks, None)
-                if chunk:
-                    digest.update(chunk)
-                return chunk
 
-            ahead = loop.run_in_executor(None, read)
+            def hashed():
+                for chunk in chunks:
+                    digest.update(chunk)
+                    yield chunk
+
+            # read and hashed on a thread of their own, up to 8 MiB ahead of what is sent (read_ahead.py)
+            pieces = read_ahead(hashed(), depth=8, name="home-send")
+            ahead = loop.run_in_executor(None, next, pieces, None)
             while (chunk := await ahead) is not None:
-                ahead = loop.run_in_executor(None, read)
+                ahead = loop.run_in_executor(None, next, pieces, None)
                 if chunk:
                     size += len(chunk)
                     await send(frame(chunk) + chunk)
@@ -282,6 +285,8 @@ class HomeHandler(_Upload):
             try:
                 if ahead is not None:  # stopped mid-stream: let the engine's read finish before closing
                     await asyncio.wait([ahead])
+                if pieces is not None:
+                    await self.blocking(pieces.close)
                 await self.blocking(chunks.close)
                 await self.blocking(opened.__exit__, None, None, None)
             finally:
