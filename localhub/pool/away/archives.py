@@ -137,8 +137,9 @@ F_SETPIPE_SZ = 1031
 PIPE_SIZE = 1 << 20  # larger pipe buffer: fewer, larger reads and writes than with the 64 KiB default
 
 
-def _remove(helper) -> None:
-    """Remove a helper container, unless something else (a guest's forget) removes it already."""
+def remove_helper(helper) -> None:
+    """Remove a helper container; once this returns it is gone, also when something else (a guest's forget,
+    the helper's own transfer) was removing it at the same time."""
     try:
         helper.remove(force=True)
     except docker.errors.NotFound:
@@ -146,6 +147,8 @@ def _remove(helper) -> None:
     except docker.errors.APIError as err:
         if err.status_code != 409:  # 409: its removal is already in progress
             raise
+        with contextlib.suppress(docker.errors.NotFound):
+            helper.wait(condition="removed", timeout=PATIENCE)
 
 
 def _exited(helper) -> bool:
@@ -262,7 +265,7 @@ def home_stream(client: docker.DockerClient, volume: str, image: str, labels: di
 
             yield chunks()
         finally:
-            _remove(helper)
+            remove_helper(helper)
 
 
 # Run (as root, no network) in a container of the server's own image with the volume at /v: tar unpacks the

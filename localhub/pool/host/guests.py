@@ -33,7 +33,7 @@ from ...hub.identity import is_root
 from ...state import write_atomic
 from . import isolation
 from .machine import CpuMeter
-from ..away.archives import HOME, ensure_volume, home_stream, load_image, restore_home, sweep
+from ..away.archives import HOME, ensure_volume, home_stream, load_image, remove_helper, restore_home, sweep
 from ..trust.keys import pool_dir
 from ..trust.tls import guest_certificate, pem_fingerprint
 
@@ -413,23 +413,14 @@ class GuestRunner:
     def _remove_home(self, volume: str) -> None:
         """The helper that read the home for its hub may still mount the volume: the stream's end does not
         wait for its removal (archives.home_stream), so a hub that has its home asks to forget it at once.
-        That helper's work is done: it goes with the volume."""
-        for attempt in range(50):
-            try:
-                self.client.volumes.get(volume).remove(force=True)
-                return
-            except docker.errors.NotFound:
-                return
-            except docker.errors.APIError as err:
-                if err.status_code != 409 or attempt == 49:
-                    raise
-            for helper in self.client.containers.list(
-                    all=True, filters={"volume": volume, "label": "localhub.pool=transfer"}):
-                try:
-                    helper.remove(force=True)
-                except docker.errors.APIError:
-                    pass  # gone, or being removed already
-            time.sleep(0.1)
+        That helper's work is done: it goes first."""
+        for helper in self.client.containers.list(all=True, filters={"volume": volume,
+                                                                     "label": "localhub.pool=transfer"}):
+            remove_helper(helper)
+        try:
+            self.client.volumes.get(volume).remove(force=True)
+        except docker.errors.NotFound:
+            pass
 
     def forget(self, guest: Guest) -> None:
         """The hub has the home: remove the container and the volume."""
