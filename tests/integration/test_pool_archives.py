@@ -11,7 +11,7 @@ import docker
 import pytest
 
 from localhub.pool.away.archives import (archive_volume_home, file_sha, home_stream, image_id, restore_home,
-                                        restore_home_stream, save_image)
+                                        restore_home_stream, save_image, start_reader)
 from localhub.pool.away.client import PeerClient, PeerRefused, PeerUnreachable
 from localhub.pool.away.stream import StreamRefused, Unframer, frame, trailer
 from localhub.pool.away.transfer import Transfer
@@ -113,6 +113,26 @@ def test_a_streamed_home_is_restored_exactly(engine, tmp_path):
     restore_home_stream(client, fresh, IMAGE, iter(chunks), labels, tmp_path).cleaned.result(timeout=60)
     own = "stat -c '%u %g %a %Y' /home/jovyan && touch /home/jovyan/writable && echo yes"
     assert _in_volume(client, fresh, own, labels) == _in_volume(client, source, own, labels)
+
+
+def test_a_reader_started_while_the_server_stops_reads_the_home_only_once_asked(engine, tmp_path):
+    """A peer starts the helper that reads a guest's home while the guest stops; what the server writes until
+    it has stopped is in the home that leaves."""
+    import io
+    import tarfile
+
+    client, labels, run = engine
+    source, _ = _two_homes(client, labels, run)
+    reader = start_reader(client, source, IMAGE, labels, tmp_path)
+    _in_volume(client, source, "echo last words > /home/jovyan/written-while-stopping", labels)
+
+    with home_stream(client, source, IMAGE, labels, tmp_path, reader) as chunks:
+        archive = b"".join(chunks)
+
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        assert tar.extractfile("jovyan/written-while-stopping").read() == b"last words\n"
+    assert client.containers.list(all=True, filters={"label": f"localhub.test-run={run}"}) == []
+    assert list(tmp_path.glob("home-out-*")) == []
 
 
 class Cut(Exception):

@@ -202,7 +202,7 @@ def _write_fifo(path: Path, helper, chunks) -> None:
             if err.errno != errno.ENXIO:  # ENXIO: no reader yet
                 raise
             if _exited(helper):
-                raise LocalhubError("the container restoring the home ended before it read it") from None
+                raise LocalhubError("the helper container ended before it read its input") from None
             time.sleep(0.005)
     try:
         os.set_blocking(fd, True)
@@ -234,38 +234,73 @@ def _outcome(path: Path, helper) -> str | None:
     return None
 
 
-# The home going out: tar writes the archive into the FIFO, then its exit status is left in /out/status.
-ARCHIVE = ("tar --numeric-owner -c -f /out/home.tar -C /home jovyan; "
+# The home going out: once told to go (a line in the FIFO /out/go), tar writes the archive into the FIFO
+# /out/home.tar, then its exit status is left in /out/status. Waiting for `go` lets the helper be made and
+# started while the guest stops (start_reader), so the home leaves as soon as it is asked for.
+ARCHIVE = ("read -r go < /out/go && [ \"$go\" = go ] || exit 3; "
+           "tar --numeric-owner -c -f /out/home.tar -C /home jovyan; "
            "echo $? > /out/status.part && mv /out/status.part /out/status")
 
 
+@dataclass
+class Reader:
+    """A started helper that will archive a home volume once told to (home_stream), and its folder."""
+
+    helper: object
+    folder: Path
+
+    def close(self) -> None:
+        try:
+            remove_helper(self.helper)
+        finally:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def start_reader(client: docker.DockerClient, volume: str, image: str, labels: dict, work: Path) -> Reader:
+    """Make and start the helper that archives `volume` (it reads nothing before home_stream tells it to go).
+    `work`: a directory of ours for its FIFOs."""
+    tmp = Path(tempfile.mkdtemp(dir=work, prefix="home-out-"))
+    try:
+        os.mkfifo(tmp / "home.tar", 0o600)
+        os.mkfifo(tmp / "go", 0o600)
+        helper = client.containers.create(
+            image, entrypoint=["sh", "-c", ARCHIVE], user="0", network_mode="none", labels={**labels, WORK: str(work)},
+            volumes={volume: {"bind": HOME, "mode": "ro"}, str(tmp): {"bind": "/out", "mode": "rw"}})
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    reader = Reader(helper, tmp)
+    try:
+        helper.start()
+    except BaseException:
+        reader.close()
+        raise
+    return reader
+
+
 @contextlib.contextmanager
-def home_stream(client: docker.DockerClient, volume: str, image: str, labels: dict, work: Path):
+def home_stream(client: docker.DockerClient, volume: str, image: str, labels: dict, work: Path,
+                reader: Reader | None = None):
     """The chunks of the tar archive of a home volume (entries `jovyan/…`, as `docker cp` makes them), read
     while they are sent; also while a server runs on it (a snapshot: files written meanwhile may be half
     old). The chunks raise instead of ending if tar failed, so a receiver never takes a partial home for a
-    whole one. `work`: a directory of ours for the FIFO."""
-    with tempfile.TemporaryDirectory(dir=work, prefix="home-out-") as tmp:
-        fifo = Path(tmp) / "home.tar"
-        os.mkfifo(fifo, 0o600)
-        helper = client.containers.create(
-            image, entrypoint=["sh", "-c", ARCHIVE], user="0", network_mode="none", labels={**labels, WORK: str(work)},
-            volumes={volume: {"bind": HOME, "mode": "ro"}, tmp: {"bind": "/out", "mode": "rw"}})
-        try:
-            helper.start()
+    whole one. `reader`: the volume's helper if it was started already (start_reader), else one is started;
+    it is removed at the end either way. `work`: a directory of ours for the FIFOs."""
+    reader = reader or start_reader(client, volume, image, labels, work)
+    try:
+        def chunks():
+            _write_fifo(reader.folder / "go", reader.helper, [b"go\n"])
+            yield from _read_fifo(reader.folder / "home.tar", reader.helper)
+            status = _outcome(reader.folder / "status", reader.helper)
+            code = int(status) if status and status.strip().isdigit() else \
+                reader.helper.wait(timeout=PATIENCE).get("StatusCode")
+            if code not in (0, 1):  # 1: a file changed while tar read it (a running server's snapshot)
+                said = reader.helper.logs(tail=3).decode(errors="replace").strip()
+                raise LocalhubError(f"Archiving the home failed (tar exit {code}): {said}")
 
-            def chunks():
-                yield from _read_fifo(fifo, helper)
-                status = _outcome(Path(tmp) / "status", helper)
-                code = int(status) if status and status.strip().isdigit() else \
-                    helper.wait(timeout=PATIENCE).get("StatusCode")
-                if code not in (0, 1):  # 1: a file changed while tar read it (a running server's snapshot)
-                    said = helper.logs(tail=3).decode(errors="replace").strip()
-                    raise LocalhubError(f"Archiving the home failed (tar exit {code}): {said}")
-
-            yield chunks()
-        finally:
-            remove_helper(helper)
+        yield chunks()
+    finally:
+        reader.close()
 
 
 # Run (as root, no network) in a container of the server's own image with the volume at /v: tar unpacks the

@@ -22,6 +22,7 @@ import re
 import tarfile
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -33,7 +34,8 @@ from ...hub.identity import is_root
 from ...state import write_atomic
 from . import isolation
 from .machine import CpuMeter
-from ..away.archives import HOME, ensure_volume, home_stream, load_image, remove_helper, restore_home, sweep
+from ..away.archives import (HOME, Reader, ensure_volume, home_stream, load_image, remove_helper, restore_home,
+                             start_reader, sweep)
 from ..trust.keys import pool_dir
 from ..trust.tls import guest_certificate, pem_fingerprint
 
@@ -168,6 +170,8 @@ class GuestRunner:
         self.incoming = pool_dir(Path(state_dir)) / "incoming"
         self.incoming.mkdir(exist_ok=True)
         self._lock = threading.RLock()
+        self._readers: dict[str, Future] = {}  # guest id -> the helper to read its home, started at its stop
+        self._starting = ThreadPoolExecutor(2, thread_name_prefix="home-reader")
         self.cpu_meter, self.cpu_used = CpuMeter(), 0.0
         self.guests: dict[str, Guest] = self._load()
         self.isolation_problem = isolation.why_unavailable()
@@ -345,8 +349,13 @@ class GuestRunner:
         self._set(guest, EVICTED, why)
 
     def stop(self, guest: Guest) -> None:
-        """Its hub asked (the user stopped the server): stop it; the home waits for the hub likewise."""
+        """Its hub asked (the user stopped the server): stop it; the home waits for the hub likewise. The hub
+        asks for the home next: the helper that will read it is started while the server stops."""
         if guest.state not in (EVICTED, STOPPED):
+            with self._lock:
+                if guest.id not in self._readers:
+                    self._readers[guest.id] = self._starting.submit(
+                        start_reader, self.client, guest.volume, guest.image, self._transfer_labels, self.incoming)
             self._stop_container(guest)
             self._set(guest, STOPPED, "stopped at its hub's request")
 
@@ -404,11 +413,24 @@ class GuestRunner:
             log.info("removed %d helper containers and folders left by homes sent from an earlier run that was "
                      "stopped abruptly", removed)
 
+    @property
+    def _transfer_labels(self) -> dict:
+        return {**self.labels, "localhub.pool": "transfer"}  # a helper reading a home is no guest
+
+    def _prepared(self, guest: Guest) -> Reader | None:
+        """The helper started for the guest's home while it stopped, if it started."""
+        with self._lock:
+            starting = self._readers.pop(guest.id, None)
+        try:
+            return starting.result() if starting is not None else None
+        except (docker.errors.APIError, LocalhubError, OSError) as err:
+            log.warning("the helper to read the home of guest %s did not start (%s); trying again", guest.id, err)
+            return None
+
     def home_stream(self, guest: Guest):
         """The guest's home now, as tar chunks read while they are sent (a context manager, archives.py)."""
-        # its tar runs in a helper container of its own, which is no guest
-        return home_stream(self.client, guest.volume, guest.image, {**self.labels, "localhub.pool": "transfer"},
-                           self.incoming)
+        return home_stream(self.client, guest.volume, guest.image, self._transfer_labels, self.incoming,
+                           self._prepared(guest))
 
     def _remove_home(self, volume: str) -> None:
         """The helper that read the home for its hub may still mount the volume: the stream's end does not
@@ -427,6 +449,8 @@ class GuestRunner:
         container = self._container(guest)
         if container is not None:
             container.remove(force=True)
+        if (unused := self._prepared(guest)) is not None:
+            unused.close()
         self._remove_home(guest.volume)
         with self._lock:
             self.guests.pop(guest.id, None)
