@@ -149,6 +149,7 @@ def desktop_user_name() -> str:
 
 
 _ENV_PREFIX = "LOCALHUB_"
+MIN_START_TIMEOUT = 10
 
 
 def _coerce(name: str, value, target_type, source: str):
@@ -238,6 +239,10 @@ def load_settings(**overrides) -> Settings:
     if not 1 <= settings.port <= 65536 - PORT_BLOCK:
         raise LocalhubError(f"Port {settings.port} is out of range: choose one from 1 to {65536 - PORT_BLOCK} "
                             f"(localhub also uses the next {PORT_BLOCK - 1} ports).")
+    for name in ("start_timeout", "pool_start_timeout"):
+        if getattr(settings, name) < MIN_START_TIMEOUT:
+            raise LocalhubError(f"{name} must be at least {MIN_START_TIMEOUT} seconds (a server's container alone "
+                                f"takes seconds to start), not {getattr(settings, name)}.")
     return settings
 
 

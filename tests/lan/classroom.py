@@ -87,12 +87,8 @@ class Laptop(Desk):
 
 
 def shape(lan: Lan, host: Host, mbit: int = LINK_MBIT) -> None:
-    """Limit the host's link to `mbit` each way: its own egress (what it sends) and the switch port's (what
-    it receives). Only qdiscs inside our namespaces."""
-    port = f"p{int(host.address.rsplit('.', 1)[1])}"
-    for ns, dev in ((host.ns, "eth0"), (lan.bridge_ns, port)):
-        subprocess.run(["ip", "netns", "exec", ns, "tc", "qdisc", "replace", "dev", dev, "root", "tbf", "rate",
-                        f"{mbit}mbit", "burst", "256kb", "latency", "100ms"], check=True, capture_output=True)
+    """The host's link as a busy classroom network's (Lan.shape)."""
+    lan.shape(host, mbit)
 
 
 def outside_connections(host: Host) -> dict[str, str]:

@@ -170,6 +170,21 @@ class Lan:
     def link(self, host: Host, up: bool) -> None:
         ip("-n", host.ns, "link", "set", "eth0", "up" if up else "down")
 
+    def shape(self, host: Host, mbit: int) -> None:
+        """Limit the host's link to `mbit` each way: its own egress (what it sends) and the switch port's (what
+        it receives). Only qdiscs inside our namespaces."""
+        for ns, dev in self._link_ends(host):
+            subprocess.run(["ip", "netns", "exec", ns, "tc", "qdisc", "replace", "dev", dev, "root", "tbf", "rate",
+                            f"{mbit}mbit", "burst", "256kb", "latency", "100ms"], check=True, capture_output=True)
+
+    def unshape(self, host: Host) -> None:
+        """The host's link at full speed again."""
+        for ns, dev in self._link_ends(host):
+            subprocess.run(["ip", "netns", "exec", ns, "tc", "qdisc", "del", "dev", dev, "root"], capture_output=True)
+
+    def _link_ends(self, host: Host) -> list[tuple[str, str]]:
+        return [(host.ns, "eth0"), (self.bridge_ns, f"p{int(host.address.rsplit('.', 1)[1])}")]
+
     def block_tcp(self, host: Host, port: int) -> None:
         """Refuse connections to `port` inside the host (its own firewall; nothing outside the namespace)."""
         done = subprocess.run(["ip", "netns", "exec", host.ns, "iptables", "-A", "INPUT", "-p", "tcp", "--dport",

@@ -336,6 +336,8 @@ def test_config_set_get_unset_edit_the_file_and_keep_its_comments(isolated, caps
     ("port", "80000", "Port 80000 is out of range"),
     ("port", "eighty", "'eighty' is not a valid port: it must be a whole number."),
     ("idle_timeout", "-5", "'-5' is not a valid idle_timeout: it must not be negative."),
+    ("start_timeout", "0", "start_timeout must be at least 10 seconds (a server's container alone takes seconds"),
+    ("pool_start_timeout", "9", "pool_start_timeout must be at least 10 seconds"),
     ("pool_start_load", "lots", "'lots' is not a valid pool_start_load: it must be a number."),
     ("pool_start_load", "nan", "'nan' is not a valid pool_start_load: it must be a number."),
     ("state_dir", "", "state_dir cannot be empty; `localhub config unset state_dir` brings back its default."),
