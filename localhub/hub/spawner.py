@@ -88,6 +88,12 @@ class LocalhubSpawner(OnLabPeers, DockerSpawner):
     def _progress_ready_hook_default(self):
         return lambda spawner, event: {**event, "localhub_trace": dict(getattr(spawner, "_trace", {}))}
 
+    # start() reads and checks the options itself (profile, image, where…): there is nothing for JupyterHub to set,
+    # which it would otherwise log as "Received unhandled user_options" at every start
+    @default("apply_user_options")
+    def _apply_user_options_default(self):
+        return lambda spawner, options: None
+
     @default("options_from_form")
     def _options_from_form_default(self):
         return lambda formdata, spawner: options_from_form(formdata, spawner._stored_options(),

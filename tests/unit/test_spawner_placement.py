@@ -244,3 +244,11 @@ async def test_a_daemon_restarting_while_a_guest_starts_does_not_fail_the_start(
     server.silent_probes = 25
     assert await server._start_remote({"where": "b" * 16, "name": "bob"}, PROFILE) == ("10.0.0.3", 49153)
     assert calls["n"] >= 1
+
+
+async def test_jupyterhub_finds_nothing_to_apply_from_the_options_the_spawner_reads_itself(caplog):
+    """JupyterHub 5.3 logged "Received unhandled user_options …" at every start: the spawner reads them in start()."""
+    server = spawner(FakeLink())
+    with caplog.at_level("WARNING"):
+        await server._run_apply_user_options({"where": "bob", "profile": "small", "image": "img"})
+    assert not [r for r in caplog.records if "unhandled user_options" in r.getMessage()], caplog.text
