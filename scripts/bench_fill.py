@@ -21,13 +21,17 @@ filled in even rounds, filled then empty in odd ones), medians compared:
                 untimed first), timed from the call to the `ready` event (bench_launch.py's measure).
   servers ls    `localhub servers ls` as a user types it (a new process: its start-up is in the figure).
   TUI refresh   one poll of the real TUI against the real hub, as its poll worker makes it (LocalhubApp.fetch:
-                client.servers() with client.environments() beside it), then handing the data to the app
+                Client.listing(): servers and environments in one request), then handing the data to the app
                 (`_fresh`: servers table updated by key, environments tab, hub bar) and composing the next frame
                 (headless Textual, Pilot, the frame composed at once as bench_tui.py does). `info` is left out:
                 asked once in five polls.
                 Each hub has its own TUI, in a process of its own (this script with --tui-worker), started
                 once both hubs are built. Its two parts are printed too (the data, its display), to say where
                 it grows.
+
+`servers ls` and the TUI refresh are each taken --repeat times per hub and round (medians over all), and the
+CPU time the hub's two processes (the daemon and JupyterHub, from /proc) spent on them is printed per call: a
+figure the machine's load barely moves, where the wall-clock times of a busy machine vary twofold.
 
 Last, every environment's server stopped, all 20 environments are launched at once (one thread each):
 how many reached `ready`, and the time until the last did.
@@ -40,7 +44,7 @@ network labelled with its instance, and every container and image labelled with 
 (bench_launch.cleanup).
 
     .venv/bin/python scripts/bench_fill.py [--runs N] [--servers N] [--home-mb MB] [--file-kib KiB]
-                                           [--envs N] [--parallel N] [--port P]
+                                           [--envs N] [--repeat N] [--parallel N] [--port P]
 """
 
 import argparse
@@ -71,6 +75,8 @@ from localhub_tui.app import LocalhubApp
 T0 = time.monotonic()
 GIB = 2**30
 TUI_PARTS = ("  of which data", "  of which display")
+CPU_ROWS = {"servers ls": "  daemon + hub CPU per ls", "TUI refresh": "  daemon + hub CPU per refresh"}
+TICK_MS = 1000 / os.sysconf("SC_CLK_TCK")
 
 # Writes argv[2] MB in files of argv[3] KiB under argv[1], 200 files a directory (a home's many small files).
 FILL_SCRIPT = r"""
@@ -219,6 +225,7 @@ class Hub:
         self.instance: str | None = None
         self.tui: subprocess.Popen | None = None
         self.found: dict[str, list[float]] = {"launch": [], "servers ls": [], "TUI refresh": []}
+        self.cpu: dict[str, float] = {"servers ls": 0.0, "TUI refresh": 0.0}  # ms, summed over the rounds
 
     def up(self) -> None:
         subprocess.run(LOCALHUB + ["up", "--detach", "--state-dir", str(self.state_dir), "--port", str(self.port)],
@@ -276,9 +283,19 @@ class Hub:
     def servers_ls(self) -> float:
         return servers_ls(self.env, self.state_dir)
 
+    def cpu_ms(self) -> float:
+        """CPU time (user + system) the daemon and JupyterHub have spent so far, in ms."""
+        runtime = json.loads((self.state_dir / "runtime.json").read_text())
+        total = 0.0
+        for pid in (runtime["daemon_pid"], runtime["hub_pid"]):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) * TICK_MS
+        return total
 
-def measure(hubs: list[Hub], runs: int) -> None:
-    """`runs` rounds; in each, every measure taken on every hub in turn (the hubs' order alternating)."""
+
+def measure(hubs: list[Hub], runs: int, repeat: int) -> None:
+    """`runs` rounds; in each, every measure taken on every hub in turn (the hubs' order alternating), `servers ls`
+    and the TUI refresh `repeat` times each; the daemon's and the hub's CPU time summed over them."""
     say(f"warm-up (untimed), then {runs} rounds of launch (server stopped), servers ls, TUI refresh on "
         f"{' and '.join(h.name for h in hubs)} hubs in turn")
     for hub in hubs:  # page cache, the engine's and the hub's first calls
@@ -290,12 +307,18 @@ def measure(hubs: list[Hub], runs: int) -> None:
         for hub in order:
             hub.found["launch"].append(hub.launch())
         for hub in order:
-            hub.found["servers ls"].append(hub.servers_ls())
+            cpu0 = hub.cpu_ms()
+            for _ in range(repeat):
+                hub.found["servers ls"].append(hub.servers_ls())
+            hub.cpu["servers ls"] += hub.cpu_ms() - cpu0
         for hub in order:
-            parts = hub.tui_refresh()
-            hub.found["TUI refresh"].append(parts["total"])
-            for key, part in zip(TUI_PARTS, ("data", "display")):
-                hub.found.setdefault(key, []).append(parts[part])
+            cpu0 = hub.cpu_ms()
+            for _ in range(repeat):
+                parts = hub.tui_refresh()
+                hub.found["TUI refresh"].append(parts["total"])
+                for key, part in zip(TUI_PARTS, ("data", "display")):
+                    hub.found.setdefault(key, []).append(parts[part])
+            hub.cpu["TUI refresh"] += hub.cpu_ms() - cpu0
             hub.shown = parts["shown"]
         say(f"  round {i + 1}/{runs} (load {load()}): " + "; ".join(
             f"{h.name}: launch {h.found['launch'][-1]:.2f} s, servers ls {h.found['servers ls'][-1]:.2f} s, "
@@ -333,6 +356,7 @@ def main() -> int:
     parser.add_argument("--servers", type=int, default=30, help="stopped servers to fill (default 30)")
     parser.add_argument("--home-mb", type=int, default=500, help="MB written into each server's home (default 500)")
     parser.add_argument("--file-kib", type=int, default=4, help="size of each file written, KiB (default 4)")
+    parser.add_argument("--repeat", type=int, default=5, help="servers ls and TUI refreshes per hub and round")
     parser.add_argument("--envs", type=int, default=20, help="built environments (default 20)")
     parser.add_argument("--parallel", type=int, default=2, help="servers filled / environments built at once")
     parser.add_argument("--port", type=int, default=30900, help="first hub port to try (uses 6 from P on)")
@@ -391,7 +415,7 @@ def main() -> int:
         for hub in hubs:
             hub.start_tui()
         load_before = load()
-        measure(hubs, runs)
+        measure(hubs, runs, max(args.repeat, 1))
         load_after = load()
 
         say(f"filled hub: {n_envs} concurrent launches of {n_envs} built environments (servers stopped)")
@@ -413,6 +437,11 @@ def main() -> int:
             print(f"  {key + ' (' + suffix + ')':<34} {e * unit:10.3f} {f * unit:10.3f} {f / e:7.2f} x"
                   f"   empty [{fmt([v * unit for v in empty.found[key]])}] "
                   f"filled [{fmt([v * unit for v in filled.found[key]])}]")
+            if key in CPU_ROWS:  # mean over every call, in the clock ticks /proc counts (10 ms) / calls
+                calls = len(empty.found[key])
+                e, f = empty.cpu[key] / calls, filled.cpu[key] / calls
+                print(f"  {CPU_ROWS[key] + ' (ms)':<34} {e:10.1f} {f:10.1f} {f / e if e else float('nan'):7.2f} x"
+                      f"   ({calls} calls each, ±{TICK_MS / calls:.1f} ms)")
         print(f"  {n_envs} concurrent launches: {launched}/{n_envs} ready in {seconds:.1f} s, {builds} build(s)")
         ok = launched == n_envs and builds == 0
         return 0 if ok else 1
