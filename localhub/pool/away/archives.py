@@ -236,9 +236,12 @@ def _outcome(path: Path, helper) -> str | None:
 
 # The home going out: once told to go (a line in the FIFO /out/go), tar writes the archive into the FIFO
 # /out/home.tar, then its exit status is left in /out/status. Waiting for `go` lets the helper be made and
-# started while the guest stops (start_reader), so the home leaves as soon as it is asked for.
+# started while the guest stops (start_reader), so the home leaves as soon as it is asked for. Records of 128 KiB
+# (-b 256) instead of tar's 10 KiB: a twelfth of the writes into the FIFO and of the reads out of it, on both
+# sides (tar into a pipe and a reader, 200 MB here: 0.11-0.21 s instead of 0.27-0.31 s); the archive is
+# padded to a whole record, 128 KiB at most, and unpacking with -B takes records of any size.
 ARCHIVE = ("read -r go < /out/go && [ \"$go\" = go ] || exit 3; "
-           "tar --numeric-owner -c -f /out/home.tar -C /home jovyan; "
+           "tar --numeric-owner -b 256 -c -f /out/home.tar -C /home jovyan; "
            "echo $? > /out/status.part && mv /out/status.part /out/status")
 
 
@@ -314,7 +317,7 @@ def home_stream(client: docker.DockerClient, volume: str, image: str, labels: di
 # shell's own).
 SWAP = r"""
 cd /v || exit 2
-mkdir {staging} {previous} && tar -x -p -B --numeric-owner -f /in/home.tar -C {staging}
+mkdir {staging} {previous} && tar -x -p -B -b 256 --numeric-owner -f /in/home.tar -C {staging}
 unpacked=$?
 # the verdict follows the last byte at once; none after a failed tar (its input ended early: the daemon may
 # be gone), nor for more than a minute
