@@ -227,13 +227,6 @@ def _expanded(diff_id: str, size: int, raw_size: int, opener, on_bytes) -> Itera
             close()
 
 
-def _read_ahead(chunks: Iterator[bytes], depth: int = 8) -> Iterator[bytes]:
-    """`chunks`, made on a thread of their own up to `depth` ahead: reading, hashing and decompressing the next
-    layer bytes (which let go of the GIL) go on while the socket sends the last ones, instead of taking turns
-    with it (read_ahead.py)."""
-    return read_ahead(chunks, depth, "layers-read-ahead")
-
-
 def load(client: docker.DockerClient, images: list[ToLoad], on_bytes: Callable[[int], None] | None = None,
          on_plan: Callable[[int, int], None] | None = None) -> Loaded:
     """Load `images` into the engine, sending only what it lacks. `on_plan(bytes to send, bytes skipped)` is
@@ -251,7 +244,10 @@ def load(client: docker.DockerClient, images: list[ToLoad], on_bytes: Callable[[
     before = {name: _image_id(client, name) for image in images for name in image.names}
     try:
         if todo:
-            for line in client.api.load_image(_read_ahead(_archive(todo, send, on_bytes))):
+            # the archive is read, hashed and decompressed on a thread of its own while the socket sends the last
+            # bytes, instead of taking turns with it
+            archive = read_ahead(_archive(todo, send, on_bytes), depth=8, name="layers-read-ahead")
+            for line in client.api.load_image(archive):
                 if isinstance(line, dict) and line.get("error"):
                     raise EngineRefused(f"The Docker engine refused the images: {line['error'].strip()}")
         for image in images:

@@ -370,7 +370,7 @@ def _clean_up(helper, folder: str) -> None:
         try:
             helper.wait(timeout=PATIENCE)
         finally:
-            helper.remove(force=True)
+            remove_helper(helper)
     except Exception as err:  # noqa: BLE001 - a thread of its own: nobody else would hear of it
         log.warning("could not remove the container that restored a home (%s); it goes when localhub starts "
                     "again", err)
@@ -420,7 +420,7 @@ def restore_home_stream(client: docker.DockerClient, volume: str, image: str, ch
                 if helper is not None:
                     with contextlib.suppress(docker.errors.APIError):
                         helper.wait(timeout=PATIENCE)
-                    helper.remove(force=True)
+                    remove_helper(helper)
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
 

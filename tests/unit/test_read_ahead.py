@@ -1,6 +1,6 @@
-"""The `docker load` archive is made on a thread of its own, ahead of the socket (layers._read_ahead): every
-chunk arrives in order, an error in the making is raised where the chunks are read after those made before it,
-and a reader that stops early stops the maker."""
+"""Chunks made on a thread of their own, ahead of their reader (read_ahead.py: a bundle's `docker load` archive,
+a home leaving or reaching a peer): every chunk arrives in order, an error in the making is raised where the
+chunks are read after those made before it, and a reader that stops early stops the maker."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from localhub.errors import LocalhubError
-from localhub.workshop.layers import _read_ahead
+from localhub.read_ahead import read_ahead
 
 pytestmark = pytest.mark.unit
 
@@ -22,8 +22,8 @@ def test_chunks_arrive_in_order_and_are_made_on_another_thread():
             makers.add(threading.current_thread().name)
             yield bytes([i])
 
-    assert b"".join(_read_ahead(chunks(), depth=3)) == bytes(range(100))
-    assert makers == {"layers-read-ahead"}
+    assert b"".join(read_ahead(chunks(), depth=3, name="the-maker")) == bytes(range(100))
+    assert makers == {"the-maker"}  # not the reader's thread
 
 
 def test_a_damaged_part_is_raised_after_the_chunks_made_before_it():
@@ -34,7 +34,7 @@ def test_a_damaged_part_is_raised_after_the_chunks_made_before_it():
 
     got = []
     with pytest.raises(LocalhubError, match="does not match"):
-        for chunk in _read_ahead(chunks()):
+        for chunk in read_ahead(chunks()):
             got.append(chunk)
     assert got == [b"a", b"b"]
 
@@ -49,7 +49,7 @@ def test_a_reader_that_stops_early_stops_the_maker():
         finally:
             closed.set()
 
-    ahead = _read_ahead(chunks(), depth=2)
+    ahead = read_ahead(chunks(), depth=2)
     assert next(ahead) == b"x" * 1024
     ahead.close()  # the engine refused: the upload ends
     assert closed.wait(5)
