@@ -10,6 +10,7 @@ hub or the other profiles.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -141,15 +142,13 @@ def load_profiles(config_dir: Path | str | None, host_cpus: int | None = None) -
     be used is skipped: its warning is in `.skipped` and logged once per version of the file."""
     host_cpus = host_cpus if host_cpus is not None else os.cpu_count()
     profiles = Profiles()
-    shipped = resources.files("localhub_profiles")
-    for entry in sorted(shipped.iterdir(), key=lambda e: e.name):
-        if entry.name.endswith(".toml"):
-            try:
-                profile = parse_profile(entry.read_text(), f"(shipped) {entry.name}", host_cpus)
-            except LocalhubError as err:  # e.g. the shipped 'large' on a one-core machine
-                profiles.skip(entry.name.removesuffix(".toml"), f"{err} It is skipped.")
-                continue
-            profiles[profile.name] = profile
+    for filename, text in _shipped():
+        try:
+            profile = _parse(text, f"(shipped) {filename}", host_cpus)
+        except LocalhubError as err:  # e.g. the shipped 'large' on a one-core machine
+            profiles.skip(filename.removesuffix(".toml"), f"{err} It is skipped.")
+            continue
+        profiles[profile.name] = profile
     user_dir = Path(config_dir) / "profiles" if config_dir else None
     if user_dir and user_dir.is_dir():
         for path in sorted(user_dir.glob("*.toml")):
@@ -159,7 +158,7 @@ def load_profiles(config_dir: Path | str | None, host_cpus: int | None = None) -
                     text = path.read_text()
                 except (OSError, UnicodeDecodeError) as err:
                     raise LocalhubError(f"Cannot read profile {path}: {getattr(err, 'strerror', None) or err}.") from None
-                profile = parse_profile(text, str(path), host_cpus)
+                profile = _parse(text, str(path), host_cpus)
             except LocalhubError as err:
                 message = f"{err} It is skipped; the other profiles work."
                 profiles.skip(_declared_name(text) or path.stem, message)
@@ -167,6 +166,19 @@ def load_profiles(config_dir: Path | str | None, host_cpus: int | None = None) -
                 continue
             profiles[profile.name] = profile
     return profiles
+
+
+@functools.cache
+def _shipped() -> tuple[tuple[str, str], ...]:
+    """The profiles that come with localhub: (file name, text), read once."""
+    shipped = resources.files("localhub_profiles")
+    return tuple((entry.name, entry.read_text()) for entry in sorted(shipped.iterdir(), key=lambda e: e.name)
+                 if entry.name.endswith(".toml"))
+
+
+# The daemon reads the profiles on every listing (the TUI asks every few seconds) so that an edited file counts at
+# once; reading a file is cheap, checking it against the schema is not. A Profile is frozen: safe to share.
+_parse = functools.lru_cache(maxsize=256)(parse_profile)
 
 
 def _declared_name(text: str) -> str | None:

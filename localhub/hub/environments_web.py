@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import re
 from collections.abc import Awaitable
 from urllib.parse import unquote
@@ -66,15 +67,15 @@ async def inventory(daemon, user: Awaitable[dict] | None = None) -> dict:
     summaries, user = await asyncio.gather(loop.run_in_executor(None, d.docker.api.images),
                                            user if user is not None else d.hub_api.user(d.settings.user))
     everything = list_environments(d.docker, summaries=summaries)
-    built_here = {e.image for e in list_environments(d.docker, {"localhub.instance": d.settings.instance},
-                                                     summaries=summaries)}
+    built_here = {summary["Id"] for summary in summaries
+                  if (summary.get("Labels") or {}).get("localhub.instance") == d.settings.instance}
     servers = user.get("servers") or {}
     users_of: dict[str, list[tuple[str, dict]]] = {}
     for name, server in servers.items():
         image = (server.get("user_options") or {}).get("image")
         if image:
             users_of.setdefault(image, []).append((name, server))
-    ours = [e for e in everything if e.image in built_here or e.image in users_of]
+    ours = [e for e in everything if e.id in built_here or e.image in users_of]
     usage, together = await loop.run_in_executor(None, d.builder.layers.usage, [e.id for e in ours],
                                                  [summary["Id"] for summary in summaries])
     launched: dict[str, float] = {}
@@ -82,13 +83,7 @@ async def inventory(daemon, user: Awaitable[dict] | None = None) -> dict:
         launched[entry["spec"]] = max(launched.get(entry["spec"], 0), entry.get("at") or 0)
     rows = []
     for e in ours:
-        try:
-            launch = parse_spec(e.spec)
-            name, ref = launch.display_name, launch.ref
-            # launched or rebuilt from here, it is this very commit, even when its branch has moved on since
-            pinned = get_provider(launch.provider).pinned_spec(launch, e.resolved) if e.resolved else e.spec
-        except (BadLink, ValueError):  # a spec an older localhub wrote, or a hand-made label
-            name, ref, pinned = unquote(e.spec), None, e.spec
+        name, ref, pinned = _described(e.spec, e.resolved)
         using = sorted(users_of.get(e.image, []), key=lambda item: item[0])
         cost = usage.get(e.id)
         rows.append({
@@ -107,6 +102,19 @@ async def inventory(daemon, user: Awaitable[dict] | None = None) -> dict:
         })
     building = [{**job, "building": True, "source": unquote(job["spec"])} for job in d.builder.status()]
     return {"environments": rows + building, "disk": {"environments": together, "count": len(rows)}}
+
+
+@functools.lru_cache(maxsize=1024)
+def _described(spec: str, resolved: str | None) -> tuple[str, str | None, str]:
+    """An environment's name, ref and pinned spec (launched or rebuilt from here, it is this very commit, even when
+    its branch has moved on since). Kept: a listing describes every environment every few seconds, and an image's
+    labels never change."""
+    try:
+        launch = parse_spec(spec)
+        pinned = get_provider(launch.provider).pinned_spec(launch, resolved) if resolved else spec
+        return launch.display_name, launch.ref, pinned
+    except (BadLink, ValueError):  # a spec an older localhub wrote, or a hand-made label
+        return unquote(spec), None, spec
 
 
 # --- the API --------------------------------------------------------------------------------------------
