@@ -18,6 +18,7 @@ import subprocess
 import time
 import uuid
 from contextlib import closing
+from dataclasses import dataclass
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, unquote
@@ -290,18 +291,24 @@ async def _execute(conn, session: str, source: str, timeout: float) -> dict:
 
 # --- images -----------------------------------------------------------------------------------------
 
-def images_under(root: Path) -> list:
-    """Test-labelled images (tagged or not) whose spec names a repository under `root`."""
+@dataclass(frozen=True)
+class ListedImage:
+    id: str
+    tags: list[str]
+    labels: dict
+    created: int
+
+
+def images_under(root: Path) -> list[ListedImage]:
+    """Test-labelled images (tagged or not) whose spec names a repository under `root`. From the engine's image
+    summaries (one request): docker-py's images.list() inspects each image listed, and fails when another
+    worker removes one in between (seen in CI while images were being removed in bulk)."""
     root_text = str(root)
     with closing(docker.from_env()) as engine:
-        for attempt in range(5):
-            try:
-                listed = engine.images.list(all=True, filters={"label": ["localhub.test=1", "localhub.spec"]})
-                break
-            except docker.errors.NotFound:  # another worker's clean-up removed one between the list and its inspect
-                if attempt == 4:
-                    raise
-    return [image for image in listed if root_text in unquote((image.labels or {}).get("localhub.spec", ""))]
+        summaries = engine.api.images(all=True, filters={"label": ["localhub.test=1", "localhub.spec"]})
+    listed = [ListedImage(s["Id"], [t for t in s.get("RepoTags") or [] if t != "<none>:<none>"],
+                          s.get("Labels") or {}, s.get("Created") or 0) for s in summaries]
+    return [image for image in listed if root_text in unquote(image.labels.get("localhub.spec", ""))]
 
 
 def image_state_under(root: Path) -> set[tuple[str, tuple[str, ...]]]:
@@ -312,7 +319,7 @@ def image_state_under(root: Path) -> set[tuple[str, tuple[str, ...]]]:
 def remove_images_under(root: Path) -> None:
     """Remove every image built for repositories under `root`, newest first (children before parents)."""
     with closing(docker.from_env()) as engine:
-        for image in sorted(images_under(root), key=lambda i: i.attrs["Created"], reverse=True):
+        for image in sorted(images_under(root), key=lambda i: i.created, reverse=True):
             try:
                 engine.images.remove(image.id, force=True)
             except docker.errors.NotFound:

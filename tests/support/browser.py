@@ -70,8 +70,16 @@ def open_app(page, url: str, ready: str, timeout_ms: int = 60_000, expect=None, 
     if expect is None:
         goto(page, url)
     else:
-        with page.expect_response(expect, timeout=timeout_ms) as expected:
-            goto(page, url)
-        answer = expected.value.json()  # read now: Chromium forgets it as the app goes on
+        for attempt in range(3):
+            with page.expect_response(expect, timeout=timeout_ms) as expected:
+                goto(page, url)
+            try:
+                answer = expected.value.json()  # read now: Chromium forgets it as the app goes on
+                break
+            except Exception as err:  # playwright's Error
+                # the response came to a load that goto gave up (ERR_NETWORK_CHANGED) before loading again:
+                # its body went with it, and the new load asks again (seen in CI)
+                if "navigated away" not in str(err) or attempt == 2:
+                    raise
     wait_for_app(page, ready, timeout_ms, errors)
     return answer

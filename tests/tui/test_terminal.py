@@ -137,8 +137,10 @@ def test_navigate_sort_details_and_shell_at_80x24(live, tmux):
     env = {"TERM": "xterm-256color", "LOCALHUB_CONFIG_DIR": str(live.config_dir)}
     tmux.start(tui_command(live.state_dir), env, size=(80, 24))
 
-    screen = tmux.wait(lambda s: "running" in row(s, "term-a") and "running" in row(s, "term-b"), 60,
-                       "both servers running")
+    # the footer in the predicate too: a capture can catch a frame half written (seen in CI: rows there, the
+    # footer line still blank)
+    screen = tmux.wait(lambda s: "running" in row(s, "term-a") and "running" in row(s, "term-b")
+                       and "q Quit" in (s.splitlines() or [""])[-1], 60, "both servers running, the footer drawn")
     lines = screen.splitlines()
     header = next(line for line in lines if line.strip().startswith("Name"))
     assert "Status" in header and "CPU" in header and "Memory" in header
