@@ -18,7 +18,7 @@ from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import Static, TabbedContent, TabPane
+from textual.widgets import TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
 from . import threads
@@ -36,6 +36,7 @@ from .screens.start_hub import StartHubScreen
 from .screens.workshop import WorkshopScreen
 from .widgets.footer import KeyFooter
 from .widgets.keyed_table import KeyedTable
+from .widgets.steady import SteadyStatic
 
 LOST = "Lost the hub — reconnecting…"
 INFO_EVERY = 5  # polls between two reads of the hub's info (uptime, profiles): it rarely changes
@@ -80,8 +81,8 @@ class LocalhubApp(App):
     # --- layout -------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         with Vertical(id="top"):
-            yield Static(f"localhub · {self.state_dir}", id="hubbar", markup=False)
-            yield Static(LOST, id="banner", markup=False)
+            yield SteadyStatic(f"localhub · {self.state_dir}", id="hubbar", markup=False)
+            yield SteadyStatic(LOST, id="banner", markup=False)
         with TabbedContent(id="tabs", initial="servers"):
             with TabPane("Servers", id="servers"):
                 yield ServersView(id="servers-view")
@@ -223,7 +224,7 @@ class LocalhubApp(App):
 
     def _set_banner(self, text: str | None) -> None:
         self.lost = text
-        banner = self.query_one("#banner", Static)
+        banner = self.query_one("#banner", SteadyStatic)
         if text:
             banner.update(text)
         banner.display = bool(text)
@@ -231,7 +232,7 @@ class LocalhubApp(App):
     def _update_hubbar(self, servers: list) -> None:
         info = self.info or {}
         running = sum(1 for s in servers if s.ready)
-        self.query_one("#hubbar", Static).update(
+        self.query_one("#hubbar", SteadyStatic).update(
             f"localhub {info.get('version', '')} · {info.get('url', '?')} · user {info.get('user', '?')} · "
             f"{len(servers)} server{'s' if len(servers) != 1 else ''}, {running} running")
 

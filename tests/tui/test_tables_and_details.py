@@ -300,3 +300,41 @@ async def test_a_refresh_passes_over_stopped_servers_that_did_not_change(monkeyp
         assert sorted(made) == ["busy", "old"]
         assert table.value("old", "storage").plain.startswith("1.0 GiB")
         assert table.get_row("old")[table.shown_columns.index("storage")].plain.startswith("1.0 GiB")
+
+
+async def test_a_refresh_passes_over_environments_that_did_not_change(monkeypatch):
+    """Environments change rarely: a poll that finds them as they were, their ages reading the same, makes no
+    cells for them (before: every environment's cells were made on every poll); a changed environment, or one
+    whose age as shown moved on with the clock, is shown anew."""
+    from datetime import timedelta
+
+    from localhub_tui.screens import environments as view
+
+    made = []
+    cells = view.environment_cells
+    monkeypatch.setattr(view, "environment_cells", lambda e, *args: made.append(e["image"]) or cells(e, *args))
+    fake = FakeClient()
+    now = [NOW]
+    app = LocalhubApp("/nonexistent/state", client_factory=lambda: fake, clock=lambda: now[0],
+                      opener=lambda url: None, refresh_interval=3600)
+    new, old = (e["image"] for e in ENVIRONMENTS)
+    async with app.run_test(size=WIDE) as pilot:
+        table = app.environments_view.table
+        await until(pilot, lambda: table.row_count == 2, what="two rows")
+        assert sorted(made) == sorted([new, old])
+        made.clear()
+        polls = app.poll_number
+        app.poll()
+        await until(pilot, lambda: app.poll_number > polls and not app._polling, what="the second poll")
+        assert made == []
+        fake._environments[1]["servers"] = ["late"]
+        app.poll()
+        await until(pilot, lambda: made, what="the third poll")
+        assert made == [old]
+        assert "late" in str(table.get_row(old)[table.shown_columns.index("used_by")])
+        made.clear()
+        now[0] = NOW + timedelta(minutes=1)  # the new one turns 2 h 31 min old; the old one still reads 2 d 19 h
+        app.poll()
+        await until(pilot, lambda: made, what="the fourth poll")
+        assert made == [new]
+        assert "2 h 31 min ago" in str(table.get_row(new)[table.shown_columns.index("built")])

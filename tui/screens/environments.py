@@ -15,13 +15,14 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable
 
 from .. import format as fmt
 from ..connection import LocalhubError
 from ..widgets.confirm import ConfirmScreen
 from ..widgets.filter import FilterBar
 from ..widgets.keyed_table import Column, KeyedTable
+from ..widgets.steady import SteadyStatic
 from .base import HubMixin, PaletteEntry
 from .logs import LogScreen
 
@@ -78,17 +79,18 @@ class EnvironmentsView(HubMixin, Vertical):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.environments: dict[str, dict] = {}
+        self._rows: dict[str, tuple] = {}  # image -> (its environment, its age as shown, its row): _row
         self.table = KeyedTable(COLUMNS, id="environments-table")
         self.table.sort_by("built")  # newest build first
 
     def compose(self) -> ComposeResult:
         yield self.table
-        yield Static(UNAVAILABLE, id="environments-empty", classes="empty")
+        yield SteadyStatic(UNAVAILABLE, id="environments-empty", classes="empty")
         yield FilterBar(self.table, id="environments-filter")
 
     def show(self, environments: list[dict] | None, error: str | None = None) -> None:
         """Fresh data from the poll; None when the hub does not offer environments yet."""
-        empty = self.query_one("#environments-empty", Static)
+        empty = self.query_one("#environments-empty", SteadyStatic)
         if environments is None:
             empty.update(Text(error, style="red") if error else UNAVAILABLE)
             empty.display = True
@@ -97,9 +99,23 @@ class EnvironmentsView(HubMixin, Vertical):
         self.environments = {e["image"]: e for e in environments}
         now = self.app.clock()
         self.table.display = True
-        self.table.sync((image, environment_cells(e, now), sort_values(e)) for image, e in self.environments.items())
+        self.table.sync([self._row(image, e, now) for image, e in self.environments.items()])
+        for image in set(self._rows).difference(self.environments):
+            del self._rows[image]
         empty.update("No environments yet: launching a Binder link builds one.")
         empty.display = not environments
+
+    def _row(self, image: str, env: dict, now) -> tuple:
+        """(key, cells, sort values) of an environment's row. It depends on the clock only through the build's
+        age as shown ("3 min ago"): while the environment equals the last poll's and its age reads the same, the
+        same row (the same objects) is given again and the table passes over it."""
+        age = None if env.get("building") else fmt.ago(env.get("built"), now)
+        kept = self._rows.get(image)
+        if kept is not None and kept[0] == env and kept[1] == age:
+            return kept[2]
+        row = (image, environment_cells(env, now), sort_values(env))
+        self._rows[image] = (env, age, row)
+        return row
 
     def _target(self, image: str | None) -> dict | None:
         image = image if image is not None else self.table.cursor_key

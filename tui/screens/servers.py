@@ -9,7 +9,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable
 
 from .. import format as fmt
 from ..connection import LocalhubError
@@ -17,6 +17,7 @@ from ..widgets.confirm import ConfirmScreen
 from ..widgets.filter import FilterBar
 from ..widgets.charts import sparkline
 from ..widgets.keyed_table import Column, KeyedTable
+from ..widgets.steady import SteadyStatic
 from .. import shell
 from .base import HubMixin, PaletteEntry
 from .logs import LogScreen
@@ -132,7 +133,7 @@ class ServersView(HubMixin, Vertical):
 
     def compose(self) -> ComposeResult:
         yield self.table
-        yield Static("Connecting to the hub…", id="servers-empty", classes="empty")
+        yield SteadyStatic("Connecting to the hub…", id="servers-empty", classes="empty")
         yield self.details
         yield FilterBar(self.table, id="servers-filter")
 
@@ -164,7 +165,7 @@ class ServersView(HubMixin, Vertical):
         self.table.sync((name, *self._row(name, s, now)) for name, s in self.servers.items())
         for name in set(self._stopped_rows).difference(self.servers):
             del self._stopped_rows[name]
-        empty = self.query_one("#servers-empty", Static)
+        empty = self.query_one("#servers-empty", SteadyStatic)
         empty.update("No servers yet — press n to create one, or launch a Binder link on the Launch tab.")
         empty.display = not self.servers
         if self._select_when_seen and self.table.select_key(self._select_when_seen):
