@@ -115,6 +115,10 @@ def configure(c, state_dir: str) -> None:
     c.LocalhubSpawner.cmd = server_command()
     c.LocalhubSpawner.http_timeout = 60
 
+    # The daemon's token is 32 random bytes (state.secret_file): JupyterHub's 16384 rounds of SHA-512, meant for
+    # tokens a person chose, cost every request of the daemon about 2 ms here and add nothing to such a token.
+    # A hub whose database holds the token from before keeps its hash (checked as stored) until the token is new.
+    c.JupyterHub.trust_user_provided_tokens = True
     # the idle culler is no service of its own: the daemon runs it with its token (culler.py)
     c.JupyterHub.services = [
         {
