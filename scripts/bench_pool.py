@@ -35,13 +35,18 @@ owner is away. Everything is measured in ONE run; only the same-run ratios mean 
    guest's shutdown and the CLI included). Ratios are baseline time / localhub time of each run (same
    bytes), their median shown; RATIO < 1 is the price of the checked, signed, encrypted transfer. The load
    average before and after is printed: other work on the machine disturbs both sides alike only roughly.
-   --only-home runs this section alone.
+   The veth link has no speed limit of its own: both copies run as fast as the two "desktops" sharing this
+   machine's cores can make and take bytes, so that ratio is one of CPU work per byte. A real LAN is slower:
+   each run is therefore done a second time with both ends of the link shaped to --shape Mbit/s (default
+   1000, a gigabit LAN; `tc` token bucket, tests/lan/netns.py Lan.shape), baseline and localhub alike, and
+   those ratios are reported beside the unshaped ones (--shape 0: unshaped only). --only-home runs this
+   section alone.
 
 MB are 10^6 bytes, as in localhub's own log. Needs root (namespaces, engines); the main Docker engine is only
 read (the image is copied from it). Everything made is removed at the end; the engines' data roots under
 /var/lib/localhub-test/engines/bench-* stay as an image cache. Logs are kept when the benchmark fails.
 
-    sudo .venv/bin/python scripts/bench_pool.py [--runs N] [--size MB] [--no-nc]
+    sudo .venv/bin/python scripts/bench_pool.py [--runs N] [--size MB] [--shape MBIT] [--no-nc] [--only-home]
 """
 
 from __future__ import annotations
@@ -377,9 +382,10 @@ def guest_home(lab: Lab) -> Path:
     return Path(next(m for m in running[0].attrs["Mounts"] if m["Destination"] == HOME)["Source"])
 
 
-def home_return(lab: Lab, size_mb: int, runs: int, tool, scratch: Path) -> dict:
-    """Interleaved: (baseline copy of the guest's home, `servers stop home`) × runs, the server started on the
-    peer again between runs (its home goes out with it)."""
+def home_return(lab: Lab, size_mb: int, runs: int, tool, scratch: Path, shape: int = 0) -> dict:
+    """Interleaved: (baseline copy of the guest's home, `servers stop home`) × runs on the unshaped link, and as
+    many over the link shaped to `shape` Mbit/s (0: none) right after each, the server started on the peer again
+    between pairs (its home goes out with it, over the unshaped link)."""
     lab.hub.localhub("servers", "new", "home", "--where", lab.peer.node, timeout=900)
     guest = lab.peer.guests()[0]
     say(f"writing {size_mb} MB of random bytes into the guest's home…")
@@ -390,36 +396,32 @@ def home_return(lab: Lab, size_mb: int, runs: int, tool, scratch: Path) -> dict:
     data_bytes, digest = tree_bytes(source), sha256(source / PAYLOAD)
 
     load = [os.getloadavg()]
-    baseline, stops, transfers, archive_mb = [], [], [], 0.0
+    links = [0] + ([shape] if shape else [])
+    measured = {link: {"baseline_s": [], "stop_s": [], "transfer_s": []} for link in links}
+    archive_mb, started = 0.0, True
     for i in range(runs):
-        if i:
-            lab.hub.localhub("servers", "start", "home", "--where", lab.peer.node, timeout=900)
-            source = guest_home(lab)
-            if sha256(source / PAYLOAD) != digest:
-                raise BenchError("the home sent back out to the peer does not hold the bytes written there")
-        dest = scratch / f"copy-{i}"
-        baseline.append(baseline_copy(lab, source, dest, tool))
-        if (copied := tree_bytes(dest)) != (now := tree_bytes(source)):  # the running server writes a little too
-            raise BenchError(f"the baseline copy has {copied} bytes, the guest's home {now}")
-        shutil.rmtree(dest)
-
-        logged = len(TRANSFER.findall(lab.hub.log_text("daemon.log")))
-        began = time.perf_counter()
-        lab.hub.localhub("servers", "stop", "home", timeout=900)
-        stops.append(time.perf_counter() - began)
-        # the daemon brings homes back (the pool is its alone), so the line is in its log
-        found = TRANSFER.findall(lab.hub.log_text("daemon.log"))
-        if len(found) <= logged:
-            raise BenchError("the hub's daemon logged no 'home of guest … from the peer's answer' line after "
-                             "`servers stop home`")
-        archive_mb, seconds = float(found[-1][0]), float(found[-1][1])
-        transfers.append(seconds)
-        volumes = lab.hub.engine.client.volumes.list(filters={"label": "localhub.server=home"})
-        if len(volumes) != 1 or sha256(Path(volumes[0].attrs["Mountpoint"]) / PAYLOAD) != digest:
-            raise BenchError("the home that came back to the hub does not hold the bytes written on the peer")
-        say(f"run {i + 1}: baseline {baseline[-1]:.2f} s, localhub transfer {seconds:.2f} s "
-            f"({baseline[-1] / seconds:.2f}x), `servers stop` {stops[-1]:.2f} s ({baseline[-1] / stops[-1]:.2f}x); "
-            f"load {os.getloadavg()[0]:.2f}")
+        for link in links:
+            if not started:
+                lab.hub.localhub("servers", "start", "home", "--where", lab.peer.node, timeout=900)
+                source = guest_home(lab)
+                if sha256(source / PAYLOAD) != digest:
+                    raise BenchError("the home sent back out to the peer does not hold the bytes written there")
+            started = False
+            for desk in (lab.hub, lab.peer) if link else ():
+                lab.lan.shape(desk.host, link)
+            try:
+                baseline, stop, archive_mb, transfer = home_pair(lab, source, scratch / f"copy-{i}-{link}", tool,
+                                                                 digest)
+            finally:
+                for desk in (lab.hub, lab.peer) if link else ():
+                    lab.lan.unshape(desk.host)
+            got = measured[link]
+            got["baseline_s"].append(baseline)
+            got["stop_s"].append(stop)
+            got["transfer_s"].append(transfer)
+            say(f"run {i + 1}, {link_name(link)}: baseline {baseline:.2f} s, localhub transfer {transfer:.2f} s "
+                f"({baseline / transfer:.2f}x), `servers stop` {stop:.2f} s ({baseline / stop:.2f}x); "
+                f"load {os.getloadavg()[0]:.2f}")
     load.append(os.getloadavg())
     phases = []
     for desk in (lab.hub, lab.peer):  # what each daemon logged about the last run
@@ -428,8 +430,36 @@ def home_return(lab: Lab, size_mb: int, runs: int, tool, scratch: Path) -> dict:
             last = [line for line in lines if marker in line][-1:]
             phases += [f"{desk.name}: {line.split(' INFO ', 1)[-1]}" for line in last]
     lab.hub.localhub("servers", "delete", "home", "--yes")
-    return {"data_mb": data_bytes / 1e6, "baseline_s": baseline, "stop_s": stops, "transfer_s": transfers,
-            "archive_mb": archive_mb, "phases": phases, "load": load}
+    return {"data_mb": data_bytes / 1e6, "links": measured, "archive_mb": archive_mb, "phases": phases,
+            "load": load}
+
+
+def link_name(mbit: int) -> str:
+    return f"link shaped to {mbit / 1000:g} Gbit/s" if mbit >= 1000 else \
+        f"link shaped to {mbit} Mbit/s" if mbit else "unshaped veth link"
+
+
+def home_pair(lab: Lab, source: Path, dest: Path, tool, digest: str) -> tuple[float, float, float, float]:
+    """One baseline copy of the guest's home, then `servers stop home`: (baseline s, stop s, archive MB,
+    transfer s as the hub's daemon logs it)."""
+    baseline = baseline_copy(lab, source, dest, tool)
+    if (copied := tree_bytes(dest)) != (now := tree_bytes(source)):  # the running server writes a little too
+        raise BenchError(f"the baseline copy has {copied} bytes, the guest's home {now}")
+    shutil.rmtree(dest)
+
+    logged = len(TRANSFER.findall(lab.hub.log_text("daemon.log")))
+    began = time.perf_counter()
+    lab.hub.localhub("servers", "stop", "home", timeout=900)
+    stop = time.perf_counter() - began
+    # the daemon brings homes back (the pool is its alone), so the line is in its log
+    found = TRANSFER.findall(lab.hub.log_text("daemon.log"))
+    if len(found) <= logged:
+        raise BenchError("the hub's daemon logged no 'home of guest … from the peer's answer' line after "
+                         "`servers stop home`")
+    volumes = lab.hub.engine.client.volumes.list(filters={"label": "localhub.server=home"})
+    if len(volumes) != 1 or sha256(Path(volumes[0].attrs["Mountpoint"]) / PAYLOAD) != digest:
+        raise BenchError("the home that came back to the hub does not hold the bytes written on the peer")
+    return baseline, stop, float(found[-1][0]), float(found[-1][1])
 
 
 # --- report --------------------------------------------------------------------------------------
@@ -473,23 +503,25 @@ def report_home(runs: int, home: dict, tool) -> None:
     def row(label: str, value: str, samples: str = "") -> None:
         print(f"  {label:<56} {value:>10}  {samples}")
 
-    def ratios(seconds: list[float]) -> list[float]:  # run by run: baseline time / localhub time, same bytes
-        return [b / s for b, s in zip(home["baseline_s"], seconds)]
-
     mb = home["data_mb"]
     copier = f"tar | nc ({tool[0]})" if tool else "tar | python socket relay (no nc here)"
     print(f"3. Home return ({mb:.0f} MB of random bytes in the home, {home['archive_mb']:.0f} MB of tar archive; "
-          f"peer to hub over the veth link; {runs} interleaved runs)")
-    row(f"baseline {copier}", f"{mb / med(home['baseline_s']):.0f} MB/s",
-        f"{med(home['baseline_s']):.2f} s  {fmt(home['baseline_s'])}")
-    row("localhub transfer: peer's first byte -> home swapped in", f"{mb / med(home['transfer_s']):.0f} MB/s",
-        f"{med(home['transfer_s']):.2f} s  {fmt(home['transfer_s'])}")
-    row("localhub `servers stop` (guest stop + CLI + transfer), wall", f"{mb / med(home['stop_s']):.0f} MB/s",
-        f"{med(home['stop_s']):.2f} s  {fmt(home['stop_s'])}")
-    row("RATIO transfer rate / baseline rate (run by run)", f"{med(ratios(home['transfer_s'])):.2f} x",
-        fmt(ratios(home["transfer_s"])))
-    row("RATIO `servers stop` rate / baseline rate (run by run)", f"{med(ratios(home['stop_s'])):.2f} x",
-        fmt(ratios(home["stop_s"])))
+          f"peer to hub; {runs} interleaved runs per link)")
+    for link, got in home["links"].items():
+        def ratios(seconds: list[float]) -> list[float]:  # run by run: baseline time / localhub time, same bytes
+            return [b / s for b, s in zip(got["baseline_s"], seconds)]
+
+        print(f" over the {link_name(link)}")
+        row(f"baseline {copier}", f"{mb / med(got['baseline_s']):.0f} MB/s",
+            f"{med(got['baseline_s']):.2f} s  {fmt(got['baseline_s'])}")
+        row("localhub transfer: peer's first byte -> home swapped in", f"{mb / med(got['transfer_s']):.0f} MB/s",
+            f"{med(got['transfer_s']):.2f} s  {fmt(got['transfer_s'])}")
+        row("localhub `servers stop` (guest stop + CLI + transfer), wall", f"{mb / med(got['stop_s']):.0f} MB/s",
+            f"{med(got['stop_s']):.2f} s  {fmt(got['stop_s'])}")
+        row("RATIO transfer rate / baseline rate (run by run)", f"{med(ratios(got['transfer_s'])):.2f} x",
+            fmt(ratios(got["transfer_s"])))
+        row("RATIO `servers stop` rate / baseline rate (run by run)", f"{med(ratios(got['stop_s'])):.2f} x",
+            fmt(ratios(got["stop_s"])))
     before, after = home["load"]
     row("load average (1, 5, 15 min) before / after", "",
         " ".join(f"{v:.2f}" for v in before) + " / " + " ".join(f"{v:.2f}" for v in after))
@@ -506,14 +538,17 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=200, help="MB written into the remote home (default 200)")
     parser.add_argument("--no-nc", action="store_true", help="use the Python socket relay even if nc is here")
     parser.add_argument("--only-home", action="store_true", help="section 3 alone (home return), a quick look")
+    parser.add_argument("--shape", type=int, default=1000, metavar="MBIT",
+                        help="section 3 also over the link shaped to MBIT Mbit/s each way with tc (a real LAN's "
+                             "speed; default 1000), baseline included; 0: the unshaped link only")
     parser.add_argument("--keep", action="store_true", help="keep the desks' state and logs after a good run")
     args = parser.parse_args()
     runs = max(args.runs, 1)
     if why := netns_available():
         print(f"bench_pool: {why}.", file=sys.stderr)
         return 2
-    if not shutil.which("dockerd") or not shutil.which("ss"):
-        print("bench_pool: needs `dockerd` and `ss` (iproute2) on this machine.", file=sys.stderr)
+    if not shutil.which("dockerd") or not shutil.which("ss") or (args.shape and not shutil.which("tc")):
+        print("bench_pool: needs `dockerd`, `ss` and `tc` (iproute2) on this machine.", file=sys.stderr)
         return 2
     tool = None if args.no_nc else netcat()
 
@@ -533,7 +568,7 @@ def main() -> int:
         wait(lab.hub_sees_peer_idle, 90, "the hub lists the peer as idle")
         if args.only_home:
             say(f"home return alone; baseline with {'nc (' + tool[0] + ')' if tool else 'a Python socket relay'}…")
-            home = home_return(lab, args.size, runs, tool, root)
+            home = home_return(lab, args.size, runs, tool, root, max(args.shape, 0))
             report_home(runs, home, tool)
             ok = True
             return 0
@@ -569,7 +604,7 @@ def main() -> int:
 
         say(f"home return: a server on the peer; baseline with "
             f"{'nc (' + tool[0] + ')' if tool else 'a Python socket relay (nc not found)'}…")
-        home = home_return(lab, args.size, runs, tool, root)
+        home = home_return(lab, args.size, runs, tool, root, max(args.shape, 0))
         concurrent.update(other_lans(lab.lan.tag))
 
         report(runs, found, late, local, remote, first, home, tool, sorted(concurrent))
