@@ -170,3 +170,76 @@ async def test_an_agent_that_does_not_switch_protocols_still_sends_a_checked_hom
     server.node.guests = Runner(caller.node, [os.urandom(1 << 20)] * 3, fail_after=2)
     with pytest.raises(PeerUnreachable, match="was cut off"):
         await _fetch(caller, peer)
+
+
+async def test_a_hub_that_leaves_mid_stream_frees_the_agents_read(agent, caplog):  # noqa: F811
+    """The hub stops reading after two pieces (its tar failed, the user pressed Ctrl+C): the agent, blocked in
+    a write on the switched connection, ends the stream, closes the engine's read and says so."""
+    import asyncio
+    import logging
+
+    server, peer, caller = agent
+    server.node.guests = runner = Runner(caller.node, [os.urandom(1 << 20)] * 64)  # more than the socket buffers
+    client = PeerClient(caller)
+    context = await client.pinned(peer)
+
+    def read_two():
+        with client.receive_home(peer, f"/pool/v1/guests/{GUEST}/home", context) as (_, chunks):
+            for _, _ in zip(range(2), chunks):
+                pass
+
+    with caplog.at_level(logging.WARNING, logger="localhub.pool.host.agent"):
+        await asyncio.get_running_loop().run_in_executor(None, read_two)
+        await _closed(runner)
+        assert "went away" in caplog.text and "the guest keeps it" in caplog.text
+
+
+async def test_a_home_comes_only_from_the_agent_holding_the_pinned_certificate(agent, tmp_path):  # noqa: F811
+    """The home's connection checks the agent's certificate against the pin like every other request."""
+    import asyncio
+    import ssl
+
+    from localhub.pool.trust.tls import ensure_certificate
+
+    server, peer, caller = agent
+    server.node.guests = Runner(caller.node, [os.urandom(1000)])
+    other, _, _ = ensure_certificate(tmp_path / "other", "other")
+    pinned_elsewhere = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    pinned_elsewhere.check_hostname = False
+    pinned_elsewhere.load_verify_locations(other)
+
+    def run():
+        with PeerClient(caller).receive_home(peer, f"/pool/v1/guests/{GUEST}/home", pinned_elsewhere) as (_, chunks):
+            return b"".join(chunks)
+
+    with pytest.raises(PeerUnreachable):
+        await asyncio.get_running_loop().run_in_executor(None, run)
+
+
+async def test_an_agent_stopping_while_a_hub_stalls_mid_stream_lets_go_of_the_home(agent):  # noqa: F811
+    """`localhub down` on the peer while its hub has stopped reading (but keeps the connection open): the agent's
+    writer does not sit out the link's silence limit; the engine's read is closed and the guest keeps its home."""
+    import asyncio
+    import threading
+
+    server, peer, caller = agent
+    server.node.guests = runner = Runner(caller.node, [os.urandom(1 << 20)] * 64)  # more than the socket buffers
+    client = PeerClient(caller)
+    context = await client.pinned(peer)
+    reading, done = threading.Event(), threading.Event()
+
+    def stall():
+        with contextlib.suppress(PeerUnreachable):
+            with client.receive_home(peer, f"/pool/v1/guests/{GUEST}/home", context) as (_, chunks):
+                next(chunks)
+                reading.set()
+                done.wait(30)  # reads nothing more meanwhile
+
+    hub = asyncio.get_running_loop().run_in_executor(None, stall)
+    try:
+        await asyncio.get_running_loop().run_in_executor(None, reading.wait, 10)
+        await server.close()
+        await _closed(runner)
+    finally:
+        done.set()
+        await hub

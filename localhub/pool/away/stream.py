@@ -46,6 +46,29 @@ def frame(chunk: bytes) -> bytes:
     return HEAD.pack(len(chunk))
 
 
+class Framer:
+    """The sender's half: an archive's chunks as frames (head and data in one piece, so that one TLS write
+    carries both), hashing and counting them as they pass; then the trailer for what passed."""
+
+    def __init__(self):
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    @property
+    def sha(self) -> str:
+        return self.digest.hexdigest()
+
+    def frames(self, chunks):
+        for chunk in chunks:
+            if chunk:
+                self.digest.update(chunk)
+                self.size += len(chunk)
+                yield HEAD.pack(len(chunk)) + chunk
+
+    def trailer(self, signed: dict) -> bytes:
+        return trailer(self.size, signed)
+
+
 def trailer(size: int, signed: dict) -> bytes:
     """The end marker and the trailer, for `size` archive bytes whose hash `signed` vouches for."""
     body = json.dumps({"size": size, "signed": signed}).encode()
@@ -53,7 +76,8 @@ def trailer(size: int, signed: dict) -> bytes:
 
 
 class Unframer:
-    """Turns the raw bytes of a home stream into the archive's bytes, hashing them as they pass.
+    """Turns the raw bytes of a home stream into the archive's bytes (bytes, or read-only views of the raw
+    chunks), hashing them as they pass.
 
     `verify(sha, signed_headers)` is called once the trailer has arrived (it raises Refused when the
     signature does not hold); iterating `unframe(raw)` raises StreamBroken or StreamRefused instead of
@@ -83,7 +107,7 @@ class Unframer:
                     remaining -= len(piece)
                     self.digest.update(piece)
                     self.size += len(piece)
-                    yield chunk if len(piece) == len(chunk) else bytes(piece)
+                    yield chunk if len(piece) == len(chunk) else piece  # a view: no copy of a megabyte
                     continue
                 if stage == "done":
                     raise StreamBroken("bytes came after the trailer")

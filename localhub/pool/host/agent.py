@@ -26,10 +26,12 @@ included, is signed with this desktop's own key for the request it answers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
 import os
+import socket
 import ssl
 import tempfile
 import time
@@ -43,7 +45,7 @@ import tornado.web
 
 from ...profiles import parse_size
 from ...read_ahead import read_ahead
-from ..away.stream import PROTOCOL, frame, trailer
+from ..away.stream import PROTOCOL, Framer
 from ..trust.members import Membership, NotAMember
 from ..trust.signing import H_NODE, H_NONCE, MemberVerifier, Refused, body_hash, sign_member_response
 from .guests import GuestRefused, GuestRunner, parse_request
@@ -51,6 +53,7 @@ from ..trust.keys import pool_dir
 from .node import Node
 
 log = logging.getLogger("localhub.pool.host.agent")
+SEND_SILENCE = 60.0  # seconds a hub may stop reading a home before the link counts as dead
 
 API = "/pool/v1"
 MAX_BODY = 64 * 1024
@@ -232,13 +235,16 @@ class HomeHandler(_Upload):
         """The home as the engine archives it, sent while it is read, then the signed trailer (stream.py).
 
         A hub that asks for it (Upgrade: localhub-home-stream) gets the stream straight on the connection,
-        switched away from HTTP (101), as large writes; else as the answer's chunked body."""
+        switched away from HTTP (101), written by one worker thread with blocking writes (no hop through the
+        event loop per piece); else as the answer's chunked body."""
         runner, guest = self.guest(guest_id)
         loop = asyncio.get_running_loop()
-        began, cpu, digest, size = time.monotonic(), time.process_time(), hashlib.sha256(), 0
+        began, cpu, framer = time.monotonic(), time.process_time(), Framer()
         opened = runner.home_stream(guest)
         chunks = await self.blocking(opened.__enter__)
-        ahead, switched, pieces = None, None, None
+        # read, hashed and framed on a thread of their own, up to 8 pieces ahead of what is sent (read_ahead.py)
+        pieces = read_ahead(framer.frames(chunks), depth=8, name="home-send")
+        ahead, switched, gone = None, None, False
         try:
             if self.request.headers.get("Upgrade", "").lower() == PROTOCOL:
                 self.set_status(101)
@@ -246,52 +252,59 @@ class HomeHandler(_Upload):
                 self.set_header("Connection", "Upgrade")
                 self.finish()
                 switched = self.detach()
-                send = switched.write
+                await switched.write(b"")  # the 101 has gone out: the stream's bytes follow it
+                # from here on only a worker thread uses the socket, with blocking writes
+                switched.io_loop.remove_handler(switched.fileno())
+                switched.socket.settimeout(SEND_SILENCE)
+                self.agent.sending.add(switched.socket)
+                gone = not await self.blocking(_send_all, switched.socket.sendall, pieces)
             else:
                 self.set_status(200)
                 self.set_header("Content-Type", "application/x-localhub-home-stream")
-
-                async def send(data: bytes) -> None:
-                    self.write(data)
-                    await self.flush()
-
-            def hashed():
-                for chunk in chunks:
-                    digest.update(chunk)
-                    yield chunk
-
-            # read and hashed on a thread of their own, up to 8 MiB ahead of what is sent (read_ahead.py)
-            pieces = read_ahead(hashed(), depth=8, name="home-send")
-            ahead = loop.run_in_executor(None, next, pieces, None)
-            while (chunk := await ahead) is not None:
                 ahead = loop.run_in_executor(None, next, pieces, None)
-                if chunk:
-                    size += len(chunk)
-                    await send(frame(chunk) + chunk)
-            ahead = None
-            signed = sign_member_response(self.agent.lab, 200, b"", self.request.headers.get(H_NONCE, ""),
-                                          self.request.headers.get(H_NODE, ""), sha=digest.hexdigest())
-            await send(trailer(size, signed))
-            if switched is None:
-                self.finish()
-            else:
-                switched.close()  # the hub has all of it: it goes on while the engine here cleans up
-            log.info("sent the home of guest %s to node %s: %.1f MB in %.2f s (%.2f s of CPU in this process)",
-                     guest_id, self.sender, size / 1e6, time.monotonic() - began, time.process_time() - cpu)
+                while (piece := await ahead) is not None:
+                    ahead = loop.run_in_executor(None, next, pieces, None)
+                    self.write(piece)
+                    await self.flush()
+                ahead = None
+            if not gone:
+                signed = sign_member_response(self.agent.lab, 200, b"", self.request.headers.get(H_NONCE, ""),
+                                              self.request.headers.get(H_NODE, ""), sha=framer.sha)
+                if switched is None:
+                    self.finish(framer.trailer(signed))
+                else:
+                    gone = not await self.blocking(_send_all, switched.socket.sendall, [framer.trailer(signed)])
+                    switched.close()  # the hub has all of it: it goes on while the engine here cleans up
+            if not gone:
+                log.info("sent the home of guest %s to node %s: %.1f MB in %.2f s (%.2f s of CPU in this process)",
+                         guest_id, self.sender, framer.size / 1e6, time.monotonic() - began,
+                         time.process_time() - cpu)
         except tornado.iostream.StreamClosedError:
-            log.warning("node %s went away after %.1f MB of the home of guest %s; the guest keeps it", self.sender,
-                        size / 1e6, guest_id)
+            gone = True
         finally:
             try:
+                if gone:
+                    log.warning("node %s went away after %.1f MB of the home of guest %s; the guest keeps it",
+                                self.sender, framer.size / 1e6, guest_id)
                 if ahead is not None:  # stopped mid-stream: let the engine's read finish before closing
                     await asyncio.wait([ahead])
-                if pieces is not None:
-                    await self.blocking(pieces.close)
+                await self.blocking(pieces.close)
                 await self.blocking(chunks.close)
                 await self.blocking(opened.__exit__, None, None, None)
             finally:
                 if switched is not None:  # after the trailer or cut short (a cut stream is never taken for a home)
+                    self.agent.sending.discard(switched.socket)
                     switched.close()
+
+
+def _send_all(send, pieces) -> bool:
+    """`send` every piece; False if the link broke (the hub went away). The engine's errors are raised."""
+    for piece in pieces:
+        try:
+            send(piece)
+        except OSError:  # ssl.SSLError and timeouts too
+            return False
+    return True
 
 
 class GuestsHandler(_Signed):
@@ -364,6 +377,7 @@ class Agent:
         self.server: tornado.httpserver.HTTPServer | None = None
         self.incoming = incoming or pool_dir(node.state_dir) / "incoming"
         self.incoming.mkdir(exist_ok=True)
+        self.sending: set = set()  # sockets homes are being written to by worker threads (HomeHandler)
 
     def runner(self) -> GuestRunner:
         if self.node.guests is None:
@@ -399,3 +413,6 @@ class Agent:
         if self.server:
             self.server.stop()
             await self.server.close_all_connections()
+        for sock in list(self.sending):  # a worker blocked in a write to a hub that stopped reading returns
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
