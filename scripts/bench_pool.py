@@ -56,6 +56,7 @@ import hashlib
 import json
 import os
 import re
+import resource
 import shlex
 import shutil
 import signal
@@ -371,6 +372,9 @@ def baseline_copy(lab: Lab, source: Path, dest: Path, tool) -> float:
     return took
 
 
+# what each daemon's log says of the CPU a transfer took (the tars in the helper containers are not counted)
+HUB_CPU = re.compile(r"swapped in [0-9.]+ s after the last byte; ([0-9.]+) s of CPU")
+PEER_CPU = re.compile(r"sent the home of guest .* \(([0-9.]+) s of CPU in this process\)")
 TRANSFER = re.compile(r"home of guest \S+ from \S+: ([0-9.]+) MB in ([0-9.]+) s from the peer's answer to swapped in")
 
 
@@ -397,7 +401,7 @@ def home_return(lab: Lab, size_mb: int, runs: int, tool, scratch: Path, shape: i
 
     load = [os.getloadavg()]
     links = [0] + ([shape] if shape else [])
-    measured = {link: {"baseline_s": [], "stop_s": [], "transfer_s": []} for link in links}
+    measured = {link: {"baseline_s": [], "stop_s": [], "transfer_s": [], "cpu": []} for link in links}
     archive_mb, started = 0.0, True
     for i in range(runs):
         for link in links:
@@ -410,8 +414,8 @@ def home_return(lab: Lab, size_mb: int, runs: int, tool, scratch: Path, shape: i
             for desk in (lab.hub, lab.peer) if link else ():
                 lab.lan.shape(desk.host, link)
             try:
-                baseline, stop, archive_mb, transfer = home_pair(lab, source, scratch / f"copy-{i}-{link}", tool,
-                                                                 digest)
+                baseline, stop, archive_mb, transfer, cpu = home_pair(lab, source, scratch / f"copy-{i}-{link}",
+                                                                      tool, digest)
             finally:
                 for desk in (lab.hub, lab.peer) if link else ():
                     lab.lan.unshape(desk.host)
@@ -419,6 +423,7 @@ def home_return(lab: Lab, size_mb: int, runs: int, tool, scratch: Path, shape: i
             got["baseline_s"].append(baseline)
             got["stop_s"].append(stop)
             got["transfer_s"].append(transfer)
+            got["cpu"].append(cpu)
             say(f"run {i + 1}, {link_name(link)}: baseline {baseline:.2f} s, localhub transfer {transfer:.2f} s "
                 f"({baseline / transfer:.2f}x), `servers stop` {stop:.2f} s ({baseline / stop:.2f}x); "
                 f"load {os.getloadavg()[0]:.2f}")
@@ -439,10 +444,13 @@ def link_name(mbit: int) -> str:
         f"link shaped to {mbit} Mbit/s" if mbit else "unshaped veth link"
 
 
-def home_pair(lab: Lab, source: Path, dest: Path, tool, digest: str) -> tuple[float, float, float, float]:
+def home_pair(lab: Lab, source: Path, dest: Path, tool, digest: str) -> tuple[float, float, float, float, tuple]:
     """One baseline copy of the guest's home, then `servers stop home`: (baseline s, stop s, archive MB,
-    transfer s as the hub's daemon logs it)."""
+    transfer s as the hub's daemon logs it, CPU seconds (baseline's tars and ncs, hub daemon, peer daemon))."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     baseline = baseline_copy(lab, source, dest, tool)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the copy's shells waited for their tar and nc
+    copy_cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     if (copied := tree_bytes(dest)) != (now := tree_bytes(source)):  # the running server writes a little too
         raise BenchError(f"the baseline copy has {copied} bytes, the guest's home {now}")
     shutil.rmtree(dest)
@@ -459,7 +467,10 @@ def home_pair(lab: Lab, source: Path, dest: Path, tool, digest: str) -> tuple[fl
     volumes = lab.hub.engine.client.volumes.list(filters={"label": "localhub.server=home"})
     if len(volumes) != 1 or sha256(Path(volumes[0].attrs["Mountpoint"]) / PAYLOAD) != digest:
         raise BenchError("the home that came back to the hub does not hold the bytes written on the peer")
-    return baseline, stop, float(found[-1][0]), float(found[-1][1])
+    hub_cpu = HUB_CPU.findall(lab.hub.log_text("daemon.log"))
+    peer_cpu = PEER_CPU.findall(lab.peer.log_text("daemon.log"))
+    return baseline, stop, float(found[-1][0]), float(found[-1][1]), \
+        (copy_cpu, float(hub_cpu[-1]) if hub_cpu else None, float(peer_cpu[-1]) if peer_cpu else None)
 
 
 # --- report --------------------------------------------------------------------------------------
@@ -522,6 +533,10 @@ def report_home(runs: int, home: dict, tool) -> None:
             fmt(ratios(got["transfer_s"])))
         row("RATIO `servers stop` rate / baseline rate (run by run)", f"{med(ratios(got['stop_s'])):.2f} x",
             fmt(ratios(got["stop_s"])))
+        copy_cpu, hub_cpu, peer_cpu = ([c[k] for c in got["cpu"] if c[k] is not None] for k in range(3))
+        row("CPU: baseline's 2 tars + 2 ncs / hub daemon / peer daemon", f"{med(copy_cpu):.2f} s",
+            (f"{med(hub_cpu):.2f} s / " if hub_cpu else "? / ") + (f"{med(peer_cpu):.2f} s" if peer_cpu else "?")
+            + "  (localhub's tars run in containers, not counted)")
     before, after = home["load"]
     row("load average (1, 5, 15 min) before / after", "",
         " ".join(f"{v:.2f}" for v in before) + " / " + " ".join(f"{v:.2f}" for v in after))
