@@ -2,6 +2,7 @@
 through the daemon's API (localhub/api_hub.py).
 
     client     calling a peer's agent (signed, pinned, streamed bodies)
+    stream     a home on the wire: frames, then the peer's signed trailer
     monitor    peers found by mDNS, kept alive-checked through their agents
     target     what a placement target offers (offer, run, poll, stop), and this desktop as one
     peer       a lab peer as a target: the journey out, following the server there, the journey home

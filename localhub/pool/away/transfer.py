@@ -103,7 +103,8 @@ class Transfer:
         context = await self.client.pinned(peer)
 
         def receive() -> Archive:
-            began, cpu = time.monotonic(), time.thread_time()
+            # the CPU of the whole process: the home is read and unpacked on threads besides this one
+            began, cpu = time.monotonic(), time.process_time()
             if (earlier := self.cleanups.pop(volume, None)) is not None:
                 earlier.result()  # the last restore into this volume has removed its old files (a moment)
             made = False
@@ -144,9 +145,9 @@ class Transfer:
             done = time.monotonic()
             log.info("home of guest %s from %s: %.1f MB in %.2f s from the peer's answer to swapped in (%.0f MB/s); "
                      "%.2f s in all (the peer answered after %.2f s; its last byte came %.2f s after the answer; "
-                     "swapped in %.2f s after the last byte; %.2f s of CPU here)", guest, peer.node,
+                     "swapped in %.2f s after the last byte; %.2f s of CPU in this process)", guest, peer.node,
                      unframer.size / 1e6, done - answered, unframer.size / 1e6 / max(done - answered, 1e-6),
-                     done - began, answered - began, last[0] - answered, restored.swap, time.thread_time() - cpu)
+                     done - began, answered - began, last[0] - answered, restored.swap, time.process_time() - cpu)
             return Archive(None, unframer.size, unframer.sha, done - began)
 
         return await self._blocking(receive)
