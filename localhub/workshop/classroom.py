@@ -1,5 +1,5 @@
 """This laptop in a class: its agent and mDNS record, its view of the other laptops (what each has, asked
-every second), the class's environments, and fetching them.
+every second), the class's environments, and fetching them (classfetch.py).
 
 The teacher's laptop offers environments (the links given to `localhub class serve`, or every environment
 its hub built or imported): their layers are taken out of the engine into the blob store once, and each is
@@ -23,22 +23,20 @@ from tornado.httpserver import HTTPServer
 
 from .. import __version__
 from ..binder import BadLink, parse_link
-from ..errors import LocalhubError
 from ..images.catalog import LABEL_RESOLVED, list_environments
 from ..pool.discovery import new_zeroconf
 from ..pool.trust.tls import ensure_certificate, server_context
 from . import classagent, layers
 from .blobs import Blob, BlobStore
 from .classcode import Membership
+from .classfetch import ClassFetches
 from .classnet import ClassAdvertiser, ClassBrowser, ClassClient, PeerUnavailable
 from .offline import OfflineLinks
-from .progress import Progress
-from .swarm import Holder, PartialStore, Swarm
+from .swarm import PartialStore
 
 log = logging.getLogger("localhub.workshop.classroom")
 
 POLL_EVERY = 1.0
-LOST_AFTER = 30.0  # seconds without a chunk before a fetch gives up (what arrived is kept)
 
 
 @dataclass
@@ -55,17 +53,6 @@ class PeerState:
     @property
     def role(self) -> str:
         return self.have.get("role") or self.peer.state
-
-
-@dataclass
-class Fetch:
-    spec: str
-    progress: Progress
-    task: asyncio.Task | None = None
-    error: str | None = None
-    sources: dict = field(default_factory=dict)
-    swarm: Swarm | None = None
-    took: dict = field(default_factory=dict)  # seconds each step took: "fetch" (the chunks), "load" (the engine)
 
 
 def valid_record(record: dict) -> bool:
@@ -99,14 +86,13 @@ class Member:
         self.ready: set[str] = set()
         self.preparing: str | None = None  # teacher: what is being taken out of the engine
         self.peers: dict[str, PeerState] = {}
-        self.fetches: dict[str, Fetch] = {}
         self.uploads = 0
         self.uploaded = 0
         self._tasks: list[asyncio.Task] = []
-        self._one_fetch = asyncio.Lock()  # fetches share layers: one at a time, the others queue
         self._server = None
         self._azc = None
         self.advertiser = self.browser = None
+        self.fetching = ClassFetches(self)  # the class's environments into this laptop's engine
         from .classwork import ClassWork  # material and hand-ins, which need this member
 
         self.work = ClassWork(self)
@@ -132,7 +118,7 @@ class Member:
                  f"{self.address}:{self.settings.class_port}.")
 
     async def stop(self) -> None:
-        for task in [*self._tasks, *(f.task for f in self.fetches.values() if f.task)]:
+        for task in [*self._tasks, *(f.task for f in self.fetching.fetches.values() if f.task)]:
             task.cancel()
         for task in self._tasks:
             try:
@@ -180,14 +166,14 @@ class Member:
         """Where the class's record of an environment fetched (or offered) here is kept."""
         return self.state_root / "workshop" / "environments" / f"{hashlib.sha256(spec.encode()).hexdigest()[:16]}.json"
 
-    def _remember_record(self, record: dict) -> None:
+    def remember_record(self, record: dict) -> None:
         path = self._record_path(record["spec"])
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp")
         tmp.write_text(json.dumps(record))
         tmp.replace(path)
 
-    def _class_blobs(self) -> dict[str, Blob]:
+    def class_blobs(self) -> dict[str, Blob]:
         found = {}
         for record in self.envs.values():
             for data in record["layers"]:
@@ -196,7 +182,7 @@ class Member:
 
     def have(self) -> dict:
         blobs = {}
-        for sha, blob in self._class_blobs().items():
+        for sha, blob in self.class_blobs().items():
             if self.store.get(blob.diff_id) is not None and self.store.get(blob.diff_id).sha256 == sha:
                 blobs[sha] = "all"
         blobs.update({sha: mark for sha, mark in self.partials.availability().items() if sha not in blobs})
@@ -204,15 +190,15 @@ class Member:
         return {"node": self.lab.node, "name": self.name, "role": self.role, "version": __version__,
                 "environments": offered, "ready": sorted(self.ready), "blobs": blobs,
                 "uploads": self.uploads, "uploaded": self.uploaded,
-                "fetching": {s: f.progress.to_dict() for s, f in self.fetches.items()
+                "fetching": {s: f.progress.to_dict() for s, f in self.fetching.fetches.items()
                              if f.task and not f.task.done()},
-                "inflight": {sha: list(chunks) for f in self.fetches.values() if f.swarm
+                "inflight": {sha: list(chunks) for f in self.fetching.fetches.values() if f.swarm
                              for sha, chunks in f.swarm.inflight.items() if chunks},
                 "material": self.work.material_summary()}
 
     def read_chunk(self, sha: str, index: int) -> tuple[bytes, str] | None:
         """(chunk `index` of blob `sha`, the SHA-256 the class's record gives it), if this laptop has it."""
-        blob = self._class_blobs().get(sha)
+        blob = self.class_blobs().get(sha)
         if blob is not None:
             stored = self.store.get(blob.diff_id)
             if stored is not None and stored.sha256 == sha and 0 <= index < blob.chunk_count:
@@ -266,7 +252,7 @@ class Member:
                   "image": image, "image_id": exported.id,
                   "config": base64.b64encode(self.store.config(exported.id)).decode(),
                   "layers": [b.to_dict() for b in exported.layers]}
-        self._remember_record(record)
+        self.remember_record(record)
         return record
 
     # --- everyone -----------------------------------------------------------------------------------
@@ -302,113 +288,10 @@ class Member:
                     self.envs[record["spec"]] = record
         if self.role == "participant":
             if self.settings.class_prefetch:
-                self._prefetch()
+                self.fetching.prefetch()
             await self.work.tick()
 
-    def _prefetch(self) -> None:
-        if any(f.task and not f.task.done() for f in self.fetches.values()):
-            return  # what is missing is fetched in one pass; what the class offers later, after it
-        missing = [spec for spec in sorted(self.envs) if spec not in self.ready
-                   and (spec not in self.fetches or self.fetches[spec].error is None)]
-        if missing:
-            self.start_fetches(missing)
-
-    def holders(self) -> list[Holder]:
-        return [Holder(node, s.peer, s.have.get("blobs") or {}, int(s.have.get("uploads") or 0),
-                       s.role == "teacher", {sha: set(c) for sha, c in (s.have.get("inflight") or {}).items()})
-                for node, s in self.peers.items() if s.reachable]
-
-    async def _get_chunk(self, peer, sha: str, index: int) -> bytes:
-        """The chunk as `peer` sent it, its answer signed for the chunk's hash in the class's record: the swarm
-        checks the bytes against that hash before it keeps them."""
-        blob = self._class_blobs().get(sha)
-        expected = blob.chunks[index] if blob is not None and 0 <= index < blob.chunk_count else None
-        return await self.net.get_bytes(peer, f"/chunk/{sha}/{index}", timeout=120, sha=expected)
-
-    def start_fetch(self, spec: str) -> Fetch:
-        return self.start_fetches([spec])[0]
-
-    def start_fetches(self, specs: list[str]) -> list[Fetch]:
-        """Fetch these environments in one pass: the chunks of all their layers in one swarm (a layer they share
-        once), then each loaded into the engine. One pass, not one environment after the other: the room's
-        laptops pass each other chunks of every environment at once, and the fetch has one end, not one per
-        environment (at each end the last chunks are the ones every laptop waits for)."""
-        new = []
-        for spec in dict.fromkeys(specs):
-            fetch = self.fetches.get(spec)
-            if fetch is not None and fetch.task is not None and not fetch.task.done():
-                continue
-            self.fetches[spec] = fetch = Fetch(spec, Progress(f"Fetching {spec} from the class", total=0))
-            new.append(fetch)
-        if new:
-            task = asyncio.ensure_future(self._fetch(new))
-            for fetch in new:
-                fetch.task = task
-        return [self.fetches[spec] for spec in specs]
-
-    async def _fetch(self, fetches: list[Fetch]) -> None:
-        if self._one_fetch.locked():
-            for fetch in fetches:
-                fetch.progress.stage = "waiting for the fetch before it"
-        async with self._one_fetch:
-            for fetch in fetches:
-                fetch.progress.started = time.monotonic()
-                fetch.progress.stage = ""
-            await self._fetch_now(fetches)
-
-    async def _fetch_now(self, fetches: list[Fetch]) -> None:
-        records = {fetch.spec: self.envs[fetch.spec] for fetch in fetches}
-        try:
-            blobs = {spec: [Blob.from_dict(b) for b in record["layers"]] for spec, record in records.items()}
-            present = await asyncio.to_thread(layers.present_chains, self.client)
-            needed: dict[str, list[Blob]] = {}
-            for fetch in fetches:
-                chains = layers.chain_ids([b.diff_id for b in blobs[fetch.spec]])
-                needed[fetch.spec] = [b for b, chain in zip(blobs[fetch.spec], chains) if chain not in present]
-                fetch.progress.skipped = sum(b.size for b in blobs[fetch.spec] if b not in needed[fetch.spec])
-            swarm = Swarm(self.partials, self.holders, self._get_chunk, seed=self.lab.node, lost_after=LOST_AFTER)
-            for fetch in fetches:
-                fetch.swarm = swarm
-            await swarm.fetch([b for spec in needed for b in needed[spec]], progress_of=lambda blob: [
-                fetch.progress for fetch in fetches if blob in needed[fetch.spec]])
-            for fetch in fetches:
-                fetch.took["fetch"] = round(fetch.progress.seconds, 2)
-        except (LocalhubError, OSError) as err:
-            for fetch in fetches:
-                self._failed(fetch, err)
-            return
-        sources = {self._peer_name(n): c for n, c in swarm.sources.items()}
-        for fetch in fetches:
-            # the sources of the pass: the chunks of the environments fetched together are not told apart
-            fetch.sources = sources
-            try:
-                await self._load(fetch, records[fetch.spec], blobs[fetch.spec])
-            except (LocalhubError, OSError) as err:
-                self._failed(fetch, err)
-
-    async def _load(self, fetch: Fetch, record: dict, blobs: list[Blob]) -> None:
-        fetch.progress.stage = "loading into the engine"
-        began = time.monotonic()
-        config = base64.b64decode(record["config"])
-        item = layers.ToLoad(record["image_id"], (record["image"],), config, [
-            (b.diff_id, b.size, b.raw_size, (lambda b=b: open(self.store.path(self.store.get(b.diff_id)), "rb")))
-            for b in blobs])
-        await asyncio.to_thread(layers.load, self.client, [item])
-        fetch.took["load"] = round(time.monotonic() - began, 2)
-        self._remember_record(record)
-        self.offline.add_fetched({k: record[k] for k in ("spec", "link", "resolved", "image", "image_id")},
-                                 ", ".join(sorted(fetch.sources)) or "this laptop's own layers")
-        self.ready.add(fetch.spec)
-        self.advertiser.set(slots=len(self.ready))
-        fetch.progress.finish()
-        log.info("fetched %s from the class (%s)", fetch.spec, fetch.sources)
-
-    def _failed(self, fetch: Fetch, err: Exception) -> None:
-        fetch.error = str(err)
-        fetch.progress.finish()
-        log.warning("fetching %s from the class failed: %s", fetch.spec, err)
-
-    def _peer_name(self, node: str) -> str:
+    def peer_name(self, node: str) -> str:
         state = self.peers.get(node)
         return (state.have.get("name") if state else None) or node
 
@@ -419,7 +302,7 @@ class Member:
             return
         record = self.envs[spec]
         if spec not in self.ready:
-            fetch = self.start_fetch(spec)
+            fetch = self.fetching.start_fetch(spec)
             yield {"phase": "fetching", "message": f"{spec} is one of the class's environments: fetching it from "
                                                    "the laptops that have it, instead of building it.\n"}
             while not fetch.task.done():
@@ -442,7 +325,7 @@ class Member:
                  for node, s in sorted(self.peers.items(), key=lambda kv: kv[1].peer.name)]
         envs = []
         for spec, record in sorted(self.envs.items()):
-            fetch = self.fetches.get(spec)
+            fetch = self.fetching.fetches.get(spec)
             envs.append({"spec": spec, "link": record["link"], "resolved": record["resolved"],
                          "image": record["image"], "size": sum(b["size"] for b in record["layers"]),
                          "ready": spec in self.ready,

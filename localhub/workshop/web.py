@@ -66,7 +66,7 @@ class FetchHandler(_Workshop):
         unknown = [s for s in specs if s not in member.envs]
         if unknown:
             raise web.HTTPError(404, f"The class offers no environment {unknown[0]}.")
-        member.start_fetches(specs)
+        member.fetching.start_fetches(specs)
         self.write_json({"fetching": specs})
 
 

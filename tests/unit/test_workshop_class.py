@@ -209,14 +209,14 @@ def test_the_class_environments_are_fetched_in_one_pass(store, tmp_path, monkeyp
     then pass each other chunks of both, and the fetch has one end, not two."""
     from types import SimpleNamespace
 
-    from localhub.workshop import classroom
+    from localhub.workshop import classfetch, classroom
     from localhub.workshop.classcode import Membership
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     first, first_data = make_blob(store, tmp_path, CHUNK // 2, 5)
     second, second_data = make_blob(store, tmp_path, CHUNK // 2, 6)
     loaded = []
-    monkeypatch.setattr(classroom.layers, "load", lambda client, items: loaded.extend(items))
+    monkeypatch.setattr(classfetch.layers, "load", lambda client, items: loaded.extend(items))
     membership = Membership(key="ab" * 32, code="K7Q4-M2PX-9DRT-H8WC", role="participant", name="ada")
     settings = SimpleNamespace(state_dir=tmp_path / "state", class_port=0)
     member = classroom.Member(settings, _Engine(), membership, "127.0.0.1")
@@ -224,7 +224,7 @@ def test_the_class_environments_are_fetched_in_one_pass(store, tmp_path, monkeyp
     member.envs = {"gh/a/one/main": _record(first, "gh/a/one/main"), "gh/a/two/main": _record(second, "gh/a/two/main")}
     teacher = Peer("t", {first.sha256: first_data, second.sha256: second_data},
                    {first.sha256: "all", second.sha256: "all"}, teacher=True)
-    member.holders = lambda: [teacher.holder()]
+    member.fetching.holders = lambda: [teacher.holder()]
     asked, release = [], asyncio.Event()
 
     async def get_chunk(peer, sha, index):
@@ -232,10 +232,10 @@ def test_the_class_environments_are_fetched_in_one_pass(store, tmp_path, monkeyp
         await release.wait()  # the teacher is slow: nothing arrives until the test says so
         return await peer.chunk(sha, index)
 
-    member._get_chunk = get_chunk
+    member.fetching._get_chunk = get_chunk
 
     async def scenario():
-        fetches = member.start_fetches(sorted(member.envs))
+        fetches = member.fetching.start_fetches(sorted(member.envs))
         for _ in range(100):
             if len(asked) == 2:
                 break
