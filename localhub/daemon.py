@@ -26,7 +26,7 @@ from .errors import LocalhubError
 from .hub import login_tokens
 from .hub.hub_config import hub_api_port
 from .hub.network import ensure_network, exposed_warning, isolate, not_isolated_warning, remove_network
-from .hub import limits
+from .hub import limits, servers_web
 from .hub.culler import cull_forever
 from . import pausing
 from .logcap import CappedLog
@@ -87,7 +87,7 @@ class Daemon:
         self.workshop = WorkshopService(settings, self.docker, self.hub_api)  # bundles and the class (workshop/)
         self.launcher = Launcher(settings, self.builder, self.hub_api, self.state.root,
                                  workshop=self.workshop.resolver)
-        self.readers = Readers()  # open log streams (api.ServerLogsHandler)
+        self.readers = Readers()  # open log streams (servers_web.ServerLogsHandler)
         self.lab_member = None  # a pool.member.LabMember while this desktop is in a lab
         self.network_isolation: str | None = None  # why servers are not isolated on the network (None: they are)
         self.pool_off = ""  # why there is no lab_member
@@ -100,7 +100,7 @@ class Daemon:
         return self._engine_facts
 
     def container_details(self) -> dict:
-        return api.container_details(self.docker, self.settings.instance, self.storage_watch.usage())
+        return servers_web.container_details(self.docker, self.settings.instance, self.storage_watch.usage())
 
     def _storage_cap(self, profile: str) -> int | None:
         """A profile's storage cap (profiles re-read every 10 s at most: the storage watch asks every second)."""

@@ -1,5 +1,5 @@
 """A server's notice for the script its JupyterLab page carries (page_notice.py): the same sentence
-`localhub servers ls` and the TUI show (api.placement: memory kills and storage caps from server_watch.py,
+`localhub servers ls` and the TUI show (servers_web.placement: memory kills and storage caps from server_watch.py,
 a lab peer's word on a server away, a server lost with a peer).
 
     GET /services/localhub/api/users/USER/servers/NAME/notice    {"notice": "…" | null}
@@ -13,7 +13,8 @@ from __future__ import annotations
 from tornado import web
 
 from .. import storage
-from ..api import APIHandler, placement
+from ..api import APIHandler
+from .servers_web import placement
 
 
 class ServerNoticeHandler(APIHandler):

@@ -1,4 +1,4 @@
-"""The server listing's view of the engine (api.container_details), against the real engine: each home's
+"""The server listing's view of the engine (hub/servers_web.container_details), against the real engine: each home's
 container and its state, in one request however many containers the hub has (the TUI and `servers ls` ask
 every few seconds; scripts/bench_fill.py measures the time)."""
 
@@ -8,7 +8,7 @@ import docker
 import pytest
 
 from localhub import storage
-from localhub.api import container_details
+from localhub.hub.servers_web import container_details
 
 pytestmark = pytest.mark.docker
 

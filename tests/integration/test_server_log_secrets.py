@@ -1,6 +1,6 @@
 """The hub's log and a server's own log, as `localhub logs` and `localhub servers logs` show them, carry no token: jupyter_server scrubs `?token=` from
 the URLs it logs but not `Token=`, `;token=` or `%74oken=`, so the daemon redacts every line it hands out
-(redact.py, the one owner of redaction; api.py, ServerLogsHandler)."""
+(redact.py, the one owner of redaction; hub/servers_web.py, ServerLogsHandler)."""
 
 from __future__ import annotations
 

@@ -30,6 +30,7 @@ import tornado.httpserver
 from localhub import api, storage
 from localhub.client import Client
 from localhub.config import Settings
+from localhub.hub import servers_web
 from localhub.images.catalog import LABEL_SPEC
 from localhub.launcher import RecentLaunches
 from localhub.readers import Readers
@@ -215,7 +216,7 @@ class FakeDaemon:
         return {"version": "20.10", "api_version": "1.41", "address": "unix:///fake.sock", "api_ok": True}
 
     def container_details(self) -> dict:
-        return api.container_details(self.docker, self.settings.instance, self.storage_watch.usage())
+        return servers_web.container_details(self.docker, self.settings.instance, self.storage_watch.usage())
 
     def servers_away(self) -> dict:
         return {}

@@ -123,7 +123,7 @@ def test_hostile_lines_are_redacted_without_failing(text):
 
 
 def test_a_servers_log_is_redacted_line_by_line_even_when_a_secret_is_split():
-    from localhub.api import LineRedactor
+    from localhub.hub.servers_web import LineRedactor
 
     lines = LineRedactor()
     shown = lines.feed(b"[I] 403 GET /user/U/good/api/status?%74o") + lines.feed(b"ken=9e90ab (1.2.3.4)\n[I] GET /l;")
