@@ -16,7 +16,7 @@ To pause, the route is marked first, then the container paused, then the mark re
 between found the mark, resumed the container (or found it not yet paused) and cleared the mark, so the
 container is resumed at once. A paused server stays running for JupyterHub (its poll sees the container
 running), so the idle culler still stops it at `idle_timeout` as before, and the spawner resumes a container
-before stopping it (spawner.py) so the server shuts down cleanly with every file kept. The memory all paused
+before stopping it (hub/local_spawn.py) so the server shuts down cleanly with every file kept. The memory all paused
 servers hold is capped (`paused_memory_cap`): over it, the one paused longest ago is stopped.
 """
 
