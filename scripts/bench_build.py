@@ -51,7 +51,7 @@ import bench_launch  # same directory: shared helpers
 from bench_spawn import fmt, pick_hub_port
 from localhub.client import Client
 from localhub.config import Settings
-from localhub.images.builder import REPO2DOCKER_CONFIG, USER_ID, USER_NAME
+from localhub.images.build_process import REPO2DOCKER_CONFIG, USER_ID, USER_NAME
 
 ROOT = Path(__file__).resolve().parents[1]
 CASE = ROOT / "tests" / "cases" / "dockerfile-basic"

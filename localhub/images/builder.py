@@ -13,22 +13,20 @@ Every line is published with how far the build has got (progress.py: its steps, 
 previous build of the same environment), and a quiet build publishes a tick each second so its followers see the
 clock move.
 
-A build never outlives its daemon: the child process dies with it (see `build_child.py`), and a daemon
-that was killed mid-build removes what such a build left (its temporary image, its checkout) when it
-starts again (`remove_interrupted`).
+The child process is started, read and stopped by build_process.py. A build never outlives its daemon: the
+child process dies with it (see `build_child.py`), and a daemon that was killed mid-build removes what such a
+build left (its temporary image, its checkout) when it starts again (`remove_interrupted`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import json
 import os
 import re
 import secrets
 import shutil
 import signal
-import sys
 import tempfile
 import time
 import traceback
@@ -42,15 +40,13 @@ from .events import BuildEvent, EventLog
 from .catalog import (BUILDING_REPOSITORY, LABEL_SPEC, building_name, content_id, find_image, image_labels,
                       image_name, label_value)
 from .logparse import REASON_PREFIX, failure_reason, one_line
+from .build_process import (STOP_GRACE, kill_if_running, output_lines, parse_line, repo2docker_command,
+                            signal_group, wait_for_exit)
 from .inventory import LayerBook
 from .progress import BuildProgress, BuildTimes
 
-REPO2DOCKER_CONFIG = Path(__file__).with_name("repo2docker_config.py")
-USER_ID = 1000
-USER_NAME = "jovyan"
 _R2D_PHASES = {"fetching": "fetching", "building": "building", "pushing": "building", "running": "building"}
 _KEEP_LINES = 2000  # newest log lines kept in memory to explain a failure
-_STOP_GRACE = 10.0  # seconds between SIGINT and SIGKILL when cancelling
 TICK_SECONDS = 1.0  # how often a running build says where it is, with or without new output
 # BuildKit 20.10 prints each step's digest on a line of its own: kept in the log, not worth an event.
 _NOISE = re.compile(r"^#\d+ sha256:[0-9a-f]{64}$")
@@ -216,31 +212,11 @@ class Builder:
         job.cancelled = True
         if job.proc is not None and job.proc.returncode is None:
             # SIGINT: repo2docker unwinds (and the docker CLI stops its build) before exiting.
-            _signal_group(job.proc, signal.SIGINT)
-            asyncio.get_running_loop().call_later(_STOP_GRACE, _kill_if_running, job.proc)
+            signal_group(job.proc, signal.SIGINT)
+            asyncio.get_running_loop().call_later(STOP_GRACE, kill_if_running, job.proc)
         return True
 
     # --- one build --------------------------------------------------------------------------------
-
-    def _command(self, job: _Job, target: str, labels: dict[str, str]) -> list[str]:
-        repo = os.path.abspath(job.repo) if os.path.isdir(job.repo) else job.repo
-        cmd = [
-            sys.executable, "-m", "localhub.images.build_child", str(os.getpid()),
-            "--config", str(REPO2DOCKER_CONFIG),
-            "--engine", self.engine,
-            "--json-logs", "--no-run",
-            "--user-id", str(USER_ID), "--user-name", USER_NAME,
-            "--image-name", target,
-        ]
-        for key, value in labels.items():
-            cmd += ["--label", f"{key}={value}"]
-        if job.base_image:
-            cmd.append(f"--Repo2Docker.base_image={job.base_image}")
-        if job.checkout:
-            cmd.append(f"--Repo2Docker.git_workdir={job.checkout}")
-        if job.ref and not os.path.isdir(job.repo):
-            cmd += ["--ref", job.ref]
-        return cmd + [repo]  # last: anything after the repository is a command to run
 
     async def _run(self, job: _Job) -> None:
         """Run one build to its end; whatever happens, followers get exactly one final event."""
@@ -261,7 +237,7 @@ class Builder:
                 final = BuildEvent("failed", reason)
         except asyncio.CancelledError:
             if job.proc is not None and job.proc.returncode is None:
-                _signal_group(job.proc, signal.SIGKILL)
+                signal_group(job.proc, signal.SIGKILL)
             raise
         except Exception as e:  # a broken engine, disk or docker-py: plain words here, details in the log
             if logfile is not None:
@@ -288,7 +264,7 @@ class Builder:
         if not os.path.isdir(job.repo):
             self.checkouts.mkdir(parents=True, exist_ok=True)
             job.checkout = tempfile.mkdtemp(prefix="checkout-", dir=self.checkouts)
-        cmd = self._command(job, target, labels)
+        cmd = repo2docker_command(job, target, labels, self.engine)
         logfile.write(
             f"# localhub build of {job.image}\n# spec: {job.spec}\n# repo: {job.repo}\n"
             f"# ref: {job.ref or '(folder content ' + job.resolved + ')'}\n"
@@ -310,12 +286,12 @@ class Builder:
             umask=0o022,  # the daemon's own umask keeps the state dir private; checked-out files keep their modes
         )
         if job.cancelled:
-            _signal_group(job.proc, signal.SIGINT)
+            signal_group(job.proc, signal.SIGINT)
         tail: collections.deque[str] = collections.deque(maxlen=_KEEP_LINES)
         ticker = asyncio.create_task(_tick(job))
         try:
-            async for raw in _lines(job.proc.stdout):
-                r2d_phase, message, detail = _parse(raw)
+            async for raw in output_lines(job.proc.stdout):
+                r2d_phase, message, detail = parse_line(raw)
                 logfile.write(message + "\n" + (detail + "\n" if detail else ""))
                 tail.append(message)
                 job.phase = _R2D_PHASES.get(r2d_phase, job.phase)
@@ -325,7 +301,7 @@ class Builder:
                     await job.log.publish(job.event(shown))
         finally:
             ticker.cancel()
-        code = await _wait(job.proc)
+        code = await wait_for_exit(job.proc)
         if job.cancelled:
             return code, "the build was cancelled"
         if code != 0:
@@ -372,46 +348,3 @@ async def _tick(job: _Job) -> None:
     while True:
         await asyncio.sleep(TICK_SECONDS)
         await job.log.publish(job.event("", tick=True))
-
-
-async def _lines(stream: asyncio.StreamReader) -> AsyncIterator[str]:
-    """Lines of a child's output, however long (StreamReader.readline gives up at its limit)."""
-    pending = b""
-    while chunk := await stream.read(1 << 16):
-        pending += chunk
-        *lines, pending = pending.split(b"\n")
-        for line in lines:
-            yield line.decode("utf-8", "replace")
-    if pending:
-        yield pending.decode("utf-8", "replace")
-
-
-def _parse(raw: str) -> tuple[str | None, str, str | None]:
-    """One line of `repo2docker --json-logs` output → (phase, message, traceback or None)."""
-    try:
-        record = json.loads(raw)
-    except ValueError:
-        return None, raw.rstrip("\n"), None
-    if not isinstance(record, dict) or "message" not in record:
-        return None, raw.rstrip("\n"), None
-    return record.get("phase"), str(record["message"]).rstrip("\n"), record.get("exc_info")
-
-
-async def _wait(proc: asyncio.subprocess.Process) -> int:
-    try:
-        return await asyncio.wait_for(proc.wait(), _STOP_GRACE)
-    except asyncio.TimeoutError:
-        _signal_group(proc, signal.SIGKILL)
-        return await proc.wait()
-
-
-def _kill_if_running(proc: asyncio.subprocess.Process) -> None:
-    if proc.returncode is None:
-        _signal_group(proc, signal.SIGKILL)
-
-
-def _signal_group(proc: asyncio.subprocess.Process, sig: int) -> None:
-    try:
-        os.killpg(proc.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass

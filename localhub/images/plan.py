@@ -15,7 +15,7 @@ from repo2docker.app import Repo2Docker
 from repo2docker.buildpacks import JuliaProjectTomlBuildPack, RBuildPack
 from repo2docker.utils import chdir, get_platform
 
-from .builder import USER_ID, USER_NAME
+from .build_process import USER_ID, USER_NAME
 
 # The newest patch release of each Julia minor version known when this was written; the real build
 # asks for the current list and may pick a newer patch release.

@@ -41,7 +41,8 @@ def test_no_module_outside_the_providers_keeps_a_table_of_providers():
     names = "|".join(p.name for p in DEFAULT_PROVIDERS)
     quoted = rf"""["']({names})["']"""
     root = Path(localhub.__file__).parent  # the checkout's, or the installed wheel's
-    for module in ("launcher.py", "hub/binder_web.py", "images/repo2docker_config.py", "images/builder.py"):
+    for module in ("launcher.py", "hub/binder_web.py", "images/repo2docker_config.py", "images/builder.py",
+                   "images/build_process.py"):
         for number, line in enumerate((root / module).read_text().splitlines(), 1):
             table = len(re.findall(quoted, line)) >= 2 or re.search(quoted + r"\s*:", line)
             test = re.search(r"provider\s*(==|!=|in|not in)\s*[\[({]?\s*" + quoted, line)
