@@ -213,9 +213,11 @@ class Daemon:
             "started": self.started,
             "ready": False,
         })
+        hub_api_url = f"http://{gateway}:{hub_port}/hub/api"
+        self.hub_api.use_api_url(hub_api_url)
         self.hub_auth = HubOAuth(
             api_token=self.token,
-            api_url=f"http://{gateway}:{hub_port}/hub/api",
+            api_url=hub_api_url,
             base_url="/services/localhub/",
             hub_prefix="/hub/",
             oauth_client_id="service-localhub",
@@ -266,8 +268,8 @@ class Daemon:
             announce(f"localhub is running at {self.settings.url}; `localhub login` prints a sign-in link.")
         await self.workshop.start(announce)
         # servers idle for idle_timeout are stopped (their storage kept), by jupyterhub-idle-culler's pass
-        culler = asyncio.create_task(cull_forever(f"{self.settings.url}/hub/api", self.token,
-                                                  self.settings.idle_timeout, self.settings.cull_every))
+        culler = asyncio.create_task(cull_forever(hub_api_url, self.token, self.settings.idle_timeout,
+                                                  self.settings.cull_every))
         # servers idle for pause_after are paused (frozen, memory kept) and resumed on demand (pausing.py)
         self.pauser = pausing.for_daemon(self.settings, self.docker, self.hub_api, self.state.secret("proxy-token"),
                                          self.usage)
