@@ -43,12 +43,12 @@ class StreamRefused(Exception):
 
 
 def frame(chunk: bytes) -> bytes:
+    """A frame's head, for the chunk that follows it."""
     return HEAD.pack(len(chunk))
 
 
-class Framer:
-    """The sender's half: an archive's chunks as frames (head and data in one piece, so that one TLS write
-    carries both), hashing and counting them as they pass; then the trailer for what passed."""
+class _Tally:
+    """The archive's bytes that passed so far: their SHA-256 and their number (both ends keep one)."""
 
     def __init__(self):
         self.digest = hashlib.sha256()
@@ -58,12 +58,20 @@ class Framer:
     def sha(self) -> str:
         return self.digest.hexdigest()
 
+    def _count(self, piece) -> None:
+        self.digest.update(piece)
+        self.size += len(piece)
+
+
+class Framer(_Tally):
+    """The sender's half: an archive's chunks as frames (head and data in one piece, so that one TLS write
+    carries both), hashing and counting them as they pass; then the trailer for what passed."""
+
     def frames(self, chunks):
         for chunk in chunks:
             if chunk:
-                self.digest.update(chunk)
-                self.size += len(chunk)
-                yield HEAD.pack(len(chunk)) + chunk
+                self._count(chunk)
+                yield frame(chunk) + chunk
 
     def trailer(self, signed: dict) -> bytes:
         return trailer(self.size, signed)
@@ -75,7 +83,7 @@ def trailer(size: int, signed: dict) -> bytes:
     return HEAD.pack(0) + HEAD.pack(len(body)) + body
 
 
-class Unframer:
+class Unframer(_Tally):
     """Turns the raw bytes of a home stream into the archive's bytes (bytes, or read-only views of the raw
     chunks), hashing them as they pass.
 
@@ -85,13 +93,8 @@ class Unframer:
     archive."""
 
     def __init__(self, verify):
+        super().__init__()
         self.verify = verify
-        self.digest = hashlib.sha256()
-        self.size = 0
-
-    @property
-    def sha(self) -> str:
-        return self.digest.hexdigest()
 
     def unframe(self, raw):
         pending = bytearray()  # a frame head or the trailer, gathering
@@ -105,8 +108,7 @@ class Unframer:
                     piece = view[:remaining]
                     view = view[len(piece):]
                     remaining -= len(piece)
-                    self.digest.update(piece)
-                    self.size += len(piece)
+                    self._count(piece)
                     yield chunk if len(piece) == len(chunk) else piece  # a view: no copy of a megabyte
                     continue
                 if stage == "done":
