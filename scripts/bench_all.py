@@ -81,7 +81,7 @@ def run(name: str, args: list[str], log: Path) -> tuple[bool, str]:
     """One benchmark, its output into `log` as it comes; (finished well, its output)."""
     command = [sys.executable, str(HERE / f"{name}.py"), *args]
     began = time.monotonic()
-    say(f"{name} {' '.join(args)}: running (its output: {log})")
+    say(f"{' '.join([name, *args])}: running (its output: {log})")
     with open(log, "w") as out:
         code = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, cwd=HERE.parent).returncode
     text = log.read_text(errors="replace")
