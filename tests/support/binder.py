@@ -18,7 +18,6 @@ import subprocess
 import time
 import uuid
 from contextlib import closing
-from dataclasses import dataclass
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, unquote

@@ -1,1 +1,1 @@
-"""Reusable widgets: the keyed table, the filter bar, the confirm dialog."""
+"""Reusable widgets: the keyed table, the filter bar, the confirm dialog, a Static set for free when unchanged."""
