@@ -190,12 +190,12 @@ def test_many_open_event_streams_leave_room_for_other_requests(proxy):
 
     def hold(i: int) -> None:
         with httpx.stream("GET", f"{proxy}/held/{i}", timeout=40) as r:
-            if r.status_code == 200:
-                for line in r.iter_lines():
-                    if line.startswith("data:"):
-                        first_events.append(i)
-                        break
-            for _ in r.iter_bytes():
+            lines = r.iter_lines()
+            for line in lines:
+                if r.status_code == 200 and line.startswith("data:"):
+                    first_events.append(i)
+                    break
+            for _ in lines:  # hold the stream open until the server lets it go
                 pass
 
     RELEASED.clear()
