@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import socket
 from dataclasses import dataclass
@@ -10,6 +11,9 @@ from urllib.parse import urlsplit
 
 from .errors import BadLink, echo
 from .quoting import encode_query_value
+
+
+RESOLVE_TIMEOUT = 3.0  # seconds; an offline laptop's resolver may never answer
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,16 @@ class LaunchSpec:
         if self.repo.startswith("/") or self.repo.lower().startswith("file:"):
             return True
         return is_inside_host(host_of(self.repo))
+
+    async def reaches_inside_once_resolved(self, timeout: float = RESOLVE_TIMEOUT) -> bool:
+        """reaches_inside, or a host whose name the resolver answers with an address of this machine or its network
+        (`git.example.org` set to 192.168.1.5, `127.0.0.1.nip.io`): the name alone does not say so. Asked only for a
+        request from another site. A name that does not resolve in time counts as outside, as the build could not
+        reach it either; a name whose answer changes between this look and the build's is not caught."""
+        if self.reaches_inside:
+            return True
+        host = host_of(self.repo)
+        return bool(host) and any(is_inside_host(address) for address in await resolve(host, timeout))
 
     @property
     def spec(self) -> str:
@@ -112,7 +126,7 @@ def is_inside_host(host: str | None) -> bool:
     """Whether `host` is this machine or its local network: a loopback, private, link-local or unspecified
     address in any spelling git and curl accept (127.1, 2130706433, 0x7f.0.0.1, ::ffff:10.0.0.1), `localhost`,
     a local-only name (….local, ….lan, …) or a single label (`gitserver`: a name the local resolver completes).
-    A public-looking name that resolves to such an address is not caught here."""
+    A public-looking name that resolves to such an address is not caught here (resolve() asks for its addresses)."""
     if not host:
         return False
     host = host.strip("[]").rstrip(".").lower()
@@ -126,3 +140,13 @@ def is_inside_host(host: str | None) -> bool:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
         address = address.ipv4_mapped
     return address.is_private or address.is_loopback or address.is_link_local or address.is_unspecified
+
+
+async def resolve(host: str, timeout: float = RESOLVE_TIMEOUT) -> list[str]:
+    """Every address the resolver gives for `host` (none when it fails or does not answer within `timeout`)."""
+    loop = asyncio.get_running_loop()
+    try:
+        answers = await asyncio.wait_for(loop.getaddrinfo(host, None, type=socket.SOCK_STREAM), timeout)
+    except (OSError, UnicodeError, asyncio.TimeoutError):
+        return []
+    return [str(sockaddr[0]).split("%", 1)[0] for *_, sockaddr in answers]  # without an IPv6 zone (fe80::1%eth0)

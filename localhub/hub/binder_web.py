@@ -170,7 +170,8 @@ class BuildStreamHandler(BinderHandler):
             await self._emit({"phase": "failed", "message": f"{err}\n"})
             self.finish()
             return
-        if launch.reaches_inside and from_another_site(self.request) and "Authorization" not in self.request.headers:
+        if (from_another_site(self.request) and "Authorization" not in self.request.headers
+                and await launch.reaches_inside_once_resolved()):
             self.set_status(403)
             await self._emit({"phase": "failed", "status_code": 403,
                               "message": "A folder of this machine, or a repository on it or its network, is "
@@ -229,7 +230,7 @@ class V2RedirectHandler(web.RequestHandler):
 
 class ProgressPageHandler(BinderHandler):
     @web.authenticated
-    def get(self, *_):
+    async def get(self, *_):
         try:
             launch = launch_from_request(self, "/v2/")
         except BadLink as err:
@@ -238,7 +239,7 @@ class ProgressPageHandler(BinderHandler):
         query = self.request.query
         build_only = self.get_argument("launch", "1") in ("0", "false", "no")  # the environments page's builds
         title = launch.title.replace("Starting", "Building", 1) if build_only else launch.title
-        if launch.reaches_inside and from_another_site(self.request):
+        if from_another_site(self.request) and await launch.reaches_inside_once_resolved():
             # another site sent a signed-in browser here: build this machine's folder only once its user says so
             # (the button is a link of this page, so following it is a same-origin navigation)
             self.set_header("Content-Security-Policy", "frame-ancestors 'none'")  # its button is not to be framed

@@ -5,11 +5,14 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
+import socket
+import time
 
 import pytest
 
 from localhub.binder import DEFAULT_PROVIDERS, BadLink, LaunchSpec, get_provider, parse_link, parse_spec, provider_names
 from localhub.binder.providers.base import Provider
+from localhub.binder.spec import resolve
 
 pytestmark = pytest.mark.unit
 
@@ -112,3 +115,35 @@ def test_a_link_that_reaches_this_machine_or_its_network(repo, inside) -> None:
 def test_a_local_folder_link_reaches_inside() -> None:
     assert parse_link("local/%2Fhome%2Fme%2Fthesis/HEAD").reaches_inside
     assert not parse_link("gh/org/repo/HEAD").reaches_inside
+
+
+async def test_the_resolver_gives_every_address_of_a_name() -> None:
+    assert "127.0.0.1" in await resolve("localhost")  # this machine's own resolver
+    assert await resolve("no-such-host.invalid", timeout=1) == []  # .invalid never resolves (RFC 6761)
+
+
+def answering(monkeypatch, *addresses: str, delay: float = 0) -> None:
+    """The resolver (the edge of the internet) answers every name with `addresses`."""
+    def getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):
+        time.sleep(delay)
+        return [(socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, 0)) for a in addresses]
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+@pytest.mark.parametrize("addresses, inside", [
+    (["192.168.1.5"], True), (["140.82.112.3", "127.0.0.1"], True), (["fe80::1%eth0"], True),
+    (["140.82.112.3"], False), ([], False),
+])
+async def test_a_public_looking_name_that_resolves_to_this_network_reaches_inside(monkeypatch, addresses, inside):
+    """A stranger's page could name git.example.org set to 192.168.1.5 (or 127.0.0.1.nip.io): the name alone passes."""
+    answering(monkeypatch, *addresses)
+    launch = LaunchSpec("git", "https://git.example.org/lab/code.git", "HEAD")
+    assert not launch.reaches_inside
+    assert await launch.reaches_inside_once_resolved() is inside
+
+
+async def test_a_resolver_that_does_not_answer_in_time_counts_as_outside(monkeypatch):
+    answering(monkeypatch, "10.0.0.7", delay=2)
+    assert await LaunchSpec("git", "https://git.example.org/r.git").reaches_inside_once_resolved(timeout=0.2) is False
+    answering(monkeypatch)  # a name inside by its spelling is not looked up at all
+    assert await LaunchSpec("git", "http://nas.local/r.git").reaches_inside_once_resolved() is True
