@@ -10,8 +10,8 @@ import uuid
 import docker
 import pytest
 
-from localhub.pool.away.archives import (archive_volume_home, file_sha, home_stream, image_id, restore_home,
-                                        restore_home_stream, save_image, start_reader)
+from localhub.pool.away.archives import (WORK, archive_volume_home, file_sha, home_stream, image_id, restore_home,
+                                        restore_home_stream, save_image, start_reader, sweep)
 from localhub.pool.away.client import PeerClient, PeerRefused, PeerUnreachable
 from localhub.pool.away.stream import StreamRefused, Unframer, frame, trailer
 from localhub.pool.away.transfer import Transfer
@@ -223,9 +223,10 @@ def test_a_daemon_killed_mid_stream_leaves_no_container_waiting_and_the_old_home
         daemon.wait()
     helper = {"label": f"localhub.test-run={run}", "status": "running"}
     deadline = time.monotonic() + 30
-    while client.containers.list(filters=helper) and time.monotonic() < deadline:
+    while client.containers.list(filters=helper, ignore_removed=True) and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert client.containers.list(filters=helper) == []  # tar saw the end of its input and the helper ended
+    # tar saw the end of its input and the helper ended
+    assert client.containers.list(filters=helper, ignore_removed=True) == []
     assert _in_volume(client, target, "cd /home/jovyan && find . -mindepth 1 | sort && cat work/old.txt",
                       labels) == before
 
@@ -349,3 +350,26 @@ def test_a_peer_forgets_a_guest_whose_home_was_just_sent_while_the_reading_helpe
     runner.forget(guest)
 
     assert client.volumes.list(filters={"name": guest.volume}) == [] and guest.id not in runner.guests
+
+
+async def test_a_helper_that_goes_while_it_is_listed_is_no_error(engine, tmp_path, monkeypatch):
+    """docker-py lists containers, then inspects them one by one: a transfer's helper removed in between (its
+    transfer ended) made the pool's checks raise NotFound (CI: a peer's guest list failed that way)."""
+    client, labels, run = engine
+    volume = client.volumes.create(f"{run}-home", labels=labels).name
+    work = tmp_path / "work"
+    work.mkdir()
+    for _ in range(2):
+        client.containers.run(IMAGE, entrypoint=["sleep", "60"], detach=True, volumes={volume: {"bind": "/x"}},
+                              labels={**labels, "localhub.pool": "transfer", WORK: str(work)})
+    inspect = client.api.inspect_container
+
+    def removed_before_its_inspection(container_id):
+        client.api.remove_container(container_id, force=True)
+        return inspect(container_id)
+
+    monkeypatch.setattr(client.api, "inspect_container", removed_before_its_inspection)
+    assert await Transfer(tmp_path / "state", client, None, labels).in_use(volume) is False
+    assert sweep(client, work) == 0  # the other helper went the same way: nothing left to remove
+    monkeypatch.undo()
+    assert client.containers.list(all=True, filters={"label": f"localhub.test-run={run}"}) == []

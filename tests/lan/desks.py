@@ -74,7 +74,8 @@ class Desk:
 
     def guests(self) -> list:
         """Guest containers on this desk's engine (servers other desks run here)."""
-        return self.engine.client.containers.list(all=True, filters={"label": "localhub.pool=guest"})
+        return self.engine.client.containers.list(all=True, filters={"label": "localhub.pool=guest"},
+                                                ignore_removed=True)  # one being forgotten as we look
 
     def kernel(self, server: str, *sources: str) -> list[dict]:
         """Run code in a new kernel of `server`, through this hub's proxy (from inside the namespace)."""

@@ -235,7 +235,7 @@ class NamespaceEngine:
 
     def clear(self) -> None:
         """Remove every container, volume and user-made network of this test-only engine; images stay."""
-        for container in self.client.containers.list(all=True):
+        for container in self.client.containers.list(all=True, ignore_removed=True):
             container.remove(force=True, v=True)
         for volume in self.client.volumes.list():
             volume.remove(force=True)

@@ -431,7 +431,7 @@ def sweep(client: docker.DockerClient, work: Path) -> int:
     directories. Only when no transfer through `work` can be running: when the daemon starts. A half-unpacked
     home inside a volume goes with the next restore into that volume (SWAP). Returns what was removed."""
     removed = 0
-    for helper in client.containers.list(all=True, filters={"label": f"{WORK}={work}"}):
+    for helper in client.containers.list(all=True, filters={"label": f"{WORK}={work}"}, ignore_removed=True):
         with contextlib.suppress(docker.errors.NotFound):
             helper.remove(force=True)
             removed += 1

@@ -84,7 +84,8 @@ class Transfer:
     async def in_use(self, volume: str) -> bool:
         """Does a container of this engine use the volume (a server running here on that home)? The helper of
         a finished restore may still mount it while it removes the old files: that is no use."""
-        users = await self._blocking(lambda: self.docker.containers.list(filters={"volume": volume}))
+        users = await self._blocking(lambda: self.docker.containers.list(filters={"volume": volume},
+                                                                                ignore_removed=True))
         return any(c.labels.get("localhub.pool") != "transfer" for c in users)
 
     async def settled(self) -> None:

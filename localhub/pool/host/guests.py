@@ -436,8 +436,8 @@ class GuestRunner:
         """The helper that read the home for its hub may still mount the volume: the stream's end does not
         wait for its removal (archives.home_stream), so a hub that has its home asks to forget it at once.
         That helper's work is done: it goes first."""
-        for helper in self.client.containers.list(all=True, filters={"volume": volume,
-                                                                     "label": "localhub.pool=transfer"}):
+        for helper in self.client.containers.list(all=True, ignore_removed=True,
+                                                  filters={"volume": volume, "label": "localhub.pool=transfer"}):
             remove_helper(helper)
         try:
             self.client.volumes.get(volume).remove(force=True)
