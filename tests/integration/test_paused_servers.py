@@ -54,6 +54,21 @@ def base(hub, server: str) -> str:
     return f"{hub.url}/user/{hub.user}/{server}"
 
 
+def write_home_file(hub, server: str, name: str, text: str) -> None:
+    """Through the proxy, as a browser saves a file: a server paused meanwhile (pause_after is seconds here, and
+    a loaded machine takes that long between two steps) is resumed for it, where `docker exec` is refused."""
+    r = httpx.put(f"{base(hub, server)}/api/contents/{name}", json={"type": "file", "format": "text", "content": text},
+                  headers={"Authorization": f"token {hub.token}"}, timeout=60)
+    assert r.status_code in (200, 201), r.text
+
+
+def read_home_file(hub, server: str, name: str) -> str:
+    r = httpx.get(f"{base(hub, server)}/api/contents/{name}", headers={"Authorization": f"token {hub.token}"},
+                  timeout=60)
+    assert r.status_code == 200, r.text
+    return r.json()["content"]
+
+
 def listed(hub, server: str) -> dict:
     (entry,) = [s for s in json.loads(hub.cli("servers", "ls", "--json").stdout) if s["name"] == server]
     return entry
@@ -62,8 +77,7 @@ def listed(hub, server: str) -> dict:
 def test_an_idle_server_is_paused_shown_so_and_a_request_resumes_it(pausing_hub):
     hub = pausing_hub
     list(hub.client.create_server("dozy"))
-    container = container_of(hub, "dozy")
-    assert container.exec_run(["sh", "-c", "echo kept > ~/notes.txt"]).exit_code == 0
+    write_home_file(hub, "dozy", "notes.txt", "kept")
 
     assert wait_for(lambda: state_of(hub, "dozy") == "paused", 60), "the idle server was not paused"
     entry = listed(hub, "dozy")
@@ -175,15 +189,14 @@ def test_a_paused_server_is_stopped_cleanly_at_the_idle_stop_with_its_home_kept(
     hub = hub_factory.start("paused-culled", pause_after=2, idle_timeout=25, cull_every=3)
     list(hub.client.create_server("resting"))
     container = container_of(hub, "resting")
-    assert container.exec_run(["sh", "-c", "echo chapter-2 > ~/draft.txt"]).exit_code == 0
+    write_home_file(hub, "resting", "draft.txt", "chapter-2")
     assert wait_for(lambda: state_of(hub, "resting") == "paused", 60)
     death = DeathWatch(container.id)
 
     assert wait_for(lambda: hub.client.server("resting").status == "stopped", 120), "the idle stop never came"
     assert death.exit_code() == "0"  # SIGTERM reached a running server: a clean shutdown
     hub.cli("servers", "start", "resting")
-    (again,) = hub.containers(all=False)
-    assert again.exec_run(["cat", "/home/jovyan/draft.txt"]).output.decode().strip() == "chapter-2"
+    assert read_home_file(hub, "resting", "draft.txt") == "chapter-2"
     hub_factory.close(hub)
 
 
@@ -191,9 +204,8 @@ def test_the_memory_cap_stops_paused_servers_with_their_files_kept(hub_factory):
     # 1 MiB: no paused server fits, so each is stopped (which goes first is a unit test: test_pausing.py)
     hub = hub_factory.start("paused-capped", pause_after=2, paused_memory_cap=1)
     list(hub.client.create_server("first"))
-    first = container_of(hub, "first")
-    assert first.exec_run(["sh", "-c", "echo one > ~/a.txt"]).exit_code == 0
-    death = DeathWatch(first.id)
+    write_home_file(hub, "first", "a.txt", "one")
+    death = DeathWatch(container_of(hub, "first").id)
     list(hub.client.create_server("second"))
 
     def stopped() -> set:
@@ -203,7 +215,7 @@ def test_the_memory_cap_stops_paused_servers_with_their_files_kept(hub_factory):
     assert wait_for(lambda: stopped() == {"first", "second"}, 90)
     assert death.exit_code() == "0"
     hub.cli("servers", "start", "first")
-    assert container_of(hub, "first").exec_run(["cat", "/home/jovyan/a.txt"]).output.decode().strip() == "one"
+    assert read_home_file(hub, "first", "a.txt") == "one"
     hub_factory.close(hub)
 
 
