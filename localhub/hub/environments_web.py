@@ -179,10 +179,10 @@ class PruneHandler(APIHandler):
         d = self.daemon
         found = await inventory(d)
         unused = [e for e in found["environments"] if not e["building"] and not e["servers"]]
-        dangling = await self.in_thread(lambda: [
-            image for image in d.docker.images.list(filters={"dangling": True, "label": [
-                LABEL_SPEC, f"localhub.instance={d.settings.instance}"]})])
-        ids = [i.id for i in dangling] + [
+        # the engine's summaries (one request): images.list() inspects each, and fails on one removed meanwhile
+        dangling = await self.in_thread(lambda: d.docker.api.images(filters={"dangling": True, "label": [
+            LABEL_SPEC, f"localhub.instance={d.settings.instance}"]}))
+        ids = [i["Id"] for i in dangling] + [
             (await self.in_thread(d.docker.images.get, e["image"])).id for e in unused]
         freed = await self.in_thread(d.builder.layers.freed_by, ids)
         removed, kept = [], []
@@ -195,15 +195,15 @@ class PruneHandler(APIHandler):
                     kept.append({"image": e["image"], "reason": str(getattr(err, "explanation", err))})
             for image in dangling:
                 try:
-                    await self.in_thread(lambda i=image.id: d.docker.images.remove(i))
-                    removed.append(image.id)
+                    await self.in_thread(d.docker.images.remove, image["Id"])
+                    removed.append(image["Id"])
                 except docker.errors.APIError as err:
-                    kept.append({"image": image.id, "reason": str(err.explanation)})
+                    kept.append({"image": image["Id"], "reason": str(err.explanation)})
         self.write_json({
             "dry_run": dry_run,
             "environments": [{"image": e["image"], "source": e["source"], "resolved": e["resolved"],
                               "size": e["size"]} for e in unused],
-            "dangling": [{"image": i.id, "size": i.attrs.get("Size")} for i in dangling],
+            "dangling": [{"image": i["Id"], "size": i.get("Size")} for i in dangling],
             "freed": freed if not kept else None, "removed": removed, "kept": kept})
 
 

@@ -4,9 +4,11 @@ document, or JSON lines for what streams)."""
 
 from __future__ import annotations
 
+import io
 import json
 import time
 
+import docker
 import pytest
 
 from tests.support.binder import CaseRepo, remove_images_under
@@ -112,13 +114,16 @@ def test_a_hub_of_its_own_speaks_json_and_prunes_only_what_is_unused(hub_factory
         kept = lines(own, "launch", str(CaseRepo("dockerfile-basic", case_repos, "in-use").path))[-1]
         dropped = lines(own, "launch", str(CaseRepo("dockerfile-basic", case_repos, "unused").path))[-1]
         own.cli("servers", "delete", dropped["server"], "--yes")
+        recipe = f"FROM localhub/singleuser:test\nLABEL localhub.spec=x localhub.instance={own.instance}\n"
+        leftover, _ = docker.from_env().images.build(fileobj=io.BytesIO(recipe.encode()))  # untagged: dangling
         refused = own.cli("builds", "prune", check=False)
         assert refused.returncode == 1 and "--yes" in refused.stderr
         plan = document(own, "builds", "prune", "--dry-run")
         assert [e["image"] for e in plan["environments"]] == [dropped["imageName"]] and plan["removed"] == []
+        assert [i["image"] for i in plan["dangling"]] == [leftover.id] and plan["dangling"][0]["size"] > 0
         assert f"Would remove 1 environment no server uses" in own.cli("builds", "prune", "--dry-run").stdout
         done = document(own, "builds", "prune", "--yes")
-        assert done["removed"] == [dropped["imageName"]] and done["kept"] == []
+        assert done["removed"] == [dropped["imageName"], leftover.id] and done["kept"] == []
         assert [e["image"] for e in document(own, "builds", "ls")] == [kept["imageName"]]
         assert own.cli("builds", "prune", "--yes").stdout.startswith("Nothing to prune")
 
