@@ -10,8 +10,10 @@ import uuid
 import docker
 import pytest
 
-from localhub.pool.away.archives import (WORK, archive_volume_home, file_sha, home_stream, image_id, restore_home,
-                                        restore_home_stream, save_image, start_reader, sweep)
+from localhub.pool.away.archives import archive_volume_home, file_sha, image_id, restore_home, save_image
+from localhub.pool.away.home_reader import home_stream, start_reader
+from localhub.pool.away.home_swap import restore_home_stream
+from localhub.pool.away.tar_helpers import WORK, sweep
 from localhub.pool.away.client import PeerClient, PeerRefused, PeerUnreachable
 from localhub.pool.away.stream import StreamRefused, Unframer, frame, trailer
 from localhub.pool.away.transfer import Transfer
@@ -192,7 +194,7 @@ def test_a_checked_stream_is_restored_through_the_unframer(engine, tmp_path):
 KILLED = """
 import sys, time, docker
 from pathlib import Path
-from localhub.pool.away.archives import restore_home_stream
+from localhub.pool.away.home_swap import restore_home_stream
 
 def slowly():
     yield Path(sys.argv[5]).read_bytes()  # the first half of a home, then the daemon dies before the rest
@@ -281,7 +283,7 @@ async def test_a_volume_is_in_use_by_a_server_but_not_by_a_transfers_helper(engi
 KILLED_TRANSFER = """
 import sys, time, docker
 from pathlib import Path
-from localhub.pool.away.archives import restore_home_stream
+from localhub.pool.away.home_swap import restore_home_stream
 from localhub.pool.away.transfer import Transfer
 
 labels = {"localhub.test": "1", "localhub.test-run": sys.argv[3]}

@@ -11,7 +11,7 @@ hash it, then send it) doubled the time a home took to come back. So the answer 
 The trailer is the peer's answer signature (trust/signing.py) over the SHA-256 of every archive byte, for
 the request's own nonce: `Unframer` hashes what passes and checks the trailer when the stream ends. Anything
 else — an altered byte, a stream cut short, bytes after the trailer, a trailer signed by another desktop —
-raises, and the receiver throws away what it unpacked so far (archives.restore_home_stream never swaps in
+raises, and the receiver throws away what it unpacked so far (home_swap.restore_home_stream never swaps in
 a home whose stream did not end with a valid trailer).
 """
 

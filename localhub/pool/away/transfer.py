@@ -26,7 +26,9 @@ import docker.errors
 
 from ...errors import LocalhubError
 from ..trust.keys import pool_dir
-from .archives import WORK, Archive, archive_volume_home, image_id, restore_home_stream, save_image, sweep
+from .archives import Archive, archive_volume_home, image_id, save_image
+from .home_swap import restore_home_stream
+from .tar_helpers import WORK, sweep
 from .client import PeerAddress, PeerClient
 
 log = logging.getLogger("localhub.pool.away.transfer")
@@ -43,7 +45,7 @@ class Transfer:
         self.cleanups: dict[str, Future] = {}  # volume -> the last restore's cleanup, going on after its swap
 
     def sweep(self) -> None:
-        """At the daemon's start: what transfers of a killed daemon left behind (archives.sweep)."""
+        """At the daemon's start: what transfers of a killed daemon left behind (tar_helpers.sweep)."""
         if self.docker is not None and (removed := sweep(self.docker, self.work)):
             log.info("removed %d helper containers and folders left by transfers of an earlier run that was "
                      "stopped abruptly", removed)

@@ -34,8 +34,9 @@ from ...hub.identity import is_root
 from ...state import write_atomic
 from . import isolation
 from .machine import CpuMeter
-from ..away.archives import (HOME, Reader, ensure_volume, home_stream, load_image, remove_helper, restore_home,
-                             start_reader, sweep)
+from ..away.archives import HOME, ensure_volume, load_image, restore_home
+from ..away.home_reader import Reader, home_stream, start_reader
+from ..away.tar_helpers import remove_helper, sweep
 from ..trust.keys import pool_dir
 from ..trust.tls import guest_certificate, pem_fingerprint
 
@@ -428,13 +429,13 @@ class GuestRunner:
             return None
 
     def home_stream(self, guest: Guest):
-        """The guest's home now, as tar chunks read while they are sent (a context manager, archives.py)."""
+        """The guest's home now, as tar chunks read while they are sent (a context manager, home_reader.py)."""
         return home_stream(self.client, guest.volume, guest.image, self._transfer_labels, self.incoming,
                            self._prepared(guest))
 
     def _remove_home(self, volume: str) -> None:
         """The helper that read the home for its hub may still mount the volume: the stream's end does not
-        wait for its removal (archives.home_stream), so a hub that has its home asks to forget it at once.
+        wait for its removal (home_reader.home_stream), so a hub that has its home asks to forget it at once.
         That helper's work is done: it goes first."""
         for helper in self.client.containers.list(all=True, ignore_removed=True,
                                                   filters={"volume": volume, "label": "localhub.pool=transfer"}):
