@@ -26,7 +26,7 @@ from .discovery import lan_addresses
 from .host.policy import IdlePolicy
 from .host.service import PoolService
 from .hub_door import HubDoor
-from .host.guests import recorded
+from .host.guest_record import recorded
 from .host.share import share_path
 from .trust.keys import PeerPins, pool_dir
 from .trust.members import Authority, forget_membership, in_a_lab as _member_of_a_lab

@@ -336,7 +336,8 @@ def test_a_daemon_started_after_a_kill_mid_transfer_sweeps_what_it_left(engine, 
 def test_a_peer_forgets_a_guest_whose_home_was_just_sent_while_the_reading_helper_is_still_there(engine, tmp_path):
     """The hub asks the peer to forget the guest as soon as it has the home; the peer's helper that read it
     may not be removed yet (its removal follows the stream's end). The home volume goes all the same."""
-    from localhub.pool.host.guests import Guest, GuestRunner
+    from localhub.pool.host.guest_record import Guest
+    from localhub.pool.host.guests import GuestRunner
 
     client, labels, run = engine
     runner = GuestRunner(client, tmp_path, "127.0.0.1", labels)

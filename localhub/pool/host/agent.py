@@ -48,7 +48,8 @@ from ...read_ahead import read_ahead
 from ..away.stream import PROTOCOL, Framer
 from ..trust.members import Membership, NotAMember
 from ..trust.signing import H_NODE, H_NONCE, MemberVerifier, Refused, body_hash, sign_member_response
-from .guests import GuestRefused, GuestRunner, parse_request
+from .guest_request import GuestRefused, parse_request
+from .guests import GuestRunner
 from ..trust.keys import pool_dir
 from .node import Node
 

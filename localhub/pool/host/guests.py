@@ -11,19 +11,17 @@ Life of a guest: `running` -> `paused` (the owner came back: frozen at once) -> 
 owner leaves within the grace period, else `evicted` (stopped; its home waits) -> forgotten once its hub
 has taken the home back. A home is never removed before its hub says it has it. Records live in
 `<state>/pool/guests.json`, so a restarted daemon finds its guests (the containers keep running meanwhile).
+
+The run request and the guest's TLS files are guest_request.py's; the record and its states guest_record.py's.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import logging
-import re
-import tarfile
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import docker
@@ -33,131 +31,16 @@ from ...errors import LocalhubError
 from ...hub.identity import is_root
 from ...state import write_atomic
 from . import isolation
+from .guest_record import EVICTED, PAUSED, RUNNING, STOPPED, Guest, recorded
+from .guest_request import GuestRefused, tls_env, tls_files
 from .machine import CpuMeter
 from ..away.archives import HOME, ensure_volume, load_image, restore_home
 from ..away.home_reader import Reader, home_stream, start_reader
 from ..away.tar_helpers import remove_helper, sweep
 from ..trust.keys import pool_dir
-from ..trust.tls import guest_certificate, pem_fingerprint
 
 log = logging.getLogger("localhub.pool.host.guests")
-
-RUNNING, PAUSED, EVICTED, STOPPED = "running", "paused", "evicted", "stopped"
-GUEST_ID = re.compile(r"[0-9a-f]{16}")
 PORT = 8888
-# What a request may never ask for: the agent decides these, not the caller.
-FORBIDDEN = ("privileged", "cap_add", "capabilities", "devices", "binds", "mounts", "volumes", "volumes_from",
-             "network_mode", "pid_mode", "ipc_mode", "userns_mode", "security_opt", "sysctls", "host_config",
-             "runtime", "user", "group_add", "ports", "extra_hosts", "dns")
-ALLOWED = {"guest", "server", "image", "image_id", "cpus", "memory", "storage", "env", "cmd", "hub", "tls"}
-TLS_DIR = "/srv/localhub-tls"  # in the guest's container: its key and certificate, and its hub's authority
-
-
-class GuestRefused(LocalhubError):
-    def __init__(self, message: str, code: str, status: int = 400):
-        super().__init__(message)
-        self.code, self.status = code, status
-
-
-@dataclass
-class Guest:
-    id: str
-    hub_node: str  # the lab node that asked
-    server: str  # "user/server" at its hub, for people reading logs and status
-    image: str
-    cpus: float
-    memory: int
-    storage: int
-    hub: tuple[str, int]  # the hub's API address and port, the one LAN destination the guest may reach
-    address: str = ""
-    port: int = 0
-    state: str = RUNNING
-    since: float = field(default_factory=time.time)  # when the state last changed
-    paused_at: float | None = None
-    notice: str = ""  # what the guest's user should be told
-    cert: str = ""  # fingerprint of the certificate its server presents (its hub pins it)
-
-    @property
-    def container(self) -> str:
-        return f"localhub-guest-{self.id}"
-
-    @property
-    def volume(self) -> str:
-        return f"localhub-guest-{self.id}-home"
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "hub": list(self.hub)}
-
-
-def parse_request(data: dict) -> dict:
-    """Check a run request; GuestRefused names what is wrong or forbidden."""
-    if not isinstance(data, dict):
-        raise GuestRefused("A run request is a JSON object.", "bad-request")
-    forbidden = sorted(k for k in data if k in FORBIDDEN)
-    if forbidden:
-        raise GuestRefused(f"This desktop runs guests only under its owner's hardening; a request may not set "
-                           f"{', '.join(forbidden)}.", "forbidden-option", 403)
-    unknown = sorted(set(data) - ALLOWED)
-    if unknown:
-        raise GuestRefused(f"Unknown fields in the run request: {', '.join(unknown)}.", "bad-request")
-    try:
-        guest = str(data["guest"])
-        hub = data["hub"]
-        request = {
-            "guest": guest, "server": str(data.get("server", ""))[:120], "image": str(data["image"]),
-            "image_id": str(data.get("image_id") or ""), "cpus": float(data["cpus"]), "memory": int(data["memory"]),
-            "storage": int(data["storage"]), "env": {str(k): str(v) for k, v in (data.get("env") or {}).items()},
-            "cmd": [str(a) for a in (data.get("cmd") or [])], "hub": (str(hub["address"]), int(hub["port"])),
-            "tls_ca": str(data["tls"]["ca"]),
-        }
-    except (KeyError, TypeError, ValueError) as err:
-        raise GuestRefused(f"The run request is incomplete or malformed ({err}); it needs guest, image, cpus, "
-                           "memory, storage, hub {address, port} and tls {ca}.", "bad-request") from None
-    if not GUEST_ID.fullmatch(guest):
-        raise GuestRefused("A guest id is 16 lowercase hex digits.", "bad-request")
-    if request["cpus"] <= 0 or request["memory"] <= 0:
-        raise GuestRefused("A guest needs some CPU and memory.", "bad-request")
-    try:
-        pem_fingerprint(request["tls_ca"])
-    except ValueError:
-        raise GuestRefused("The run request's tls.ca is not a PEM certificate; guests serve only over TLS, "
-                           "with their hub's authority.", "bad-request") from None
-    return request
-
-
-def _tls_files(guest: str, ca_pem: str) -> tuple[bytes, str]:
-    """(a tar of TLS_DIR for the container, the fingerprint of the guest's certificate)."""
-    key_pem, cert_pem = guest_certificate(guest)
-    data = io.BytesIO()
-    with tarfile.open(fileobj=data, mode="w") as tar:
-        top = tarfile.TarInfo(TLS_DIR.lstrip("/"))
-        top.type, top.mode = tarfile.DIRTYPE, 0o555
-        tar.addfile(top)
-        # readable by the container's one user, whoever the image makes it: nobody else is in there
-        for name, content in (("guest.key", key_pem), ("guest.crt", cert_pem), ("hub-ca.crt", ca_pem.encode())):
-            info = tarfile.TarInfo(f"{TLS_DIR.lstrip('/')}/{name}")
-            info.size, info.mode = len(content), 0o444
-            tar.addfile(info, io.BytesIO(content))
-    return data.getvalue(), pem_fingerprint(cert_pem)
-
-
-def tls_env() -> dict:
-    """What tells JupyterHub's single-user server to serve TLS and whom to trust (JupyterHub's internal_ssl)."""
-    return {"JUPYTERHUB_SSL_KEYFILE": f"{TLS_DIR}/guest.key", "JUPYTERHUB_SSL_CERTFILE": f"{TLS_DIR}/guest.crt",
-            "JUPYTERHUB_SSL_CLIENT_CA": f"{TLS_DIR}/hub-ca.crt"}
-
-
-def recorded(state_dir: Path) -> dict[str, Guest]:
-    """The guests this desktop holds, as recorded in `<state>/pool/guests.json` (their homes included)."""
-    path = pool_dir(Path(state_dir)) / "guests.json"
-    try:
-        raw = json.loads(path.read_text())
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as err:
-        raise LocalhubError(f"Cannot read the guest records {path} ({err}); its guests' homes are "
-                            "still in Docker volumes named localhub-guest-*-home.") from None
-    return {g["id"]: Guest(**{**g, "hub": tuple(g["hub"])}) for g in raw}
 
 
 class GuestRunner:
@@ -276,7 +159,7 @@ class GuestRunner:
                 restore_home(self.client, guest.volume, image, home, labels)
                 home.unlink()
             self._apply_isolation()
-            tls, guest.cert = _tls_files(guest.id, request["tls_ca"])
+            tls, guest.cert = tls_files(guest.id, request["tls_ca"])
             container = self.client.containers.create(
                 image, command=request["cmd"] or None, name=guest.container, detach=True, labels=labels,
                 environment={**request["env"], **tls_env()}, network=isolation.ensure_network(self.client),
