@@ -159,9 +159,9 @@ async def test_only_the_guests_own_hub_gets_its_home(agent):  # noqa: F811
 async def test_an_agent_that_does_not_switch_protocols_still_sends_a_checked_home(agent, monkeypatch):  # noqa: F811
     """Mixed versions in a lab: an agent that answers 200 (one that does not know the Upgrade) sends the same
     stream as a chunked body, and the hub reads and checks it all the same."""
-    import localhub.pool.host.agent as agent_module
+    import localhub.pool.host.agent_transfers as agent_transfers
 
-    monkeypatch.setattr(agent_module, "PROTOCOL", "not-this-one")
+    monkeypatch.setattr(agent_transfers, "PROTOCOL", "not-this-one")
     server, peer, caller = agent
     chunks = [os.urandom(1 << 20), os.urandom(777)]
     server.node.guests = Runner(caller.node, chunks)
